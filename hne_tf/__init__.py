@@ -1,0 +1,10 @@
+"""hne-tf: tree ensembles (HNE, ONE, OEMC, EnsembleNet) for anytime inference."""
+
+from hne_tf.cost import cost_table, format_cost_table
+from hne_tf.models import PrefixModel, TreeEnsemble, build_model
+from hne_tf.presets import list_models
+from hne_tf.tree import AnytimeStep, TreeSpec, default_prefixes
+
+__all__ = ["AnytimeStep", "PrefixModel", "TreeEnsemble", "TreeSpec", "build_model", "cost_table",
+           "default_prefixes", "format_cost_table", "list_models"]
+__version__ = "0.1.0"

@@ -1,0 +1,80 @@
+"""Parameter and MAC accounting per prefix and per anytime step.
+
+The unit is multiply-accumulates (MACs), per image. MACs count convolutions
+and dense layers only (see ``hne_tf.layers``); papers that say "FLOPs" often
+mean the same count. Parameters count every weight of the Keras layers a
+prefix uses, batch-norm statistics included. Training-only parts (ONE's gate,
+OEMC's adaptation convolutions) are not part of any prefix.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List
+
+from hne_tf.tree import default_prefixes
+
+
+def node_costs(model) -> Dict[str, List[List[int]]]:
+    """Per block (the head last), per node: MACs and params."""
+    hw = model.image_shape[:2]
+    macs, params = [], []
+    for block in model.tree_blocks:
+        m, p, hw = block.node_costs(hw)
+        macs.append(m)
+        params.append(p)
+    if hasattr(model.head, "node_costs"):
+        m, p, _ = model.head.node_costs(hw)
+    else:
+        mh, ph, _ = model.head.group_cost(hw)
+        m, p = [mh] * model.num_leaves, [ph] * model.num_leaves
+    macs.append(m)
+    params.append(p)
+    return {"macs": macs, "params": params}
+
+
+def cost_table(model) -> dict:
+    """MACs and params of every prefix ``k = 1..N`` and every anytime step.
+
+    Returns a dict with ``unit`` ("MACs"), ``num_leaves``, ``prefixes`` (one
+    row per ``k``: ``k``, ``macs``, ``params``), ``steps`` (one row per
+    anytime step: ``step``, ``start_block``, ``macs``, ``params``) and
+    ``full_macs``.
+    """
+    costs = node_costs(model)
+    spec = model.spec
+    n = spec.num_leaves
+    # The head is one "node" per leaf, after the last block.
+    nodes_needed = lambda k: list(spec.prefix_nodes(k)) + [k]  # noqa: E731
+    prefixes = []
+    for k in range(1, n + 1):
+        counts = nodes_needed(k)
+        prefixes.append({
+            "k": k,
+            "macs": sum(sum(costs["macs"][b][:c]) for b, c in enumerate(counts)),
+            "params": sum(sum(costs["params"][b][:c]) for b, c in enumerate(counts)),
+        })
+    steps = []
+    for s in spec.anytime_steps():
+        blocks = range(s.start_block, spec.num_blocks)
+        node = [spec.node_of_leaf(s.leaf, b) for b in blocks]
+        steps.append({
+            "step": s.step,
+            "start_block": s.start_block,
+            "macs": sum(costs["macs"][b][j] for b, j in zip(blocks, node)) + costs["macs"][-1][s.leaf],
+            "params": sum(costs["params"][b][j] for b, j in zip(blocks, node)) + costs["params"][-1][s.leaf],
+        })
+    return {"unit": "MACs", "num_leaves": n, "prefixes": prefixes, "steps": steps,
+            "full_macs": prefixes[-1]["macs"]}
+
+
+def format_cost_table(table: dict, prefixes=None) -> str:
+    """Human-readable rendering of :func:`cost_table`."""
+    n = table["num_leaves"]
+    ks = prefixes or default_prefixes(n)
+    rows = [f"{'leaves k':>9} {'MMACs':>10} {'params':>11} {'MACs(k)/MACs(1)':>16}"]
+    base = table["prefixes"][0]["macs"]
+    for k in ks:
+        p = table["prefixes"][k - 1]
+        rows.append(f"{k:>9} {p['macs'] / 1e6:>10.2f} {p['params']:>11,} {p['macs'] / base:>16.2f}")
+    rows.append("anytime steps (MMACs): " + ", ".join(f"{s['macs'] / 1e6:.2f}" for s in table["steps"]))
+    return "\n".join(rows)

@@ -1,0 +1,696 @@
+"""Keras 3 layers for tree ensembles (TensorFlow backend).
+
+Convention shared by every layer here: a tensor holds the activations of
+several tree nodes ("groups") side by side in its channel axis, each group
+with the same number of channels. ``groups`` is the number of output groups
+of the layer when the whole tree is evaluated. Each layer's ``call`` accepts
+``group_range=(start, stop)``: compute only output groups ``start..stop-1``,
+from an input that holds exactly the groups they depend on. This is what lets
+a prefix sub-model or an anytime step reuse the full model's weights without
+copying them: the layer slices its own kernels.
+
+``branch > 1`` means the layer first replicates every input group ``branch``
+times (Fig. 2 of the AAAI paper); its input then holds ``groups // branch``
+groups.
+
+Every layer reports its cost per group with ``group_cost(input_hw)``:
+``(macs, params, output_hw)``. MACs count the multiply-accumulates of
+convolutions and dense layers; batch norm (folded into the convolution at
+export), activations, pooling and residual additions are not counted.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence, Tuple
+
+import keras
+import tensorflow as tf
+
+PACKAGE = "hne_tf"
+register = keras.saving.register_keras_serializable(package=PACKAGE)
+
+_ACTIVATIONS = {
+    None: lambda x: x,
+    "linear": lambda x: x,
+    "relu": tf.nn.relu,
+    "relu6": tf.nn.relu6,
+}
+
+
+def _activation(name):
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; valid: {sorted(k for k in _ACTIVATIONS if k)}")
+    return _ACTIVATIONS[name]
+
+
+def _pair(v) -> Tuple[int, int]:
+    if isinstance(v, int):
+        return v, v
+    v = tuple(int(i) for i in v)
+    if len(v) != 2:
+        raise ValueError(f"expected an int or a pair, got {v}")
+    return v
+
+
+def _out_hw(hw, strides) -> Tuple[int, int]:
+    # "SAME" padding: ceil(size / stride).
+    return tuple(math.ceil(s / st) for s, st in zip(hw, _pair(strides)))
+
+
+def _full(group_range, groups) -> Tuple[int, int]:
+    if group_range is None:
+        return 0, groups
+    start, stop = int(group_range[0]), int(group_range[1])
+    if not 0 <= start < stop <= groups:
+        raise ValueError(f"group_range {group_range} outside [0, {groups}]")
+    return start, stop
+
+
+def _count(weights) -> int:
+    return int(sum(math.prod(w.shape) for w in weights))
+
+
+# PyTorch's default for conv and linear layers scales by fan_in; Keras'
+# fan computation would count all groups of a grouped kernel, so we give the
+# fan explicitly through the kernel layout (see each layer's build).
+_HE_NORMAL = "he_normal"
+_LINEAR_INIT = keras.initializers.VarianceScaling(scale=1.0 / 3.0, mode="fan_in", distribution="uniform")
+
+
+@register
+class GroupedConv2D(keras.layers.Layer):
+    """Grouped 2D convolution on ``tf.nn.conv2d``.
+
+    ``keras.layers.Conv2D(groups=...)`` is one to two orders of magnitude
+    slower on CPU (see ``bench/bench_grouped_conv.py``); a grouped
+    ``tf.nn.conv2d`` runs as one kernel and converts to a TFLite ``CONV_2D``.
+
+    Args:
+      filters: output channels of all groups together (divisible by ``groups``).
+      kernel_size, strides: as in ``keras.layers.Conv2D``; padding is "same".
+      groups: number of groups.
+      use_bias: add a per-channel bias.
+
+    Input ``[batch, h, w, groups_in_range * cin_per_group]``, output
+    ``[batch, h', w', groups_in_range * filters / groups]``.
+    The kernel has shape ``[kh, kw, cin_per_group, filters]``: the layout
+    ``tf.nn.conv2d`` expects, and its fan-in is that of one group.
+    """
+
+    def __init__(self, filters, kernel_size=1, strides=1, groups=1, use_bias=False,
+                 kernel_initializer=_HE_NORMAL, **kwargs):
+        super().__init__(**kwargs)
+        if filters % groups:
+            raise ValueError(f"filters={filters} is not divisible by groups={groups}")
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size)
+        self.strides = _pair(strides)
+        self.groups = int(groups)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shape):
+        cin = int(input_shape[-1])
+        if cin % self.groups:
+            raise ValueError(f"{self.name}: input channels {cin} not divisible by groups={self.groups}")
+        self.in_per_group = cin // self.groups
+        self.out_per_group = self.filters // self.groups
+        self.kernel = self.add_weight(
+            name="kernel", shape=self.kernel_size + (self.in_per_group, self.filters),
+            initializer=self.kernel_initializer)
+        self.bias = (self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+                     if self.use_bias else None)
+
+    def call(self, x, group_range=None):
+        start, stop = _full(group_range, self.groups)
+        kernel = self.kernel
+        c = self.out_per_group
+        if (start, stop) != (0, self.groups):
+            kernel = kernel[..., start * c: stop * c]
+        y = tf.nn.conv2d(x, tf.cast(kernel, x.dtype), strides=(1,) + self.strides + (1,), padding="SAME")
+        if self.bias is not None:
+            y = y + tf.cast(self.bias[start * c: stop * c], y.dtype)
+        return y
+
+    def group_cost(self, input_hw):
+        out = _out_hw(input_hw, self.strides)
+        kh, kw = self.kernel_size
+        macs = out[0] * out[1] * kh * kw * self.in_per_group * self.out_per_group
+        return macs, _count(self.weights) // self.groups, out
+
+    def compute_output_shape(self, input_shape):
+        h, w = input_shape[1:3]
+        oh, ow = (None, None) if h is None else _out_hw((h, w), self.strides)
+        return (input_shape[0], oh, ow, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "groups": self.groups, "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
+
+
+@register
+class TreeDepthwiseConv2D(keras.layers.Layer):
+    """Depthwise convolution (one filter per channel) with group slicing.
+
+    Groups only matter for slicing: a depthwise filter is already per channel.
+    Kernel ``[kh, kw, channels, 1]``.
+    """
+
+    def __init__(self, kernel_size=3, strides=1, groups=1, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size = _pair(kernel_size)
+        self.strides = _pair(strides)
+        self.groups = int(groups)
+
+    def build(self, input_shape):
+        c = int(input_shape[-1])
+        if c % self.groups:
+            raise ValueError(f"{self.name}: channels {c} not divisible by groups={self.groups}")
+        self.per_group = c // self.groups
+        fan_in = self.kernel_size[0] * self.kernel_size[1]
+        self.kernel = self.add_weight(
+            name="depthwise_kernel", shape=self.kernel_size + (c, 1),
+            initializer=keras.initializers.RandomNormal(stddev=math.sqrt(2.0 / fan_in)))
+
+    def call(self, x, group_range=None):
+        start, stop = _full(group_range, self.groups)
+        kernel = self.kernel
+        if (start, stop) != (0, self.groups):
+            kernel = kernel[:, :, start * self.per_group: stop * self.per_group, :]
+        return tf.nn.depthwise_conv2d(x, tf.cast(kernel, x.dtype), strides=(1,) + self.strides + (1,),
+                                      padding="SAME")
+
+    def group_cost(self, input_hw):
+        out = _out_hw(input_hw, self.strides)
+        macs = out[0] * out[1] * self.kernel_size[0] * self.kernel_size[1] * self.per_group
+        return macs, _count(self.weights) // self.groups, out
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_size": self.kernel_size, "strides": self.strides,
+                "groups": self.groups}
+
+
+@register
+class TreeBatchNorm(keras.layers.Layer):
+    """Batch normalization over the channel axis, sliceable by group.
+
+    Per channel, so it is exactly one BN per branch. Statistics are kept in
+    float32 under mixed precision. Defaults follow PyTorch (momentum 0.9 in
+    Keras' convention, epsilon 1e-5), the framework of the seed papers.
+    """
+
+    def __init__(self, groups=1, momentum=0.9, epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = int(groups)
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape):
+        c = int(input_shape[-1])
+        if c % self.groups:
+            raise ValueError(f"{self.name}: channels {c} not divisible by groups={self.groups}")
+        self.per_group = c // self.groups
+        self.gamma = self.add_weight(name="gamma", shape=(c,), initializer="ones", autocast=False)
+        self.beta = self.add_weight(name="beta", shape=(c,), initializer="zeros", autocast=False)
+        self.moving_mean = self.add_weight(name="moving_mean", shape=(c,), initializer="zeros",
+                                           trainable=False, autocast=False)
+        self.moving_variance = self.add_weight(name="moving_variance", shape=(c,), initializer="ones",
+                                               trainable=False, autocast=False)
+
+    def call(self, x, training=None, group_range=None):
+        start, stop = _full(group_range, self.groups)
+        lo, hi = start * self.per_group, stop * self.per_group
+        full = (start, stop) == (0, self.groups)
+
+        def part(v):
+            v = tf.convert_to_tensor(v)
+            return v if full else v[lo:hi]
+
+        gamma, beta = part(self.gamma), part(self.beta)
+        if training:
+            x32 = tf.cast(x, tf.float32)
+            mean, variance = tf.nn.moments(x32, axes=[0, 1, 2])
+            for var, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
+                old = tf.convert_to_tensor(var)
+                new = part(old) * self.momentum + batch * (1.0 - self.momentum)
+                var.assign(new if full else tf.concat([old[:lo], new, old[hi:]], axis=0))
+        else:
+            mean, variance = part(self.moving_mean), part(self.moving_variance)
+        scale = gamma * tf.math.rsqrt(variance + self.epsilon)
+        shift = beta - mean * scale
+        return x * tf.cast(scale, x.dtype) + tf.cast(shift, x.dtype)
+
+    def group_cost(self, input_hw):
+        return 0, _count(self.weights) // self.groups, tuple(input_hw)
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups, "momentum": self.momentum,
+                "epsilon": self.epsilon}
+
+
+@register
+class BranchReplicate(keras.layers.Layer):
+    """Splits every branch into ``branch`` children by copying its channels.
+
+    Input holds parent groups, output holds ``groups`` child groups; child
+    ``j`` is a copy of parent ``j // branch`` (depth-first leaf order).
+    With ``group_range=(s, e)`` the input must hold parents
+    ``s // branch .. (e - 1) // branch``.
+    """
+
+    def __init__(self, branch=2, groups=2, **kwargs):
+        super().__init__(**kwargs)
+        if groups % branch:
+            raise ValueError(f"groups={groups} is not a multiple of branch={branch}")
+        self.branch = int(branch)
+        self.groups = int(groups)
+
+    def call(self, x, group_range=None):
+        if self.branch == 1:
+            return x
+        start, stop = _full(group_range, self.groups)
+        first_parent = start // self.branch
+        parents = (stop - 1) // self.branch + 1 - first_parent
+        index = [j // self.branch - first_parent for j in range(start, stop)]
+        if index == list(range(parents)):
+            return x  # one child per parent: nothing to copy
+        shape = tf.shape(x)
+        c = x.shape[-1] // parents
+        y = tf.reshape(x, tf.concat([shape[:3], [parents, c]], axis=0))
+        if index == [i // self.branch for i in range(len(index))] and len(index) == parents * self.branch:
+            y = tf.repeat(y, self.branch, axis=3)
+        else:
+            y = tf.gather(y, index, axis=3)
+        return tf.reshape(y, tf.concat([shape[:3], [len(index) * c]], axis=0))
+
+    def group_cost(self, input_hw):
+        return 0, 0, tuple(input_hw)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (input_shape[-1] * self.branch,)
+
+    def get_config(self):
+        return {**super().get_config(), "branch": self.branch, "groups": self.groups}
+
+
+class _Composite(keras.layers.Layer):
+    """A layer made of tree layers applied in sequence (after replication)."""
+
+    def _sublayers_cost(self, layers, input_hw):
+        macs = params = 0
+        hw = tuple(input_hw)
+        for layer in layers:
+            m, p, hw = layer.group_cost(hw)
+            macs += m
+            params += p
+        return macs, params, hw
+
+
+@register
+class TreeConvBN(_Composite):
+    """[replicate] -> grouped conv (or depthwise) -> BN -> activation.
+
+    Args:
+      filters: output channels per group.
+      kernel_size, strides: of the convolution.
+      groups: output groups.
+      branch: replication factor applied to the input first.
+      depthwise: use a depthwise convolution (``filters`` must equal the
+        input channels per group).
+      activation: ``"relu"``, ``"relu6"`` or ``None``.
+    """
+
+    def __init__(self, filters, kernel_size=3, strides=1, groups=1, branch=1, depthwise=False,
+                 activation="relu", **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size)
+        self.strides = _pair(strides)
+        self.groups = int(groups)
+        self.branch = int(branch)
+        self.depthwise = bool(depthwise)
+        self.activation = activation
+        self._act = _activation(activation)
+        self.replicate = BranchReplicate(self.branch, self.groups, name="replicate")
+        if self.depthwise:
+            self.conv = TreeDepthwiseConv2D(self.kernel_size, self.strides, self.groups, name="conv")
+        else:
+            self.conv = GroupedConv2D(self.filters * self.groups, self.kernel_size, self.strides,
+                                      self.groups, name="conv")
+        self.bn = TreeBatchNorm(self.groups, name="bn")
+
+    def build(self, input_shape):
+        cin = int(input_shape[-1]) * self.branch
+        if self.depthwise and cin != self.filters * self.groups:
+            raise ValueError(f"{self.name}: depthwise needs filters per group == input channels per group")
+
+    def call(self, x, training=None, group_range=None):
+        x = self.replicate(x, group_range=group_range)
+        x = self.conv(x, group_range=group_range)
+        x = self.bn(x, training=training, group_range=group_range)
+        return self._act(x)
+
+    def group_cost(self, input_hw):
+        return self._sublayers_cost([self.conv, self.bn], input_hw)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "groups": self.groups, "branch": self.branch,
+                "depthwise": self.depthwise, "activation": self.activation}
+
+
+class _ResidualBlock(_Composite):
+    """Shared machinery: [replicate] -> body -> (+ shortcut) -> activation."""
+
+    def __init__(self, filters, strides=1, groups=1, branch=1, projection=False, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.strides = _pair(strides)
+        self.groups = int(groups)
+        self.branch = int(branch)
+        self.projection = bool(projection)
+        self.replicate = BranchReplicate(self.branch, self.groups, name="replicate")
+        self.shortcut = (TreeConvBN(self.filters, 1, self.strides, self.groups, activation=None,
+                                    name="shortcut") if self.projection else None)
+
+    def _check_identity(self, input_shape, residual):
+        cin = int(input_shape[-1]) * self.branch // self.groups
+        if residual and self.shortcut is None and (cin != self.filters or self.strides != (1, 1)):
+            raise ValueError(
+                f"{self.name}: identity shortcut needs stride 1 and {self.filters} input channels per "
+                f"group, got stride {self.strides} and {cin}; pass projection=True")
+        return cin
+
+    def _body(self):
+        raise NotImplementedError
+
+    def call(self, x, training=None, group_range=None):
+        x = self.replicate(x, group_range=group_range)
+        h = x
+        for layer in self._body():
+            h = layer(h, training=training, group_range=group_range)
+        if self.shortcut is not None:
+            h = h + self.shortcut(x, training=training, group_range=group_range)
+        elif self.residual:
+            h = h + x
+        return self._final(h)
+
+    def _final(self, h):
+        return h
+
+    def group_cost(self, input_hw):
+        macs, params, hw = self._sublayers_cost(self._body(), input_hw)
+        if self.shortcut is not None:
+            m, p, _ = self.shortcut.group_cost(input_hw)
+            macs, params = macs + m, params + p
+        return macs, params, hw
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "strides": self.strides,
+                "groups": self.groups, "branch": self.branch, "projection": self.projection}
+
+
+@register
+class TreeBottleneck(_ResidualBlock):
+    """HNE "ResNet" / "ResNet+Branching" layer (AAAI Table 2, Fig. 7).
+
+    A bottleneck residual block whose 3x3 convolution is depthwise:
+    grouped 1x1 (filters / expansion) -> depthwise 3x3 (stride) -> grouped 1x1
+    (filters), each followed by BN, ReLU after the sum. The paper gives only
+    the block's input and output channels; we use ResNet's usual bottleneck
+    ratio of 4 for the inner width. The branching variant replicates
+    branches first and uses a projection shortcut, like ResNet's downsampling
+    blocks.
+    """
+
+    def __init__(self, filters, strides=1, groups=1, branch=1, projection=False, expansion=4, **kwargs):
+        super().__init__(filters, strides, groups, branch, projection, **kwargs)
+        self.expansion = int(expansion)
+        mid = max(1, self.filters // self.expansion)
+        self.reduce = TreeConvBN(mid, 1, 1, self.groups, activation="relu", name="reduce")
+        self.spatial = TreeConvBN(mid, 3, self.strides, self.groups, depthwise=True, activation="relu",
+                                  name="depthwise")
+        self.expand = TreeConvBN(self.filters, 1, 1, self.groups, activation=None, name="expand")
+        self.residual = True
+
+    def build(self, input_shape):
+        self._check_identity(input_shape, True)
+
+    def _body(self):
+        return [self.reduce, self.spatial, self.expand]
+
+    def _final(self, h):
+        return tf.nn.relu(h)
+
+    def get_config(self):
+        return {**super().get_config(), "expansion": self.expansion}
+
+
+@register
+class TreeBasicBlock(_ResidualBlock):
+    """ResNet basic block (two 3x3 convolutions), grouped.
+
+    The CIFAR ResNet-32/110 of ONE, OEMC and EnsembleNet is built from it.
+    """
+
+    def __init__(self, filters, strides=1, groups=1, branch=1, projection=False, **kwargs):
+        super().__init__(filters, strides, groups, branch, projection, **kwargs)
+        self.conv1 = TreeConvBN(self.filters, 3, self.strides, self.groups, activation="relu", name="conv1")
+        self.conv2 = TreeConvBN(self.filters, 3, 1, self.groups, activation=None, name="conv2")
+        self.residual = True
+
+    def build(self, input_shape):
+        self._check_identity(input_shape, True)
+
+    def _body(self):
+        return [self.conv1, self.conv2]
+
+    def _final(self, h):
+        return tf.nn.relu(h)
+
+
+@register
+class TreeInvertedResidual(_ResidualBlock):
+    """HNE "MBNet" / "MBNet+Branching" layer (AAAI Table 3, Fig. 8).
+
+    MobileNetV2's inverted residual with grouped 1x1 convolutions: expand
+    (x expansion, ReLU6) -> depthwise 3x3 (stride, ReLU6) -> linear project.
+    The identity shortcut is used when stride is 1, channels are unchanged and
+    the layer does not branch; the branching variant, like MobileNetV2's
+    shortcut-less blocks, has none.
+    """
+
+    def __init__(self, filters, strides=1, groups=1, branch=1, expansion=6, **kwargs):
+        super().__init__(filters, strides, groups, branch, projection=False, **kwargs)
+        self.expansion = int(expansion)
+
+    def build(self, input_shape):
+        cin = int(input_shape[-1]) * self.branch // self.groups
+        hidden = cin * self.expansion
+        self.expand_conv = TreeConvBN(hidden, 1, 1, self.groups, activation="relu6", name="expand")
+        self.spatial = TreeConvBN(hidden, 3, self.strides, self.groups, depthwise=True,
+                                  activation="relu6", name="depthwise")
+        self.project = TreeConvBN(self.filters, 1, 1, self.groups, activation=None, name="project")
+        self.residual = self.branch == 1 and self.strides == (1, 1) and cin == self.filters
+
+    def _body(self):
+        return [self.expand_conv, self.spatial, self.project]
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("projection")
+        return {**config, "expansion": self.expansion}
+
+
+@register
+class TreeDense(keras.layers.Layer):
+    """Per-group fully connected layer.
+
+    Input ``[batch, groups_in_range, in_features]``, output
+    ``[batch, groups_in_range, units]``. Kernel ``[in_features, groups * units]``
+    so its fan-in is that of one group.
+    """
+
+    def __init__(self, units, groups=1, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.groups = int(groups)
+        self.activation = activation
+        self._act = _activation(activation)
+
+    def build(self, input_shape):
+        self.in_features = int(input_shape[-1])
+        self.kernel = self.add_weight(name="kernel", shape=(self.in_features, self.groups * self.units),
+                                      initializer=_LINEAR_INIT)
+        bound = 1.0 / math.sqrt(self.in_features)
+        self.bias = self.add_weight(name="bias", shape=(self.groups * self.units,),
+                                    initializer=keras.initializers.RandomUniform(-bound, bound))
+
+    def call(self, x, group_range=None):
+        start, stop = _full(group_range, self.groups)
+        kernel = tf.reshape(tf.convert_to_tensor(self.kernel), (self.in_features, self.groups, self.units))
+        bias = tf.reshape(tf.convert_to_tensor(self.bias), (self.groups, self.units))
+        if (start, stop) != (0, self.groups):
+            kernel, bias = kernel[:, start:stop], bias[start:stop]
+        y = tf.einsum("bgi,igo->bgo", x, tf.cast(kernel, x.dtype)) + tf.cast(bias, x.dtype)
+        return self._act(y)
+
+    def group_cost(self, input_hw=None):
+        return self.in_features * self.units, _count(self.weights) // self.groups, (1, 1)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "groups": self.groups,
+                "activation": self.activation}
+
+
+@register
+class TreeHead(_Composite):
+    """Per-leaf classifier: global average pool -> [dense + act] -> linear.
+
+    Output ``[batch, leaves_in_range, num_classes]`` (logits).
+    ``hidden_units`` gives the MobileNet HNE's extra "Avg. Pool + Linear +
+    ReLU6" layer (AAAI Table 3).
+    """
+
+    def __init__(self, num_classes, groups=1, hidden_units=None, hidden_activation="relu6", **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = int(num_classes)
+        self.groups = int(groups)
+        self.hidden_units = None if hidden_units is None else int(hidden_units)
+        self.hidden_activation = hidden_activation
+        self.hidden = (TreeDense(self.hidden_units, self.groups, hidden_activation, name="hidden")
+                       if self.hidden_units else None)
+        self.classifier = TreeDense(self.num_classes, self.groups, name="classifier")
+
+    def call(self, x, training=None, group_range=None):
+        start, stop = _full(group_range, self.groups)
+        pooled = tf.reduce_mean(x, axis=[1, 2])
+        h = tf.reshape(pooled, (-1, stop - start, x.shape[-1] // (stop - start)))
+        if self.hidden is not None:
+            h = self.hidden(h, group_range=group_range)
+        return self.classifier(h, group_range=group_range)
+
+    def group_cost(self, input_hw):
+        layers = [self.classifier] if self.hidden is None else [self.hidden, self.classifier]
+        return self._sublayers_cost(layers, input_hw)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "groups": self.groups,
+                "hidden_units": self.hidden_units, "hidden_activation": self.hidden_activation}
+
+
+def serialize_list(layers: Sequence[keras.layers.Layer]):
+    return [keras.saving.serialize_keras_object(layer) for layer in layers]
+
+
+def deserialize_list(configs):
+    return [keras.saving.deserialize_keras_object(c) for c in configs]
+
+
+@register
+class GroupedBlock(keras.layers.Layer):
+    """One block of the tree whose nodes all share one architecture.
+
+    Its tree layers run over all live branches at once; the first layer does
+    the block's branching. ``call(x, group_range=(s, e))`` computes nodes
+    ``s..e-1`` of this block.
+    """
+
+    def __init__(self, layers, **kwargs):
+        super().__init__(**kwargs)
+        self.tree_layers = [keras.saving.deserialize_keras_object(l) if isinstance(l, dict) else l
+                            for l in layers]
+        self.groups = self.tree_layers[-1].groups
+
+    def call(self, x, training=None, group_range=None):
+        for layer in self.tree_layers:
+            x = layer(x, training=training, group_range=group_range)
+        return x
+
+    def node_costs(self, input_hw):
+        """Per node: ``(macs, params)`` lists and the output resolution."""
+        macs = params = 0
+        hw = tuple(input_hw)
+        for layer in self.tree_layers:
+            m, p, hw = layer.group_cost(hw)
+            macs, params = macs + m, params + p
+        return [macs] * self.groups, [params] * self.groups, hw
+
+    def get_config(self):
+        return {**super().get_config(), "layers": serialize_list(self.tree_layers)}
+
+
+@register
+class PerNodeBlock(keras.layers.Layer):
+    """A block whose nodes have different architectures (OEMC's students).
+
+    Each node is its own stack of (single-group) layers. Activations of the
+    live nodes are still concatenated in the channel axis, each with its own
+    width, so the model treats both block kinds alike.
+
+    Args:
+      nodes: per node, the list of layers applied in order.
+      branch: branching factor of this block.
+      input_widths: channels of each node of the previous block.
+      stack_outputs: concatenate the nodes' outputs along axis 1 instead of
+        the channel axis (used for per-node classifier heads).
+    """
+
+    def __init__(self, nodes, branch, input_widths, stack_outputs=False, **kwargs):
+        super().__init__(**kwargs)
+        nodes = [[keras.saving.deserialize_keras_object(l) if isinstance(l, dict) else l for l in node]
+                 for node in nodes]
+        self.node_sizes = [len(node) for node in nodes]
+        # Keras tracks a flat list of layers; node_layers(j) re-nests it.
+        self.flat_layers = [layer for node in nodes for layer in node]
+        self.branch = int(branch)
+        self.input_widths = [int(w) for w in input_widths]
+        self.stack_outputs = bool(stack_outputs)
+        self.groups = len(nodes)
+
+    def node_layers(self, j):
+        start = sum(self.node_sizes[:j])
+        return self.flat_layers[start:start + self.node_sizes[j]]
+
+    def node_outputs(self, x, training=None, group_range=None):
+        start, stop = _full(group_range, self.groups)
+        first_parent = start // self.branch
+        last_parent = (stop - 1) // self.branch
+        widths = self.input_widths[first_parent:last_parent + 1]
+        parents = tf.split(x, widths, axis=-1) if len(widths) > 1 else [x]
+        outputs = []
+        for j in range(start, stop):
+            h = parents[j // self.branch - first_parent]
+            for layer in self.node_layers(j):
+                h = layer(h, training=training)
+            outputs.append(h)
+        return outputs
+
+    def call(self, x, training=None, group_range=None):
+        outputs = self.node_outputs(x, training, group_range)
+        if len(outputs) == 1:
+            return outputs[0]
+        return tf.concat(outputs, axis=1 if self.stack_outputs else -1)
+
+    def node_costs(self, input_hw):
+        macs, params = [], []
+        hw = tuple(input_hw)
+        for j in range(self.groups):
+            total_m = total_p = 0
+            hw = tuple(input_hw)
+            for layer in self.node_layers(j):
+                m, p, hw = layer.group_cost(hw)
+                total_m, total_p = total_m + m, total_p + p
+            macs.append(total_m)
+            params.append(total_p)
+        return macs, params, hw
+
+    def node_widths(self) -> Optional[list]:
+        return [self.node_layers(j)[-1].filters for j in range(self.groups)]
+
+    def get_config(self):
+        nodes = [serialize_list(self.node_layers(j)) for j in range(self.groups)]
+        return {**super().get_config(), "nodes": nodes, "branch": self.branch,
+                "input_widths": self.input_widths, "stack_outputs": self.stack_outputs}

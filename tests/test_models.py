@@ -1,0 +1,329 @@
+"""Tree-ensemble models: equivalence with explicit per-leaf networks, prefixes,
+anytime steps, cost accounting, serialization and shapes."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import hne_tf
+from hne_tf import layers as L
+from reference import leaf_network, randomize_batchnorm
+
+TINY = ["hne_resnet_tiny", "multibranch_resnet_tiny", "independent_resnet_tiny", "hne_mobilenetv2_tiny",
+        "one_resnet_tiny", "oemc_resnet_tiny", "ensemblenet_resnet_tiny"]
+FULL = [n for n in hne_tf.list_models() if n not in TINY]
+LARGE = {"hne_mobilenetv2", "hne_resnet"}  # large param counts: serialization marked slow
+
+
+def _images(shape, batch=3, seed=0):
+    return tf.constant(np.random.default_rng(seed).normal(size=(batch,) + tuple(shape)).astype("float32"))
+
+
+@pytest.fixture(scope="module")
+def tiny_models():
+    models = {}
+    for name in TINY:
+        m = hne_tf.build_model(name, input_shape=(16, 16, 3), num_classes=5)
+        randomize_batchnorm(m)
+        models[name] = m
+    return models
+
+
+def test_unknown_preset_lists_valid_names():
+    with pytest.raises(ValueError) as e:
+        hne_tf.build_model("resnet9000")
+    for name in ("hne_resnet", "one_resnet", "oemc_resnet", "ensemblenet_resnet"):
+        assert name in str(e.value)
+
+
+def test_list_models_has_every_paper_family():
+    names = hne_tf.list_models()
+    for name in ("hne_resnet", "hne_resnet_small", "hne_mobilenetv2", "multibranch_resnet",
+                 "independent_resnet", "one_resnet", "oemc_resnet", "ensemblenet_resnet"):
+        assert name in names
+
+
+@pytest.mark.parametrize("name", TINY)
+@pytest.mark.parametrize("training", [False, True])
+def test_tree_equals_explicit_per_leaf_networks(tiny_models, name, training):
+    model = tiny_models[name]
+    # Training mode normalises with batch statistics; the tiny MobileNet ends
+    # at 1x1 resolution, where 3 samples make those statistics ill-conditioned.
+    batch = 16 if training else 3
+    x = _images(model.image_shape, batch=batch)
+    logits = model(x, training=training)["logits"].numpy()
+    assert logits.shape == (batch, model.num_leaves, 5)
+    for leaf in range(model.num_leaves):
+        ref = leaf_network(model, leaf)(x, training=training).numpy()
+        np.testing.assert_allclose(logits[:, leaf], ref, rtol=1e-4, atol=1e-4,
+                                   err_msg=f"{name} leaf {leaf}")
+
+
+def test_leaves_differ_at_init(tiny_models):
+    # Each branch has its own initialisation (the source of ensemble diversity).
+    logits = tiny_models["hne_resnet_tiny"](_images((16, 16, 3)))["logits"].numpy()
+    assert np.abs(logits[:, 0] - logits[:, 1]).max() > 1e-3
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_prefix_equals_first_leaves(tiny_models, name):
+    model = tiny_models[name]
+    x = _images(model.image_shape)
+    full = model(x)["logits"].numpy()
+    for k in range(1, model.num_leaves + 1):
+        sub = model.prefix(k)
+        out = sub(x).numpy()
+        assert out.shape == (3, k, 5)
+        np.testing.assert_allclose(out, full[:, :k], rtol=1e-5, atol=1e-5, err_msg=f"{name} k={k}")
+    assert model.prefix(1).count_params() == model.count_params()  # shares, does not copy
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_anytime_steps_reproduce_full_model(tiny_models, name):
+    model = tiny_models[name]
+    x = _images(model.image_shape)
+    full = model(x)["logits"].numpy()
+    steps = model.run_anytime(x).numpy()
+    np.testing.assert_allclose(steps, full, rtol=1e-5, atol=1e-5)
+
+
+def test_prefix_rejects_bad_k(tiny_models):
+    model = tiny_models["hne_resnet_tiny"]
+    for k in (0, 17, 2.5):
+        with pytest.raises(ValueError, match=r"\[1, 16\]"):
+            model.prefix(k)
+
+
+def test_binary_tree_anytime_schedule_by_hand():
+    spec = hne_tf.TreeSpec((1, 2, 2, 2, 2))
+    steps = spec.anytime_steps()
+    # Leaf l starts where it leaves leaf l-1's path: block 4 - (trailing zeros of l).
+    assert [s.start_block for s in steps] == [0, 4, 3, 4, 2, 4, 3, 4, 1, 4, 3, 4, 2, 4, 3, 4]
+    assert steps[0].reads == "input" and steps[0].writes == ("block0", "block1", "block2", "block3")
+    assert steps[1].reads == "block3" and steps[1].writes == ()
+    assert steps[2].reads == "block2" and steps[2].writes == ("block3",)
+    assert steps[8].reads == "block0" and steps[8].writes == ("block1", "block2", "block3")
+    # Multi-branch: everything shared is computed once, then each leaf reads it.
+    mb = hne_tf.TreeSpec((1, 1, 1, 4, 1)).anytime_steps()
+    assert [s.reads for s in mb] == ["input", "block2", "block2", "block2"]
+    assert mb[0].writes == ("block2",)
+    # Independent ensemble: every step starts from the image.
+    assert [s.reads for s in hne_tf.TreeSpec((4, 1, 1)).anytime_steps()] == ["input"] * 4
+
+
+def test_every_node_computed_in_exactly_one_step():
+    spec = hne_tf.TreeSpec((1, 2, 3, 2))
+    seen = set()
+    for s in spec.anytime_steps():
+        for b in range(s.start_block, spec.num_blocks):
+            node = (b, spec.node_of_leaf(s.leaf, b))
+            assert node not in seen
+            seen.add(node)
+    assert len(seen) == sum(spec.groups)
+
+
+# ----------------------------------------------------------------- costs
+
+def _uniform(branching, c=8, hw=8, classes=10):
+    return hne_tf.build_model("uniform_tree", input_shape=(hw, hw, c), num_classes=classes,
+                              branching=branching, channels=c)
+
+
+@pytest.mark.parametrize("num_branching", [1, 2, 3, 4])
+def test_macs_follow_paper_formula(num_branching):
+    b = num_branching
+    c, hw, classes = 8, 8, 10
+    node = hw * hw * 9 * c * c          # one 3x3 conv node, by hand
+    head = c * classes                  # one linear classifier per leaf
+    n = 2 ** b
+    hne = hne_tf.cost_table(_uniform((1,) + (2,) * b, c, hw, classes))
+    ind = hne_tf.cost_table(_uniform((n,) + (1,) * b, c, hw, classes))
+    nodes_factor, r = hne_tf.tree.hne_cost_formula(b)
+    assert nodes_factor == 2 ** (b + 1) - 1
+    assert hne["full_macs"] == nodes_factor * node + n * head
+    assert ind["full_macs"] == (b + 1) * n * node + n * head
+    assert (ind["full_macs"] - n * head) / (hne["full_macs"] - n * head) == pytest.approx(r)
+    assert r == pytest.approx((b + 1) / (2 - 2.0 ** -b))
+    for k in range(1, n + 1):
+        expected = sum(math.ceil(k / 2 ** (b - d)) for d in range(b + 1)) * node + k * head
+        assert hne["prefixes"][k - 1]["macs"] == expected
+    assert sum(s["macs"] for s in hne["steps"]) == hne["full_macs"]
+    assert hne["steps"][0]["macs"] == (b + 1) * node + head
+
+
+@pytest.mark.parametrize("name", hne_tf.list_models())
+def test_cost_table_consistency(name):
+    model = hne_tf.build_model(name, input_shape=(32, 32, 3), num_classes=10)
+    table = hne_tf.cost_table(model)
+    assert table["unit"] == "MACs"
+    assert sum(s["macs"] for s in table["steps"]) == table["full_macs"]
+    macs = [p["macs"] for p in table["prefixes"]]
+    assert all(a < b for a, b in zip(macs, macs[1:]))
+    training_only = sum(w.numpy().size for w in model.weights
+                        if "gate_" in w.path or "adapt_block" in w.path)
+    assert table["prefixes"][-1]["params"] == model.count_params() - training_only
+
+
+def test_grouped_conv_cost_by_hand():
+    conv = L.GroupedConv2D(64, kernel_size=3, strides=2, groups=4)
+    conv.build((None, 16, 16, 32))
+    macs, params, hw = conv.group_cost((16, 16))
+    assert hw == (8, 8)
+    assert macs == 8 * 8 * 3 * 3 * 8 * 16
+    assert params == 3 * 3 * 8 * 64 // 4
+
+
+def test_hne_resnet_small_costs_a_quarter_of_hne_resnet():
+    # Halving every channel count divides each 1x1-dominated layer's MACs by ~4.
+    full = hne_tf.cost_table(hne_tf.build_model("hne_resnet", (32, 32, 3), 10))["full_macs"]
+    small = hne_tf.cost_table(hne_tf.build_model("hne_resnet_small", (32, 32, 3), 10))["full_macs"]
+    assert 0.2 < small / full < 0.3
+
+
+# ----------------------------------------------------------------- layers
+
+def test_grouped_conv_matches_keras_conv2d_groups():
+    x = _images((8, 8, 12), batch=2)
+    ours = L.GroupedConv2D(24, 3, strides=2, groups=4)
+    ref = keras.layers.Conv2D(24, 3, strides=2, groups=4, padding="same", use_bias=False)
+    y = ours(x)
+    ref(x)
+    ref.set_weights([ours.kernel.numpy()])
+    np.testing.assert_allclose(y.numpy(), ref(x).numpy(), rtol=1e-5, atol=1e-5)
+    # A group range computes exactly those groups' outputs from their inputs.
+    part = ours(x[..., 3:9], group_range=(1, 3)).numpy()
+    np.testing.assert_allclose(part, y.numpy()[..., 6:18], rtol=1e-5, atol=1e-5)
+
+
+def test_branch_replicate_order_and_ranges():
+    x = tf.reshape(tf.range(2 * 3, dtype=tf.float32), (1, 1, 1, 6))  # 2 groups of 3 channels
+    rep = L.BranchReplicate(branch=2, groups=4)
+    full = rep(x).numpy().ravel().tolist()
+    assert full == [0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5]
+    # Children 1..2 come from parents 0..1.
+    assert rep(x, group_range=(1, 3)).numpy().ravel().tolist() == [0, 1, 2, 3, 4, 5]
+    # Child 3 alone needs parent 1 alone.
+    assert rep(x[..., 3:], group_range=(3, 4)).numpy().ravel().tolist() == [3, 4, 5]
+
+
+def test_group_range_outside_layer_raises():
+    conv = L.GroupedConv2D(8, groups=2)
+    conv.build((None, 4, 4, 4))
+    with pytest.raises(ValueError, match="outside"):
+        conv(tf.zeros((1, 4, 4, 6)), group_range=(1, 3))
+
+
+def test_identity_shortcut_shape_mismatch_is_explained():
+    block = L.TreeBottleneck(32, strides=2, groups=1)
+    with pytest.raises(ValueError, match="projection=True"):
+        block(tf.zeros((1, 8, 8, 32)))
+
+
+@pytest.mark.parametrize("layer", [
+    L.GroupedConv2D(8, 3, 2, groups=2, use_bias=True), L.TreeDepthwiseConv2D(3, 2, groups=2),
+    L.TreeBatchNorm(2), L.BranchReplicate(2, 4), L.TreeConvBN(4, 3, 1, 2, branch=2),
+    L.TreeBottleneck(8, 2, 2, branch=2, projection=True), L.TreeBasicBlock(4, 1, 2, projection=True),
+    L.TreeInvertedResidual(4, 1, 2, branch=2), L.TreeHead(3, 2, hidden_units=5)])
+def test_layer_config_round_trip(layer):
+    config = keras.saving.serialize_keras_object(layer)
+    clone = keras.saving.deserialize_keras_object(config)
+    assert type(clone) is type(layer)
+    assert clone.get_config() == layer.get_config()
+
+
+def test_batchnorm_training_updates_only_the_computed_groups():
+    bn = L.TreeBatchNorm(groups=2, momentum=0.5)
+    x = tf.constant(np.random.default_rng(1).normal(3.0, 1.0, (4, 2, 2, 4)).astype("float32"))
+    bn(x)  # build
+    bn(x[..., 2:], training=True, group_range=(1, 2))
+    mean = bn.moving_mean.numpy()
+    np.testing.assert_allclose(mean[:2], 0.0)
+    np.testing.assert_allclose(mean[2:], 0.5 * x.numpy()[..., 2:].mean(axis=(0, 1, 2)), rtol=1e-5)
+
+
+# ------------------------------------------------- training, save and load
+
+def _train_step(model, x, y):
+    opt = keras.optimizers.SGD(0.1)
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    with tf.GradientTape() as tape:
+        logits = model(x, training=True)["logits"]
+        labels = tf.repeat(y[:, None], model.num_leaves, axis=1)
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+    grads = tape.gradient(loss, model.trainable_weights)
+    opt.apply_gradients(zip(grads, model.trainable_weights))
+    return float(loss), before, grads
+
+
+@pytest.mark.parametrize("name", hne_tf.list_models())
+def test_every_preset_trains_a_step(name):
+    model = hne_tf.build_model(name, input_shape=(28, 28, 1), num_classes=10)
+    x = _images((28, 28, 1), batch=4)
+    loss, before, grads = _train_step(model, x, tf.constant([0, 1, 2, 3]))
+    assert np.isfinite(loss)
+    # The gate and adapters get no gradient from this plain loss; every tree weight does.
+    tree = [i for i, w in enumerate(model.trainable_weights) if "gate_" not in w.path and "adapt_" not in w.path]
+    assert all(grads[i] is not None for i in tree)
+    changed = [i for i in tree if not np.array_equal(before[i], model.trainable_weights[i].numpy())]
+    # A BN scale of a one-channel group followed by ReLU and another BN has an
+    # exactly zero gradient at init (scale invariance), so not quite all move.
+    assert len(changed) >= 0.9 * len(tree)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in LARGE else n
+                                  for n in hne_tf.list_models()])
+def test_save_load_round_trip(name, tmp_path):
+    model = hne_tf.build_model(name, input_shape=(28, 28, 1), num_classes=7)
+    randomize_batchnorm(model)
+    x = _images((28, 28, 1), batch=2)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(loaded, hne_tf.TreeEnsemble)
+    assert loaded.num_leaves == model.num_leaves
+    a, b = model(x), loaded(x)
+    assert a.keys() == b.keys()
+    np.testing.assert_array_equal(a["logits"].numpy(), b["logits"].numpy())
+
+
+def test_options_survive_save_load(tmp_path):
+    model = hne_tf.build_model("hne_resnet_tiny", (16, 16, 3), 4, branching=(1, 1, 1, 4, 1))
+    model.save(str(tmp_path / "m.keras"))
+    loaded = keras.saving.load_model(str(tmp_path / "m.keras"))
+    assert loaded.num_leaves == 4 and loaded.spec.branching == (1, 1, 1, 4, 1)
+
+
+SIZES = [(32, 32, 3), (28, 28, 1)]
+
+
+@pytest.mark.parametrize("name", FULL)
+@pytest.mark.parametrize("shape", SIZES, ids=["cifar", "fashion_mnist"])
+def test_output_shapes(name, shape):
+    model = hne_tf.build_model(name, input_shape=shape, num_classes=100)
+    out = model(_images(shape, batch=2))
+    assert out["logits"].shape == (2, model.num_leaves, 100)
+    if model.family == "one":
+        assert out["gate"].shape == (2, model.num_leaves)
+        np.testing.assert_allclose(out["gate"].numpy().sum(-1), 1.0, rtol=1e-5)
+    if model.family == "oemc":
+        assert len(out["features"]) == 3
+        for f in out["features"]:
+            assert f.shape[:2] == (2, model.num_leaves)
+
+
+def test_expected_leaf_counts():
+    counts = {"hne_resnet": 16, "hne_resnet_small": 16, "hne_mobilenetv2": 16, "hne_mobilenetv2_preprint": 8,
+              "multibranch_resnet": 16, "independent_resnet": 16, "one_resnet": 3, "oemc_resnet": 5,
+              "ensemblenet_resnet": 2}
+    for name, n in counts.items():
+        assert hne_tf.TreeSpec(hne_tf.presets.get_preset(name)((32, 32, 3), 10).branching).num_leaves == n
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FULL)
+def test_output_shapes_imagenet(name):
+    model = hne_tf.build_model(name, input_shape=(224, 224, 3), num_classes=1000)
+    assert model(_images((224, 224, 3), batch=1))["logits"].shape == (1, model.num_leaves, 1000)
