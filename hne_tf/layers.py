@@ -199,13 +199,19 @@ class TreeBatchNorm(keras.layers.Layer):
     Per channel, so it is exactly one BN per branch. Statistics are kept in
     float32 under mixed precision. Defaults follow PyTorch (momentum 0.9 in
     Keras' convention, epsilon 1e-5), the framework of the seed papers.
+
+    ``synchronized`` (default on): under a multi-replica ``tf.distribute``
+    strategy, batch moments are all-reduced across replicas, so training on
+    k replicas computes what one device would on the global batch. It costs
+    one small all-reduce per layer per step.
     """
 
-    def __init__(self, groups=1, momentum=0.9, epsilon=1e-5, **kwargs):
+    def __init__(self, groups=1, momentum=0.9, epsilon=1e-5, synchronized=True, **kwargs):
         super().__init__(**kwargs)
         self.groups = int(groups)
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
+        self.synchronized = bool(synchronized)
 
     def build(self, input_shape):
         c = int(input_shape[-1])
@@ -230,8 +236,7 @@ class TreeBatchNorm(keras.layers.Layer):
 
         gamma, beta = part(self.gamma), part(self.beta)
         if training:
-            x32 = tf.cast(x, tf.float32)
-            mean, variance = tf.nn.moments(x32, axes=[0, 1, 2])
+            mean, variance = self._moments(tf.cast(x, tf.float32))
             for var, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
                 old = tf.convert_to_tensor(var)
                 new = part(old) * self.momentum + batch * (1.0 - self.momentum)
@@ -242,12 +247,23 @@ class TreeBatchNorm(keras.layers.Layer):
         shift = beta - mean * scale
         return x * tf.cast(scale, x.dtype) + tf.cast(shift, x.dtype)
 
+    def _moments(self, x):
+        ctx = tf.distribute.get_replica_context()
+        if not (self.synchronized and ctx is not None and ctx.num_replicas_in_sync > 1):
+            return tf.nn.moments(x, axes=[0, 1, 2])
+        count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), tf.float32)
+        total = tf.reduce_sum(x, axis=[0, 1, 2])
+        squares = tf.reduce_sum(tf.square(x), axis=[0, 1, 2])
+        count, total, squares = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [count, total, squares])
+        mean = total / count
+        return mean, tf.maximum(squares / count - tf.square(mean), 0.0)
+
     def group_cost(self, input_hw):
         return 0, _count(self.weights) // self.groups, tuple(input_hw)
 
     def get_config(self):
         return {**super().get_config(), "groups": self.groups, "momentum": self.momentum,
-                "epsilon": self.epsilon}
+                "epsilon": self.epsilon, "synchronized": self.synchronized}
 
 
 @register

@@ -48,7 +48,8 @@ class TreeEnsemble(keras.Model):
         n = self.spec.num_leaves
         if self.gate_block is not None:
             self.gate_dense = keras.layers.Dense(n, name="gate_dense")
-            self.gate_bn = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="gate_bn")
+            self.gate_bn = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True,
+                                                          name="gate_bn")
         # OEMC adaptation convs: one per non-teacher student per distilled block.
         self.adapters = [keras.layers.Conv2D(c, 1, name=f"adapt_block{b}_student{s}")
                          for b, c in zip(self.feature_blocks, arch.feature_channels)

@@ -1,0 +1,135 @@
+"""train.py end to end: artifacts, resume after a kill, bad input, NaN, distribution."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUICK = ["--dataset=synthetic", "--model=hne_resnet_tiny", "--batch_size=16", "--steps_per_epoch=3",
+         "--eval_examples=64", "--eval_batch_size=32"]
+
+
+def train(args, model_dir=None, timeout=300, env=None):
+    cmd = [sys.executable, os.path.join(ROOT, "train.py")] + list(args)
+    if model_dir is not None:
+        cmd.append(f"--model_dir={model_dir}")
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=full_env)
+
+
+def test_run_writes_everything(tmp_path):
+    d = tmp_path / "run"
+    r = train(QUICK + ["--epochs=1"], d)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for name in ("config.json", "eval.json", "eval.png", "checkpoints/checkpoint", "tensorboard"):
+        assert (d / name).exists(), name
+    result = json.loads((d / "eval.json").read_text())
+    assert [p["k"] for p in result["prefixes"]] == list(range(1, 17))
+    assert result["num_examples"] == 64 and result["unit"] == "MACs"
+    macs = [p["macs"] for p in result["prefixes"]]
+    assert macs == sorted(macs) and sum(result["anytime_step_macs"]) == macs[-1]
+    assert len(result["leaf_accuracy"]) == 16
+    for p in result["prefixes"]:
+        assert 0 <= p["accuracy"] <= 1 and p["nll"] > 0 and 0 <= p["ece"] <= 1
+    assert json.loads((d / "config.json").read_text())["loss"] == "hierarchical_distillation"
+
+
+def _latest_epoch(d):
+    index = d / "checkpoints" / "checkpoint"
+    if not index.exists():
+        return 0
+    line = index.read_text().splitlines()[0]
+    return int(line.rsplit("-", 1)[1].strip('"'))
+
+
+def test_resume_after_kill(tmp_path):
+    d = tmp_path / "run"
+    args = QUICK + ["--epochs=30", "--steps_per_epoch=2"]
+    cmd = [sys.executable, os.path.join(ROOT, "train.py")] + args + [f"--model_dir={d}"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    deadline = time.time() + 240
+    while _latest_epoch(d) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = _latest_epoch(d)
+    assert 2 <= killed_at < 30, "the run must be killed mid-way"
+    r = train(args, d)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"resumed from" in r.stdout and f"(epoch {killed_at} done)" in r.stdout
+    result = json.loads((d / "eval.json").read_text())
+    assert result["epochs_trained"] == 30
+    # Rerunning a finished run trains nothing and evaluates again.
+    again = train(args, d)
+    assert again.returncode == 0 and "already done" in again.stdout
+
+
+@pytest.mark.parametrize("flag,valid", [
+    ("--model=resnet9000", "hne_resnet_small"),
+    ("--loss=magic", "hierarchical_distillation"),
+    ("--dataset=mnist3d", "fashion_mnist"),
+    ("--schedule=linear", "cosine"),
+    ("--strategy=gpu", "mirrored"),
+])
+def test_unknown_flag_values(tmp_path, flag, valid):
+    d = tmp_path / "run"
+    r = train(QUICK + [flag], d)
+    assert r.returncode != 0
+    assert valid in r.stderr
+    assert not d.exists()
+
+
+def test_loss_that_does_not_fit_the_model(tmp_path):
+    d = tmp_path / "run"
+    r = train(QUICK + ["--loss=oemc"], d)
+    assert r.returncode != 0 and "oemc" in r.stderr
+    assert not d.exists()
+
+
+def test_missing_data_says_how_to_get_it(tmp_path):
+    d = tmp_path / "run"
+    r = train(["--dataset=fashion_mnist", f"--data_dir={tmp_path / 'nothing'}", "--model=hne_resnet_tiny"], d)
+    assert r.returncode != 0
+    assert "apt-get install dataset-fashion-mnist" in r.stderr
+    assert not d.exists()
+
+
+def test_other_run_in_model_dir_is_refused(tmp_path):
+    d = tmp_path / "run"
+    assert train(QUICK + ["--epochs=1"], d).returncode == 0
+    before = (d / "eval.json").read_text()
+    r = train(QUICK + ["--epochs=1", "--loss=independent"], d)
+    assert r.returncode != 0 and "new --model_dir" in r.stderr
+    assert (d / "eval.json").read_text() == before
+
+
+def test_checkpoint_not_matching_model(tmp_path):
+    d = tmp_path / "run"
+    assert train(QUICK + ["--epochs=1"], d).returncode == 0
+    config = json.loads((d / "config.json").read_text())
+    config["model"] = "multibranch_resnet_tiny"
+    (d / "config.json").write_text(json.dumps(config))
+    r = train([a if not a.startswith("--model=") else "--model=multibranch_resnet_tiny" for a in QUICK]
+              + ["--epochs=2"], d)
+    assert r.returncode != 0 and "does not match" in r.stderr
+    assert _latest_epoch(d) == 1
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_checkpoint(tmp_path):
+    d = tmp_path / "run"
+    assert train(QUICK + ["--epochs=1"], d).returncode == 0
+    r = train(QUICK + ["--epochs=3", "--lr=1e30", "--schedule=constant"], d)
+    assert r.returncode != 0 and "NaN" in r.stderr
+    assert _latest_epoch(d) == 1
+    assert "ckpt-1" in r.stderr
+
+
+def test_eval_only_without_checkpoint(tmp_path):
+    r = train(QUICK + ["--eval_only"], tmp_path / "run")
+    assert r.returncode != 0 and "checkpoint" in r.stderr
