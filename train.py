@@ -50,8 +50,13 @@ flags.DEFINE_bool("eval_only", False, "Evaluate the latest checkpoint in --model
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"train.py: error: unexpected arguments {argv[1:]}; flags look like --name=value")
+    import keras
+
     from hne_tf import data as data_lib
     from hne_tf.training import TrainConfig, TrainingError, run
+
+    if os.environ.get("HNE_TF_TRACEBACK"):  # debugging aid: full tracebacks
+        keras.config.disable_traceback_filtering()
 
     try:
         options = json.loads(FLAGS.model_options)
@@ -71,6 +76,8 @@ def main(argv):
     try:
         run(config)
     except (TrainingError, data_lib.DataError, ValueError) as e:
+        if os.environ.get("HNE_TF_TRACEBACK"):
+            raise
         sys.exit(f"train.py: error: {e}")
 
 

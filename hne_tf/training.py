@@ -13,6 +13,8 @@ import dataclasses
 import json
 import math
 import os
+import shutil
+import tempfile
 import time
 from typing import Dict, List, Optional
 
@@ -113,6 +115,15 @@ class EnsembleTrainer(keras.Model):
     def metrics(self):
         return list(self.loss_trackers.values()) + list(self.acc_trackers.values())
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3.15's fit() first reduces a sample batch across replicas to
+        # build the model symbolically; under MultiWorkerMirroredStrategy that
+        # reduction fails (PerReplica -> Tensor). The model and metrics are
+        # built in __init__; only the optimizer may be left to build.
+        if not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.ensemble.trainable_variables)
+
     def call(self, inputs, training=False):
         return self.ensemble(inputs, training=training)
 
@@ -128,7 +139,12 @@ class EnsembleTrainer(keras.Model):
         logits = tf.cast(outputs["logits"], tf.float32)
         for k, tracker in self.acc_trackers.items():
             tracker.update_state(y, tf.reduce_mean(logits[:, :k], axis=1))
-        return {m.name: m.result() for m in self.metrics}
+        results = {m.name: m.result() for m in self.metrics}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3.15 reduces logs with axis=0 across workers: give them
+            # that axis; the reduction returns scalars again.
+            results = {name: tf.reshape(v, [1]) for name, v in results.items()}
+        return results
 
     def train_step(self, data):
         x, y = data
@@ -258,13 +274,25 @@ class _Checkpointer(keras.callbacks.Callback):
         self.manager.save(checkpoint_number=epoch + 1)
 
 
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the run's files (multi-worker: the chief only)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return True
+    if resolver.task_type in (None, "chief"):
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
 def _checkpoint(trainer: EnsembleTrainer, epoch_var):
     return tf.train.Checkpoint(model=trainer.ensemble, optimizer=trainer.optimizer, epoch=epoch_var)
 
 
-def restore(checkpoint: tf.train.Checkpoint, manager: tf.train.CheckpointManager) -> bool:
-    """Restores the latest checkpoint, if any; a mismatch raises TrainingError."""
-    path = manager.latest_checkpoint
+def restore(checkpoint: tf.train.Checkpoint, checkpoint_dir: str) -> Optional[str]:
+    """Restores the latest checkpoint in ``checkpoint_dir``, if any, and returns
+    its path; a checkpoint that does not fit the model raises TrainingError."""
+    path = tf.train.latest_checkpoint(checkpoint_dir)
     if not path:
         return False
     try:
@@ -273,7 +301,7 @@ def restore(checkpoint: tf.train.Checkpoint, manager: tf.train.CheckpointManager
     except (AssertionError, ValueError, tf.errors.OpError) as e:
         raise TrainingError(
             f"checkpoint {path} does not match the model built from the flags: {str(e).splitlines()[0]}")
-    return True
+    return path
 
 
 # --------------------------------------------------------------- the job
@@ -384,23 +412,28 @@ def run(config: TrainConfig, log=print) -> dict:
     if os.path.exists(config_path):
         _check_resume(config, config_path)
     ckpt = _checkpoint(trainer, epoch_var)
-    manager = tf.train.CheckpointManager(ckpt, os.path.join(config.model_dir, "checkpoints"), max_to_keep=3)
-    resumed = restore(ckpt, manager)
+    resumed = restore(ckpt, os.path.join(config.model_dir, "checkpoints"))
     if config.eval_only and not resumed:
         raise TrainingError(f"--eval_only needs a checkpoint in {config.model_dir}/checkpoints; none found")
-    os.makedirs(config.model_dir, exist_ok=True)
-    _write_json(config_path, config.to_json())
+    chief = is_chief(strategy)
+    # Every worker saves (saving may take part in collectives); only the
+    # chief saves into --model_dir.
+    write_dir = config.model_dir if chief else tempfile.mkdtemp(prefix="hne_tf_worker_")
+    manager = tf.train.CheckpointManager(ckpt, os.path.join(write_dir, "checkpoints"), max_to_keep=3)
+    os.makedirs(write_dir, exist_ok=True)
+    if chief:
+        _write_json(config_path, config.to_json())
     log(f"model {config.model}: {ensemble.num_leaves} leaves, {ensemble.count_params():,} params, "
         f"{cost_table(ensemble)['full_macs'] / 1e6:.1f} MMACs per image (all leaves); "
         f"{strategy.num_replicas_in_sync} replica(s)")
 
     start_epoch = int(epoch_var.numpy())
     if resumed:
-        log(f"resumed from {manager.latest_checkpoint} (epoch {start_epoch} done)")
+        log(f"resumed from {resumed} (epoch {start_epoch} done)")
     if not config.eval_only and start_epoch < config.epochs:
         checkpointer = _Checkpointer(manager, epoch_var)
         callbacks = [checkpointer,
-                     keras.callbacks.TensorBoard(os.path.join(config.model_dir, "tensorboard"),
+                     keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard"),
                                                  write_graph=False)]
         started = time.time()
         trainer.fit(train_ds, epochs=config.epochs, initial_epoch=start_epoch,
@@ -413,6 +446,10 @@ def run(config: TrainConfig, log=print) -> dict:
     elif not config.eval_only:
         log(f"all {config.epochs} epochs already done; evaluating")
 
+    if not chief:
+        shutil.rmtree(write_dir, ignore_errors=True)
+        log("trained as a non-chief worker; the chief evaluates and writes the run's files")
+        return {}
     num_eval = math.ceil(min(config.eval_examples or info.test_size, info.test_size) / config.eval_batch_size)
     log(f"evaluating every ensemble size on the {config.dataset} test split")
     result = evaluate(ensemble, test_ds, num_batches=num_eval)

@@ -70,18 +70,12 @@ def test_resume_after_kill(tmp_path):
     assert again.returncode == 0 and "already done" in again.stdout
 
 
-@pytest.mark.parametrize("flag,valid", [
-    ("--model=resnet9000", "hne_resnet_small"),
-    ("--loss=magic", "hierarchical_distillation"),
-    ("--dataset=mnist3d", "fashion_mnist"),
-    ("--schedule=linear", "cosine"),
-    ("--strategy=gpu", "mirrored"),
-])
-def test_unknown_flag_values(tmp_path, flag, valid):
+def test_unknown_flag_value_exits_nonzero(tmp_path):
+    # The other bad values are checked in-process in test_training_lib.py.
     d = tmp_path / "run"
-    r = train(QUICK + [flag], d)
+    r = train(QUICK + ["--model=resnet9000"], d)
     assert r.returncode != 0
-    assert valid in r.stderr
+    assert "hne_resnet_small" in r.stderr and "resnet9000" in r.stderr
     assert not d.exists()
 
 

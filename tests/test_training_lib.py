@@ -1,0 +1,121 @@
+"""The training library in-process: every model x loss pair, schedules, bad config,
+and a short real Fashion-MNIST run."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import hne_tf
+from hne_tf import data as data_lib
+from hne_tf import losses as losses_lib
+from hne_tf import training
+
+TINY = ["hne_resnet_tiny", "multibranch_resnet_tiny", "independent_resnet_tiny", "hne_mobilenetv2_tiny",
+        "one_resnet_tiny", "oemc_resnet_tiny", "ensemblenet_resnet_tiny"]
+PAIRS = [(m, l) for m in TINY for l in losses_lib.LOSSES
+         if l not in ("one", "oemc") or m.startswith(l)]
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {m: hne_tf.build_model(m, (16, 16, 3), 5) for m in TINY}
+
+
+@pytest.mark.parametrize("model_name,loss", PAIRS)
+def test_every_model_loss_pair_trains(models, model_name, loss):
+    model = models[model_name]
+    fn = losses_lib.get_loss(loss, model.family, model.num_leaves)
+    trainer = training.EnsembleTrainer(model, fn, weight_decay=5e-4)
+    trainer.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), run_eagerly=True)
+    trainer.optimizer.build(model.trainable_variables)
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(4, 16, 16, 3)).astype("float32"))
+    y = tf.constant([0, 1, 2, 3])
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    for _ in range(2):
+        logs = trainer.train_step((x, y))
+    assert np.isfinite(float(logs["loss"]))
+    assert {f"acc_k{k}" for k in hne_tf.default_prefixes(model.num_leaves)} <= set(logs)
+    assert set(fn(y, model(x))) <= set(logs)
+    assert any(not np.array_equal(a, w.numpy()) for a, w in zip(before, model.trainable_weights))
+
+
+def test_family_specific_losses_are_refused_elsewhere():
+    for loss, model_name in (("one", "hne_resnet_tiny"), ("oemc", "one_resnet_tiny")):
+        model = hne_tf.build_model(model_name, (16, 16, 3), 5)
+        with pytest.raises(ValueError, match=loss):
+            losses_lib.get_loss(loss, model.family, model.num_leaves)
+
+
+def test_weight_decay_is_coupled_l2():
+    # With weight decay only (zero loss gradient), SGD without momentum moves
+    # w by -lr * wd * w, like PyTorch's weight_decay.
+    model = hne_tf.build_model("hne_resnet_tiny", (16, 16, 3), 5)
+    zero = lambda labels, outputs, distill_scale=1.0: {  # noqa: E731
+        "loss": 0.0 * tf.reduce_sum(outputs["logits"], axis=[1, 2])}
+    trainer = training.EnsembleTrainer(model, zero, weight_decay=0.1)
+    trainer.compile(optimizer=keras.optimizers.SGD(0.5), run_eagerly=True)
+    trainer.optimizer.build(model.trainable_variables)
+    w = model.trainable_weights[0]
+    before = w.numpy().copy()
+    trainer.train_step((tf.zeros((2, 16, 16, 3)), tf.constant([0, 1])))
+    np.testing.assert_allclose(w.numpy(), before * (1 - 0.5 * 0.1), rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind,points", [
+    ("cosine", {0: 1.0, 50: 0.5, 100: 0.0}),
+    ("step", {0: 1.0, 49: 1.0, 50: 0.1, 75: 0.01}),
+    ("imagenet_halving", {0: 1.0, 39: 1.0, 40: 0.5, 60: 0.25, 97: 0.015625}),
+    ("constant", {0: 1.0, 99: 1.0}),
+])
+def test_schedules(kind, points):
+    schedule = training.PaperSchedule(kind, 1.0, 100)
+    for step, value in points.items():
+        assert float(schedule(step)) == pytest.approx(value, abs=1e-6), (kind, step)
+
+
+@pytest.mark.parametrize("field,value,valid", [
+    ("model", "resnet9000", "hne_resnet_small"), ("loss", "magic", "hierarchical_distillation"),
+    ("dataset", "mnist3d", "fashion_mnist"), ("schedule", "linear", "cosine"), ("strategy", "gpu", "mirrored"),
+    ("epochs", 0, ">= 1"), ("lr", -1.0, "> 0")])
+def test_bad_config_fails_before_writing(tmp_path, field, value, valid):
+    config = training.TrainConfig(dataset="synthetic", model="hne_resnet_tiny",
+                                  model_dir=str(tmp_path / "run"))
+    setattr(config, field, value)
+    with pytest.raises(training.TrainingError, match=valid):
+        training.run(config, log=lambda *_: None)
+    assert not (tmp_path / "run").exists()
+
+
+def test_mixed_precision_step():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = hne_tf.build_model("hne_resnet_tiny", (16, 16, 3), 5)
+        assert model(tf.zeros((2, 16, 16, 3)))["logits"].dtype == tf.float16
+        fn = losses_lib.get_loss("hierarchical_distillation", model.family, model.num_leaves)
+        trainer = training.EnsembleTrainer(model, fn, weight_decay=5e-4)
+        trainer.compile(optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.05)),
+                        run_eagerly=True)
+        trainer.optimizer.build(model.trainable_variables)
+        logs = trainer.train_step((tf.random.normal((4, 16, 16, 3)), tf.constant([0, 1, 2, 3])))
+        assert np.isfinite(float(logs["loss"]))
+        assert all(w.dtype == "float32" for w in model.weights)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+REAL = os.path.exists(os.path.join(data_lib.FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz"))
+
+
+@pytest.mark.skipif(not REAL, reason="apt-get install dataset-fashion-mnist")
+def test_short_real_fashion_mnist_run_beats_chance(tmp_path):
+    config = training.TrainConfig(model="hne_resnet_tiny", dataset="fashion_mnist", epochs=1,
+                                  steps_per_epoch=150, batch_size=64, eval_examples=1000,
+                                  model_dir=str(tmp_path / "run"), lr=0.05)
+    result = training.run(config, log=lambda *_: None)
+    # Chance is 10%; 150 steps of a 16-leaf tiny HNE reach well above that.
+    assert result["prefixes"][-1]["accuracy"] > 0.6
+    assert result["prefixes"][0]["accuracy"] > 0.5
