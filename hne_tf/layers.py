@@ -67,6 +67,10 @@ def _full(group_range, groups) -> Tuple[int, int]:
     return start, stop
 
 
+def _cpu_only() -> bool:
+    return not tf.config.list_logical_devices("GPU")
+
+
 def _count(weights) -> int:
     return int(sum(math.prod(w.shape) for w in weights))
 
@@ -128,7 +132,20 @@ class GroupedConv2D(keras.layers.Layer):
         c = self.out_per_group
         if (start, stop) != (0, self.groups):
             kernel = kernel[..., start * c: stop * c]
-        y = tf.nn.conv2d(x, tf.cast(kernel, x.dtype), strides=(1,) + self.strides + (1,), padding="SAME")
+        dtype = x.dtype
+        if dtype != tf.float32 and stop - start > 1 and _cpu_only():
+            # TensorFlow has no reduced-precision grouped-conv gradient on CPU.
+            x = tf.cast(x, tf.float32)
+        strides = self.strides
+        if self.kernel_size == (1, 1) and strides != (1, 1):
+            # A 1x1 "SAME" convolution never pads, so striding it equals
+            # subsampling the input first. This also avoids oneDNN's strided
+            # 1x1 filter-gradient kernel (TF 2.21), which corrupts the heap at
+            # odd batch sizes (e.g. [3, 16, 16, 8] -> 16 channels, stride 2).
+            x = x[:, ::strides[0], ::strides[1], :]
+            strides = (1, 1)
+        y = tf.nn.conv2d(x, tf.cast(kernel, x.dtype), strides=(1,) + strides + (1,), padding="SAME")
+        y = tf.cast(y, dtype)
         if self.bias is not None:
             y = y + tf.cast(self.bias[start * c: stop * c], y.dtype)
         return y
@@ -236,21 +253,37 @@ class TreeBatchNorm(keras.layers.Layer):
 
         gamma, beta = part(self.gamma), part(self.beta)
         if training:
-            mean, variance = self._moments(tf.cast(x, tf.float32))
+            if self._sync_replicas():
+                mean, variance = self._synchronized_moments(tf.cast(x, tf.float32))
+                y = self._normalize(x, gamma, beta, mean, variance)
+            else:
+                # One fused kernel: about 2x faster on CPU than moments + affine.
+                y, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+                    x=x, scale=gamma, offset=beta, mean=tf.constant([], tf.float32),
+                    variance=tf.constant([], tf.float32), epsilon=self.epsilon, exponential_avg_factor=1.0,
+                    data_format="NHWC", is_training=True)
+                # The fused op returns the unbiased variance; keep Keras'
+                # convention (biased) for the moving average.
+                n = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), tf.float32)
+                variance = variance * (n - 1.0) / n
             for var, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
                 old = tf.convert_to_tensor(var)
                 new = part(old) * self.momentum + batch * (1.0 - self.momentum)
                 var.assign(new if full else tf.concat([old[:lo], new, old[hi:]], axis=0))
-        else:
-            mean, variance = part(self.moving_mean), part(self.moving_variance)
+            return y
+        return self._normalize(x, gamma, beta, part(self.moving_mean), part(self.moving_variance))
+
+    def _normalize(self, x, gamma, beta, mean, variance):
         scale = gamma * tf.math.rsqrt(variance + self.epsilon)
         shift = beta - mean * scale
         return x * tf.cast(scale, x.dtype) + tf.cast(shift, x.dtype)
 
-    def _moments(self, x):
+    def _sync_replicas(self) -> bool:
         ctx = tf.distribute.get_replica_context()
-        if not (self.synchronized and ctx is not None and ctx.num_replicas_in_sync > 1):
-            return tf.nn.moments(x, axes=[0, 1, 2])
+        return self.synchronized and ctx is not None and ctx.num_replicas_in_sync > 1
+
+    def _synchronized_moments(self, x):
+        ctx = tf.distribute.get_replica_context()
         count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), tf.float32)
         total = tf.reduce_sum(x, axis=[0, 1, 2])
         squares = tf.reduce_sum(tf.square(x), axis=[0, 1, 2])

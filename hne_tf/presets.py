@@ -126,6 +126,13 @@ def hne_resnet_small(input_shape, num_classes, **o):
     return _hne_resnet(input_shape, num_classes, **o)
 
 
+@_preset("hne_resnet_mini", branching=(1, 2, 2, 2, 2), width=0.25, repeats=(1, 1, 1, 1), expansion=4)
+def hne_resnet_mini(input_shape, num_classes, **o):
+    """Table 2's 16-leaf tree at a quarter of the channels and one repeat per
+    block: the main job's default, a full Fashion-MNIST epoch in minutes on CPU."""
+    return _hne_resnet(input_shape, num_classes, **o)
+
+
 @_preset("multibranch_resnet", branching=(1, 1, 1, 16, 1), width=0.5, repeats=(2, 3, 3, 4), expansion=4)
 def multibranch_resnet(input_shape, num_classes, **o):
     """Fig. 5 baseline: the first three blocks shared, then 16 branches (HNE_small widths)."""

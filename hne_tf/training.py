@@ -179,12 +179,12 @@ class EnsembleTrainer(keras.Model):
 
 @dataclasses.dataclass
 class TrainConfig:
-    model: str = "hne_resnet_small"
+    model: str = "hne_resnet_mini"
     loss: str = "hierarchical_distillation"
     dataset: str = "fashion_mnist"
     data_dir: Optional[str] = None
     model_dir: str = "runs/hne_fashion_mnist"
-    epochs: int = 1
+    epochs: int = 2
     steps_per_epoch: Optional[int] = None
     batch_size: int = 128
     eval_batch_size: int = 256

@@ -56,10 +56,13 @@ def test_tree_equals_explicit_per_leaf_networks(tiny_models, name, training):
     x = _images(model.image_shape, batch=batch)
     logits = model(x, training=training)["logits"].numpy()
     assert logits.shape == (batch, model.num_leaves, 5)
+    # Training-mode BN uses TensorFlow's fused kernel, whose summation order
+    # differs from Keras' BatchNormalization; on the tiny presets' one-channel
+    # groups that alone moves a few logits by ~1e-4.
+    tol = 3e-4 if training else 1e-4
     for leaf in range(model.num_leaves):
         ref = leaf_network(model, leaf)(x, training=training).numpy()
-        np.testing.assert_allclose(logits[:, leaf], ref, rtol=1e-4, atol=1e-4,
-                                   err_msg=f"{name} leaf {leaf}")
+        np.testing.assert_allclose(logits[:, leaf], ref, rtol=tol, atol=tol, err_msg=f"{name} leaf {leaf}")
 
 
 def test_leaves_differ_at_init(tiny_models):
@@ -196,6 +199,27 @@ def test_grouped_conv_matches_keras_conv2d_groups():
     # A group range computes exactly those groups' outputs from their inputs.
     part = ours(x[..., 3:9], group_range=(1, 3)).numpy()
     np.testing.assert_allclose(part, y.numpy()[..., 6:18], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["one_resnet_tiny", "oemc_resnet_tiny", "multibranch_resnet_tiny"])
+def test_gradients_at_odd_batch_size(name):
+    # Regression: TF 2.21's oneDNN strided 1x1 filter gradient corrupted the
+    # heap at odd batch sizes and killed the process (see GroupedConv2D.call).
+    model = hne_tf.build_model(name, (16, 16, 3), 5)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(model(_images((16, 16, 3), batch=3), training=True)["logits"])
+    grads = tape.gradient(loss, model.trainable_weights)
+    assert all(g is not None and np.isfinite(g.numpy()).all() for g in grads if g is not None)
+
+
+def test_strided_pointwise_conv_equals_keras_conv2d():
+    x = _images((15, 16, 6), batch=3)
+    ours = L.GroupedConv2D(8, 1, strides=2, groups=2)
+    ref = keras.layers.Conv2D(8, 1, strides=2, groups=2, padding="same", use_bias=False)
+    y = ours(x)
+    ref(x)
+    ref.set_weights([ours.kernel.numpy()])
+    np.testing.assert_allclose(y.numpy(), ref(x).numpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_branch_replicate_order_and_ranges():

@@ -75,7 +75,7 @@ def test_unknown_flag_value_exits_nonzero(tmp_path):
     d = tmp_path / "run"
     r = train(QUICK + ["--model=resnet9000"], d)
     assert r.returncode != 0
-    assert "hne_resnet_small" in r.stderr and "resnet9000" in r.stderr
+    assert "hne_resnet_mini" in r.stderr and "resnet9000" in r.stderr
     assert not d.exists()
 
 
