@@ -634,8 +634,9 @@ def serialize_list(layers: Sequence[keras.layers.Layer]):
     return [keras.saving.serialize_keras_object(layer) for layer in layers]
 
 
-def deserialize_list(configs):
-    return [keras.saving.deserialize_keras_object(c) for c in configs]
+def _as_layer(obj):
+    """A layer, or a layer's serialized config (as found in ``from_config``)."""
+    return keras.saving.deserialize_keras_object(obj) if isinstance(obj, dict) else obj
 
 
 @register
@@ -649,8 +650,7 @@ class GroupedBlock(keras.layers.Layer):
 
     def __init__(self, layers, **kwargs):
         super().__init__(**kwargs)
-        self.tree_layers = [keras.saving.deserialize_keras_object(l) if isinstance(l, dict) else l
-                            for l in layers]
+        self.tree_layers = [_as_layer(c) for c in layers]
         self.groups = self.tree_layers[-1].groups
 
     def call(self, x, training=None, group_range=None):
@@ -689,8 +689,7 @@ class PerNodeBlock(keras.layers.Layer):
 
     def __init__(self, nodes, branch, input_widths, stack_outputs=False, **kwargs):
         super().__init__(**kwargs)
-        nodes = [[keras.saving.deserialize_keras_object(l) if isinstance(l, dict) else l for l in node]
-                 for node in nodes]
+        nodes = [[_as_layer(c) for c in node] for node in nodes]
         self.node_sizes = [len(node) for node in nodes]
         # Keras tracks a flat list of layers; node_layers(j) re-nests it.
         self.flat_layers = [layer for node in nodes for layer in node]

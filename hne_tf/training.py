@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import keras
 import numpy as np
@@ -356,6 +356,8 @@ def plot_eval(result: dict, path: str, title: str) -> None:
     ax1.bar(macs, 100 * np.array(result["leaf_accuracy"]), width=width, alpha=0.35,
             label="leaf k alone")
     ax1.plot(macs, [100 * r["accuracy"] for r in rows], "o-", label="ensemble of leaves 1..k")
+    shown = 100 * np.array(list(result["leaf_accuracy"]) + [r["accuracy"] for r in rows])
+    ax1.set_ylim(max(0.0, shown.min() - 3.0), min(100.0, shown.max() + 1.5))  # zoom on the differences
     ax1.set_xlabel("MMACs per image")
     ax1.set_ylabel("test accuracy (%)")
     ax1.legend()

@@ -2,12 +2,14 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = ["--dataset=synthetic", "--model=hne_resnet_tiny", "--batch_size=16", "--steps_per_epoch=3",
@@ -22,10 +24,24 @@ def train(args, model_dir=None, timeout=300, env=None):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=full_env)
 
 
-def test_run_writes_everything(tmp_path):
-    d = tmp_path / "run"
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """One finished 1-epoch run; tests that need one get a copy."""
+    d = tmp_path_factory.mktemp("base") / "run"
     r = train(QUICK + ["--epochs=1"], d)
     assert r.returncode == 0, r.stderr[-3000:]
+    return d
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path):
+    d = tmp_path / "run"
+    shutil.copytree(finished_run, d)
+    return d
+
+
+def test_run_writes_everything(finished_run):
+    d = finished_run
     for name in ("config.json", "eval.json", "eval.png", "checkpoints/checkpoint", "tensorboard"):
         assert (d / name).exists(), name
     result = json.loads((d / "eval.json").read_text())
@@ -49,7 +65,7 @@ def _latest_epoch(d):
 
 def test_resume_after_kill(tmp_path):
     d = tmp_path / "run"
-    args = QUICK + ["--epochs=30", "--steps_per_epoch=2"]
+    args = QUICK + ["--epochs=8", "--steps_per_epoch=2"]
     cmd = [sys.executable, os.path.join(ROOT, "train.py")] + args + [f"--model_dir={d}"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
@@ -59,12 +75,12 @@ def test_resume_after_kill(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_at = _latest_epoch(d)
-    assert 2 <= killed_at < 30, "the run must be killed mid-way"
+    assert 2 <= killed_at < 8, "the run must be killed mid-way"
     r = train(args, d)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert f"resumed from" in r.stdout and f"(epoch {killed_at} done)" in r.stdout
+    assert "resumed from" in r.stdout and f"(epoch {killed_at} done)" in r.stdout
     result = json.loads((d / "eval.json").read_text())
-    assert result["epochs_trained"] == 30
+    assert result["epochs_trained"] == 8
     # Rerunning a finished run trains nothing and evaluates again.
     again = train(args, d)
     assert again.returncode == 0 and "already done" in again.stdout
@@ -94,18 +110,16 @@ def test_missing_data_says_how_to_get_it(tmp_path):
     assert not d.exists()
 
 
-def test_other_run_in_model_dir_is_refused(tmp_path):
-    d = tmp_path / "run"
-    assert train(QUICK + ["--epochs=1"], d).returncode == 0
+def test_other_run_in_model_dir_is_refused(run_copy):
+    d = run_copy
     before = (d / "eval.json").read_text()
     r = train(QUICK + ["--epochs=1", "--loss=independent"], d)
     assert r.returncode != 0 and "new --model_dir" in r.stderr
     assert (d / "eval.json").read_text() == before
 
 
-def test_checkpoint_not_matching_model(tmp_path):
-    d = tmp_path / "run"
-    assert train(QUICK + ["--epochs=1"], d).returncode == 0
+def test_checkpoint_not_matching_model(run_copy):
+    d = run_copy
     config = json.loads((d / "config.json").read_text())
     config["model"] = "multibranch_resnet_tiny"
     (d / "config.json").write_text(json.dumps(config))
@@ -115,9 +129,8 @@ def test_checkpoint_not_matching_model(tmp_path):
     assert _latest_epoch(d) == 1
 
 
-def test_nan_loss_stops_with_clear_error_and_keeps_checkpoint(tmp_path):
-    d = tmp_path / "run"
-    assert train(QUICK + ["--epochs=1"], d).returncode == 0
+def test_nan_loss_stops_with_clear_error_and_keeps_checkpoint(run_copy):
+    d = run_copy
     r = train(QUICK + ["--epochs=3", "--lr=1e30", "--schedule=constant"], d)
     assert r.returncode != 0 and "NaN" in r.stderr
     assert _latest_epoch(d) == 1

@@ -15,8 +15,8 @@ from hne_tf import training
 
 TINY = ["hne_resnet_tiny", "multibranch_resnet_tiny", "independent_resnet_tiny", "hne_mobilenetv2_tiny",
         "one_resnet_tiny", "oemc_resnet_tiny", "ensemblenet_resnet_tiny"]
-PAIRS = [(m, l) for m in TINY for l in losses_lib.LOSSES
-         if l not in ("one", "oemc") or m.startswith(l)]
+PAIRS = [(m, name) for m in TINY for name in losses_lib.LOSSES
+         if name not in ("one", "oemc") or m.startswith(name)]
 
 
 @pytest.mark.parametrize("model_name,loss", PAIRS)
