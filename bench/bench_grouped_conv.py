@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import platform
 import statistics
 import sys
 import time
@@ -50,6 +49,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from common import env_summary, set_threads  # noqa: E402  (bench/common.py)
 from hne_tf.layers import GroupedConv2D  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # one tf.function per configuration: silence retracing notes
@@ -170,25 +170,9 @@ def timed_call(step, x):
     return time.perf_counter() - t0, out
 
 
-def env_summary():
-    lines = [f"TensorFlow {tf.__version__}, Keras {keras.__version__}, Python {platform.python_version()}, "
-             f"{platform.machine()}, {os.cpu_count()} CPUs visible",
-             "devices: " + ", ".join(d.name for d in tf.config.list_logical_devices())]
-    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
-    lines.append(f"TF_ENABLE_ONEDNN_OPTS={onednn if onednn is not None else '(unset)'}, threads intra="
-                 f"{tf.config.threading.get_intra_op_parallelism_threads()} inter="
-                 f"{tf.config.threading.get_inter_op_parallelism_threads()} (0 = default)")
-    if hasattr(os, "getloadavg"):
-        lines.append("load average at start: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
-    return "\n".join(lines)
-
-
 def main(argv=None):
     args = parse_args(argv)
-    if args.intra_op_threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
-    if args.inter_op_threads:
-        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
+    set_threads(args.intra_op_threads, args.inter_op_threads)
     print(env_summary())
     print(f"batch {args.batch_size}, {args.hw}x{args.hw} maps, fwd+bwd per call (grads wrt input and "
           f"kernel), median over timed rounds\n")

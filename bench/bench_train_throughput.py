@@ -40,7 +40,6 @@ import ast
 import csv
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -52,6 +51,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import hne_tf  # noqa: E402
+from common import env_summary, set_threads  # noqa: E402  (bench/common.py)
 
 DENSE_PRESET = "hne_resnet"
 DENSE_BRANCHING = (1, 1, 1, 1, 1)
@@ -200,21 +200,9 @@ def run_steps(step, x, y, n):
     return time.perf_counter() - t0, loss
 
 
-def env_summary():
-    lines = [f"TensorFlow {tf.__version__}, Keras {keras.__version__}, Python {platform.python_version()}, "
-             f"{platform.machine()}, {os.cpu_count()} CPUs visible",
-             "devices: " + ", ".join(d.name for d in tf.config.list_logical_devices())]
-    if hasattr(os, "getloadavg"):
-        lines.append("load average at start: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
-    return "\n".join(lines)
-
-
 def main(argv=None):
     args = parse_args(argv)
-    if args.intra_op_threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
-    if args.inter_op_threads:
-        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
+    set_threads(args.intra_op_threads, args.inter_op_threads)
     print(env_summary())
     print(f"input {args.input_shape}, {args.num_classes} classes, batch {args.batch_size}, "
           f"{args.steps} steps x {args.repeats} repeats after {args.warmup_steps} warm-up steps, "
