@@ -22,7 +22,7 @@ export), activations, pooling and residual additions are not counted.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import keras
 import tensorflow as tf
@@ -344,17 +344,22 @@ class BranchReplicate(keras.layers.Layer):
         return {**super().get_config(), "branch": self.branch, "groups": self.groups}
 
 
+def sequence_cost(layers, input_hw):
+    """Per-group ``(macs, params, output_hw)`` of layers applied in order."""
+    macs = params = 0
+    hw = tuple(input_hw)
+    for layer in layers:
+        m, p, hw = layer.group_cost(hw)
+        macs += m
+        params += p
+    return macs, params, hw
+
+
 class _Composite(keras.layers.Layer):
     """A layer made of tree layers applied in sequence (after replication)."""
 
     def _sublayers_cost(self, layers, input_hw):
-        macs = params = 0
-        hw = tuple(input_hw)
-        for layer in layers:
-            m, p, hw = layer.group_cost(hw)
-            macs += m
-            params += p
-        return macs, params, hw
+        return sequence_cost(layers, input_hw)
 
 
 @register
@@ -660,11 +665,7 @@ class GroupedBlock(keras.layers.Layer):
 
     def node_costs(self, input_hw):
         """Per node: ``(macs, params)`` lists and the output resolution."""
-        macs = params = 0
-        hw = tuple(input_hw)
-        for layer in self.tree_layers:
-            m, p, hw = layer.group_cost(hw)
-            macs, params = macs + m, params + p
+        macs, params, hw = sequence_cost(self.tree_layers, input_hw)
         return [macs] * self.groups, [params] * self.groups, hw
 
     def get_config(self):
@@ -723,20 +724,9 @@ class PerNodeBlock(keras.layers.Layer):
         return tf.concat(outputs, axis=1 if self.stack_outputs else -1)
 
     def node_costs(self, input_hw):
-        macs, params = [], []
-        hw = tuple(input_hw)
-        for j in range(self.groups):
-            total_m = total_p = 0
-            hw = tuple(input_hw)
-            for layer in self.node_layers(j):
-                m, p, hw = layer.group_cost(hw)
-                total_m, total_p = total_m + m, total_p + p
-            macs.append(total_m)
-            params.append(total_p)
-        return macs, params, hw
-
-    def node_widths(self) -> Optional[list]:
-        return [self.node_layers(j)[-1].filters for j in range(self.groups)]
+        """Per node: ``(macs, params)`` lists and the output resolution."""
+        costs = [sequence_cost(self.node_layers(j), input_hw) for j in range(self.groups)]
+        return [c[0] for c in costs], [c[1] for c in costs], costs[-1][2]
 
     def get_config(self):
         nodes = [serialize_list(self.node_layers(j)) for j in range(self.groups)]

@@ -25,7 +25,6 @@ class Architecture:
     gate_block: Optional[int] = None  # ONE: the gate reads this block's output
     feature_blocks: Tuple[int, ...] = ()  # OEMC: blocks whose student features are distilled
     feature_channels: Tuple[int, ...] = ()  # OEMC: pseudo-teacher channels of those blocks
-    feature_widths: Tuple[Tuple[int, ...], ...] = ()  # OEMC: every student's channels there
 
 
 PRESETS: Dict[str, Callable[..., Architecture]] = {}
@@ -350,7 +349,7 @@ def oemc_resnet(input_shape, num_classes, depth, num_students, width):
     base, cin = _basic_blocks([plan[i] for i in chunks[0]], _ch(16 * width), 1, 1, "base")
     blocks = [L.GroupedBlock([_stem(input_shape, width=width)] + base, name="block0")]
     widths_in = [cin]
-    feature_channels, feature_widths = [], []
+    feature_channels = []
     for b in range(1, 4):
         nodes, widths_out = [], []
         for s in range(s_count):
@@ -363,12 +362,11 @@ def oemc_resnet(input_shape, num_classes, depth, num_students, width):
         blocks.append(L.PerNodeBlock(nodes, branch=s_count if b == 1 else 1, input_widths=widths_in,
                                      name=f"block{b}"))
         feature_channels.append(widths_out[0])
-        feature_widths.append(tuple(widths_out))
         widths_in = widths_out
     head = L.PerNodeBlock([[L.TreeHead(num_classes, 1, name=f"student{s}_head")] for s in range(s_count)],
                           branch=1, input_widths=widths_in, stack_outputs=True, name="head")
     return Architecture("oemc", (1, s_count, 1, 1), blocks, head, feature_blocks=(1, 2, 3),
-                        feature_channels=tuple(feature_channels), feature_widths=tuple(feature_widths))
+                        feature_channels=tuple(feature_channels))
 
 
 @_preset("oemc_resnet_tiny", depth=8, num_students=3, width=0.5)
