@@ -588,8 +588,21 @@ class TreeDense(keras.layers.Layer):
         bias = tf.reshape(tf.convert_to_tensor(self.bias), (self.groups, self.units))
         if (start, stop) != (0, self.groups):
             kernel, bias = kernel[:, start:stop], bias[start:stop]
+        if stop - start == 1:
+            return self.single(x[:, 0], start)[:, None]
         y = tf.einsum("bgi,igo->bgo", x, tf.cast(kernel, x.dtype)) + tf.cast(bias, x.dtype)
         return self._act(y)
+
+    def single(self, x, group: int):
+        """Group ``group`` alone: ``[batch, in_features] -> [batch, units]``.
+
+        A plain matmul, which TFLite runs as one FULLY_CONNECTED op instead of
+        the reshapes, transposes and BATCH_MATMUL of the grouped einsum.
+        """
+        _full((group, group + 1), self.groups)
+        kernel = tf.convert_to_tensor(self.kernel)[:, group * self.units:(group + 1) * self.units]
+        bias = tf.convert_to_tensor(self.bias)[group * self.units:(group + 1) * self.units]
+        return self._act(tf.matmul(x, tf.cast(kernel, x.dtype)) + tf.cast(bias, x.dtype))
 
     def group_cost(self, input_hw=None):
         return self.in_features * self.units, _count(self.weights) // self.groups, (1, 1)
@@ -625,6 +638,13 @@ class TreeHead(_Composite):
         if self.hidden is not None:
             h = self.hidden(h, group_range=group_range)
         return self.classifier(h, group_range=group_range)
+
+    def leaf_logits(self, x, leaf: int, training=None):
+        """Logits ``[batch, num_classes]`` of group ``leaf`` alone; ``x`` holds only that group's channels."""
+        h = tf.reduce_mean(x, axis=[1, 2])
+        if self.hidden is not None:
+            h = self.hidden.single(h, leaf)
+        return self.classifier.single(h, leaf)
 
     def group_cost(self, input_hw):
         layers = [self.classifier] if self.hidden is None else [self.hidden, self.classifier]

@@ -144,8 +144,16 @@ class TreeEnsemble(keras.Model):
             h = self.tree_blocks[b](h, training=training, group_range=(node, node + 1))
             if slot_name(b) in s.writes:
                 writes[slot_name(b)] = h
-        logits = self.head(h, training=training, group_range=(s.leaf, s.leaf + 1))
-        return logits[:, 0], writes
+        return self.leaf_logits(h, s.leaf, training=training), writes
+
+    def leaf_logits(self, h, leaf: int, training=False) -> tf.Tensor:
+        """The head of leaf ``leaf`` alone on its last-block activation ``h``: ``[batch, num_classes]``."""
+        if isinstance(self.head, L.PerNodeBlock):  # OEMC: one head per student
+            *body, head = self.head.node_layers(leaf)
+            for layer in body:
+                h = layer(h, training=training)
+            return head.leaf_logits(h, 0, training=training)
+        return self.head.leaf_logits(h, leaf, training=training)
 
     def run_anytime(self, inputs, num_steps: Optional[int] = None) -> tf.Tensor:
         """Runs steps 1..``num_steps`` in order with a cache; ``[batch, steps, classes]``."""
@@ -156,6 +164,26 @@ class TreeEnsemble(keras.Model):
             cache.update(writes)
             outs.append(logits)
         return tf.stack(outs, axis=1)
+
+    # ---------------------------------------------------------- checkpoint
+    def checkpoint_variables(self) -> tf.train.Checkpoint:
+        """Every variable of the model, keyed by its Keras path, for ``tf.train.Checkpoint``.
+
+        TF's object-graph checkpointing does not see Keras 3 layers held in
+        lists (the tree's blocks and their layers), so
+        ``tf.train.Checkpoint(model=ensemble)`` would save almost nothing.
+        Saving this flat map instead covers every weight, batch-norm
+        statistics included, and a restore checks names and shapes.
+        """
+        by_path = {}
+        for v in self.variables:
+            key = base = v.path.replace("/", ".")
+            n = 1
+            while key in by_path:  # Keras paths can repeat across per-node blocks (OEMC)
+                n += 1
+                key = f"{base}.{n}"
+            by_path[key] = v
+        return tf.train.Checkpoint(**by_path)
 
     # --------------------------------------------------------------- config
     def get_config(self):

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -286,7 +287,8 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 
 def _checkpoint(trainer: EnsembleTrainer, epoch_var):
-    return tf.train.Checkpoint(model=trainer.ensemble, optimizer=trainer.optimizer, epoch=epoch_var)
+    return tf.train.Checkpoint(model=trainer.ensemble.checkpoint_variables(), optimizer=trainer.optimizer,
+                               epoch=epoch_var)
 
 
 def restore(checkpoint: tf.train.Checkpoint, checkpoint_dir: str) -> Optional[str]:
@@ -296,12 +298,29 @@ def restore(checkpoint: tf.train.Checkpoint, checkpoint_dir: str) -> Optional[st
     if not path:
         return False
     try:
+        _check_model_keys(path, checkpoint.model)
         status = checkpoint.restore(path)
         status.assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as e:
         raise TrainingError(
             f"checkpoint {path} does not match the model built from the flags: {str(e).splitlines()[0]}")
     return path
+
+
+def _check_model_keys(path: str, model_variables: tf.train.Checkpoint) -> None:
+    """Raises ValueError unless the checkpoint holds exactly the model's variables.
+
+    A restore alone only checks that every model variable was found; this also
+    catches a checkpoint of a bigger model (extra variables).
+    """
+    # Checkpoint keys escape "." as ".." and "/" as "./" inside a name.
+    saved = {re.sub(r"\.(.)", r"\1", name.split("/")[1])
+             for name, _ in tf.train.list_variables(path) if name.startswith("model/")}
+    ours = set(model_variables._trackable_children()) - {"save_counter"}
+    if saved != ours:
+        missing, extra = sorted(ours - saved), sorted(saved - ours)
+        raise ValueError(f"{len(missing)} model variables missing from the checkpoint {missing[:3]}, "
+                         f"{len(extra)} not in the model {extra[:3]}")
 
 
 # --------------------------------------------------------------- the job
@@ -469,22 +488,38 @@ def run(config: TrainConfig, log=print) -> dict:
 
 
 def load_trained(model_dir: str) -> TreeEnsemble:
-    """Rebuilds the ensemble of a ``train.py`` run and restores its latest weights."""
+    """Rebuilds the ensemble of a ``train.py`` run and restores its latest weights.
+
+    Raises TrainingError (with what to do) for a missing or incomplete
+    ``model_dir`` and for a checkpoint that does not match its config.json.
+    """
+    if not os.path.isdir(model_dir):
+        raise TrainingError(f"--model_dir {model_dir} does not exist")
     config_path = os.path.join(model_dir, "config.json")
     if not os.path.exists(config_path):
         raise TrainingError(f"{model_dir} has no config.json: not a train.py --model_dir")
-    with open(config_path) as f:
-        saved = json.load(f)
-    info = data_lib.dataset_info(saved["dataset"])
-    ensemble = build_model(saved["model"], info.input_shape, info.num_classes, **saved.get("model_options", {}))
-    ckpt = tf.train.Checkpoint(model=ensemble)
-    manager = tf.train.CheckpointManager(ckpt, os.path.join(model_dir, "checkpoints"), max_to_keep=3)
-    if not manager.latest_checkpoint:
-        raise TrainingError(f"{model_dir}/checkpoints holds no checkpoint")
     try:
-        ckpt.restore(manager.latest_checkpoint).expect_partial().assert_existing_objects_matched()
+        with open(config_path) as f:
+            saved = json.load(f)
+        model, dataset = saved["model"], saved["dataset"]
+        options = saved.get("model_options") or {}
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise TrainingError(f"{config_path} is not a train.py config (needs model and dataset): {e!r}")
+    try:
+        info = data_lib.dataset_info(dataset)
+        ensemble = build_model(model, info.input_shape, info.num_classes, **options)
+    except (ValueError, TypeError) as e:
+        raise TrainingError(f"{config_path} names a model that cannot be built: {e}")
+    variables = ensemble.checkpoint_variables()
+    path = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    if not path:
+        raise TrainingError(f"{model_dir}/checkpoints holds no checkpoint: train first (train.py --model_dir="
+                            f"{model_dir})")
+    try:
+        _check_model_keys(path, variables)
+        tf.train.Checkpoint(model=variables).restore(path).expect_partial().assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as e:
-        raise TrainingError(f"checkpoint in {model_dir} does not match its config.json: {str(e).splitlines()[0]}")
+        raise TrainingError(f"checkpoint {path} does not match {config_path}: {str(e).splitlines()[0]}")
     return ensemble
 
 

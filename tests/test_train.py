@@ -55,6 +55,43 @@ def test_run_writes_everything(finished_run):
     assert json.loads((d / "config.json").read_text())["loss"] == "hierarchical_distillation"
 
 
+def test_restored_run_reproduces_its_evaluation(finished_run):
+    """load_trained restores every weight, batch-norm statistics included:
+    re-evaluating the restored model gives eval.json's numbers."""
+    from hne_tf import data as data_lib
+    from hne_tf.training import evaluate, load_trained
+
+    saved = json.loads((finished_run / "eval.json").read_text())
+    model = load_trained(str(finished_run))
+    test_ds = data_lib.load("synthetic", "test", 32, take=64)
+    again = evaluate(model, test_ds, verbose=0)
+    for a, b in zip(saved["prefixes"], again["prefixes"]):
+        assert a["accuracy"] == pytest.approx(b["accuracy"], abs=1e-6)
+        assert a["nll"] == pytest.approx(b["nll"], rel=1e-4)
+    bn_means = [v for v in model.variables if "moving_mean" in v.path]
+    assert bn_means and any(float(abs(v.numpy()).max()) > 0 for v in bn_means)
+
+
+def test_load_trained_bad_input(run_copy, tmp_path):
+    from hne_tf.training import TrainingError, load_trained
+
+    with pytest.raises(TrainingError, match="does not exist"):
+        load_trained(str(tmp_path / "nowhere"))
+    with pytest.raises(TrainingError, match="no config.json"):
+        load_trained(str(tmp_path))
+    config = json.loads((run_copy / "config.json").read_text())
+    (run_copy / "config.json").write_text(json.dumps({**config, "model": "multibranch_resnet_tiny"}))
+    with pytest.raises(TrainingError, match="does not match"):
+        load_trained(str(run_copy))
+    (run_copy / "config.json").write_text("{not json")
+    with pytest.raises(TrainingError, match="not a train.py config"):
+        load_trained(str(run_copy))
+    (run_copy / "config.json").write_text(json.dumps(config))
+    shutil.rmtree(run_copy / "checkpoints")
+    with pytest.raises(TrainingError, match="holds no checkpoint"):
+        load_trained(str(run_copy))
+
+
 def _latest_epoch(d):
     index = d / "checkpoints" / "checkpoint"
     if not index.exists():
