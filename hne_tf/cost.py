@@ -37,8 +37,9 @@ def cost_table(model) -> dict:
 
     Returns a dict with ``unit`` ("MACs"), ``num_leaves``, ``prefixes`` (one
     row per ``k``: ``k``, ``macs``, ``params``), ``steps`` (one row per
-    anytime step: ``step``, ``start_block``, ``macs``, ``params``) and
-    ``full_macs``.
+    anytime step: ``step``, ``start_block``, ``macs``, ``params``),
+    ``members`` (one row per leaf alone, its whole root-to-leaf path:
+    ``leaf``, ``macs``, ``params``) and ``full_macs``.
     """
     costs = node_costs(model)
     spec = model.spec
@@ -63,7 +64,15 @@ def cost_table(model) -> dict:
             "macs": sum(costs["macs"][b][j] for b, j in zip(blocks, node)) + costs["macs"][-1][s.leaf],
             "params": sum(costs["params"][b][j] for b, j in zip(blocks, node)) + costs["params"][-1][s.leaf],
         })
-    return {"unit": "MACs", "num_leaves": n, "prefixes": prefixes, "steps": steps,
+    members = []
+    for leaf in range(n):
+        path = [spec.node_of_leaf(leaf, b) for b in range(spec.num_blocks)] + [leaf]
+        members.append({
+            "leaf": leaf,
+            "macs": sum(costs["macs"][b][j] for b, j in enumerate(path)),
+            "params": sum(costs["params"][b][j] for b, j in enumerate(path)),
+        })
+    return {"unit": "MACs", "num_leaves": n, "prefixes": prefixes, "steps": steps, "members": members,
             "full_macs": prefixes[-1]["macs"]}
 
 

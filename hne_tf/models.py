@@ -146,6 +146,20 @@ class TreeEnsemble(keras.Model):
                 writes[slot_name(b)] = h
         return self.leaf_logits(h, s.leaf, training=training), writes
 
+    def member_logits(self, inputs, leaf: int, training=False) -> tf.Tensor:
+        """Leaf ``leaf``'s network alone, its whole root-to-leaf path: ``[batch, num_classes]``.
+
+        The single branch or student a user deploys without the ensemble
+        (any OEMC student, ONE's first branch).
+        """
+        if not isinstance(leaf, int) or not 0 <= leaf < self.num_leaves:
+            raise ValueError(f"leaf must be an integer in [0, {self.num_leaves - 1}], got {leaf!r}")
+        h = inputs
+        for b, block in enumerate(self.tree_blocks):
+            node = self.spec.node_of_leaf(leaf, b)
+            h = block(h, training=training, group_range=(node, node + 1))
+        return self.leaf_logits(h, leaf, training=training)
+
     def leaf_logits(self, h, leaf: int, training=False) -> tf.Tensor:
         """The head of leaf ``leaf`` alone on its last-block activation ``h``: ``[batch, num_classes]``."""
         if isinstance(self.head, L.PerNodeBlock):  # OEMC: one head per student

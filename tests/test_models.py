@@ -99,6 +99,17 @@ def test_anytime_steps_reproduce_full_model(tiny_models, name):
     np.testing.assert_allclose(steps, full, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", TINY)
+def test_member_is_one_leaf_alone(tiny_models, name):
+    model = tiny_models[name]
+    x = _images(model.image_shape)
+    full = model(x)["logits"].numpy()
+    for leaf in sorted({0, model.num_leaves // 2, model.num_leaves - 1}):
+        np.testing.assert_allclose(model.member_logits(x, leaf).numpy(), full[:, leaf], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="leaf must be"):
+        model.member_logits(x, model.num_leaves)
+
+
 def test_prefix_rejects_bad_k(tiny_models):
     model = tiny_models["hne_resnet_tiny"]
     for k in (0, 17, 2.5):
@@ -165,8 +176,8 @@ def test_macs_follow_paper_formula(num_branching):
 
 def _slow_unless_small(names):
     # Building a full-size preset takes seconds; the default run builds each
-    # once per input size (test_output_shapes, test_every_preset_trains_a_step)
-    # and leaves the other whole-preset checks to `pytest -m slow`.
+    # once (test_output_shapes) and leaves the other whole-preset checks,
+    # training a step included, to `pytest -m slow`.
     return [n if n in TINY or n in ("hne_resnet_mini", "uniform_tree") else pytest.param(n, marks=pytest.mark.slow)
             for n in names]
 
@@ -296,7 +307,7 @@ def _train_step(model, x, y):
     return float(loss), before, grads
 
 
-@pytest.mark.parametrize("name", hne_tf.list_models())
+@pytest.mark.parametrize("name", _slow_unless_small(hne_tf.list_models()))
 def test_every_preset_trains_a_step(name):
     model = hne_tf.build_model(name, input_shape=(28, 28, 1), num_classes=10)
     x = _images((28, 28, 1), batch=4)
