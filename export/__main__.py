@@ -1,0 +1,78 @@
+"""Export a trained run to TFLite: one model per prefix, the anytime file, a manifest.
+
+  python -m export --model_dir=runs/hne_fashion_mnist --out_dir=runs/hne_fashion_mnist_tflite
+
+Writes, for every precision in --precisions:
+  prefix_kNN_<precision>.tflite   the first NN leaves; output "logits" [batch, NN, classes]
+  member_NN_<precision>.tflite    leaf NN alone (--members; default: every OEMC student)
+  anytime_<precision>.tflite      one signature per leaf step (step01..stepN)
+and manifest.json (README, "The manifest"). Every float32 graph is checked
+against Keras; the export exits non-zero, writing nothing to --out_dir, when a
+check fails.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("model_dir", "runs/hne_fashion_mnist", "A train.py --model_dir (config.json + checkpoints/).")
+flags.DEFINE_string("out_dir", None, "Where to write the .tflite files and manifest.json "
+                    "(default: <model_dir>_tflite).")
+flags.DEFINE_string("prefixes", "default", "Ensemble sizes k to export as standalone models, e.g. 1,2,4,16; "
+                    "'default' = 1, 2, 4, ..., N; 'all' = 1..N.")
+flags.DEFINE_string("precisions", "float32,float16,dynamic,int8",
+                    "Comma list of float32 | float16 | dynamic (int8 weights) | int8 (full integer, calibrated).")
+flags.DEFINE_string("members", "default", "Leaves (0-based) to export alone, e.g. 0,3; 'default' = every OEMC "
+                    "student, none for other families (prefix k=1 already is leaf 0 alone); 'none'.")
+flags.DEFINE_bool("anytime", True, "Export the anytime file (one signature per leaf step).")
+flags.DEFINE_integer("eval_examples", None, "Measure accuracy on the first N test examples (default: all).")
+flags.DEFINE_integer("calibration_images", 256, "Training images for int8 calibration.")
+flags.DEFINE_integer("parity_examples", 256, "Test images on which float32 TFLite is compared with Keras.")
+flags.DEFINE_float("parity_tolerance", 1e-4, "Largest allowed |TFLite - Keras| logit difference (float32).")
+flags.DEFINE_float("max_anytime_size_ratio", 1.05, "Bound on anytime file size / full float32 model size.")
+flags.DEFINE_integer("latency_threads", 2, "Threads for the latency recorded in the manifest.")
+flags.DEFINE_integer("latency_runs", 20, "Timed runs per latency (median, after 3 warm-up runs).")
+flags.DEFINE_string("data_dir", None, "Data location (default: the run's --data_dir).")
+flags.DEFINE_bool("overwrite", False, "Replace an existing --out_dir (only once the new export passed its checks).")
+
+
+def _int_list(flag: str, value: str, special: dict):
+    if value in special:
+        return special[value]
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        sys.exit(f"export: error: --{flag} must be a comma list of integers or one of "
+                 f"{', '.join(special)}, got {value!r}")
+
+
+def main(argv):
+    if len(argv) > 1:
+        sys.exit(f"export: error: unexpected arguments {argv[1:]}; flags look like --name=value")
+    out_dir = FLAGS.out_dir or FLAGS.model_dir.rstrip("/") + "_tflite"
+    prefixes = _int_list("prefixes", FLAGS.prefixes, {"default": None, "all": "all"})
+    members = _int_list("members", FLAGS.members, {"default": None, "none": []})
+    precisions = [p.strip() for p in FLAGS.precisions.split(",") if p.strip()]
+
+    from export.exporter import ExportConfig, ExportError, run_export  # imports TensorFlow
+    config = ExportConfig(
+        model_dir=FLAGS.model_dir, out_dir=out_dir, prefixes=prefixes, precisions=precisions, members=members,
+        anytime=FLAGS.anytime, eval_examples=FLAGS.eval_examples, calibration_images=FLAGS.calibration_images,
+        parity_examples=FLAGS.parity_examples, parity_tolerance=FLAGS.parity_tolerance,
+        max_anytime_size_ratio=FLAGS.max_anytime_size_ratio, latency_threads=FLAGS.latency_threads,
+        latency_runs=FLAGS.latency_runs, data_dir=FLAGS.data_dir, overwrite=FLAGS.overwrite)
+    try:
+        run_export(config)
+    except ExportError as e:
+        if os.environ.get("HNE_TF_TRACEBACK"):
+            raise
+        sys.exit(f"export: error: {e}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,233 @@
+"""Latency benchmark of an export (LiteRT + XNNPACK on this CPU, batch 1).
+
+  python -m export.benchmark --manifest=runs/hne_fashion_mnist_tflite/manifest.json
+
+Prints, for every thread count and precision (default 1 and 2 threads,
+float32 and int8):
+
+1. each prefix model: median latency, latency(k)/latency(1) beside
+   MACs(k)/MACs(1);
+2. each anytime step: median latency and MACs;
+3. progressive cost: steps 1..N run in sequence against the N-leaf prefix
+   model run once (target <= 1.1);
+4. HNE against an independent ensemble with the same N and base network
+   (same preset, branching (N, 1, ..., 1), random weights: latency does not
+   depend on them), beside the MAC ratio and the paper's
+   R = (B + 1) / (2 - 2^-B).
+
+Every latency is the median of --runs timed calls after --warmup calls, each
+call a Python signature-runner call (its overhead, a few tens of
+microseconds, is included, as it is in the host runner). Ratios are taken
+within one run; the machine is shared, so compare ratios, not absolute times
+across runs. Writes the numbers to --output as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from export import manifest as mf  # noqa: E402
+from export import runtime as rt  # noqa: E402
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1e3
+
+
+class _Sequence:
+    """Runs the anytime steps 1..N on one image, timing each step."""
+
+    def __init__(self, interpreter, steps, image):
+        self.steps = steps
+        self.runners = [rt.Runner(interpreter, s["signature"]) for s in steps]
+        self.image = image
+        self.step_ms = [[] for _ in steps]
+
+    def invoke_only(self):
+        """The steps' compute alone: each signature re-run on its last inputs, no copies."""
+        for run in self.runners:
+            run.invoke()
+
+    def __call__(self, record=True):
+        cache = {"input": self.image}
+        for i, (s, run) in enumerate(zip(self.steps, self.runners)):
+            t = time.perf_counter()
+            out = run(**{s["reads"]: cache[s["reads"]]})
+            if record:
+                self.step_ms[i].append((time.perf_counter() - t) * 1e3)
+            for w in s["writes"]:
+                cache[w] = out[w]
+
+
+def _measure(callables, runs, warmup):
+    """Median ms of each callable, timed round-robin so that load changes hit all alike."""
+    for fn in callables.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in callables}
+    for _ in range(runs):
+        for name, fn in callables.items():
+            times[name].append(_timed(fn))
+    return {name: statistics.median(v) for name, v in times.items()}
+
+
+def _independent_ensemble(manifest, log):
+    """Latency of the N-leaf independent ensemble with the manifest model's base network."""
+    from export import convert as conv
+    from hne_tf.cost import cost_table
+    from hne_tf.models import build_model
+    from hne_tf.tree import hne_cost_formula
+
+    model_info = manifest["model"]
+    n = manifest["num_leaves"]
+    branching = model_info["branching"]
+    independent = [n] + [1] * (len(branching) - 1)
+    options = {**model_info.get("options", {}), "branching": independent}
+    shape = manifest["input"]["shape"][1:]
+    try:
+        model = build_model(model_info["preset"], shape, model_info["num_classes"], **options)
+    except (TypeError, ValueError) as e:
+        log(f"independent ensemble: {model_info['preset']} cannot be rebuilt with branching {independent} ({e}); "
+            "skipped")
+        return None
+    graphs = conv.trace_graphs(model, [n], [], anytime=False, log=lambda _: None)
+    buf = conv.Converter(graphs).convert([conv.prefix_key(n)], "float32")
+    b = sum(1 for r in branching[1:] if r > 1)
+    _, paper_r = hne_cost_formula(b) if all(r in (1, 2) for r in branching) else (None, None)
+    return {"branching": independent, "macs": cost_table(model)["full_macs"], "paper_R": paper_r,
+            "branching_blocks": b, "model": buf}
+
+
+def benchmark(manifest_path, threads_list=(1, 2), precisions=("float32", "int8"), runs=50, warmup=5,
+              independent=True, log=print) -> dict:
+    if os.path.isdir(manifest_path):
+        manifest_path = os.path.join(manifest_path, "manifest.json")
+    manifest = mf.load(manifest_path)
+    base = os.path.dirname(os.path.abspath(manifest_path))
+    image = np.random.RandomState(0).standard_normal([1] + manifest["input"]["shape"][1:]).astype(np.float32)
+    n = manifest["num_leaves"]
+    steps = (manifest.get("anytime") or {}).get("steps", [])
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    log(f"{manifest['model']['preset']} ({n} leaves), {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"load average {load}; median of {runs} runs after {warmup} warm-up, batch 1")
+    out = {"manifest": os.path.abspath(manifest_path), "runs": runs, "warmup": warmup, "results": []}
+    ind = _independent_ensemble(manifest, log) if independent else None
+    for precision in precisions:
+        prefixes = sorted(mf.files_of(manifest, "prefix", precision), key=lambda f: f["k"])
+        any_file = mf.files_of(manifest, "anytime", precision)
+        if not prefixes and not any_file:
+            log(f"\n{precision}: not in this export; skipped")
+            continue
+        for threads in threads_list:
+            callables = {}
+            for f in prefixes:
+                runner = rt.Runner(rt.load_interpreter(os.path.join(base, f["file"]), num_threads=threads),
+                                   "serving_default")
+                callables[f"k{f['k']}"] = lambda runner=runner: runner(input=image)
+                if f["k"] == n:
+                    runner(input=image)
+                    callables["full_invoke"] = runner.invoke
+            sequence = None
+            if any_file and steps:
+                interpreter = rt.load_interpreter(os.path.join(base, any_file[0]["file"]), num_threads=threads)
+                sequence = _Sequence(interpreter, steps, image)
+                callables["steps"] = sequence
+                sequence(record=False)
+                callables["steps_invoke"] = sequence.invoke_only
+            if ind is not None and precision == "float32":
+                runner = rt.Runner(rt.load_interpreter(ind["model"], num_threads=threads), "serving_default")
+                callables["independent"] = lambda runner=runner: runner(input=image)
+            medians = _measure(callables, runs, warmup)
+            res = {"precision": precision, "threads": threads, "prefixes": [], "steps": []}
+            log(f"\n== {precision}, {threads} thread(s) ==")
+            log(f"{'k':>4} {'MMACs':>8} {'ms':>9} {'lat(k)/lat(1)':>14} {'MACs(k)/MACs(1)':>16}")
+            first = prefixes[0] if prefixes and prefixes[0]["k"] == 1 else None
+            for f in prefixes:
+                ms = medians[f"k{f['k']}"]
+                row = {"k": f["k"], "macs": f["macs"], "latency_ms": ms,
+                       "latency_ratio": ms / medians["k1"] if first else None,
+                       "mac_ratio": f["macs"] / first["macs"] if first else None}
+                res["prefixes"].append(row)
+                ratio = f"{row['latency_ratio']:.2f}" if first else "-"
+                mac_ratio = f"{row['mac_ratio']:.2f}" if first else "-"
+                log(f"{f['k']:>4} {f['macs'] / 1e6:>8.2f} {ms:>9.3f} {ratio:>14} {mac_ratio:>16}")
+            full = next((r for r in res["prefixes"] if r["k"] == n), None)
+            if sequence is not None:
+                per_step = [statistics.median(v) for v in sequence.step_ms]
+                res["steps"] = [{"step": s["step"], "macs": s["macs"], "latency_ms": ms}
+                                for s, ms in zip(steps, per_step)]
+                res["all_steps_ms"] = medians["steps"]
+                log("anytime steps (ms):    " + ", ".join(f"{ms:.3f}" for ms in per_step))
+                log("anytime steps (MMACs): " + ", ".join(f"{s['macs'] / 1e6:.2f}" for s in steps))
+                if full:
+                    res["progressive_ratio"] = medians["steps"] / full["latency_ms"]
+                    res["progressive_invoke_only"] = {"steps_ms": medians["steps_invoke"],
+                                                      "full_ms": medians["full_invoke"],
+                                                      "ratio": medians["steps_invoke"] / medians["full_invoke"]}
+                    log(f"progressive: steps 1..{n} in sequence {medians['steps']:.3f} ms vs the k={n} model once "
+                        f"{full['latency_ms']:.3f} ms: ratio {res['progressive_ratio']:.2f} (target <= 1.1); "
+                        f"invoke only (no input/output copies, no Python per step): {medians['steps_invoke']:.3f} "
+                        f"vs {medians['full_invoke']:.3f} ms, ratio {res['progressive_invoke_only']['ratio']:.2f}")
+            if "independent" in medians and full:
+                ms = medians["independent"]
+                res["independent"] = {k: v for k, v in ind.items() if k != "model"}
+                res["independent"].update(latency_ms=ms, speedup=ms / full["latency_ms"],
+                                          mac_ratio=ind["macs"] / full["macs"])
+                paper = f"{ind['paper_R']:.2f}" if ind["paper_R"] else "n/a"
+                log(f"independent ensemble {ind['branching']}: {ms:.3f} ms, {ind['macs'] / 1e6:.2f} MMACs; "
+                    f"HNE k={n}: {full['latency_ms']:.3f} ms, {full['macs'] / 1e6:.2f} MMACs. Measured speedup "
+                    f"{ms / full['latency_ms']:.2f}, MAC ratio {ind['macs'] / full['macs']:.2f}, paper R "
+                    f"(equal-cost blocks, B={ind['branching_blocks']}) {paper}")
+            out["results"].append(res)
+    return out
+
+
+def main(argv):
+    from absl import flags
+
+    FLAGS = flags.FLAGS
+    if len(argv) > 1:
+        sys.exit(f"export.benchmark: error: unexpected arguments {argv[1:]}")
+    try:
+        threads = [int(t) for t in FLAGS.threads.split(",")]
+    except ValueError:
+        sys.exit(f"export.benchmark: error: --threads must be a comma list of integers, got {FLAGS.threads!r}")
+    precisions = [p for p in FLAGS.precisions.split(",") if p]
+    unknown = [p for p in precisions if p not in mf.PRECISIONS]
+    if unknown:
+        sys.exit(f"export.benchmark: error: unknown precision(s) {unknown}; choose from {', '.join(mf.PRECISIONS)}")
+    if FLAGS.runs < 20:
+        sys.exit("export.benchmark: error: --runs must be at least 20")
+    started = time.time()
+    try:
+        result = benchmark(FLAGS.manifest, threads, precisions, FLAGS.runs, FLAGS.warmup, FLAGS.independent)
+    except mf.ManifestError as e:
+        sys.exit(f"export.benchmark: error: {e}")
+    output = FLAGS.output or os.path.join(os.path.dirname(os.path.abspath(FLAGS.manifest)), "latency.json")
+    with open(output, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"\nwrote {output} ({time.time() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+
+    flags.DEFINE_string("manifest", "runs/hne_fashion_mnist_tflite/manifest.json", "An export's manifest.json.")
+    flags.DEFINE_string("threads", "1,2", "Comma list of interpreter thread counts.")
+    flags.DEFINE_string("precisions", "float32,int8", "Comma list of precisions to time.")
+    flags.DEFINE_integer("runs", 50, "Timed runs per measurement (at least 20); the median is reported.")
+    flags.DEFINE_integer("warmup", 5, "Untimed runs before timing.")
+    flags.DEFINE_bool("independent", True, "Also time an independent ensemble of the same N and base network.")
+    flags.DEFINE_string("output", None, "JSON output (default: <manifest dir>/latency.json).")
+    app.run(main)

@@ -1,0 +1,274 @@
+"""Keras tree ensemble -> TFLite flatbuffers.
+
+Three kinds of graph come out of one trained :class:`hne_tf.TreeEnsemble`:
+
+* ``prefix_kNN``: the first ``k`` leaves, input ``"input"`` ``[batch, H, W, C]``,
+  output ``"logits"`` ``[batch, k, classes]`` (the per-leaf logits; the
+  ensemble is their mean).
+* ``member_NN``: one leaf's network alone (OEMC students, ONE's branches),
+  output ``"logits"`` ``[batch, classes]``.
+* ``stepNN``: anytime step ``NN`` (DESIGN.md, "The anytime export"). Its input
+  is the cache slot it reads (``"input"`` or ``"block{b}"``); its outputs are
+  ``"logits"`` ``[batch, classes]`` of its leaf plus the slots it writes.
+
+Every graph is traced, then frozen (variables become constants) *before* it
+reaches the converter. Two facts make this necessary (TF 2.21):
+
+* Handed variables, the converter keeps them as resource variables
+  (``VAR_HANDLE`` / ``READ_VARIABLE``): batch norm is not folded, and a
+  multi-signature file stores kernels whole and slices them at run time.
+* Frozen, the per-node slices of the wide grouped kernels are folded into
+  constants, so each node's weights land in the one step that computes it.
+
+After conversion the flatbuffer is tidied (:func:`finalize`): internal
+tensor names and empty quantization tables are dropped, empty buffers and
+identical shape vectors shared. That per-tensor metadata is most of the
+difference in size between the anytime file (one op per node and layer) and
+the full model (one op per layer); the weights are stored once in both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
+
+import flatbuffers
+import numpy as np
+import tensorflow as tf
+from tensorflow.lite.tools import flatbuffer_utils
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+from export.manifest import PRECISIONS
+
+PRECISION_HELP = {
+    "float32": "float32 weights and activations",
+    "float16": "float16 weights, float32 compute",
+    "dynamic": "dynamic-range quantization: int8 weights, activations quantized on the fly",
+    "int8": "full integer quantization (int8 weights and activations, calibrated on training images); "
+            "float32 input and output",
+}
+DEFAULT_SIGNATURE = "serving_default"
+
+
+def prefix_key(k: int) -> str:
+    return f"prefix_k{k:02d}"
+
+
+def member_key(leaf: int) -> str:
+    return f"member_{leaf:02d}"
+
+
+def step_key(step: int) -> str:
+    return f"step{step:02d}"
+
+
+@dataclasses.dataclass
+class Graph:
+    """One traced and frozen graph.
+
+    ``inputs``: input name -> shape with batch ``None``; ``fn``: a
+    ``tf.function`` with that input signature returning a dict of outputs.
+    """
+
+    key: str
+    inputs: Dict[str, tuple]
+    outputs: Dict[str, tuple]
+    fn: Callable
+
+
+def _freeze(body, inputs: Dict[str, tuple], key: str) -> Graph:
+    specs = [tf.TensorSpec((None,) + tuple(shape), tf.float32, name=name) for name, shape in inputs.items()]
+    concrete = tf.function(body, input_signature=specs).get_concrete_function()
+    frozen = convert_variables_to_constants_v2(concrete)
+    structure = concrete.structured_outputs
+
+    def call(*args):
+        return tf.nest.pack_sequence_as(structure, frozen(*args))
+
+    call.__name__ = key  # the converter names signatures after their functions
+    fn = tf.function(call, input_signature=specs)
+    outputs = {name: tuple(t.shape[1:]) for name, t in structure.items()}
+    return Graph(key, dict(inputs), outputs, fn)
+
+
+def slot_shapes(model) -> Dict[str, tuple]:
+    """Shape (without batch) of every anytime cache slot, found by running the steps once."""
+    shapes = {"input": tuple(model.image_shape)}
+    cache = {"input": tf.zeros((1,) + tuple(model.image_shape))}
+    for s in model.anytime_steps():
+        _, writes = model.anytime_step(s.step, cache[s.reads])
+        cache.update(writes)
+        shapes.update({name: tuple(t.shape[1:]) for name, t in writes.items()})
+    return shapes
+
+
+def trace_graphs(model, prefixes: Sequence[int], members: Sequence[int], anytime: bool = True,
+                 log: Callable[[str], None] = print) -> Dict[str, Graph]:
+    """Traces and freezes the requested prefix, member and anytime-step graphs."""
+    image = {"input": tuple(model.image_shape)}
+    graphs: Dict[str, Graph] = {}
+    for k in prefixes:
+        sub = model.prefix(k)
+        graphs[prefix_key(k)] = _freeze(lambda x, sub=sub: {"logits": sub(x, training=False)}, image,
+                                        prefix_key(k))
+    for leaf in members:
+        graphs[member_key(leaf)] = _freeze(
+            lambda x, leaf=leaf: {"logits": model.member_logits(x, leaf, training=False)}, image, member_key(leaf))
+    if anytime:
+        shapes = slot_shapes(model)
+        for s in model.anytime_steps():
+            def body(x, s=s):
+                logits, writes = model.anytime_step(s.step, x, training=False)
+                return {"logits": logits, **writes}
+            graphs[step_key(s.step)] = _freeze(body, {s.reads: shapes[s.reads]}, step_key(s.step))
+    log(f"traced and froze {len(graphs)} graphs")
+    return graphs
+
+
+class Converter:
+    """Converts sets of frozen graphs (by key) to TFLite flatbuffers."""
+
+    def __init__(self, graphs: Dict[str, Graph]):
+        self.graphs = graphs
+
+    def convert(self, keys: Sequence[str], precision: str,
+                representative: Optional[Callable[[], Iterable]] = None) -> bytes:
+        """TFLite flatbuffer holding the signatures ``keys``.
+
+        ``representative`` (int8 only) yields ``(key, {input_name: batch})``.
+        A single-signature file gets the key ``serving_default``.
+        """
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+        functions = [self.graphs[k].fn.get_concrete_function() for k in keys]
+        # The graphs hold no variables; the empty module only selects the
+        # converter's multi-signature path.
+        converter = tf.lite.TFLiteConverter.from_concrete_functions(functions, tf.Module())
+        if precision == "float16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif precision == "dynamic":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif precision == "int8":
+            if representative is None:
+                raise ValueError("int8 needs a representative dataset")
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if len(keys) == 1:
+                converter.representative_dataset = lambda: (inputs for _, inputs in representative())
+            else:
+                converter.representative_dataset = representative
+        with warnings.catch_warnings():
+            # int8 calibration runs inside the converter on tf.lite.Interpreter.
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+            buf = converter.convert()
+        return finalize(buf, rename_single=DEFAULT_SIGNATURE if len(keys) == 1 else None)
+
+
+def finalize(buf: bytes, rename_single: Optional[str] = None) -> bytes:
+    """Drops internal tensor names and empty quantization tables, shares empty buffers.
+
+    Signature keys and the names of signature inputs and outputs are kept.
+    ``rename_single`` renames the signature of a one-signature model.
+    """
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(buf))
+    model.description = None
+    keep = set()
+    for sig in model.signatureDefs or []:
+        if rename_single is not None and len(model.signatureDefs) == 1:
+            sig.signatureKey = rename_single
+        for tmap in list(sig.inputs or []) + list(sig.outputs or []):
+            keep.add((sig.subgraphIndex, tmap.tensorIndex))
+
+    def empty(b):
+        return b.data is None or len(b.data) == 0
+
+    for si, subgraph in enumerate(model.subgraphs):
+        for ti, tensor in enumerate(subgraph.tensors):
+            if (si, ti) not in keep:
+                tensor.name = None
+            q = tensor.quantization
+            if q is not None and (q.scale is None or len(q.scale) == 0) and q.details is None:
+                tensor.quantization = None
+            if empty(model.buffers[tensor.buffer]) and not tensor.isVariable:
+                tensor.buffer = 0
+    used = sorted({0} | {t.buffer for sg in model.subgraphs for t in sg.tensors}
+                  | {m.buffer for m in (model.metadata or [])})
+    remap = {old: new for new, old in enumerate(used)}
+    model.buffers = [model.buffers[i] for i in used]
+    for subgraph in model.subgraphs:
+        for tensor in subgraph.tensors:
+            tensor.buffer = remap[tensor.buffer]
+    for meta in model.metadata or []:
+        meta.buffer = remap[meta.buffer]
+    builder = _SharingBuilder(max(1024, len(buf)))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+class _SharingBuilder(flatbuffers.Builder):
+    """Writes each distinct integer vector (shapes, op inputs and outputs) once.
+
+    Flatbuffers may point many tables at one vector, and most tensors of a
+    tree share a handful of shapes; the anytime file has one tensor per node
+    and layer, so this saves a few percent of its size. Buffer data keeps the
+    converter's 16-byte alignment.
+    """
+
+    def __init__(self, size):
+        super().__init__(size)
+        self._shared = {}
+
+    def CreateNumpyVector(self, x):  # noqa: N802 - flatbuffers' name
+        if x.dtype == np.uint8:  # tensor data
+            self.StartVector(1, x.size, 16)
+            self.head = self.head - x.size
+            self.Bytes[self.head:self.head + x.size] = x.tobytes()
+            self.vectorNumElems = x.size
+            return self.EndVector()
+        key = (x.dtype.str, x.tobytes())
+        if key not in self._shared:
+            self._shared[key] = super().CreateNumpyVector(x)
+        return self._shared[key]
+
+
+def weight_bytes(buf: bytes) -> int:
+    """Bytes of constant data (weights, biases, folded batch norm) in a flatbuffer."""
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(buf))
+    meta = {m.buffer for m in (model.metadata or [])}
+    return sum(len(b.data) for i, b in enumerate(model.buffers) if b.data is not None and i not in meta)
+
+
+def representative_batches(graphs: Dict[str, Graph], keys: Sequence[str], steps, images: np.ndarray,
+                           batch_size: int = 16) -> Callable[[], Iterable]:
+    """Calibration data for ``keys``: the images for prefix and member graphs,
+    and for anytime steps the cache slots that the frozen float steps compute
+    from those images."""
+    step_inputs: Dict[str, List[np.ndarray]] = {}
+    if any(k.startswith("step") for k in keys):
+        caches = []
+        for start in range(0, len(images), batch_size):
+            cache = {"input": tf.constant(images[start:start + batch_size])}
+            for s in steps:
+                out = graphs[step_key(s.step)].fn(cache[s.reads])
+                step_inputs.setdefault(step_key(s.step), []).append(cache[s.reads].numpy())
+                cache.update({w: out[w] for w in s.writes})
+            caches.append(cache)
+
+    def gen():
+        for key in keys:
+            graph = graphs[key]
+            (name,) = graph.inputs
+            if key in step_inputs:
+                for batch in step_inputs[key]:
+                    yield key, {name: batch}
+            else:
+                for start in range(0, len(images), batch_size):
+                    yield key, {name: images[start:start + batch_size]}
+
+    return gen
+
+
+__all__ = ["PRECISIONS", "PRECISION_HELP", "Converter", "Graph", "finalize", "member_key", "prefix_key",
+           "representative_batches", "slot_shapes", "step_key", "trace_graphs", "weight_bytes"]
