@@ -17,7 +17,7 @@ def _last_json(stdout):
 
 
 @pytest.mark.parametrize("model,loss", [("hne_resnet_tiny", "hierarchical_distillation"),
-                                        ("one_resnet_tiny", "one")])
+                                        pytest.param("one_resnet_tiny", "one", marks=pytest.mark.slow)])
 def test_two_replicas_match_one(model, loss):
     # 8-channel groups: with 1-channel groups, BN's backward cancels so much
     # that float32 summation order alone moves updates by ~1e-3.
@@ -43,6 +43,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.slow
 def test_two_workers_on_loopback(tmp_path):
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}

@@ -105,6 +105,7 @@ def test_mixed_precision_step():
 REAL = os.path.exists(os.path.join(data_lib.FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz"))
 
 
+@pytest.mark.slow  # the main job trains on the real data too
 @pytest.mark.skipif(not REAL, reason="apt-get install dataset-fashion-mnist")
 def test_short_real_fashion_mnist_run_beats_chance(tmp_path):
     config = training.TrainConfig(model="hne_resnet_tiny", dataset="fashion_mnist", epochs=1,

@@ -1,0 +1,377 @@
+"""TFLite export: parity with Keras, the anytime file, the manifest, int8, bad input.
+
+One tiny HNE (width 1/4 of Table 2's tree, 16 leaves) and one tiny ONE are
+trained for a few dozen steps on the synthetic data set and exported once per
+module; the tests read those exports.
+"""
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from export import convert as conv
+from export import manifest as mf
+from export import runtime as rt
+from export.exporter import ExportConfig, ExportError, run_export
+from hne_tf import data as data_lib
+from hne_tf.training import TrainConfig, load_trained
+from hne_tf.training import run as train_run
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HNE_OPTIONS = {"width": 0.25}
+
+
+def _train(model_dir, model, loss, steps, options=None):
+    config = TrainConfig(model=model, loss=loss, dataset="synthetic", model_dir=str(model_dir), epochs=1,
+                         steps_per_epoch=steps, batch_size=32, eval_examples=64, eval_batch_size=64, lr=0.05,
+                         model_options=dict(options or {}))
+    train_run(config, log=lambda *_: None)
+    return model_dir
+
+
+def _export(run_dir, out_dir, **kw):
+    config = ExportConfig(model_dir=str(run_dir), out_dir=str(out_dir), eval_examples=256, parity_examples=64,
+                          calibration_images=64, latency_runs=20, **kw)
+    return run_export(config, log=lambda *_: None)
+
+
+@pytest.fixture(scope="module")
+def hne_run(tmp_path_factory):
+    return _train(tmp_path_factory.mktemp("hne") / "run", "hne_resnet_tiny", "hierarchical_distillation", 60,
+                  HNE_OPTIONS)
+
+
+@pytest.fixture(scope="module")
+def hne_export(hne_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("hne_export") / "out"
+    # Tiny nodes: per-op metadata outweighs the weights, so the default 1.05
+    # file-size bound cannot hold here (see test_anytime_file_size_bound).
+    manifest = _export(hne_run, out, precisions=("float32", "int8"), max_anytime_size_ratio=3.0)
+    return out, manifest
+
+
+@pytest.fixture(scope="module")
+def hne_model(hne_run):
+    return load_trained(str(hne_run))
+
+
+def _images(n=64):
+    x, y = next(iter(data_lib.load("synthetic", "test", n, take=n)))
+    return x.numpy(), y.numpy()
+
+
+# ----------------------------------------------------------------- parity
+
+def test_export_writes_every_file_and_a_valid_manifest(hne_export):
+    out, manifest = hne_export
+    names = sorted(f["file"] for f in manifest["files"])
+    expected = sorted([f"prefix_k{k:02d}_{p}.tflite" for k in (1, 2, 4, 8, 16) for p in ("float32", "int8")]
+                      + ["anytime_float32.tflite", "anytime_int8.tflite"])
+    assert names == expected
+    assert sorted(os.listdir(out)) == sorted(expected + ["manifest.json"])
+    mf.load(str(out / "manifest.json"))  # validates sizes and sha256 of every file
+    assert manifest["num_leaves"] == 16 and manifest["input"]["shape"] == [-1, 28, 28, 1]
+    assert manifest["input"]["normalization"]["mean"] == [0.5]
+
+
+def test_float32_files_match_keras(hne_export, hne_model):
+    """Independent of the export's own check: run the files, compare with Keras."""
+    out, manifest = hne_export
+    x, _ = _images()
+    for f in mf.files_of(manifest, "prefix", "float32"):
+        runner = rt.Runner(rt.load_interpreter(str(out / f["file"])), "serving_default")
+        got = rt.run_batched(runner, x)
+        want = hne_model.prefix(f["k"])(x).numpy()
+        assert got.shape == (len(x), f["k"], 10)
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=0, err_msg=f["file"])
+    steps = manifest["anytime"]["steps"]
+    got = rt.run_steps(rt.load_interpreter(str(out / "anytime_float32.tflite")), steps, x)
+    np.testing.assert_allclose(got, hne_model(x)["logits"].numpy(), atol=1e-4, rtol=0)
+    parity = manifest["checks"]["parity"]
+    assert parity["passed"] and len(parity["results"]) == 5 + 16
+    assert max(p["max_abs_diff"] for p in parity["results"]) <= 1e-4
+
+
+def test_anytime_signatures_in_order(hne_export):
+    out, manifest = hne_export
+    interpreter = rt.load_interpreter(str(out / "anytime_float32.tflite"))
+    signatures = interpreter.get_signature_list()
+    assert list(signatures) == [f"step{i:02d}" for i in range(1, 17)]
+    # Hand-derived for the binary tree (1, 2, 2, 2, 2): leaf k starts where
+    # its path leaves leaf k-1's, at the block of the lowest set bit of k.
+    reads = ["input", "block3", "block2", "block3", "block1", "block3", "block2", "block3",
+             "block0", "block3", "block2", "block3", "block1", "block3", "block2", "block3"]
+    for (key, sig), step, read in zip(signatures.items(), manifest["anytime"]["steps"], reads):
+        assert sig["inputs"] == [read] == [step["reads"]]
+        assert sorted(sig["outputs"]) == sorted(["logits"] + step["writes"])
+    assert manifest["anytime"]["steps"][0]["writes"] == ["block0", "block1", "block2", "block3"]
+
+
+def test_step_macs_sum_to_the_full_tree(hne_export, hne_model):
+    _, manifest = hne_export
+    steps = manifest["anytime"]["steps"]
+    full = next(f for f in manifest["files"] if f["kind"] == "prefix" and f["k"] == 16)
+    assert sum(s["macs"] for s in steps) == manifest["anytime"]["full_macs"] == full["macs"]
+    # Each node once: the steps' params add up to the whole model's too.
+    assert sum(s["params"] for s in steps) == full["params"] == hne_model.count_params()
+
+
+def test_anytime_weights_stored_once(hne_export):
+    _, manifest = hne_export
+    size = manifest["checks"]["anytime_size"]
+    assert size["passed"]
+    # The constant data equals the full model's (no slice copied twice).
+    assert 0.99 <= size["weight_ratio"] <= 1.01
+
+
+@pytest.mark.slow  # 30 s; the main job's export enforces the same bound on the same model
+def test_anytime_file_size_bound():
+    """The 1.05 bound on the main job's model (random weights: size does not depend on them)."""
+    from hne_tf import build_model
+
+    model = build_model("hne_resnet_mini", (28, 28, 1), 10)
+    steps = model.anytime_steps()
+    graphs = conv.trace_graphs(model, [16], [], anytime=True, log=lambda _: None)
+    converter = conv.Converter(graphs)
+    full = converter.convert([conv.prefix_key(16)], "float32")
+    anytime = converter.convert([conv.step_key(s.step) for s in steps], "float32")
+    assert len(anytime) <= 1.05 * len(full), (len(anytime), len(full))
+    assert conv.weight_bytes(anytime) <= 1.001 * conv.weight_bytes(full)
+
+
+def test_int8_runs_and_agrees_with_float32(hne_export):
+    out, manifest = hne_export
+    x, _ = _images(256)
+    for f32 in mf.files_of(manifest, "prefix", "float32"):
+        q = next(f for f in mf.files_of(manifest, "prefix", "int8") if f["k"] == f32["k"])
+        a = rt.run_batched(rt.Runner(rt.load_interpreter(str(out / f32["file"])), "serving_default"), x)
+        b = rt.run_batched(rt.Runner(rt.load_interpreter(str(out / q["file"])), "serving_default"), x)
+        agreement = np.mean(a.mean(1).argmax(-1) == b.mean(1).argmax(-1))
+        assert agreement >= 0.8, (f32["k"], agreement)
+    rows = manifest["checks"]["int8"]
+    assert [r["k"] for r in rows] == [1, 2, 4, 8, 16]
+    for r in rows:
+        assert r["drop_points"] == pytest.approx((r["float32_accuracy"] - r["int8_accuracy"]) * 100, abs=1e-3)
+
+
+def test_trained_model_is_better_than_chance(hne_export):
+    # Guards the fixture: the int8 agreement above is meaningful only on a
+    # model that learned something.
+    _, manifest = hne_export
+    acc = mf.anytime_file(manifest, "float32")["accuracy_by_leaves"]
+    assert acc[-1] > 0.5
+
+
+# --------------------------------------------------------------- manifest
+
+def _valid(hne_export):
+    out, manifest = hne_export
+    return out, copy.deepcopy(json.loads((out / "manifest.json").read_text()))
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda m: m.update(version=2), "version"),
+    (lambda m: m.pop("labels"), "missing 'labels'"),
+    (lambda m: m["anytime"]["steps"][1].update(reads="block9"), "not written by an earlier step"),
+    (lambda m: m["anytime"]["steps"].reverse(), "steps are ordered"),
+    (lambda m: m["anytime"]["steps"][0].update(macs=1), "step MACs sum"),
+    (lambda m: m["files"][0].update(k=17), "outside [1, 16]"),
+    (lambda m: m["files"][0].update(precision="int4"), "precision"),
+    (lambda m: m["files"][0].update(sha256="0" * 64), "sha256"),
+    (lambda m: m["input"].update(shape=[-1, 28, 28]), "input.shape"),
+    (lambda m: m["model"].update(branching=[1, 2, 2]), "does not give num_leaves"),
+])
+def test_manifest_validation_rejects(hne_export, mutate, message):
+    out, manifest = _valid(hne_export)
+    mf.validate(manifest, str(out))
+    mutate(manifest)
+    with pytest.raises(mf.ManifestError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        mf.validate(manifest, str(out))
+
+
+def test_manifest_load_errors(tmp_path):
+    with pytest.raises(mf.ManifestError, match="does not exist"):
+        mf.load(str(tmp_path / "manifest.json"))
+    (tmp_path / "manifest.json").write_text("{oops")
+    with pytest.raises(mf.ManifestError, match="not valid JSON"):
+        mf.load(str(tmp_path / "manifest.json"))
+
+
+# ----------------------------------------------------------------- runner
+
+def test_stopping_rules_on_a_fixed_trace():
+    from export.anytime import StoppingRule, replay
+
+    # Two images, four steps, three classes. Image 0 is confident after two
+    # leaves; image 1 never reaches 0.9.
+    logits = np.zeros((2, 4, 3), np.float32)
+    logits[0, :, 0] = [1.0, 5.0, 5.0, 5.0]   # running mean of class 0: 1, 3, 3.67, 4
+    logits[1, :, 1] = [0.5, 0.5, 0.5, 0.5]
+    step_ms = np.array([[1.0, 0.5, 0.5, 0.5], [1.2, 0.5, 0.5, 0.5]])
+    trace = {"logits": logits, "step_ms": step_ms}
+    predicted = [1.0, 0.5, 0.5, 0.5]
+    # softmax([1,0,0]) = 0.576, softmax([3,0,0]) = 0.909
+    out = replay(trace, StoppingRule("confidence", 0.9), predicted)
+    assert out["steps"].tolist() == [2, 4]
+    assert out["prediction"].tolist() == [0, 1]
+    assert out["elapsed_ms"].tolist() == pytest.approx([1.5, 2.7])
+    out = replay(trace, StoppingRule("leaves", 3), predicted)
+    assert out["steps"].tolist() == [3, 3]
+    # Deadline 2.0 ms: image 0 runs step 2 (1.0 + 0.5 <= 2.0) and step 3
+    # would end at 2.0 (allowed), step 4 at 2.5 (not); image 1 started slower.
+    out = replay(trace, StoppingRule("deadline", 2.0), predicted)
+    assert out["steps"].tolist() == [3, 2]
+    # A deadline shorter than step 1 still gives the first leaf's answer.
+    out = replay(trace, StoppingRule("deadline", 0.1), predicted)
+    assert out["steps"].tolist() == [1, 1]
+
+
+def test_rule_arguments_are_checked():
+    from export.anytime import StoppingRule
+
+    for kind, value in [("deadline", 0), ("confidence", 1.5), ("leaves", 2.5), ("bedtime", 1)]:
+        with pytest.raises(ValueError):
+            StoppingRule(kind, value)
+
+
+def test_live_engine_on_the_exported_file(hne_export, hne_model):
+    from export.anytime import AnytimeEngine, StoppingRule, softmax
+
+    out, _ = hne_export
+    engine = AnytimeEngine(str(out / "manifest.json"))
+    x, _ = _images(4)
+    keras_logits = hne_model(x)["logits"].numpy()
+    for k in (1, 5, 16):
+        r = engine.classify(x[0], StoppingRule("leaves", k))
+        assert r.steps == k
+        np.testing.assert_allclose(r.probabilities, softmax(keras_logits[0, :k].mean(0)), atol=1e-4)
+    assert engine.classify(x[1], StoppingRule("confidence", 1.0)).steps == 16
+    assert engine.classify(x[1], StoppingRule("deadline", 1e-6)).steps == 1
+    # Replay of a traced pass takes the same decisions as the live engine.
+    from export.anytime import replay
+
+    trace = engine.trace(x)
+    for rule in (StoppingRule("confidence", 0.6), StoppingRule("leaves", 7)):
+        live = [engine.classify(x[i], rule).steps for i in range(len(x))]
+        assert replay(trace, rule, engine.predicted_ms)["steps"].tolist() == live
+    # preprocess() is the normalization the data pipeline applies.
+    pixels = np.arange(28 * 28, dtype=np.float32).reshape(28, 28, 1) % 256
+    np.testing.assert_allclose(engine.preprocess(pixels), (pixels / 255 - 0.5) / 0.326, rtol=1e-6)
+
+
+def test_runner_cli_writes_table_json_and_plot(hne_export, tmp_path):
+    out, _ = hne_export
+    r = subprocess.run([sys.executable, "-m", "export.anytime", f"--manifest={out / 'manifest.json'}",
+                        "--num_images=64", f"--output={tmp_path / 'eval'}"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "accuracy %" in r.stdout and "deadline" in r.stdout
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert result["num_images"] == 64 and (tmp_path / "eval.png").exists()
+    leaves = [p for p in result["points"] if p["rule"] == "leaves"]
+    assert [p["mean_leaves"] for p in leaves] == list(range(1, 17))
+    r = subprocess.run([sys.executable, "-m", "export.anytime", f"--manifest={out / 'manifest.json'}",
+                        "--rule=confidence"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and "--confidence" in r.stderr
+
+
+# -------------------------------------------------------------- bad input
+
+def test_bad_input_writes_nothing(hne_run, tmp_path):
+    out = tmp_path / "out"
+    cases = [
+        (dict(model_dir=str(tmp_path / "missing")), "does not exist"),
+        (dict(precisions=("float32", "int4")), "unknown precision"),
+        (dict(prefixes=[1, 32]), "outside \\[1, 16\\]"),
+        (dict(members=[16]), "outside \\[0, 15\\]"),
+    ]
+    for overrides, message in cases:
+        config = ExportConfig(**{"model_dir": str(hne_run), "out_dir": str(out), **overrides})
+        with pytest.raises(ExportError, match=message):
+            run_export(config, log=lambda *_: None)
+        assert not out.exists()
+        assert not [p for p in os.listdir(tmp_path) if p.startswith("out.")]
+
+    incomplete = tmp_path / "incomplete"
+    shutil.copytree(hne_run, incomplete)
+    shutil.rmtree(incomplete / "checkpoints")
+    with pytest.raises(ExportError, match="holds no checkpoint"):
+        run_export(ExportConfig(model_dir=str(incomplete), out_dir=str(out)), log=lambda *_: None)
+    mismatched = tmp_path / "mismatched"
+    shutil.copytree(hne_run, mismatched)
+    config = json.loads((mismatched / "config.json").read_text())
+    (mismatched / "config.json").write_text(json.dumps({**config, "model_options": {"width": 0.5}}))
+    with pytest.raises(ExportError, match="does not match"):
+        run_export(ExportConfig(model_dir=str(mismatched), out_dir=str(out)), log=lambda *_: None)
+    assert not out.exists()
+
+
+def test_existing_out_dir_needs_overwrite(hne_run, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(ExportError, match="--overwrite"):
+        run_export(ExportConfig(model_dir=str(hne_run), out_dir=str(out)), log=lambda *_: None)
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_cli_bad_input_exits_nonzero(hne_run, tmp_path):
+    out = tmp_path / "out"
+    # One process per case costs seconds; the other cases are checked in-process above.
+    for flag, message in [("--prefixes=one", "comma list of integers"),
+                          ("--precisions=float32,int4", "unknown precision")]:
+        r = subprocess.run([sys.executable, "-m", "export", f"--model_dir={hne_run}", f"--out_dir={out}", flag],
+                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert r.returncode != 0 and message in r.stderr, (flag, r.stderr[-1500:])
+        assert not out.exists()
+
+
+def test_failed_check_publishes_nothing(one_run, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(ExportError, match="anytime size"):
+        _export(one_run, out, precisions=("float32",), prefixes=[3], max_anytime_size_ratio=1.0)
+    assert not out.exists()
+    assert (tmp_path / "out.rejected" / "manifest.json").exists()
+
+
+# ------------------------------------------------------- other families
+
+@pytest.fixture(scope="module")
+def one_run(tmp_path_factory):
+    return _train(tmp_path_factory.mktemp("one") / "run", "one_resnet_tiny", "one", 20)
+
+
+def test_one_exports_its_branches_and_ensemble(one_run, tmp_path):
+    run_dir = one_run
+    out = tmp_path / "one_out"
+    manifest = _export(run_dir, out, precisions=("float32",), max_anytime_size_ratio=3.0)
+    assert manifest["checks"]["parity"]["passed"]
+    assert [f["k"] for f in mf.files_of(manifest, "prefix")] == [1, 2, 3]
+    assert [s["reads"] for s in manifest["anytime"]["steps"]] == ["input", "block1", "block1"]
+    model = load_trained(str(run_dir))
+    x, _ = _images(16)
+    first = rt.run_batched(rt.Runner(rt.load_interpreter(str(out / "prefix_k01_float32.tflite")),
+                                     "serving_default"), x)
+    np.testing.assert_allclose(first[:, 0], model.member_logits(x, 0).numpy(), atol=1e-4)
+
+
+def test_oemc_exports_each_student_alone(tmp_path):
+    run_dir = _train(tmp_path / "oemc", "oemc_resnet_tiny", "oemc", 5)
+    out = tmp_path / "oemc_out"
+    manifest = _export(run_dir, out, precisions=("float32",), prefixes=[3], max_anytime_size_ratio=3.0)
+    assert manifest["checks"]["parity"]["passed"]
+    members = mf.files_of(manifest, "member")
+    assert [f["leaf"] for f in members] == [0, 1, 2]
+    macs = [f["macs"] for f in members]
+    assert macs[0] > macs[1] > macs[2]  # students of decreasing width
+    model = load_trained(str(run_dir))
+    x, _ = _images(16)
+    for f in members:
+        got = rt.run_batched(rt.Runner(rt.load_interpreter(str(out / f["file"])), "serving_default"), x)
+        np.testing.assert_allclose(got, model.member_logits(x, f["leaf"]).numpy(), atol=1e-4)
