@@ -16,7 +16,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -60,6 +60,10 @@ def main(argv):
     precisions = [p.strip() for p in FLAGS.precisions.split(",") if p.strip()]
 
     from export.exporter import ExportConfig, ExportError, run_export  # imports TensorFlow
+
+    # The converter saves a temporary SavedModel per file and absl would log
+    # every step of it at INFO.
+    logging.set_verbosity(logging.WARNING)
     config = ExportConfig(
         model_dir=FLAGS.model_dir, out_dir=out_dir, prefixes=prefixes, precisions=precisions, members=members,
         anytime=FLAGS.anytime, eval_examples=FLAGS.eval_examples, calibration_images=FLAGS.calibration_images,

@@ -253,6 +253,9 @@ def test_live_engine_on_the_exported_file(hne_export, hne_model):
         np.testing.assert_allclose(r.probabilities, softmax(keras_logits[0, :k].mean(0)), atol=1e-4)
     assert engine.classify(x[1], StoppingRule("confidence", 1.0)).steps == 16
     assert engine.classify(x[1], StoppingRule("deadline", 1e-6)).steps == 1
+    predicted = engine.calibrate(x, repeats=2)
+    assert len(predicted) == 16 and min(predicted) > 0
+    assert engine.classify(x[1], StoppingRule("deadline", 1e6)).steps == 16
     # Replay of a traced pass takes the same decisions as the live engine.
     from export.anytime import replay
 
