@@ -54,24 +54,15 @@ def cost_table(model) -> dict:
             "macs": sum(sum(costs["macs"][b][:c]) for b, c in enumerate(counts)),
             "params": sum(sum(costs["params"][b][:c]) for b, c in enumerate(counts)),
         })
-    steps = []
-    for s in spec.anytime_steps():
-        blocks = range(s.start_block, spec.num_blocks)
-        node = [spec.node_of_leaf(s.leaf, b) for b in blocks]
-        steps.append({
-            "step": s.step,
-            "start_block": s.start_block,
-            "macs": sum(costs["macs"][b][j] for b, j in zip(blocks, node)) + costs["macs"][-1][s.leaf],
-            "params": sum(costs["params"][b][j] for b, j in zip(blocks, node)) + costs["params"][-1][s.leaf],
-        })
-    members = []
-    for leaf in range(n):
-        path = [spec.node_of_leaf(leaf, b) for b in range(spec.num_blocks)] + [leaf]
-        members.append({
-            "leaf": leaf,
-            "macs": sum(costs["macs"][b][j] for b, j in enumerate(path)),
-            "params": sum(costs["params"][b][j] for b, j in enumerate(path)),
-        })
+    def path_cost(leaf, start_block):
+        """MACs and params of ``leaf``'s nodes from ``start_block`` on, its head included."""
+        path = [(b, spec.node_of_leaf(leaf, b)) for b in range(start_block, spec.num_blocks)]
+        path.append((spec.num_blocks, leaf))  # the head, last in ``costs``
+        return {key: sum(costs[key][b][j] for b, j in path) for key in ("macs", "params")}
+
+    steps = [{"step": s.step, "start_block": s.start_block, **path_cost(s.leaf, s.start_block)}
+             for s in spec.anytime_steps()]
+    members = [{"leaf": leaf, **path_cost(leaf, 0)} for leaf in range(n)]
     return {"unit": "MACs", "num_leaves": n, "prefixes": prefixes, "steps": steps, "members": members,
             "full_macs": prefixes[-1]["macs"]}
 

@@ -584,12 +584,12 @@ class TreeDense(keras.layers.Layer):
 
     def call(self, x, group_range=None):
         start, stop = _full(group_range, self.groups)
+        if stop - start == 1:
+            return self.single(x[:, 0], start)[:, None]
         kernel = tf.reshape(tf.convert_to_tensor(self.kernel), (self.in_features, self.groups, self.units))
         bias = tf.reshape(tf.convert_to_tensor(self.bias), (self.groups, self.units))
         if (start, stop) != (0, self.groups):
             kernel, bias = kernel[:, start:stop], bias[start:stop]
-        if stop - start == 1:
-            return self.single(x[:, 0], start)[:, None]
         y = tf.einsum("bgi,igo->bgo", x, tf.cast(kernel, x.dtype)) + tf.cast(bias, x.dtype)
         return self._act(y)
 

@@ -137,14 +137,7 @@ class TreeEnsemble(keras.Model):
         if not 1 <= step <= len(plan):
             raise ValueError(f"step must be in [1, {len(plan)}], got {step}")
         s = plan[step - 1]
-        writes = {}
-        h = inputs
-        for b in range(s.start_block, self.num_blocks):
-            node = self.spec.node_of_leaf(s.leaf, b)
-            h = self.tree_blocks[b](h, training=training, group_range=(node, node + 1))
-            if slot_name(b) in s.writes:
-                writes[slot_name(b)] = h
-        return self.leaf_logits(h, s.leaf, training=training), writes
+        return self._leaf_path(inputs, s.leaf, s.start_block, training, keep=s.writes)
 
     def member_logits(self, inputs, leaf: int, training=False) -> tf.Tensor:
         """Leaf ``leaf``'s network alone, its whole root-to-leaf path: ``[batch, num_classes]``.
@@ -154,11 +147,21 @@ class TreeEnsemble(keras.Model):
         """
         if not isinstance(leaf, int) or not 0 <= leaf < self.num_leaves:
             raise ValueError(f"leaf must be an integer in [0, {self.num_leaves - 1}], got {leaf!r}")
-        h = inputs
-        for b, block in enumerate(self.tree_blocks):
+        return self._leaf_path(inputs, leaf, 0, training)[0]
+
+    def _leaf_path(self, h, leaf: int, start_block: int, training, keep=()):
+        """Leaf ``leaf``'s nodes from ``start_block`` on, then its head.
+
+        Returns ``(logits [batch, classes], {slot: activation})`` for the
+        block outputs named in ``keep``.
+        """
+        kept = {}
+        for b in range(start_block, self.num_blocks):
             node = self.spec.node_of_leaf(leaf, b)
-            h = block(h, training=training, group_range=(node, node + 1))
-        return self.leaf_logits(h, leaf, training=training)
+            h = self.tree_blocks[b](h, training=training, group_range=(node, node + 1))
+            if slot_name(b) in keep:
+                kept[slot_name(b)] = h
+        return self.leaf_logits(h, leaf, training=training), kept
 
     def leaf_logits(self, h, leaf: int, training=False) -> tf.Tensor:
         """The head of leaf ``leaf`` alone on its last-block activation ``h``: ``[batch, num_classes]``."""
