@@ -213,14 +213,21 @@ def test_hne_resnet_small_costs_a_quarter_of_hne_resnet():
 
 # ----------------------------------------------------------------- layers
 
-def test_grouped_conv_matches_keras_conv2d_groups():
-    x = _images((8, 8, 12), batch=2)
-    ours = L.GroupedConv2D(24, 3, strides=2, groups=4)
-    ref = keras.layers.Conv2D(24, 3, strides=2, groups=4, padding="same", use_bias=False)
+def _conv_against_keras(x, filters, kernel_size, strides, groups):
+    """Our GroupedConv2D's output, checked against keras Conv2D(groups=...) with the same kernel."""
+    ours = L.GroupedConv2D(filters, kernel_size, strides=strides, groups=groups)
+    ref = keras.layers.Conv2D(filters, kernel_size, strides=strides, groups=groups, padding="same",
+                              use_bias=False)
     y = ours(x)
     ref(x)
     ref.set_weights([ours.kernel.numpy()])
     np.testing.assert_allclose(y.numpy(), ref(x).numpy(), rtol=1e-5, atol=1e-5)
+    return ours, y
+
+
+def test_grouped_conv_matches_keras_conv2d_groups():
+    x = _images((8, 8, 12), batch=2)
+    ours, y = _conv_against_keras(x, 24, 3, 2, 4)
     # A group range computes exactly those groups' outputs from their inputs.
     part = ours(x[..., 3:9], group_range=(1, 3)).numpy()
     np.testing.assert_allclose(part, y.numpy()[..., 6:18], rtol=1e-5, atol=1e-5)
@@ -238,13 +245,7 @@ def test_gradients_at_odd_batch_size(name):
 
 
 def test_strided_pointwise_conv_equals_keras_conv2d():
-    x = _images((15, 16, 6), batch=3)
-    ours = L.GroupedConv2D(8, 1, strides=2, groups=2)
-    ref = keras.layers.Conv2D(8, 1, strides=2, groups=2, padding="same", use_bias=False)
-    y = ours(x)
-    ref(x)
-    ref.set_weights([ours.kernel.numpy()])
-    np.testing.assert_allclose(y.numpy(), ref(x).numpy(), rtol=1e-5, atol=1e-5)
+    _conv_against_keras(_images((15, 16, 6), batch=3), 8, 1, 2, 2)
 
 
 def test_branch_replicate_order_and_ranges():
