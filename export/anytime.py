@@ -112,7 +112,7 @@ class AnytimeEngine:
         self.num_steps = len(self.steps)
         self.interpreter = rt.load_interpreter(self.path, num_threads=threads)
         self.threads = threads
-        self._runners = [rt.Runner(self.interpreter, s["signature"]) for s in self.steps]
+        self._sequence = rt.Steps(self.interpreter, self.steps)
         norm = self.manifest["input"]["normalization"]
         self.mean = np.asarray(norm["mean"], np.float32)
         self.std = np.asarray(norm["std"], np.float32)
@@ -133,13 +133,6 @@ class AnytimeEngine:
         self.predicted_ms = [float(v) for v in np.percentile(times, percentile, axis=0)]
         return self.predicted_ms
 
-    def _step(self, index: int, cache: Dict[str, np.ndarray]) -> np.ndarray:
-        s = self.steps[index]
-        out = self._runners[index](**{s["reads"]: cache[s["reads"]]})
-        for w in s["writes"]:
-            cache[w] = out[w]
-        return out["logits"][0]
-
     def classify(self, image: np.ndarray, rule: StoppingRule) -> Result:
         """Live anytime inference of one normalized image ``[H, W, C]``."""
         start = time.perf_counter()
@@ -150,7 +143,7 @@ class AnytimeEngine:
         while rule.run_next(done, self.num_steps, (time.perf_counter() - start) * 1e3,
                             self.predicted_ms[min(done, self.num_steps - 1)],
                             float(probs.max()) if probs is not None else 0.0):
-            logits = self._step(done, cache)
+            logits = self._sequence.step(done, cache)[0]
             total = logits if total is None else total + logits
             done += 1
             probs = softmax(total / done)
@@ -166,14 +159,10 @@ class AnytimeEngine:
         times = np.zeros((n, self.num_steps))
         started = time.time()
         for i in range(n):
-            cache = {"input": images[i:i + 1]}
-            for j in range(self.num_steps):
-                t = time.perf_counter()
-                out = self._step(j, cache)
-                times[i, j] = (time.perf_counter() - t) * 1e3
-                if logits is None:
-                    logits = np.zeros((n, self.num_steps, out.shape[-1]), np.float32)
-                logits[i, j] = out
+            out = self._sequence.run(images[i:i + 1], times[i])
+            if logits is None:
+                logits = np.zeros((n,) + out.shape[1:], np.float32)
+            logits[i] = out[0]
             if log and (i + 1) % 2000 == 0:
                 log(f"  traced {i + 1}/{n} images ({time.time() - started:.0f} s)")
         return {"logits": logits, "step_ms": times}
@@ -264,24 +253,15 @@ def plot(rows: List[dict], path: str, title: str) -> None:
     plt.close(fig)
 
 
-def load_test_split(manifest: dict, num_images: Optional[int], data_dir: Optional[str]):
-    from hne_tf import data as data_lib
-
-    dataset = manifest["model"]["dataset"]
-    ds = data_lib.load(dataset, "test", 500, data_dir=data_dir, take=num_images)
-    xs, ys = [], []
-    for x, y in ds:
-        xs.append(x.numpy())
-        ys.append(y.numpy())
-    return np.concatenate(xs), np.concatenate(ys)
-
-
 def run(manifest_path: str, precision: str = "float32", rule: Optional[StoppingRule] = None,
         num_images: Optional[int] = None, threads: int = 2, output: Optional[str] = None,
         data_dir: Optional[str] = None, log=print) -> dict:
     """The runner's job; returns what it writes to ``<output>.json``."""
     engine = AnytimeEngine(manifest_path, precision, threads)
-    images, labels = load_test_split(engine.manifest, num_images, data_dir)
+    from hne_tf import data as data_lib
+
+    images, labels = data_lib.load_arrays(engine.manifest["model"]["dataset"], "test", data_dir=data_dir,
+                                          take=num_images)
     predicted = engine.calibrate(images[:32])
     log(f"{os.path.basename(engine.path)}: {engine.num_steps} steps, predicted step latency (ms, 90th percentile "
         f"on 32 images, {threads} threads, {engine.interpreter.delegate_used}): "
@@ -332,11 +312,13 @@ def main(argv):
             rule = StoppingRule(FLAGS.rule, value)
         except ValueError as e:
             sys.exit(f"export.anytime: error: {e}")
+    from hne_tf.data import DataError
+
     manifest_dir = os.path.dirname(os.path.abspath(FLAGS.manifest))
     output = FLAGS.output or os.path.join(manifest_dir, f"anytime_eval_{FLAGS.precision}")
     try:
         run(FLAGS.manifest, FLAGS.precision, rule, FLAGS.num_images, FLAGS.threads, output, FLAGS.data_dir)
-    except (mf.ManifestError, ValueError) as e:
+    except (mf.ManifestError, ValueError, DataError) as e:
         if os.environ.get("HNE_TF_TRACEBACK"):
             raise
         sys.exit(f"export.anytime: error: {e}")

@@ -45,31 +45,6 @@ def _timed(fn) -> float:
     return (time.perf_counter() - t) * 1e3
 
 
-class _Sequence:
-    """Runs the anytime steps 1..N on one image, timing each step."""
-
-    def __init__(self, interpreter, steps, image):
-        self.steps = steps
-        self.runners = [rt.Runner(interpreter, s["signature"]) for s in steps]
-        self.image = image
-        self.step_ms = [[] for _ in steps]
-
-    def invoke_only(self):
-        """The steps' compute alone: each signature re-run on its last inputs, no copies."""
-        for run in self.runners:
-            run.invoke()
-
-    def __call__(self, record=True):
-        cache = {"input": self.image}
-        for i, (s, run) in enumerate(zip(self.steps, self.runners)):
-            t = time.perf_counter()
-            out = run(**{s["reads"]: cache[s["reads"]]})
-            if record:
-                self.step_ms[i].append((time.perf_counter() - t) * 1e3)
-            for w in s["writes"]:
-                cache[w] = out[w]
-
-
 def _measure(callables, runs, warmup):
     """Median ms of each callable, timed round-robin so that load changes hit all alike."""
     for fn in callables.values():
@@ -139,12 +114,18 @@ def benchmark(manifest_path, threads_list=(1, 2), precisions=("float32", "int8")
                     runner(input=image)
                     callables["full_invoke"] = runner.invoke
             sequence = None
+            step_ms = []  # one row of per-step times per timed run of the sequence
             if any_file and steps:
                 interpreter = rt.load_interpreter(os.path.join(base, any_file[0]["file"]), num_threads=threads)
-                sequence = _Sequence(interpreter, steps, image)
-                callables["steps"] = sequence
-                sequence(record=False)
-                callables["steps_invoke"] = sequence.invoke_only
+                sequence = rt.Steps(interpreter, steps)
+
+                def run_sequence(sequence=sequence):
+                    step_ms.append(np.zeros(len(steps)))
+                    sequence.run(image, step_ms[-1])
+
+                callables["steps"] = run_sequence
+                sequence.run(image)
+                callables["steps_invoke"] = sequence.invoke
             if ind is not None and precision == "float32":
                 runner = rt.Runner(rt.load_interpreter(ind["model"], num_threads=threads), "serving_default")
                 callables["independent"] = lambda runner=runner: runner(input=image)
@@ -164,7 +145,8 @@ def benchmark(manifest_path, threads_list=(1, 2), precisions=("float32", "int8")
                 log(f"{f['k']:>4} {f['macs'] / 1e6:>8.2f} {ms:>9.3f} {ratio:>14} {mac_ratio:>16}")
             full = next((r for r in res["prefixes"] if r["k"] == n), None)
             if sequence is not None:
-                per_step = [statistics.median(v) for v in sequence.step_ms]
+                # The last ``runs`` rows are the timed runs; the first are warm-up.
+                per_step = [float(v) for v in np.median(step_ms[-runs:], axis=0)]
                 res["steps"] = [{"step": s["step"], "macs": s["macs"], "latency_ms": ms}
                                 for s, ms in zip(steps, per_step)]
                 res["all_steps_ms"] = medians["steps"]

@@ -247,14 +247,12 @@ def representative_batches(graphs: Dict[str, Graph], keys: Sequence[str], steps,
     from those images."""
     step_inputs: Dict[str, List[np.ndarray]] = {}
     if any(k.startswith("step") for k in keys):
-        caches = []
         for start in range(0, len(images), batch_size):
             cache = {"input": tf.constant(images[start:start + batch_size])}
             for s in steps:
                 out = graphs[step_key(s.step)].fn(cache[s.reads])
                 step_inputs.setdefault(step_key(s.step), []).append(cache[s.reads].numpy())
                 cache.update({w: out[w] for w in s.writes})
-            caches.append(cache)
 
     def gen():
         for key in keys:

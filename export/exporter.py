@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import json
 import os
 import shutil
@@ -113,18 +114,6 @@ def _resolve_leaves(config: ExportConfig, model) -> tuple:
     return prefixes, members
 
 
-def _test_data(dataset: str, data_dir, take: Optional[int]):
-    try:
-        ds = data_lib.load(dataset, "test", 500, data_dir=data_dir, take=take)
-        images, labels = [], []
-        for x, y in ds:
-            images.append(x.numpy())
-            labels.append(y.numpy())
-    except data_lib.DataError as e:
-        raise ExportError(str(e))
-    return np.concatenate(images), np.concatenate(labels)
-
-
 def _stage_dir(out_dir: str) -> str:
     out = os.path.abspath(out_dir)
     stage = f"{out}.partial-{os.getpid()}"
@@ -154,7 +143,10 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print) -> dict
     data_dir = config.data_dir if config.data_dir is not None else run.get("data_dir")
     dataset = run["dataset"]
     info = data_lib.dataset_info(dataset)
-    x_test, y_test = _test_data(dataset, data_dir, config.eval_examples)
+    try:
+        x_test, y_test = data_lib.load_arrays(dataset, "test", data_dir=data_dir, take=config.eval_examples)
+    except data_lib.DataError as e:
+        raise ExportError(str(e))
     x_parity = x_test[:config.parity_examples]
     calibration = None
     if "int8" in config.precisions:
@@ -176,6 +168,7 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print) -> dict
         graphs = conv.trace_graphs(model, traced_prefixes, members, anytime=config.anytime, log=log)
         converter = conv.Converter(graphs)
         steps = model.anytime_steps()
+        step_dicts = [_step_dict(s) for s in steps]
         reference = {conv.prefix_key(k): model.prefix(k)(x_parity, training=False).numpy() for k in traced_prefixes}
         reference.update({conv.member_key(m): model.member_logits(x_parity, m).numpy() for m in members})
         if config.anytime:
@@ -197,16 +190,14 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print) -> dict
                     rep = conv.representative_batches(graphs, [key], steps, calibration)
                 buf = converter.convert([key], precision, rep)
                 name = f"{key}_{precision}.tflite"
-                entry, logits = _measure_single(buf, kind, index, precision, name, x_test, y_test, x_parity,
-                                                config, costs)
+                entry, logits = _measure_single(buf, kind, index, precision, name, x_test, y_test,
+                                                len(x_parity), config, costs)
                 if kind == "prefix" and index == n and precision == "float32":
                     full_f32 = {"bytes": len(buf), "weight_bytes": conv.weight_bytes(buf), "file": name}
                 if precision == "float32":
                     parity.append(_parity(name, "serving_default", logits, reference[key], config.parity_tolerance))
                 if publish:
-                    with open(os.path.join(stage, name), "wb") as f:
-                        f.write(buf)
-                    entry["sha256"] = mf.sha256(os.path.join(stage, name))
+                    entry["sha256"] = _write(stage, name, buf)
                     entries.append(entry)
                     log(f"  {name:<32} {len(buf) / 1024:9.1f} KiB  acc {entry['accuracy'] * 100:6.2f}%  "
                         f"{entry['latency_ms']:7.3f} ms  ({time.time() - t:.1f} s)")
@@ -216,11 +207,10 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print) -> dict
                 rep = conv.representative_batches(graphs, keys, steps, calibration) if precision == "int8" else None
                 buf = converter.convert(keys, precision, rep)
                 name = f"anytime_{precision}.tflite"
-                with open(os.path.join(stage, name), "wb") as f:
-                    f.write(buf)
-                entry, logits = _measure_anytime(os.path.join(stage, name), buf, precision, steps, x_test, y_test,
-                                                 x_parity, config)
-                entries.append(entry)
+                sha = _write(stage, name, buf)
+                entry, logits = _measure_anytime(os.path.join(stage, name), buf, precision, step_dicts, x_test,
+                                                 y_test, len(x_parity), config)
+                entries.append({**entry, "sha256": sha})
                 if precision == "float32":
                     for s in steps:
                         parity.append(_parity(name, conv.step_key(s.step), logits[:, s.step - 1],
@@ -232,7 +222,7 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print) -> dict
                   "int8": _int8_drops(entries)}
         if config.anytime and "float32" in config.precisions:
             checks["anytime_size"] = _size_check(entries, full_f32, config.max_anytime_size_ratio)
-        manifest = _manifest(model, run, epochs, info, config, costs, entries, checks, len(y_test), steps)
+        manifest = _manifest(model, run, epochs, info, config, costs, entries, checks, len(y_test), steps, graphs)
         mf.validate(manifest, stage)
         with open(os.path.join(stage, "manifest.json"), "w") as f:
             json.dump(manifest, f, indent=2)
@@ -252,11 +242,21 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print) -> dict
     return manifest
 
 
-def _measure_single(buf, kind, index, precision, name, x_test, y_test, x_parity, config, costs):
+def _write(stage: str, name: str, buf: bytes) -> str:
+    """Writes ``buf`` to ``stage/name``; its sha256."""
+    with open(os.path.join(stage, name), "wb") as f:
+        f.write(buf)
+    return hashlib.sha256(buf).hexdigest()
+
+
+# The parity images are the first ``num_parity`` test images, so their
+# TFLite logits are the first rows of the test-split logits.
+
+def _measure_single(buf, kind, index, precision, name, x_test, y_test, num_parity, config, costs):
     interpreter = rt.load_interpreter(buf, num_threads=os.cpu_count() or 1)
     run = rt.Runner(interpreter, conv.DEFAULT_SIGNATURE)
     test_logits = rt.run_batched(run, x_test)
-    parity_logits = rt.run_batched(run, x_parity)
+    parity_logits = test_logits[:num_parity]
     ensemble = test_logits.mean(axis=1) if kind == "prefix" else test_logits
     timed = rt.Runner(rt.load_interpreter(buf, num_threads=config.latency_threads), conv.DEFAULT_SIGNATURE)
     one = x_test[:1]
@@ -276,19 +276,19 @@ def _measure_single(buf, kind, index, precision, name, x_test, y_test, x_parity,
     return entry, parity_logits
 
 
-def _measure_anytime(path, buf, precision, steps, x_test, y_test, x_parity, config):
-    step_dicts = [_step_dict(s) for s in steps]
+def _measure_anytime(path, buf, precision, step_dicts, x_test, y_test, num_parity, config):
     interpreter = rt.load_interpreter(path, num_threads=os.cpu_count() or 1)
     test_logits = rt.run_steps(interpreter, step_dicts, x_test)
-    parity_logits = rt.run_steps(interpreter, step_dicts, x_parity)
-    running = np.cumsum(test_logits, axis=1) / np.arange(1, len(steps) + 1)[None, :, None]
-    acc = [rt.accuracy(running[:, k], y_test) for k in range(len(steps))]
+    parity_logits = test_logits[:num_parity]
+    n = len(step_dicts)
+    running = np.cumsum(test_logits, axis=1) / np.arange(1, n + 1)[None, :, None]
+    acc = [rt.accuracy(running[:, k], y_test) for k in range(n)]
     timed = rt.load_interpreter(path, num_threads=config.latency_threads)
     per_step, all_steps = rt.step_latencies_ms(timed, step_dicts, x_test[0], config.latency_runs)
     entry = {"file": os.path.basename(path), "kind": "anytime", "precision": precision, "bytes": len(buf),
              "weight_bytes": conv.weight_bytes(buf), "accuracy_by_leaves": acc,
              "step_latency_ms": [round(v, 4) for v in per_step], "all_steps_latency_ms": round(all_steps, 4),
-             "sha256": mf.sha256(path), "delegate": interpreter.delegate_used,
+             "delegate": interpreter.delegate_used,
              "signatures": interpreter.get_signature_list()}
     return entry, parity_logits
 
@@ -344,7 +344,7 @@ def _failures(checks) -> List[str]:
     return out
 
 
-def _manifest(model, run, epochs, info, config, costs, entries, checks, num_eval, steps) -> dict:
+def _manifest(model, run, epochs, info, config, costs, entries, checks, num_eval, steps, graphs) -> dict:
     n = model.num_leaves
     manifest = {
         "format": mf.FORMAT,
@@ -369,7 +369,10 @@ def _manifest(model, run, epochs, info, config, costs, entries, checks, num_eval
         "checks": checks,
     }
     if config.anytime:
-        shapes = conv.slot_shapes(model)
+        # The slots' shapes are the traced step graphs' inputs and outputs.
+        shapes = {"input": tuple(model.image_shape)}
+        for s in steps:
+            shapes.update({w: graphs[conv.step_key(s.step)].outputs[w] for w in s.writes})
         manifest["anytime"] = {
             "slots": {name: [-1, *shape] for name, shape in shapes.items()},
             "steps": [{**_step_dict(s), "leaf": s.leaf, "start_block": s.start_block,

@@ -101,36 +101,57 @@ class Runner:
         self._wrapper.Invoke(self._index)
 
 
-def signature_keys(interpreter: Interpreter) -> List[str]:
-    return list(interpreter.get_signature_list())
-
-
 def run_batched(runner: Runner, images: np.ndarray, batch_size: int = 256, output: str = "logits") -> np.ndarray:
     """``runner`` over ``images`` in batches; the concatenated ``output``."""
     outs = [runner(input=images[i:i + batch_size])[output] for i in range(0, len(images), batch_size)]
     return np.concatenate(outs, axis=0)
 
 
-def run_steps(interpreter: Interpreter, steps, inputs: np.ndarray, batch_size: int = 256,
-              keys: Optional[Sequence[str]] = None) -> np.ndarray:
-    """All anytime steps in order with a cache: logits ``[n, steps, classes]``.
+class Steps:
+    """An anytime file's steps in order, passing one cache between them.
 
-    ``steps``: the manifest's (or ``TreeSpec.anytime_steps()``'s) ordered steps,
-    each with ``reads`` and ``writes``; ``keys``: their signature keys.
+    ``steps``: the manifest's ordered steps (``signature``, ``reads``,
+    ``writes``). The host runner, the export and the benchmark all run the
+    steps through this one class.
     """
-    keys = keys or [s["signature"] if isinstance(s, dict) else f"step{s.step:02d}" for s in steps]
-    runners = [Runner(interpreter, k) for k in keys]
-    out = []
-    for i in range(0, len(inputs), batch_size):
-        cache = {"input": inputs[i:i + batch_size]}
+
+    def __init__(self, interpreter: Interpreter, steps: Sequence[dict]):
+        self.steps = list(steps)
+        self.runners = [Runner(interpreter, s["signature"]) for s in self.steps]
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def step(self, index: int, cache: Dict[str, np.ndarray]) -> np.ndarray:
+        """Runs step ``index`` (0-based) on ``cache``, adds the slots it writes; its logits."""
+        s = self.steps[index]
+        out = self.runners[index](**{s["reads"]: cache[s["reads"]]})
+        for w in s["writes"]:
+            cache[w] = out[w]
+        return out["logits"]
+
+    def run(self, inputs: np.ndarray, step_ms: Optional[np.ndarray] = None) -> np.ndarray:
+        """Every step on ``inputs``: logits ``[batch, steps, classes]``; each step's ms into ``step_ms``."""
+        cache = {"input": inputs}
         logits = []
-        for s, run in zip(steps, runners):
-            reads, writes = (s["reads"], s["writes"]) if isinstance(s, dict) else (s.reads, s.writes)
-            result = run(**{reads: cache[reads]})
-            logits.append(result["logits"])
-            cache.update({w: result[w] for w in writes})
-        out.append(np.stack(logits, axis=1))
-    return np.concatenate(out, axis=0)
+        for i in range(len(self.steps)):
+            t = time.perf_counter()
+            logits.append(self.step(i, cache))
+            if step_ms is not None:
+                step_ms[i] = (time.perf_counter() - t) * 1e3
+        return np.stack(logits, axis=1)
+
+    def invoke(self) -> None:
+        """Every step again on its last inputs, copying nothing (for timing the compute alone)."""
+        for run in self.runners:
+            run.invoke()
+
+
+def run_steps(interpreter: Interpreter, steps: Sequence[dict], inputs: np.ndarray,
+              batch_size: int = 256) -> np.ndarray:
+    """All anytime steps over ``inputs`` in batches: logits ``[n, steps, classes]``."""
+    sequence = Steps(interpreter, steps)
+    return np.concatenate([sequence.run(inputs[i:i + batch_size]) for i in range(0, len(inputs), batch_size)])
 
 
 def median_latency_ms(fn, runs: int = 20, warmup: int = 3) -> float:
@@ -145,35 +166,29 @@ def median_latency_ms(fn, runs: int = 20, warmup: int = 3) -> float:
     return statistics.median(times)
 
 
-def step_latencies_ms(interpreter: Interpreter, steps, image: np.ndarray, runs: int = 20,
+def step_latencies_ms(interpreter: Interpreter, steps: Sequence[dict], image: np.ndarray, runs: int = 20,
                       warmup: int = 3) -> Tuple[List[float], float]:
     """Median latency of each anytime step at batch 1, and of running them all in sequence.
 
-    Each step is timed on the cache the previous steps produced for ``image``.
+    The steps run in order on ``image`` ``runs`` times after ``warmup`` runs;
+    each step is timed within its sequence.
     """
-    keys = [s["signature"] for s in steps]
-    runners = [Runner(interpreter, k) for k in keys]
-    cache = {"input": image[None] if image.ndim == 3 else image}
-    per_step = []
-    for s, run in zip(steps, runners):
-        feed = {s["reads"]: cache[s["reads"]]}
-        per_step.append(median_latency_ms(lambda: run(**feed), runs, warmup))
-        result = run(**feed)
-        cache.update({w: result[w] for w in s["writes"]})
-
-    def all_steps():
-        c = {"input": cache["input"]}
-        for s, run in zip(steps, runners):
-            r = run(**{s["reads"]: c[s["reads"]]})
-            for w in s["writes"]:
-                c[w] = r[w]
-
-    return per_step, median_latency_ms(all_steps, runs, warmup)
+    sequence = Steps(interpreter, steps)
+    x = image[None] if image.ndim == 3 else image
+    for _ in range(warmup):
+        sequence.run(x)
+    per_step = np.zeros((runs, len(sequence)))
+    totals = []
+    for r in range(runs):
+        t = time.perf_counter()
+        sequence.run(x, per_step[r])
+        totals.append((time.perf_counter() - t) * 1e3)
+    return [float(v) for v in np.median(per_step, axis=0)], statistics.median(totals)
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(logits, axis=-1) == labels))
 
 
-__all__ = ["DELEGATE", "Runner", "accuracy", "load_interpreter", "median_latency_ms", "run_batched",
-           "run_steps", "signature_keys", "step_latencies_ms"]
+__all__ = ["DELEGATE", "Runner", "Steps", "accuracy", "load_interpreter", "median_latency_ms", "run_batched",
+           "run_steps", "step_latencies_ms"]

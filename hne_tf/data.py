@@ -590,6 +590,17 @@ def load(name: str, split: str, batch_size: int, *, data_dir: Optional[str] = No
                      drop_remainder=drop_remainder, take=take, repeat=repeat)
 
 
+def load_arrays(name: str, split: str, *, data_dir: Optional[str] = None, take: Optional[int] = None,
+                image_size=None) -> Tuple[np.ndarray, np.ndarray]:
+    """A whole split (or its first ``take`` examples) in memory, as :func:`load`
+    delivers it for evaluation: ``(images float32 [n, H, W, C], labels int32 [n])``."""
+    images, labels = [], []
+    for x, y in load(name, split, 500, data_dir=data_dir, take=take, image_size=image_size):
+        images.append(x.numpy())
+        labels.append(y.numpy())
+    return np.concatenate(images), np.concatenate(labels)
+
+
 def representative_images(name: str, num: int, data_dir: Optional[str] = None, seed: int = 0,
                           image_size=None, source: str = "auto") -> np.ndarray:
     """``num`` normalized training images, float32 ``[num, H, W, C]``, without augmentation.
