@@ -103,6 +103,7 @@ class AnytimeEngine:
         if os.path.isdir(manifest_path):
             manifest_path = os.path.join(manifest_path, "manifest.json")
         self.manifest = mf.load(manifest_path)
+        self.manifest_sha256 = mf.sha256(manifest_path)
         if "anytime" not in self.manifest:
             raise mf.ManifestError(f"{manifest_path} has no anytime section (exported with --noanytime)")
         entry = mf.anytime_file(self.manifest, precision)

@@ -20,40 +20,10 @@ from export import manifest as mf
 from export import runtime as rt
 from export.exporter import ExportConfig, ExportError, run_export
 from hne_tf import data as data_lib
-from hne_tf.training import TrainConfig, load_trained
-from hne_tf.training import run as train_run
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HNE_OPTIONS = {"width": 0.25}
-
-
-def _train(model_dir, model, loss, steps, options=None):
-    config = TrainConfig(model=model, loss=loss, dataset="synthetic", model_dir=str(model_dir), epochs=1,
-                         steps_per_epoch=steps, batch_size=32, eval_examples=64, eval_batch_size=64, lr=0.05,
-                         model_options=dict(options or {}))
-    train_run(config, log=lambda *_: None)
-    return model_dir
-
-
-def _export(run_dir, out_dir, **kw):
-    config = ExportConfig(model_dir=str(run_dir), out_dir=str(out_dir), eval_examples=256, parity_examples=64,
-                          calibration_images=64, latency_runs=20, **kw)
-    return run_export(config, log=lambda *_: None)
-
-
-@pytest.fixture(scope="module")
-def hne_run(tmp_path_factory):
-    return _train(tmp_path_factory.mktemp("hne") / "run", "hne_resnet_tiny", "hierarchical_distillation", 60,
-                  HNE_OPTIONS)
-
-
-@pytest.fixture(scope="module")
-def hne_export(hne_run, tmp_path_factory):
-    out = tmp_path_factory.mktemp("hne_export") / "out"
-    # Tiny nodes: per-op metadata outweighs the weights, so the default 1.05
-    # file-size bound cannot hold here (see test_anytime_file_size_bound).
-    manifest = _export(hne_run, out, precisions=("float32", "int8"), max_anytime_size_ratio=3.0)
-    return out, manifest
+from hne_tf.training import load_trained
+from kit import HNE_OPTIONS, ROOT
+from kit import export as _export
+from kit import train as _train
 
 
 @pytest.fixture(scope="module")
