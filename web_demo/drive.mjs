@@ -99,7 +99,7 @@ async function benchMode(browser, cmd, log) {
     const run = page.evaluate(() => window.hneDemo.runOnPage());
     await page.waitForFunction((m) => Number(document.getElementById('leaves').textContent) >= m, {timeout: 60000},
       mid);
-    await page.screenshot({path: cmd.screenshot});
+    await page.screenshot({path: cmd.screenshot, fullPage: true});
     await run;
   }
   return out;
