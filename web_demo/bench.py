@@ -65,7 +65,8 @@ def python_figures(export_dir: str, manifest: dict, images: np.ndarray, repeats:
         for _ in range(repeats):
             for x in images:
                 runner(input=x[None])["logits"]
-        prefixes.append({"k": f["k"], "macs": f["macs"], "ms": (time.perf_counter() - t) * 1e3 / (repeats * len(images))})
+        ms = (time.perf_counter() - t) * 1e3 / (repeats * len(images))
+        prefixes.append({"k": f["k"], "macs": f["macs"], "ms": ms})
     calls = repeats * len(images)
     return {"stepMs": step_ms.mean(axis=0).tolist(), "stepsMs": seq * 1e3 / calls, "prefixes": prefixes}
 
@@ -147,8 +148,8 @@ def main(argv=None) -> int:
     print(f"{'k':>3} {'MACs(k)/MACs(1)':>16} {'browser lat ratio':>18} {'host lat ratio':>15} {'browser ms':>11} "
           f"{'host ms':>8}")
     for p in result["prefix"]:
-        print(f"{p['k']:>3} {p['macs_ratio']:>16.2f} {p['browser_latency_ratio']:>18.2f} {p['host_latency_ratio']:>15.2f}"
-              f" {p['browser_ms']:>11.3f} {p['host_ms']:>8.3f}")
+        print(f"{p['k']:>3} {p['macs_ratio']:>16.2f} {p['browser_latency_ratio']:>18.2f} "
+              f"{p['host_latency_ratio']:>15.2f} {p['browser_ms']:>11.3f} {p['host_ms']:>8.3f}")
     r = result["browser_over_host"]
     print(f"browser / ai_edge_litert latency: step 1 {r['step_1']:.2f}, steps 1..{n} {r['steps_1_to_N']:.2f}, "
           f"prefix k={n} {r['prefix_kN']:.2f}")
