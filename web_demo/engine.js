@@ -1,0 +1,370 @@
+// The anytime engine of the web demo: pure JavaScript, no DOM and no LiteRT.
+//
+// It holds what the page decides, so that it can be tested under `node --test`
+// and replayed against the Python engine's decision fixture
+// (export/fixture.py): the manifest checks the page relies on, the step plan
+// and its slot cache, the running mean of the leaf logits, softmax, and the
+// three stopping rules of export.anytime.StoppingRule with the same semantics:
+//
+//   * step 1 always runs; no step past N runs;
+//   * the ensemble after k steps is the mean of the first k leaf logits;
+//   * leaves v:     run step k + 1 while k < v;
+//   * confidence v: run step k + 1 while max softmax(ensemble) < v;
+//   * deadline v:   run step k + 1 while elapsed + predicted_ms[k] <= v,
+//                   elapsed being the sum of the measured step times so far.
+
+export const MANIFEST_FORMAT = 'hne-tf-manifest';
+export const MANIFEST_VERSION = 1;
+export const RULES = ['deadline', 'confidence', 'leaves'];
+
+/** An error the page shows as it is: a clear sentence about the input. */
+export class InputError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'InputError';
+  }
+}
+
+const isInt = (v) => Number.isInteger(v);
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * The checks of export/manifest.py's validate() that the page depends on.
+ * Throws InputError listing every problem found.
+ */
+export function validateManifest(manifest) {
+  if (!isObject(manifest)) throw new InputError('manifest.json: expected a JSON object');
+  const p = [];
+  if (manifest.format !== MANIFEST_FORMAT) {
+    p.push(`format: expected '${MANIFEST_FORMAT}', got ${JSON.stringify(manifest.format)}`);
+  }
+  if (manifest.version !== MANIFEST_VERSION) {
+    p.push(`version: this page understands version ${MANIFEST_VERSION}, got ${JSON.stringify(manifest.version)}`);
+  }
+  const n = manifest.num_leaves;
+  if (!isInt(n) || n < 1) p.push(`num_leaves: expected a positive integer, got ${JSON.stringify(n)}`);
+  if (!isObject(manifest.model)) p.push("missing 'model'");
+  const inp = manifest.input;
+  if (!isObject(inp)) {
+    p.push("missing 'input'");
+  } else {
+    const shape = inp.shape;
+    if (!Array.isArray(shape) || shape.length !== 4 || !shape.every(isInt) || shape.slice(1).some((d) => d < 1)) {
+      p.push(`input.shape: the model's input must be an image [batch, H, W, C], got ${JSON.stringify(shape)}`);
+    } else if (![1, 3].includes(shape[3])) {
+      p.push(`input.shape: images have 1 or 3 channels, got ${shape[3]}`);
+    }
+    if (inp.dtype !== 'float32') p.push(`input.dtype: expected 'float32', got ${JSON.stringify(inp.dtype)}`);
+    const norm = inp.normalization;
+    if (!isObject(norm)) {
+      p.push("input: missing 'normalization'");
+    } else if (Array.isArray(shape) && shape.length === 4) {
+      for (const key of ['mean', 'std']) {
+        const v = norm[key];
+        if (!Array.isArray(v) || v.length !== shape[3] || !v.every((x) => typeof x === 'number')) {
+          p.push(`input.normalization.${key}: expected ${shape[3]} numbers, got ${JSON.stringify(v)}`);
+        }
+      }
+      if (Array.isArray(norm.std) && norm.std.some((s) => s === 0)) p.push('input.normalization.std: must not contain 0');
+    }
+  }
+  const labels = manifest.labels;
+  if (!Array.isArray(labels) || labels.length < 2) p.push('labels: expected a list of class names');
+  if (!isObject(manifest.anytime) || !Array.isArray(manifest.anytime.steps)) {
+    p.push("missing 'anytime' steps (was the model exported with --noanytime?)");
+  } else {
+    try {
+      stepPlan(manifest);
+    } catch (e) {
+      p.push(e.message);
+    }
+  }
+  if (!Array.isArray(manifest.files)) {
+    p.push("missing 'files'");
+  } else {
+    manifest.files.forEach((f, i) => {
+      if (!isObject(f) || typeof f.file !== 'string' || typeof f.sha256 !== 'string' || !isInt(f.bytes)) {
+        p.push(`files[${i}]: needs file, sha256 and bytes`);
+      } else if (f.file.includes('/') || f.file.includes('\\') || f.file.startsWith('.')) {
+        p.push(`files[${i}].file: must be a bare file name, got ${JSON.stringify(f.file)}`);
+      }
+    });
+  }
+  if (p.length) throw new InputError(`manifest.json is not a valid hne-tf manifest: ${p.join('; ')}`);
+  return manifest;
+}
+
+/** The manifest's file entry of the given kind and precision (and k for prefix files), or null. */
+export function findFile(manifest, kind, precision, k = null) {
+  return manifest.files.find((f) => f.kind === kind && f.precision === precision && (k === null || f.k === k)) ?? null;
+}
+
+/**
+ * The ordered steps and, per cache slot, the last step that reads it (so the
+ * cache can free a slot once no later step needs it).
+ */
+export function stepPlan(manifest) {
+  const anytime = manifest.anytime;
+  const steps = anytime.steps.map((s, i) => {
+    if (!isObject(s) || typeof s.signature !== 'string' || typeof s.reads !== 'string' || !Array.isArray(s.writes)) {
+      throw new InputError(`anytime.steps[${i}]: needs signature, reads and writes`);
+    }
+    return {index: i, signature: s.signature, reads: s.reads, writes: [...s.writes], macs: s.macs ?? null,
+      leaf: s.leaf ?? i};
+  });
+  if (isInt(manifest.num_leaves) && steps.length !== manifest.num_leaves) {
+    throw new InputError(`anytime.steps: ${steps.length} steps for num_leaves=${manifest.num_leaves}`);
+  }
+  const available = new Set(['input']);
+  const lastRead = {};
+  steps.forEach((s) => {
+    if (!available.has(s.reads)) {
+      throw new InputError(`anytime.steps[${s.index}].reads: slot '${s.reads}' is not written by an earlier step`);
+    }
+    lastRead[s.reads] = s.index;
+    s.writes.forEach((w) => available.add(w));
+  });
+  return {steps, numSteps: steps.length, lastRead};
+}
+
+/**
+ * The activations passed between steps, keyed by slot name. Values are opaque
+ * (LiteRT tensors in the page, arrays in tests); `dispose` is called on every
+ * value the cache drops: an overwritten slot, a slot no later step reads
+ * (after `release(stepIndex)`), and everything on `clear()`.
+ */
+export class SlotCache {
+  constructor(plan, dispose = () => {}) {
+    this.plan = plan;
+    this.dispose = dispose;
+    this.slots = new Map();
+  }
+
+  get(slot) {
+    if (!this.slots.has(slot)) throw new Error(`slot '${slot}' is not in the cache`);
+    return this.slots.get(slot);
+  }
+
+  has(slot) {
+    return this.slots.has(slot);
+  }
+
+  put(slot, value) {
+    if (this.slots.has(slot) && this.slots.get(slot) !== value) this.dispose(this.slots.get(slot));
+    this.slots.set(slot, value);
+  }
+
+  /** Drops every slot that no step after `stepIndex` reads. */
+  release(stepIndex) {
+    for (const [slot, value] of [...this.slots]) {
+      const last = this.plan.lastRead[slot];
+      if (last === undefined || last <= stepIndex) {
+        this.dispose(value);
+        this.slots.delete(slot);
+      }
+    }
+  }
+
+  clear() {
+    for (const value of this.slots.values()) this.dispose(value);
+    this.slots.clear();
+  }
+
+  get size() {
+    return this.slots.size;
+  }
+}
+
+/** Softmax of a logit vector (float64, max-shifted). */
+export function softmax(logits) {
+  let max = -Infinity;
+  for (const v of logits) if (v > max) max = v;
+  const out = new Float64Array(logits.length);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) {
+    out[i] = Math.exp(logits[i] - max);
+    sum += out[i];
+  }
+  for (let i = 0; i < out.length; i++) out[i] /= sum;
+  return out;
+}
+
+/** Index of the largest value (the first one on ties, as numpy's argmax). */
+export function argmax(values) {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
+  return best;
+}
+
+/** The `k` largest entries as [{index, value}], largest first. */
+export function topK(values, k) {
+  return Array.from(values, (value, index) => ({index, value}))
+    .sort((a, b) => b.value - a.value || a.index - b.index)
+    .slice(0, k);
+}
+
+/** The ensemble so far: the sum of the leaf logits added, divided by their number. */
+export class RunningMean {
+  constructor(numClasses) {
+    this.sum = new Float64Array(numClasses);
+    this.count = 0;
+  }
+
+  add(logits) {
+    if (logits.length !== this.sum.length) {
+      throw new Error(`expected ${this.sum.length} logits, got ${logits.length}`);
+    }
+    for (let i = 0; i < logits.length; i++) this.sum[i] += logits[i];
+    this.count += 1;
+    return this.mean();
+  }
+
+  mean() {
+    if (this.count === 0) throw new Error('no leaf has been added yet');
+    return this.sum.map((v) => v / this.count);
+  }
+}
+
+/** A stopping rule, as export.anytime.StoppingRule. */
+export class StoppingRule {
+  constructor(kind, value) {
+    if (!RULES.includes(kind)) throw new InputError(`unknown rule '${kind}'; choose from ${RULES.join(', ')}`);
+    if (typeof value !== 'number' || Number.isNaN(value)) throw new InputError(`a ${kind} rule needs a number`);
+    if (kind === 'deadline' && !(value > 0)) throw new InputError(`a deadline must be positive (ms), got ${value}`);
+    if (kind === 'confidence' && !(value > 0 && value <= 1)) {
+      throw new InputError(`a confidence threshold must be in (0, 1], got ${value}`);
+    }
+    if (kind === 'leaves' && (value < 1 || !Number.isInteger(value))) {
+      throw new InputError(`the number of leaves must be a positive integer, got ${value}`);
+    }
+    this.kind = kind;
+    this.value = value;
+  }
+
+  /** Whether to run step `stepsDone + 1` (1-based) after `stepsDone` steps. */
+  runNext(stepsDone, numSteps, elapsedMs, nextStepMs, maxProbability) {
+    if (stepsDone === 0) return true;
+    if (stepsDone >= numSteps) return false;
+    if (this.kind === 'leaves') return stepsDone < this.value;
+    if (this.kind === 'confidence') return maxProbability < this.value;
+    return elapsedMs + nextStepMs <= this.value;
+  }
+
+  describe() {
+    const unit = {deadline: ' ms', confidence: '', leaves: ' leaves'}[this.kind];
+    return `${this.kind} ${this.value}${unit}`;
+  }
+}
+
+const nextPredicted = (predictedMs, done, numSteps) => predictedMs[Math.min(done, numSteps - 1)];
+
+/**
+ * What the live engine decides for one image whose step logits and times are
+ * already known (export.anytime.replay for one image).
+ * Returns {steps, prediction, elapsedMs, probabilities}.
+ */
+export function replay(leafLogits, stepMs, rule, predictedMs) {
+  const numSteps = leafLogits.length;
+  const mean = new RunningMean(leafLogits[0].length);
+  let done = 0;
+  let elapsed = 0;
+  let probs = null;
+  while (rule.runNext(done, numSteps, elapsed, nextPredicted(predictedMs, done, numSteps),
+    probs ? Math.max(...probs) : 0)) {
+    probs = softmax(mean.add(leafLogits[done]));
+    elapsed += stepMs[done];
+    done += 1;
+  }
+  return {steps: done, prediction: argmax(probs), elapsedMs: elapsed, probabilities: probs};
+}
+
+/**
+ * The live anytime loop (export.anytime.AnytimeEngine.classify), with the
+ * runtime passed in:
+ *
+ *   runStep(step, cache) -> Promise<Float32Array | number[]>  (the step's leaf
+ *       logits; it reads step.reads from the cache and puts step.writes)
+ *   now() -> ms (performance.now in the page)
+ *   onStep({step, logits, mean, probabilities, stepMs, elapsedMs}) after each step
+ *
+ * Elapsed time counts from the call, as in Python. Returns
+ * {steps, prediction, elapsedMs, probabilities, stepMs}.
+ */
+export async function runAnytime({plan, cache, runStep, rule, predictedMs, now, onStep = null, numClasses}) {
+  const start = now();
+  const mean = new RunningMean(numClasses);
+  const stepMs = [];
+  let done = 0;
+  let probs = null;
+  try {
+    while (rule.runNext(done, plan.numSteps, now() - start, nextPredicted(predictedMs, done, plan.numSteps),
+      probs ? Math.max(...probs) : 0)) {
+      const step = plan.steps[done];
+      const t = now();
+      const logits = await runStep(step, cache);
+      const ms = now() - t;
+      cache.release(step.index);
+      const m = mean.add(logits);
+      probs = softmax(m);
+      stepMs.push(ms);
+      done += 1;
+      if (onStep) await onStep({step, logits, mean: m, probabilities: probs, stepMs: ms, elapsedMs: now() - start});
+    }
+  } finally {
+    cache.clear();
+  }
+  return {steps: done, prediction: argmax(probs), elapsedMs: now() - start, probabilities: probs, stepMs};
+}
+
+/**
+ * Raw RGBA pixels (as a canvas or ImageData gives them) -> the model's
+ * float32 input [H, W, C], `(pixel / 255 - mean) / std` per channel as
+ * manifest.input.normalization says. One channel: the gray value (R when
+ * R = G = B, as for grayscale PNGs; else ITU-R 601 luma).
+ */
+export function preprocess(rgba, width, height, input) {
+  const [, h, w, c] = input.shape;
+  if (width !== w || height !== h) throw new InputError(`expected a ${w}x${h} image, got ${width}x${height}`);
+  if (rgba.length !== width * height * 4) throw new InputError(`expected ${width * height * 4} RGBA bytes`);
+  // Every operation rounded to float32 as numpy does it in export.samples.preprocess
+  // (float64 then float32 rounding is exact for + - * /).
+  const f = Math.fround;
+  const mean = input.normalization.mean.map(f);
+  const std = input.normalization.std.map(f);
+  const norm = (v, ch) => f(f(f(v / 255) - mean[ch]) / std[ch]);
+  const out = new Float32Array(h * w * c);
+  for (let i = 0; i < h * w; i++) {
+    const r = rgba[4 * i];
+    const g = rgba[4 * i + 1];
+    const b = rgba[4 * i + 2];
+    if (c === 1) {
+      const gray = r === g && g === b ? r : 0.299 * r + 0.587 * g + 0.114 * b;
+      out[i] = norm(gray, 0);
+    } else {
+      const px = [r, g, b];
+      for (let ch = 0; ch < 3; ch++) out[3 * i + ch] = norm(px[ch], ch);
+    }
+  }
+  return out;
+}
+
+/** Lower-case hex of bytes (for sha256 digests). */
+export function toHex(bytes) {
+  return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Median of a list of numbers. */
+export function median(values) {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** The q-th percentile with linear interpolation (numpy's default). */
+export function percentile(values, q) {
+  const s = [...values].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q / 100;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
+}
