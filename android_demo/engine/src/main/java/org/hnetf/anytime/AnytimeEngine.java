@@ -116,7 +116,7 @@ public final class AnytimeEngine {
    *
    * @param listener called after every step (may be null); its time counts in the elapsed time
    */
-  public Result classify(float[] image, StoppingRule rule, StepUpdate.Listener listener) {
+  public Result classify(float[] image, Rule rule, StepUpdate.Listener listener) {
     loadInput(image);
     int n = steps.size();
     Ensemble ensemble = new Ensemble(numClasses);

@@ -22,7 +22,7 @@ public final class Replay {
    * @param stepMs {@code [images][steps]}
    * @param predictedMs {@code [steps]}: the deadline rule's predictions
    */
-  public static Replay run(float[][][] logits, double[][] stepMs, StoppingRule rule,
+  public static Replay run(float[][][] logits, double[][] stepMs, Rule rule,
       double[] predictedMs) {
     int n = logits.length;
     Replay out = new Replay(n);

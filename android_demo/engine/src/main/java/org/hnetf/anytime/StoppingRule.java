@@ -16,7 +16,7 @@ import java.util.Locale;
  *
  * Step 1 always runs (there is no answer without it); no step past the last runs.
  */
-public final class StoppingRule {
+public final class StoppingRule implements Rule {
   public enum Kind {
     DEADLINE,
     CONFIDENCE,
@@ -95,6 +95,7 @@ public final class StoppingRule {
    * @param nextStepMs the predicted latency of the next step
    * @param maxProbability the running ensemble's max probability after {@code stepsDone} steps
    */
+  @Override
   public boolean runNext(
       int stepsDone, int numSteps, double elapsedMs, double nextStepMs, double maxProbability) {
     if (stepsDone == 0) {
@@ -113,6 +114,7 @@ public final class StoppingRule {
     }
   }
 
+  @Override
   public String describe() {
     switch (kind) {
       case LEAVES:

@@ -23,7 +23,7 @@ class AnytimeEngineTest {
     return new TraceRunner(Fakes.manifest(), LOGITS, STEP_MS);
   }
 
-  private static Result classify(TraceRunner r, int image, StoppingRule rule, double[] predicted) {
+  private static Result classify(TraceRunner r, int image, Rule rule, double[] predicted) {
     AnytimeEngine e = new AnytimeEngine(Fakes.manifest(), r, r);
     e.setPredictedMs(predicted);
     r.select(image);
@@ -66,6 +66,23 @@ class AnytimeEngineTest {
     Result r = classify(runner(), 1, StoppingRule.deadline(0.1), predicted);
     assertEquals(1, r.steps);
     assertEquals(1.0, r.elapsedMs, 0);
+  }
+
+  @Test
+  void combinedRuleStopsAtTheFirstRuleThatStops() {
+    double[] predicted = {0.5, 0.375, 0.25};
+    // Image 1: confidence 0.8808 from step 1, so confidence 0.99 alone would run all 3 leaves.
+    assertEquals(2, classify(runner(), 1, Rule.all(StoppingRule.leaves(2), StoppingRule.confidence(0.99)),
+        predicted).steps);
+    // Image 0: confidence 0.8 stops at 2, the deadline 0.87 ms already at 1.
+    assertEquals(1, classify(runner(), 0, Rule.all(StoppingRule.confidence(0.8), StoppingRule.deadline(0.87)),
+        predicted).steps);
+    assertEquals(2, classify(runner(), 0, Rule.all(StoppingRule.confidence(0.8), StoppingRule.deadline(5)),
+        predicted).steps);
+    assertEquals(1, classify(runner(), 0, Rule.all(StoppingRule.leaves(3), StoppingRule.deadline(0.001)),
+        predicted).steps); // step 1 still always runs
+    assertEquals("leaves 2 and deadline 1.5 ms",
+        Rule.all(StoppingRule.leaves(2), StoppingRule.deadline(1.5)).describe());
   }
 
   @Test
