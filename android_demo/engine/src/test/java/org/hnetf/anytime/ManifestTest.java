@@ -77,7 +77,8 @@ class ManifestTest {
     assertTrue(msg.contains("anytime: step MACs sum to 151, full_macs is 150"), msg);
 
     JSONObject fewer = Fakes.manifestJson();
-    fewer.getJSONObject("anytime").getJSONArray("steps").remove(2);
+    JSONArray all = fewer.getJSONObject("anytime").getJSONArray("steps");
+    fewer.getJSONObject("anytime").put("steps", new JSONArray().put(all.get(0)).put(all.get(1)));
     assertTrue(problems(fewer).contains("anytime.steps: 2 steps for num_leaves=3"));
 
     JSONObject badSlot = Fakes.manifestJson();
