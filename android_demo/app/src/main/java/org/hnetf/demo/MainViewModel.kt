@@ -44,7 +44,8 @@ data class UiState(
  * every leaf step to the screen as it finishes.
  */
 class MainViewModel(application: Application) : AndroidViewModel(application) {
-    private val worker = Executors.newSingleThreadExecutor().asCoroutineDispatcher()
+    private val executor = Executors.newSingleThreadExecutor()
+    private val worker = executor.asCoroutineDispatcher()
     private val helper = AnytimeClassifierHelper(application)
     private val _state = MutableStateFlow(UiState())
     val state: StateFlow<UiState> = _state
@@ -140,6 +141,8 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
     }
 
     override fun onCleared() {
-        viewModelScope.launch(worker) { helper.close() }.invokeOnCompletion { worker.close() }
+        // viewModelScope is already cancelled here: close the interpreters on their own thread.
+        executor.execute { helper.close() }
+        executor.shutdown()
     }
 }
