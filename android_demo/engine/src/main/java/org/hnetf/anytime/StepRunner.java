@@ -1,0 +1,37 @@
+package org.hnetf.anytime;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The boundary to the interpreter: runs one signature of a model file on named float32 buffers.
+ *
+ * <p>The app implements it with LiteRT's {@code Interpreter.runSignature}; the tests implement it
+ * with recorded traces ({@link TraceRunner}). Buffers are flat row-major float arrays of batch 1,
+ * so a tensor of shape {@code [-1, 7, 7, 64]} is a {@code float[7 * 7 * 64]}.
+ */
+public interface StepRunner {
+  /** The signature keys the model file holds. */
+  Set<String> signatureKeys();
+
+  /** Input tensor names of {@code signature}. */
+  List<String> inputNames(String signature);
+
+  /** Output tensor names of {@code signature}. */
+  List<String> outputNames(String signature);
+
+  /**
+   * The shape of one of {@code signature}'s tensors, -1 where a dimension is dynamic (LiteRT's
+   * shape signature).
+   *
+   * @param input true for an input tensor, false for an output tensor
+   */
+  int[] shape(String signature, String tensor, boolean input);
+
+  /**
+   * Runs {@code signature}: copies {@code inputs} in, invokes, copies every requested output into
+   * the array given for it in {@code outputs} (already of the right size).
+   */
+  void run(String signature, Map<String, float[]> inputs, Map<String, float[]> outputs);
+}

@@ -1,0 +1,199 @@
+package org.hnetf.anytime;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Arrays;
+import java.util.List;
+import org.json.JSONArray;
+import org.json.JSONException;
+import org.json.JSONObject;
+import org.junit.jupiter.api.Test;
+
+class ManifestTest {
+  private static String problems(JSONObject m) {
+    return assertThrows(ManifestException.class, () -> Manifest.parse(m.toString())).getMessage();
+  }
+
+  @Test
+  void readsAValidManifest() {
+    Manifest m = Fakes.manifest();
+    assertEquals(3, m.numLeaves);
+    assertEquals(2, m.numClasses);
+    assertEquals(Arrays.asList("cat", "dog"), m.labels);
+    assertEquals(3, m.steps.size());
+    assertEquals("b", m.steps.get(1).reads);
+    assertEquals(Arrays.asList("a", "b"), m.steps.get(0).writes);
+    assertEquals(4, m.slotSize("input"));
+    assertEquals(3, m.slotSize("b"));
+    assertEquals(4, m.input.size());
+    assertEquals(Arrays.asList(1, 3), m.prefixSizes("float32"));
+    assertEquals("anytime_float32.tflite", m.anytimeFile("float32").file);
+  }
+
+  @Test
+  void unknownFormatAndVersionAreRejected() throws JSONException {
+    JSONObject m = Fakes.manifestJson();
+    m.put("format", "other-manifest");
+    m.put("version", 2);
+    String msg = problems(m);
+    assertTrue(msg.startsWith("invalid manifest:"), msg);
+    assertTrue(msg.contains("format: expected 'hne-tf-manifest', got 'other-manifest'"), msg);
+    assertTrue(msg.contains("version: this reader understands version 1, got 2"), msg);
+    m.put("format", "hne-tf-manifest");
+    m.remove("version");
+    assertTrue(problems(m).contains("version: this reader understands version 1, got None"));
+  }
+
+  @Test
+  void everyProblemIsListed() throws JSONException {
+    JSONObject m = Fakes.manifestJson();
+    m.getJSONObject("model").put("branching", new JSONArray(Arrays.asList(1, 2)));
+    m.put("labels", new JSONArray(Arrays.asList("cat")));
+    m.getJSONObject("input").getJSONObject("normalization").put("std", new JSONArray(Arrays.asList(0, 1)));
+    m.getJSONObject("input").put("dtype", "uint8");
+    String msg = problems(m);
+    assertTrue(msg.contains("model.branching [1,2] does not give num_leaves=3"), msg);
+    assertTrue(msg.contains("labels: 1 names for num_classes=2"), msg);
+    assertTrue(msg.contains("input.normalization.std: 2 values for 1 channels"), msg);
+    assertTrue(msg.contains("input.normalization.std: must not contain 0"), msg);
+    assertTrue(msg.contains("input.dtype: expected 'float32', got 'uint8'"), msg);
+  }
+
+  @Test
+  void stepsAndSlotsMustBeConsistent() throws JSONException {
+    JSONObject m = Fakes.manifestJson();
+    JSONArray steps = m.getJSONObject("anytime").getJSONArray("steps");
+    steps.getJSONObject(1).put("step", 5);
+    steps.getJSONObject(1).put("reads", "c");
+    steps.getJSONObject(2).put("writes", new JSONArray(Arrays.asList("d")));
+    steps.getJSONObject(2).put("macs", 31);
+    String msg = problems(m);
+    assertTrue(msg.contains("anytime.steps[1].step: expected 2 (steps are ordered)"), msg);
+    assertTrue(msg.contains("anytime.steps[1].reads: slot 'c' is not written by an earlier step"), msg);
+    assertTrue(msg.contains("anytime.steps[2].writes: slot 'd' not declared in anytime.slots"), msg);
+    assertTrue(msg.contains("anytime: step MACs sum to 151, full_macs is 150"), msg);
+
+    JSONObject fewer = Fakes.manifestJson();
+    JSONArray all = fewer.getJSONObject("anytime").getJSONArray("steps");
+    fewer.getJSONObject("anytime").put("steps", new JSONArray().put(all.get(0)).put(all.get(1)));
+    assertTrue(problems(fewer).contains("anytime.steps: 2 steps for num_leaves=3"));
+
+    JSONObject badSlot = Fakes.manifestJson();
+    badSlot.getJSONObject("anytime").getJSONObject("slots").put("a", "big");
+    assertTrue(problems(badSlot).contains("anytime.slots.a: expected a shape (list of integers), got 'big'"));
+  }
+
+  @Test
+  void filesAreChecked() throws JSONException {
+    JSONObject m = Fakes.manifestJson();
+    JSONArray files = m.getJSONArray("files");
+    files.getJSONObject(1).put("k", 4);
+    files.getJSONObject(2).put("file", "prefix_k01_float32.tflite");
+    files.getJSONObject(0).put("precision", "bf16");
+    files.getJSONObject(0).put("file", "../anytime.tflite");
+    files.getJSONObject(0).put("bytes", "3");
+    String msg = problems(m);
+    assertTrue(msg.contains("files[1].k: 4 outside [1, 3]"), msg);
+    assertTrue(msg.contains("files[2].file: prefix_k01_float32.tflite listed twice"), msg);
+    assertTrue(msg.contains("files[0].precision: 'bf16' is not one of [float32, float16, dynamic, int8]"), msg);
+    assertTrue(msg.contains("files[0].file: must be a bare file name, got '../anytime.tflite'"), msg);
+    assertTrue(msg.contains("files[0].bytes: expected int, got str"), msg);
+  }
+
+  @Test
+  void notJsonIsAClearError() {
+    String msg = assertThrows(ManifestException.class, () -> Manifest.parse("{\"format\": ")).getMessage();
+    assertTrue(msg.startsWith("manifest.json is not a JSON object"), msg);
+  }
+
+  @Test
+  void fileBytesAreCheckedAgainstSizeAndSha256() {
+    Manifest m = Fakes.manifest();
+    Manifest.FileEntry f = m.anytimeFile("float32");
+    Manifest.checkFile(f, new byte[] {1, 2, 3});
+    assertEquals("anytime_float32.tflite has 2 bytes, manifest says 3",
+        assertThrows(ManifestException.class, () -> Manifest.checkFile(f, new byte[] {1, 2})).getMessage());
+    assertEquals("anytime_float32.tflite does not match its sha256 in the manifest",
+        assertThrows(ManifestException.class, () -> Manifest.checkFile(f, new byte[] {1, 2, 4})).getMessage());
+    // SHA-256 of "abc" (FIPS 180-2 example)
+    assertEquals("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        Manifest.sha256("abc".getBytes(java.nio.charset.StandardCharsets.US_ASCII)));
+    assertEquals("the manifest has no int8 anytime file; it has: float32",
+        assertThrows(ManifestException.class, () -> m.anytimeFile("int8")).getMessage());
+    assertEquals("the manifest has no float32 prefix file for k=2; it has k in [1, 3]",
+        assertThrows(ManifestException.class, () -> m.prefixFile(2, "float32")).getMessage());
+  }
+
+  private static TraceRunner trace(Manifest m) {
+    return new TraceRunner(m, new float[][][] {Fakes.leaves(0, 0, 0, 0, 0, 0)}, new double[][] {{1, 1, 1}});
+  }
+
+  @Test
+  void missingSignatureIsNamed() {
+    Manifest m = Fakes.manifest();
+    Fakes.EditedRunner r = new Fakes.EditedRunner(trace(m));
+    r.removed.add("step02");
+    String msg = assertThrows(ManifestException.class, () -> new AnytimeEngine(m, r)).getMessage();
+    assertTrue(msg.startsWith("the anytime file does not match the manifest:"), msg);
+    assertTrue(msg.contains("step 2 (signature 'step02'): missing from the model file, which has [step01, step03]"),
+        msg);
+  }
+
+  @Test
+  void slotShapeMismatchIsNamed() {
+    Manifest m = Fakes.manifest();
+    Fakes.EditedRunner r = new Fakes.EditedRunner(trace(m));
+    r.shapes.put("step03/a", new int[] {-1, 5});
+    r.shapes.put("step01/logits", new int[] {-1, 7});
+    String msg = assertThrows(ManifestException.class, () -> new AnytimeEngine(m, r)).getMessage();
+    assertTrue(msg.contains("step 3 (signature 'step03'): input a has shape [-1, 5], the manifest says [-1, 2]"),
+        msg);
+    assertTrue(msg.contains("step 1 (signature 'step01'): output logits has shape [-1, 7], the manifest says [-1, 2]"),
+        msg);
+    // A batch of 1 in the file is as good as a dynamic batch.
+    Fakes.EditedRunner ok = new Fakes.EditedRunner(trace(m));
+    ok.shapes.put("step03/a", new int[] {1, 2});
+    new AnytimeEngine(m, ok);
+  }
+
+  @Test
+  void prefixFileIsCheckedThroughItsRunner() {
+    Manifest m = Fakes.manifest();
+    Manifest.FileEntry k3 = m.prefixFile(3, "float32");
+    Fakes.PrefixRunner good = new Fakes.PrefixRunner(3, 2, new float[6], 0);
+    assertEquals("serving_default", m.checkPrefixRunner(k3, good));
+    Fakes.PrefixRunner wrongK = new Fakes.PrefixRunner(2, 2, new float[4], 0);
+    String msg = assertThrows(ManifestException.class, () -> m.checkPrefixRunner(k3, wrongK)).getMessage();
+    assertTrue(msg.contains("output logits has shape [-1, 2, 2], the manifest says [-1, 3, 2]"), msg);
+  }
+
+  @Test
+  void readsTheExportedManifest() throws Exception {
+    java.nio.file.Path path = FixtureReplayTest.path("hnetf.manifest");
+    Manifest m;
+    try (java.io.InputStream in = java.nio.file.Files.newInputStream(path)) {
+      m = Manifest.read(in);
+    }
+    JSONObject raw = new JSONObject(new String(java.nio.file.Files.readAllBytes(path), "UTF-8"));
+    assertEquals(raw.getInt("num_leaves"), m.numLeaves);
+    assertEquals(m.numLeaves, m.steps.size());
+    JSONArray steps = raw.getJSONObject("anytime").getJSONArray("steps");
+    for (int i = 0; i < steps.length(); i++) {
+      assertEquals(steps.getJSONObject(i).getString("signature"), m.steps.get(i).signature);
+      assertEquals(steps.getJSONObject(i).getString("reads"), m.steps.get(i).reads);
+    }
+    JSONArray shape = raw.getJSONObject("input").getJSONArray("shape");
+    assertArrayEquals(new int[] {shape.getInt(1), shape.getInt(2), shape.getInt(3)},
+        new int[] {m.input.height, m.input.width, m.input.channels});
+    List<String> sigs = m.anytimeFile("float32").signatureInputs.keySet().stream()
+        .collect(java.util.stream.Collectors.toList());
+    assertEquals(m.numLeaves, sigs.size());
+    // Every exported file is in the folder with the recorded size and sha256.
+    for (Manifest.FileEntry f : m.files) {
+      Manifest.checkFile(f, java.nio.file.Files.readAllBytes(path.resolveSibling(f.file)));
+    }
+  }
+}

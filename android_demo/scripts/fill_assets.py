@@ -1,0 +1,104 @@
+"""Fills the Android app's assets from an export folder.
+
+  python3 android_demo/scripts/fill_assets.py --export=runs/hne_fashion_mnist_tflite --precision=float32
+
+Copies ``manifest.json``, the anytime file of ``--precision`` and that precision's per-prefix
+files, writes ``--num`` test images as PNG with their labels (``samples/``, see
+:mod:`export.samples`) and ``demo_config.json`` (which files the app loads), into
+``android_demo/app/src/main/assets/`` (or ``--out``). The export is validated first (every file
+against its size and sha256); the assets are built in a staging folder beside ``--out`` and replace
+it only once complete, so a failed run leaves the previous assets as they were.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DEFAULT_OUT = os.path.join(ROOT, "android_demo", "app", "src", "main", "assets")
+CONFIG_FILE = "demo_config.json"
+SAMPLES_DIR = "samples"
+
+
+def fill(export_dir: str, precision: str, out: str, num: int = 12, data_dir: str | None = None) -> list:
+    """Builds the assets; returns ``[(relative path, bytes)]`` of what ``out`` holds afterwards."""
+    from export import manifest as mf
+    from export.samples import write_samples
+
+    manifest_path = os.path.join(export_dir, "manifest.json")
+    manifest = mf.load(manifest_path)  # validates, and checks every file's size and sha256
+    if precision not in mf.PRECISIONS:
+        raise ValueError(f"--precision must be one of {', '.join(mf.PRECISIONS)}, got {precision!r}")
+    anytime = mf.anytime_file(manifest, precision)
+    prefixes = sorted(mf.files_of(manifest, "prefix", precision), key=lambda f: f["k"])
+    if not prefixes:
+        raise ValueError(f"{manifest_path} lists no {precision} prefix files")
+    if num < 1:
+        raise ValueError(f"--num must be at least 1, got {num}")
+
+    out = os.path.abspath(out)
+    parent = os.path.dirname(out)
+    os.makedirs(parent, exist_ok=True)
+    staging = f"{out}.staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    try:
+        shutil.copyfile(manifest_path, os.path.join(staging, "manifest.json"))
+        for entry in [anytime] + prefixes:
+            shutil.copyfile(os.path.join(export_dir, entry["file"]), os.path.join(staging, entry["file"]))
+        write_samples(manifest, os.path.join(staging, SAMPLES_DIR), num, data_dir)
+        config = {"precision": precision, "anytime": anytime["file"],
+                  "prefixes": {str(f["k"]): f["file"] for f in prefixes},
+                  "samples": f"{SAMPLES_DIR}/samples.json"}
+        with open(os.path.join(staging, CONFIG_FILE), "w") as f:
+            json.dump(config, f, indent=2)
+        old = f"{out}.old-{os.getpid()}"
+        if os.path.exists(out):
+            os.replace(out, old)
+        os.replace(staging, out)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    listing = []
+    for base, _, names in os.walk(out):
+        for name in names:
+            path = os.path.join(base, name)
+            listing.append((os.path.relpath(path, out), os.path.getsize(path)))
+    return sorted(listing)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="fill_assets.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--export", required=True, help="export folder holding manifest.json")
+    parser.add_argument("--precision", default="float32", help="float32 | float16 | dynamic | int8")
+    parser.add_argument("--out", default=DEFAULT_OUT, help="assets folder (default: the app's)")
+    parser.add_argument("--num", type=int, default=12, help="test images to bundle")
+    parser.add_argument("--data_dir", default=None, help="data location (default: the data set's default)")
+    args = parser.parse_args(argv)
+
+    from export.manifest import ManifestError
+    from hne_tf.data import DataError
+
+    try:
+        listing = fill(args.export, args.precision, args.out, args.num, args.data_dir)
+    except (ManifestError, ValueError, DataError, OSError) as e:
+        print(f"fill_assets.py: error: {e}", file=sys.stderr)
+        return 1
+    total = sum(size for _, size in listing)
+    print(f"filled {args.out} from {os.path.abspath(args.export)} ({args.precision}):")
+    for path, size in listing:
+        print(f"  {size:>10,d}  {path}")
+    print(f"  {total:>10,d}  bytes in {len(listing)} files")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""The Android demo's plain-Java engine, built and tested here, and its asset script.
+
+The JUnit tests (android_demo/engine/src/test) replay the decision fixture that the ``demo_assets``
+fixture exports from a tiny model: the Java engine must take the Python engine's decisions.
+"""
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from export import manifest as mf
+from export.samples import SAMPLES_FILE, manifest_test_images, preprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENGINE_SCRIPT = os.path.join(ROOT, "android_demo", "engine", "run_tests.sh")
+JUNIT_JAR = "/usr/share/java/junit-platform-console-standalone.jar"
+JSON_JARS = ("/usr/share/java/com.android.json.jar", "/usr/share/java/android-json.jar")
+
+
+def _require_jvm_stack():
+    missing = [tool for tool in ("javac", "java") if shutil.which(tool) is None]
+    if not os.path.exists(JUNIT_JAR):
+        missing.append(f"JUnit 5 ({JUNIT_JAR})")
+    if not any(os.path.exists(j) for j in JSON_JARS):
+        missing.append(f"org.json ({JSON_JARS[0]})")
+    if missing:
+        pytest.fail(f"the Android engine tests need {', '.join(missing)}: run `bash scripts/setup.sh`")
+
+
+def _python_preprocessed(demo_assets, path):
+    """The Python preprocessing of every sample PNG, for the Java side to match."""
+    import tensorflow as tf
+
+    with open(demo_assets["samples"] / SAMPLES_FILE) as f:
+        samples = json.load(f)["samples"]
+    out = {}
+    for s in samples:
+        pixels = tf.io.decode_png(tf.io.read_file(str(demo_assets["samples"] / s["file"]))).numpy()
+        out[s["file"]] = preprocess(demo_assets["manifest"], pixels).reshape(-1).astype(float).tolist()
+    with open(path, "w") as f:
+        json.dump(out, f)
+
+
+def test_java_engine_replays_the_python_decisions(demo_assets, tmp_path):
+    _require_jvm_stack()
+    preprocessed = tmp_path / "preprocessed.json"
+    _python_preprocessed(demo_assets, preprocessed)
+    cmd = ["bash", ENGINE_SCRIPT, f"--fixture={demo_assets['fixture_path']}",
+           f"--manifest={demo_assets['export'] / 'manifest.json'}", f"--samples={demo_assets['samples']}",
+           f"--preprocessed={preprocessed}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "BUILD_DIR": str(tmp_path / "build")})
+    out = proc.stdout + proc.stderr
+    summary = re.findall(r"^(\d+) passed, (\d+) failed$", out, re.M)
+    assert proc.returncode == 0, out[-6000:]
+    assert summary, out[-3000:]
+    passed, failed = map(int, summary[-1])
+    assert failed == 0 and passed > 0, out[-3000:]
+    # The cross-check ran (it is skipped only without the fixture) ...
+    assert re.search(r"^\(0 skipped, 0 aborted", out, re.M), out[-3000:]
+    for name in ("liveEngineTakesThePythonDecisions", "replayTakesThePythonDecisions",
+                 "runningMeanMatchesWithin1e5", "samplePngsPreprocessLikePython"):
+        assert re.search(rf"{name}\(\) ✔", out), f"{name} did not pass:\n{out[-3000:]}"
+    # ... on a fixture with every rule kind, exported from the tiny model by the test kit.
+    assert {c["rule"] for c in demo_assets["fixture"]["cases"]} == {"leaves", "confidence", "deadline"}
+
+
+def test_engine_script_reports_a_missing_stack(tmp_path):
+    env = {**os.environ, "JUNIT_JAR": str(tmp_path / "absent.jar")}
+    proc = subprocess.run(["bash", ENGINE_SCRIPT], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 3
+    assert "run 'bash scripts/setup.sh'" in proc.stderr and "absent.jar" in proc.stderr
+
+
+def _fill_assets_module():
+    spec = importlib.util.spec_from_file_location(
+        "fill_assets", os.path.join(ROOT, "android_demo", "scripts", "fill_assets.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fill_assets_copies_the_export_and_writes_samples(demo_assets, tmp_path):
+    import tensorflow as tf
+
+    fill = _fill_assets_module()
+    export_dir, manifest = demo_assets["export"], demo_assets["manifest"]
+    out = tmp_path / "assets"
+    listing = dict(fill.fill(str(export_dir), "float32", str(out)))
+    anytime = mf.anytime_file(manifest, "float32")
+    prefixes = mf.files_of(manifest, "prefix", "float32")
+    want = {"manifest.json", fill.CONFIG_FILE, "samples/samples.json", anytime["file"]}
+    want |= {f["file"] for f in prefixes}
+    assert want <= set(listing)
+    pngs = sorted(p for p in listing if p.endswith(".png"))
+    assert len(pngs) == 12 and len(listing) == len(want) + 12  # no int8 file, nothing else
+    for entry in [anytime] + prefixes:  # byte-identical copies
+        assert mf.sha256(str(out / entry["file"])) == entry["sha256"]
+    assert (out / "manifest.json").read_bytes() == (export_dir / "manifest.json").read_bytes()
+    config = json.loads((out / fill.CONFIG_FILE).read_text())
+    assert config["anytime"] == anytime["file"] and config["precision"] == "float32"
+    assert config["prefixes"] == {str(f["k"]): f["file"] for f in prefixes}
+    samples = json.loads((out / "samples" / SAMPLES_FILE).read_text())["samples"]
+    raw, labels = manifest_test_images(manifest, 12)
+    for s in samples:
+        png = tf.io.decode_png((out / "samples" / s["file"]).read_bytes()).numpy()
+        np.testing.assert_array_equal(png, raw[s["index"]])
+        assert s["label"] == labels[s["index"]]
+
+
+def test_fill_assets_bad_input_keeps_the_old_assets(demo_assets, tmp_path, capsys):
+    fill = _fill_assets_module()
+    out = tmp_path / "assets"
+    out.mkdir()
+    (out / "keep.txt").write_text("previous assets")
+    export_dir = str(demo_assets["export"])
+    assert fill.main([f"--export={export_dir}", "--precision=float16", f"--out={out}"]) == 1
+    assert "error: the manifest has no float16 anytime file; it has: float32, int8" in capsys.readouterr().err
+    assert fill.main([f"--export={tmp_path / 'nowhere'}", f"--out={out}"]) == 1
+    assert "nowhere/manifest.json does not exist" in capsys.readouterr().err
+    assert fill.main([f"--export={export_dir}", "--num=0", f"--out={out}"]) == 1
+    assert "--num must be at least 1" in capsys.readouterr().err
+    assert (out / "keep.txt").read_text() == "previous assets" and os.listdir(out) == ["keep.txt"]
+    assert not [p for p in os.listdir(tmp_path) if ".staging-" in p or ".old-" in p]
