@@ -13,7 +13,7 @@ need=()
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need+=(dataset-fashion-mnist)
 command -v javac >/dev/null || need+=(default-jdk-headless)
 [ -f /usr/share/java/junit-platform-console-standalone.jar ] || need+=(junit5)
-[ -f /usr/share/java/android-json.jar ] || need+=(libandroid-json-java)
+[ -f /usr/share/java/com.android.json.jar ] || need+=(libandroid-json-java)
 command -v chromium-headless-shell >/dev/null || [ -x /usr/lib/chromium/chromium-headless-shell ] \
   || need+=(chromium-headless-shell)
 command -v npm >/dev/null || need+=(npm)
