@@ -40,10 +40,14 @@ def test_every_model_loss_pair_trains(model_name, loss):
     # The loss alone (no weight decay) must reach every trainable weight of every leaf, and the
     # training-only parts exactly when the loss uses them.
     with tf.GradientTape() as tape:
-        terms = fn(y, model(x, training=True))
+        outputs = model(x, training=True)
+        terms = fn(y, outputs)
         total = tf.reduce_mean(terms["loss"])
-    grads = dict(zip((id(v) for v in model.trainable_variables),
-                     tape.gradient(total, model.trainable_variables)))
+    *var_grads, logit_grads = tape.gradient(total, model.trainable_variables + [outputs["logits"]])
+    # Grouped kernels hold every leaf's weights in one variable: check each leaf's logits too.
+    for leaf in range(model.num_leaves):
+        assert np.any(logit_grads.numpy()[:, leaf]), f"leaf {leaf}: no gradient from {loss}"
+    grads = dict(zip((id(v) for v in model.trainable_variables), var_grads))
     unused = {id(v) for user, part in _extras(model).items() if user != loss for v in part}
     for v in model.trainable_variables:
         g = grads[id(v)]
