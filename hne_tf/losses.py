@@ -370,11 +370,13 @@ def oemc(labels, logits, outputs, *, distill_scale, label_smoothing, temperature
       (OEMC eqs. 3-4, per example, the batch mean taken by the trainer) with
       ``f_0`` the pseudo teacher's feature map and ``f_i`` student ``i``'s map
       after its 1x1 adaptation convolution (``outputs["features"]``). Per
-      OEMC section 3.3 it updates only the compressed students: the pseudo
-      teacher's map is detached here, and the model computes the students'
-      maps for this term from the detached output of the shared base block
-      (the base block is the pseudo teacher's too), so the term trains the
-      compressed students' branches and their adapters, nothing else.
+      OEMC section 3.3 it updates only the compressed students, "not the
+      other way round": the pseudo teacher's map is detached here, and the
+      model must compute the students' maps for this term from the detached
+      output of the shared base block (that block is the pseudo teacher's
+      too), so that the term trains only the compressed students' branches
+      and their adapters. ``tests/test_losses.py`` checks this on
+      ``oemc_resnet_tiny``.
     * ``L_KD = sum_n KL(sg softmax(y_E / T) || softmax(z_n / T))`` (OEMC eqs.
       5-6): the ensemble teacher is the mean of all students' logits, pseudo
       teacher included, and there is **no** ``T^2`` factor, as in the paper.
