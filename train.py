@@ -16,12 +16,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from hne_tf import losses as losses_lib  # noqa: E402  (the loss registry: --loss and its flags)
+
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("model", "hne_resnet_mini", "Preset name; see the README's table or hne_tf.list_models().")
-flags.DEFINE_string("loss", "hierarchical_distillation",
-                    "independent | nested | independent_nested | codistillation | hierarchical_distillation | "
-                    "one | oemc | ensemblenet_ensembling | ensemblenet_codistillation")
+flags.DEFINE_string("loss", "hierarchical_distillation", "Training objective, one of:\n" + losses_lib.describe())
 flags.DEFINE_string("dataset", "fashion_mnist", "fashion_mnist | cifar10 | cifar100 | imagenet2012 | synthetic")
 flags.DEFINE_string("data_dir", None, "Fashion-MNIST IDX folder, or TFDS data dir (ImageNet: its manual dir).")
 flags.DEFINE_string("model_dir", "runs/hne_fashion_mnist", "Checkpoints, TensorBoard logs, config.json, eval.json.")
@@ -35,9 +35,6 @@ flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
 flags.DEFINE_bool("nesterov", False, "Nesterov momentum (ONE used it).")
 flags.DEFINE_string("schedule", "cosine", "cosine | step | imagenet_halving | constant")
 flags.DEFINE_float("weight_decay", 5e-4, "L2 coefficient (PyTorch-style, added to the gradient).")
-flags.DEFINE_float("alpha", None, "Distillation weight; default per loss (HNE: 0.5).")
-flags.DEFINE_float("temperature", None, "Distillation temperature; default per loss (HNE/OEMC 2, ONE 3).")
-flags.DEFINE_float("label_smoothing", 0.0, "Label smoothing of ground-truth cross-entropies (EnsembleNet: 0.1).")
 flags.DEFINE_float("rampup_epochs", 0.0, "Sigmoid ramp-up of the distillation weight over N epochs (ONE: 80).")
 flags.DEFINE_string("strategy", "default", "default | mirrored | multi_worker | tpu")
 flags.DEFINE_string("tpu", "", "TPU address for --strategy=tpu.")
@@ -45,6 +42,28 @@ flags.DEFINE_bool("mixed_precision", False, "Train with the mixed_float16 policy
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_string("model_options", "{}", 'Preset options as JSON, e.g. \'{"branching": [1, 1, 1, 16, 1]}\'.')
 flags.DEFINE_bool("eval_only", False, "Evaluate the latest checkpoint in --model_dir without training.")
+
+
+def _show(value):
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _define_loss_flags():
+    """One flag per loss hyperparameter of the registry; unset, each loss uses its own default."""
+    for name, users in losses_lib.hyperparameters().items():
+        first = next(iter(users.values()))
+        if set(users) == set(losses_lib.LOSSES) and len({h.default for h in users.values()}) == 1:
+            used = f"every loss ({_show(first.default)})"
+        else:
+            used = ", ".join(f"{loss} ({_show(h.default)})" for loss, h in users.items())
+        text = f"Loss hyperparameter: {first.help}; {first.range_text()}. Used by (default): {used}."
+        if first.choices:
+            flags.DEFINE_enum(name, None, list(first.choices), text)
+        else:
+            flags.DEFINE_float(name, None, text)
+
+
+_define_loss_flags()
 
 
 def main(argv):
@@ -69,8 +88,9 @@ def main(argv):
         model_dir=FLAGS.model_dir, epochs=FLAGS.epochs, steps_per_epoch=FLAGS.steps_per_epoch,
         batch_size=FLAGS.batch_size, eval_batch_size=FLAGS.eval_batch_size, eval_examples=FLAGS.eval_examples,
         lr=FLAGS.lr, momentum=FLAGS.momentum, nesterov=FLAGS.nesterov, schedule=FLAGS.schedule,
-        weight_decay=FLAGS.weight_decay, alpha=FLAGS.alpha, temperature=FLAGS.temperature,
-        label_smoothing=FLAGS.label_smoothing, rampup_epochs=FLAGS.rampup_epochs, strategy=FLAGS.strategy,
+        weight_decay=FLAGS.weight_decay, rampup_epochs=FLAGS.rampup_epochs, strategy=FLAGS.strategy,
+        loss_options={name: FLAGS[name].value for name in losses_lib.hyperparameters()
+                      if FLAGS[name].value is not None},
         tpu=FLAGS.tpu, mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed, model_options=options,
         eval_only=FLAGS.eval_only)
     try:

@@ -1,165 +1,214 @@
-"""Training losses for tree ensembles (HNE, ONE, OEMC, EnsembleNet).
+"""Training losses for tree ensembles (HNE, ONE, OEMC, EnsembleNet): one function per loss, one registry.
 
-Every loss is built by :func:`get_loss` and consumes the model's output dict
-(see :class:`hne_tf.models.TreeEnsemble`) plus integer labels ``[batch]``. It
-returns a dict of **per-example** float32 vectors ``[batch]``: ``"loss"`` is
-the total and the other keys are its components, so that the training loop
-can average with ``tf.nn.compute_average_loss`` under ``tf.distribute``.
+Each loss is a function registered with :func:`register`, which records its
+families, a one-line summary and its hyperparameters (name, default, help,
+valid range). :func:`get_loss` looks a loss up, checks the model family and
+every hyperparameter, and returns ``loss_fn(labels, outputs, distill_scale=1.0)``.
+``train.py`` builds its ``--loss`` help and one flag per hyperparameter from
+the registry, so adding a loss means adding one function here (and its test).
+
+Inputs: the model's output dict (see :class:`hne_tf.models.TreeEnsemble`) and
+integer labels ``[batch]``. Output: a dict of **per-example** float32 vectors
+``[batch]``: ``"loss"`` is the total, the other keys its components, so that
+the training loop can average with ``tf.nn.compute_average_loss`` under
+``tf.distribute``. The components are the *unweighted* terms (``distill``
+already holds its ``T^2`` factor where the loss has one, but neither ``a``,
+``s`` nor the family weights), so ``loss`` can be recomputed from them.
 
 Notation: ``z_n`` is the logits of leaf ``n`` (``N`` leaves, depth-first),
 ``CE(g, z)`` the cross-entropy of the (optionally label-smoothed) ground truth
 ``g`` against ``softmax(z)``, ``y_k = ensemble_logits(logits, k)`` the mean of
-the first ``k`` leaves' logits (eq. 1 of the HNE paper) and ``y_E = y_N`` the
-full ensemble. ``sg`` is ``tf.stop_gradient``. ``sizes`` are the nested
-ensemble sizes ``hne_tf.tree.default_prefixes(N)`` = 1, 2, 4, ..., N.
-
-Losses (``name``: total ``"loss"``; then the component keys)::
-
-  independent                 L_I = sum_n CE(g, z_n)                      (HNE eq. 3)
-                              -> ce_independent
-  nested                      L_S = sum_{k in sizes} CE(g, y_k)           (HNE eq. 4)
-                              -> ce_nested
-  independent_nested          L_I + L_S
-                              -> ce_independent, ce_nested
-  codistillation              (1 - a) L_I + a s L_D                       (HNE eq. 5)
-                              -> ce_independent, distill
-  hierarchical_distillation   (1 - a) L_I + a s L_HD                      (HNE eq. 6)
-                              -> ce_independent, distill
-  one                         L_I + CE(g, z_e) + s KL_T(z_e)              (ONE eq. 6)
-                              -> ce_independent, ce_teacher, distill
-  oemc                        w0 L_I + s (w1 MSE + w2 KL_T(y_E))          (OEMC eq. 7)
-                              -> ce_independent, feature_mse, distill
-  ensemblenet_ensembling      (1 - lam) L_I + N lam CE(g, y_E)            (EnsembleNet eq. 2)
-                              -> ce_independent, ce_ensemble
-  ensemblenet_codistillation  mu s L_D + N CE(g, y_E)                     (EnsembleNet eq. 3)
-                              -> distill, ce_ensemble
-
-with ``s = distill_scale`` (argument of the returned function, 1 by default),
-``a = alpha``, ``p^T = softmax(z / T)``. The components are the *unweighted*
-terms (``distill`` already contains its ``T^2`` factor, but neither ``a``,
-``s`` nor the family weights), so ``loss`` can be recomputed from them.
-
-* ``L_D = sum_n T^2 CE(sg softmax(y_E / T), softmax(z_n / T))``.
-* ``KL_T(teacher) = sum_n T^2 KL(sg softmax(teacher / T) || softmax(z_n / T))``.
-* ``L_HD = sum_{k in sizes, k < N} T^2 CE(sg softmax(y_E / T), softmax(y_k / T))``;
-  it is 0 for a single leaf.
-* ONE: ``z_e = sum_n gate_n z_n``; the teacher (logits and gate) is detached
-  inside the KL term, so the gate learns only from ``CE(g, z_e)``.
-* OEMC: ``MSE = sum_blocks sum_{i >= 1} mean_{h,w,c} (sg f_0 - f_i)^2`` with
-  ``f_0`` the pseudo teacher's feature map and ``f_i`` student ``i``'s adapted
-  map; only students and their adapters learn from it. The KD teacher is
-  ``y_E``, the mean logits of all students, pseudo teacher included, and the
-  KL sum runs over all students.
+the first ``k`` leaves' logits (HNE AAAI eq. 1, :mod:`hne_tf.ensemble`) and
+``y_E = y_N`` the full ensemble. ``sg`` is ``tf.stop_gradient``, ``s`` the
+``distill_scale`` argument (the sigmoid ramp-up, :func:`sigmoid_rampup`),
+``sizes`` the nested ensemble sizes ``hne_tf.tree.default_prefixes(N)`` =
+1, 2, 4, ..., N. ``python3 train.py --help`` prints the registry.
 
 Decisions the papers leave open (our choices):
 
 * **Sum over leaves, not mean.** ``L_I``, ``L_D``, ``L_HD`` and ``L_S`` are
-  sums over models / sub-ensembles. With a sum, the parameters that belong
-  to one leaf alone receive the same gradient scale as a single network
-  trained by itself, whatever ``N``; shared blocks receive the sum of their
-  leaves' gradients.
-* **T^2 scaling of HNE distillation.** ``L_D`` and ``L_HD`` are multiplied by
-  ``T^2`` (as ONE and OEMC do, following Hinton et al.): the gradient of a
-  cross-entropy between distributions softened by ``T`` shrinks roughly like
-  ``1 / T^2``, and the factor compensates, so the balance between the
-  distillation and ground-truth terms does not drift when ``T`` changes. The
-  HNE papers do not say whether they scale.
+  sums over models / sub-ensembles. With a sum, the parameters that belong to
+  one leaf alone receive the same gradient scale as a single network trained
+  by itself, whatever ``N``; shared blocks receive the sum of their leaves'
+  gradients.
+* **T^2 scaling.** HNE's ``L_D`` and ``L_HD`` (and EnsembleNet's
+  co-distillation) are multiplied by ``T^2`` as ONE does (ONE eq. 6,
+  following Hinton et al.): the gradient of a cross-entropy between
+  distributions softened by ``T`` shrinks roughly like ``1 / T^2``, and the
+  factor keeps the balance with the ground-truth terms when ``T`` changes.
+  The HNE papers do not say whether they scale. **OEMC does not**: its KD
+  term (OEMC eqs. 6-7) has no ``T^2``, and its weights 0.7 / 0.15 / 0.15 were
+  tuned without one, so :func:`oemc` follows the paper.
 * **Cross-entropy vs. KL.** HNE and EnsembleNet distillation use
   cross-entropy against the soft targets (as their equations write it), ONE
   and OEMC use KL divergence. The two differ by the teacher's entropy, a
   constant for the students, so gradients are identical; only the logged
   value differs.
-* **One ensemble definition.** Every ensemble prediction is the mean of
-  *logits* (:func:`ensemble_logits`, HNE eq. 1), also for OEMC's teacher and
-  EnsembleNet's ``p_ens`` (we read EnsembleNet's plain-average ensembler as
-  an average of logits). Only ONE uses its learned gate.
+* **Ensembles.** HNE, OEMC (its ensemble teacher, "averaged logits") and
+  the nested sizes use the mean of logits (HNE eq. 1). EnsembleNet's
+  ensembler "averages over the predictions of individual models", i.e. the
+  heads' probabilities: ``p_ens = mean_n softmax(z_n)`` by default
+  (``ensemble_average="probabilities"``; ``"logits"`` gives softmax of the
+  mean logits, which agrees with it only where the heads agree). ONE uses its
+  learned gate.
 * **distill_scale** multiplies every term that matches a teacher (soft-target
-  terms and OEMC's feature hints), never a ground-truth term. It is meant for
-  the optional sigmoid ramp-up (:func:`sigmoid_rampup`).
+  terms and OEMC's feature hints), never a ground-truth term.
 * **Label smoothing** (``label_smoothing=eps``) replaces the one-hot target of
   every ground-truth cross-entropy by ``(1 - eps) onehot + eps / C``; soft
   targets are never smoothed.
 * Everything is computed in float32 (logits, gate and features are cast), so
   the losses are safe under mixed precision.
-* Arguments a loss does not use (``alpha`` for ``one``, ``temperature`` for
-  ``nested``, ...) are accepted and ignored, so a training loop may pass the
-  same arguments for every loss. EnsembleNet's co-distillation uses
-  ``temperature`` (default 1, i.e. the paper's plain cross-entropy).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
+from hne_tf.ensemble import ensemble_logits
 from hne_tf.tree import default_prefixes
 
-LOSSES = (
-    "independent",
-    "nested",
-    "independent_nested",
-    "codistillation",
-    "hierarchical_distillation",
-    "one",
-    "oemc",
-    "ensemblenet_ensembling",
-    "ensemblenet_codistillation",
-)
-
 FAMILIES = ("hne", "one", "oemc", "ensemblenet")
-
-# Families each loss supports (losses that need only logits support all).
-SUPPORTED_FAMILIES = {name: FAMILIES for name in LOSSES}
-SUPPORTED_FAMILIES["one"] = ("one",)
-SUPPORTED_FAMILIES["oemc"] = ("oemc",)
-
-# Hyper-parameter defaults used when an argument is None / not given.
-DEFAULTS = {
-    "independent": {},
-    "nested": {},
-    "independent_nested": {},
-    "codistillation": {"alpha": 0.5, "temperature": 2.0},
-    "hierarchical_distillation": {"alpha": 0.5, "temperature": 2.0},
-    "one": {"temperature": 3.0},
-    "oemc": {"temperature": 2.0, "oemc_weights": (0.7, 0.15, 0.15)},
-    "ensemblenet_ensembling": {"ensemble_lambda": 0.0},
-    "ensemblenet_codistillation": {"ensemble_mu": 3.0, "temperature": 1.0},
-}
-
-_EXTRA_KWARGS = ("oemc_weights", "ensemble_lambda", "ensemble_mu")
 
 LossFn = Callable[..., Dict[str, tf.Tensor]]
 
 
-# ---------------------------------------------------------------- helpers
-def sigmoid_rampup(epoch, rampup_epochs) -> float:
+# ------------------------------------------------------------ registry
+@dataclasses.dataclass(frozen=True)
+class HParam:
+    """One hyperparameter of a loss: its default and the values it accepts.
+
+    Numbers: ``low`` / ``high`` bound them (``None``: unbounded), inclusive
+    unless ``low_open`` / ``high_open``. Strings: one of ``choices``.
+    """
+
+    name: str
+    default: object
+    help: str
+    low: Optional[float] = None
+    high: Optional[float] = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: Optional[Tuple[str, ...]] = None
+
+    def at(self, default) -> "HParam":
+        """The same hyperparameter with another default (losses share names, not defaults)."""
+        return dataclasses.replace(self, default=default)
+
+    def range_text(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        if self.low is None and self.high is None:
+            return "any number"
+        lo = "(-inf" if self.low is None else ("(" if self.low_open else "[") + f"{self.low:g}"
+        hi = "inf)" if self.high is None else f"{self.high:g}" + (")" if self.high_open else "]")
+        return f"{lo}, {hi}"
+
+    def check(self, value, loss: str):
+        """Returns ``value`` as the type the loss uses; a ValueError names the hyperparameter."""
+        where = f"hyperparameter {self.name} of loss {loss!r}"
+        if self.choices:
+            if value not in self.choices:
+                raise ValueError(f"{where} must be {self.range_text()}, got {value!r}")
+            return value
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
+            raise ValueError(f"{where} must be a number in {self.range_text()}, got {value!r}")
+        value = float(value)
+        too_low = self.low is not None and (value < self.low or (self.low_open and value == self.low))
+        too_high = self.high is not None and (value > self.high or (self.high_open and value == self.high))
+        if too_low or too_high or math.isinf(value):
+            raise ValueError(f"{where} must be in {self.range_text()}, got {value:g}")
+        return value
+
+
+@dataclasses.dataclass(frozen=True)
+class LossSpec:
+    """A registered loss: ``fn(labels, logits, outputs, *, distill_scale, **hparams)``."""
+
+    name: str
+    fn: Callable
+    families: Tuple[str, ...]
+    summary: str
+    hparams: Tuple[HParam, ...]
+
+    @property
+    def defaults(self) -> Dict[str, object]:
+        return {h.name: h.default for h in self.hparams}
+
+
+# Every ground-truth cross-entropy can be smoothed: each loss has this one.
+LABEL_SMOOTHING = HParam("label_smoothing", 0.0, "label smoothing eps of every ground-truth cross-entropy "
+                         "(soft targets are never smoothed)", 0.0, 1.0, high_open=True)
+ALPHA = HParam("alpha", 0.5, "distillation weight a in (1 - a) L_I + a L_distill", 0.0, 1.0)
+TEMPERATURE = HParam("temperature", 2.0, "softening temperature T of teacher and students", 0.0, None,
+                     low_open=True)
+
+LOSSES: Dict[str, LossSpec] = {}
+
+
+def register(name: str, *, summary: str, families: Sequence[str] = FAMILIES,
+             hparams: Sequence[HParam] = ()) -> Callable:
+    """Decorator: registers ``fn`` as the loss ``name`` (see :class:`LossSpec`).
+
+    ``label_smoothing`` is added to every loss's hyperparameters.
+    """
+    if name in LOSSES:
+        raise ValueError(f"loss {name!r} is registered twice")
+    unknown = sorted(set(families) - set(FAMILIES))
+    if unknown:
+        raise ValueError(f"loss {name!r}: unknown families {unknown}; valid: {', '.join(FAMILIES)}")
+    all_hparams = tuple(hparams) + (LABEL_SMOOTHING,)
+    for h in all_hparams:
+        h.check(h.default, name)  # a default outside its own range is a bug here
+
+    def wrap(fn):
+        LOSSES[name] = LossSpec(name, fn, tuple(families), summary, all_hparams)
+        return fn
+    return wrap
+
+
+def hyperparameters() -> Dict[str, Dict[str, HParam]]:
+    """Every distinct hyperparameter name -> ``{loss name: HParam}`` of the losses that use it."""
+    table: Dict[str, Dict[str, HParam]] = {}
+    for spec in LOSSES.values():
+        for h in spec.hparams:
+            table.setdefault(h.name, {})[spec.name] = h
+    return table
+
+
+def describe() -> str:
+    """One line per loss: name, families it fits, summary (the ``--loss`` help)."""
+    lines = []
+    for spec in LOSSES.values():
+        fams = "all families" if spec.families == FAMILIES else "family " + "/".join(spec.families) + " only"
+        lines.append(f"{spec.name}: {spec.summary} [{fams}]")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------ helpers
+def sigmoid_rampup(epoch, rampup_epochs):
     """Sigmoid-shaped ramp from ~0 to 1: ``exp(-5 (1 - t)^2)``, ``t = clip(epoch / rampup_epochs, 0, 1)``.
 
-    Returns 1.0 when ``rampup_epochs <= 0`` (no ramp-up).
+    ``rampup_epochs <= 0`` means no ramp-up: 1.0. A Python number ``epoch``
+    gives a float; a tensor or variable (the trainer's epoch counter) gives a
+    float32 tensor, so the trainer and this function share one formula.
     """
     if rampup_epochs <= 0:
         return 1.0
-    t = min(max(float(epoch) / float(rampup_epochs), 0.0), 1.0)
-    return float(math.exp(-5.0 * (1.0 - t) ** 2))
+    if isinstance(epoch, numbers.Real):
+        t = min(max(float(epoch) / float(rampup_epochs), 0.0), 1.0)
+        return float(math.exp(-5.0 * (1.0 - t) ** 2))
+    t = tf.clip_by_value(tf.cast(epoch, tf.float32) / float(rampup_epochs), 0.0, 1.0)
+    return tf.exp(-5.0 * tf.square(1.0 - t))
 
 
-def ensemble_logits(logits, k: int) -> tf.Tensor:
-    """Ensemble prediction of the first ``k`` leaves: the mean of their logits (HNE eq. 1).
-
-    Args:
-      logits: ``[batch, N, classes]``.
-      k: sub-ensemble size, ``1 <= k <= N``.
-
-    Returns:
-      ``[batch, classes]`` in the dtype of ``logits``.
-    """
-    n = logits.shape[1]
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 or (n is not None and k > n):
-        raise ValueError(f"k must be an integer in [1, {n}], got {k!r}")
-    return tf.reduce_mean(logits[:, :int(k)], axis=1)
+def _target(labels, num_classes: int, eps: float) -> tf.Tensor:
+    target = tf.one_hot(labels, num_classes, dtype=tf.float32)
+    return target * (1.0 - eps) + eps / num_classes if eps else target
 
 
 def _ce_ground_truth(labels, logits, eps: float) -> tf.Tensor:
@@ -167,191 +216,283 @@ def _ce_ground_truth(labels, logits, eps: float) -> tf.Tensor:
 
     For ``[B, N, C]`` the result is summed over the N axis.
     """
-    num_classes = logits.shape[-1]
-    target = tf.one_hot(labels, num_classes, dtype=tf.float32)
-    if eps:
-        target = target * (1.0 - eps) + eps / num_classes
-    if logits.shape.rank == 3:
-        target = target[:, None, :]
-    ce = -tf.reduce_sum(target * tf.nn.log_softmax(logits, axis=-1), axis=-1)
-    if logits.shape.rank == 3:
-        ce = tf.reduce_sum(ce, axis=1)
-    return ce
+    return _ce_log_probs(labels, tf.nn.log_softmax(logits, axis=-1), eps)
 
 
-def _soft_ce(teacher_logits, student_logits, temperature: float) -> tf.Tensor:
-    """``T^2 CE(sg softmax(teacher / T), softmax(student / T))`` per example.
+def _ce_log_probs(labels, log_probs, eps: float) -> tf.Tensor:
+    """Like :func:`_ce_ground_truth`, from log-probabilities ``[B, C]`` or ``[B, N, C]``."""
+    target = _target(labels, log_probs.shape[-1], eps)
+    if log_probs.shape.rank == 3:
+        return -tf.reduce_sum(target[:, None, :] * log_probs, axis=[1, 2])
+    return -tf.reduce_sum(target * log_probs, axis=-1)
 
-    ``teacher_logits`` is ``[B, C]``; ``student_logits`` ``[B, C]`` or
-    ``[B, N, C]`` (summed over N).
+
+def _soft_ce(teacher_probs, student_logits, temperature: float) -> tf.Tensor:
+    """``T^2 CE(sg teacher_probs, softmax(student / T))`` per example.
+
+    ``teacher_probs`` is ``[B, C]`` (already softened); ``student_logits``
+    ``[B, C]`` or ``[B, N, C]`` (summed over N).
     """
-    q = tf.stop_gradient(tf.nn.softmax(teacher_logits / temperature, axis=-1))
+    q = tf.stop_gradient(teacher_probs)
+    log_p = tf.nn.log_softmax(student_logits / temperature, axis=-1)
     if student_logits.shape.rank == 3:
-        q = q[:, None, :]
-    ce = -tf.reduce_sum(q * tf.nn.log_softmax(student_logits / temperature, axis=-1), axis=-1)
-    if student_logits.shape.rank == 3:
-        ce = tf.reduce_sum(ce, axis=1)
+        ce = -tf.reduce_sum(q[:, None, :] * log_p, axis=[1, 2])
+    else:
+        ce = -tf.reduce_sum(q * log_p, axis=-1)
     return temperature ** 2 * ce
 
 
 def _soft_kl(teacher_logits, student_logits, temperature: float) -> tf.Tensor:
-    """``T^2 sum_n KL(sg softmax(teacher / T) || softmax(z_n / T))`` per example; students ``[B, N, C]``."""
+    """``sum_n KL(sg softmax(teacher / T) || softmax(z_n / T))`` per example, no T^2; students ``[B, N, C]``."""
     log_q = tf.stop_gradient(tf.nn.log_softmax(teacher_logits / temperature, axis=-1))[:, None, :]
     log_p = tf.nn.log_softmax(student_logits / temperature, axis=-1)
-    kl = tf.reduce_sum(tf.exp(log_q) * (log_q - log_p), axis=-1)
-    return temperature ** 2 * tf.reduce_sum(kl, axis=1)
+    return tf.reduce_sum(tf.exp(log_q) * (log_q - log_p), axis=[1, 2])
+
+
+def _log_mean_softmax(logits, temperature: float = 1.0) -> tf.Tensor:
+    """``log mean_n softmax(z_n / T)``: ``[B, N, C] -> [B, C]``, stable (logsumexp over the leaves)."""
+    log_p = tf.nn.log_softmax(logits / temperature, axis=-1)
+    return tf.reduce_logsumexp(log_p, axis=1) - math.log(logits.shape[1])
 
 
 def _feature_mse(features: Sequence[tf.Tensor]) -> tf.Tensor:
-    """OEMC intermediate loss per example: pseudo teacher (entry 0) detached."""
+    """OEMC eqs. 3-4 per example: ``sum_blocks sum_{i >= 1} mean_{h,w,c} (sg f_0 - f_i)^2``."""
     total = None
     for f in features:
         f = tf.cast(f, tf.float32)
         if f.shape.rank != 5:
             raise ValueError(f"OEMC features must be [batch, students, h, w, c], got shape {f.shape}")
-        teacher = tf.stop_gradient(f[:, :1])
-        sq = tf.square(f[:, 1:] - teacher)  # [B, S-1, h, w, c]
-        per_student = tf.reduce_mean(sq, axis=[2, 3, 4])
-        term = tf.reduce_sum(per_student, axis=1)
+        teacher = tf.stop_gradient(f[:, :1])  # the pseudo teacher learns nothing from its students
+        term = tf.reduce_sum(tf.reduce_mean(tf.square(f[:, 1:] - teacher), axis=[2, 3, 4]), axis=1)
         total = term if total is None else total + term
     return total
 
 
-def _check_prob(name, value, low=0.0, high=1.0):
-    if not low <= float(value) <= high:
-        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
+# ------------------------------------------------------------ the losses
+@register("independent", summary="L_I = sum_n CE(g, z_n), every leaf on its own (HNE eq. 3)")
+def independent(labels, logits, outputs, *, distill_scale, label_smoothing) -> Dict[str, tf.Tensor]:
+    """HNE AAAI eq. 3: ``L_I = sum_n CE(g, z_n)``. Components: ``ce_independent``."""
+    ce_i = _ce_ground_truth(labels, logits, label_smoothing)
+    return {"loss": ce_i, "ce_independent": ce_i}
+
+
+def _nested_ce(labels, logits, eps) -> tf.Tensor:
+    return tf.add_n([_ce_ground_truth(labels, ensemble_logits(logits, k), eps)
+                     for k in default_prefixes(logits.shape[1])])
+
+
+@register("nested", summary="L_S = sum_k CE(g, y_k) over nested ensembles k = 1, 2, 4, ..., N (HNE eq. 4)")
+def nested(labels, logits, outputs, *, distill_scale, label_smoothing) -> Dict[str, tf.Tensor]:
+    """HNE AAAI eq. 4: ``L_S = sum_{k in sizes} CE(g, y_k)``, gradients through every size.
+
+    Components: ``ce_nested``.
+    """
+    ce_s = _nested_ce(labels, logits, label_smoothing)
+    return {"loss": ce_s, "ce_nested": ce_s}
+
+
+@register("independent_nested", summary="L_I + L_S (HNE eqs. 3 + 4, Table 1)")
+def independent_nested(labels, logits, outputs, *, distill_scale, label_smoothing) -> Dict[str, tf.Tensor]:
+    """HNE AAAI eqs. 3 + 4 (Table 1's L_I + L_S). Components: ``ce_independent``, ``ce_nested``."""
+    ce_i = _ce_ground_truth(labels, logits, label_smoothing)
+    ce_s = _nested_ce(labels, logits, label_smoothing)
+    return {"loss": ce_i + ce_s, "ce_independent": ce_i, "ce_nested": ce_s}
+
+
+@register("codistillation", summary="(1 - a) L_I + a L_D, every leaf distilled from the full ensemble "
+          "(HNE eq. 5)", hparams=(ALPHA.at(0.5), TEMPERATURE.at(2.0)))
+def codistillation(labels, logits, outputs, *, distill_scale, label_smoothing, alpha,
+                   temperature) -> Dict[str, tf.Tensor]:
+    """HNE AAAI eq. 5: ``(1 - a) L_I + a s L_D``, ``L_D = sum_n T^2 CE(sg softmax(y_E / T), softmax(z_n / T))``.
+
+    Components: ``ce_independent``, ``distill`` (= ``L_D``).
+    """
+    ce_i = _ce_ground_truth(labels, logits, label_smoothing)
+    teacher = tf.nn.softmax(ensemble_logits(logits, logits.shape[1]) / temperature, axis=-1)
+    dist = _soft_ce(teacher, logits, temperature)
+    return {"loss": (1.0 - alpha) * ce_i + alpha * distill_scale * dist, "ce_independent": ce_i,
+            "distill": dist}
+
+
+@register("hierarchical_distillation", summary="(1 - a) L_I + a L_HD, every nested ensemble k < N distilled "
+          "from the full one (HNE eq. 6)", hparams=(ALPHA.at(0.5), TEMPERATURE.at(2.0)))
+def hierarchical_distillation(labels, logits, outputs, *, distill_scale, label_smoothing, alpha,
+                              temperature) -> Dict[str, tf.Tensor]:
+    """HNE AAAI eq. 6: ``(1 - a) L_I + a s L_HD``,
+    ``L_HD = sum_{k in sizes, k < N} T^2 CE(sg softmax(y_E / T), softmax(y_k / T))``, 0 for one leaf.
+
+    Components: ``ce_independent``, ``distill`` (= ``L_HD``).
+    """
+    n = logits.shape[1]
+    ce_i = _ce_ground_truth(labels, logits, label_smoothing)
+    teacher = tf.nn.softmax(ensemble_logits(logits, n) / temperature, axis=-1)
+    small = [k for k in default_prefixes(n) if k < n]
+    dist = (tf.add_n([_soft_ce(teacher, ensemble_logits(logits, k), temperature) for k in small])
+            if small else tf.zeros_like(ce_i))
+    return {"loss": (1.0 - alpha) * ce_i + alpha * distill_scale * dist, "ce_independent": ce_i,
+            "distill": dist}
+
+
+@register("one", summary="L_I + CE(g, z_e) + T^2 KL(gated teacher z_e || branch) (ONE eq. 6)",
+          families=("one",), hparams=(TEMPERATURE.at(3.0),))
+def one(labels, logits, outputs, *, distill_scale, label_smoothing, temperature) -> Dict[str, tf.Tensor]:
+    """ONE eq. 6: ``L_I + CE(g, z_e) + s T^2 sum_n KL(sg softmax(z_e / T) || softmax(z_n / T))``.
+
+    ``z_e = sum_n gate_n z_n`` (ONE eq. 3) from ``outputs["gate"]``. The
+    teacher (logits and gate) is detached inside the KL term, so the gate
+    learns only from ``CE(g, z_e)``. Components: ``ce_independent``,
+    ``ce_teacher``, ``distill`` (the KL sum with its ``T^2``).
+    """
+    if "gate" not in outputs:
+        raise ValueError("loss 'one' needs outputs['gate'] (a model of family 'one')")
+    gate = tf.cast(outputs["gate"], tf.float32)
+    z_e = tf.reduce_sum(gate[:, :, None] * logits, axis=1)
+    ce_i = _ce_ground_truth(labels, logits, label_smoothing)
+    ce_t = _ce_ground_truth(labels, z_e, label_smoothing)
+    dist = temperature ** 2 * _soft_kl(z_e, logits, temperature)
+    return {"loss": ce_i + ce_t + distill_scale * dist, "ce_independent": ce_i, "ce_teacher": ce_t,
+            "distill": dist}
+
+
+@register("oemc", summary="a L_normal + b L_intermediate + c L_KD: student CE, feature MSE to the pseudo "
+          "teacher, KL to the mean-logit teacher without T^2 (OEMC eq. 7)", families=("oemc",),
+          hparams=(TEMPERATURE.at(2.0),
+                   HParam("oemc_ce_weight", 0.7, "OEMC eq. 7 alpha: weight of the students' cross-entropy",
+                          0.0, None),
+                   HParam("oemc_feature_weight", 0.15, "OEMC eq. 7 beta: weight of the feature MSE", 0.0, None),
+                   HParam("oemc_kd_weight", 0.15, "OEMC eq. 7 gamma: weight of the KD term", 0.0, None)))
+def oemc(labels, logits, outputs, *, distill_scale, label_smoothing, temperature, oemc_ce_weight,
+         oemc_feature_weight, oemc_kd_weight) -> Dict[str, tf.Tensor]:
+    """OEMC eq. 7: ``a L_normal + s (b L_intermediate + c L_KD)``.
+
+    * ``L_normal = L_I`` (OEMC eq. 2).
+    * ``L_intermediate = sum_blocks sum_{i >= 1} mean_{h,w,c} (sg f_0 - f_i)^2``
+      (OEMC eqs. 3-4, per example, the batch mean taken by the trainer) with
+      ``f_0`` the pseudo teacher's feature map and ``f_i`` student ``i``'s map
+      after its 1x1 adaptation convolution (``outputs["features"]``). Per
+      OEMC section 3.3 it updates only the compressed students, "not the
+      other way round": the pseudo teacher's map is detached here, and the
+      model must compute the students' maps for this term from the detached
+      output of the shared base block (that block is the pseudo teacher's
+      too), so that the term trains only the compressed students' branches
+      and their adapters. ``tests/test_losses.py`` checks this on
+      ``oemc_resnet_tiny``.
+    * ``L_KD = sum_n KL(sg softmax(y_E / T) || softmax(z_n / T))`` (OEMC eqs.
+      5-6): the ensemble teacher is the mean of all students' logits, pseudo
+      teacher included, and there is **no** ``T^2`` factor, as in the paper.
+
+    Components: ``ce_independent``, ``feature_mse``, ``distill`` (= ``L_KD``).
+    """
+    if not outputs.get("features"):
+        raise ValueError("loss 'oemc' needs outputs['features'] (a model of family 'oemc')")
+    ce_i = _ce_ground_truth(labels, logits, label_smoothing)
+    mse = _feature_mse(outputs["features"])
+    dist = _soft_kl(ensemble_logits(logits, logits.shape[1]), logits, temperature)
+    total = oemc_ce_weight * ce_i + distill_scale * (oemc_feature_weight * mse + oemc_kd_weight * dist)
+    return {"loss": total, "ce_independent": ce_i, "feature_mse": mse, "distill": dist}
+
+
+ENSEMBLE_AVERAGE = HParam("ensemble_average", "probabilities",
+                          "EnsembleNet's ensembler p_ens: the mean of the heads' probabilities (the paper's "
+                          "simple average) or softmax of the mean logits", choices=("probabilities", "logits"))
+
+
+def _ensemblenet_log_p_ens(logits, average: str, temperature: float = 1.0) -> tf.Tensor:
+    """``log p_ens``, ``[B, C]``: the heads' mean softmax (or softmax of their mean logits) at ``T``."""
+    if average == "probabilities":
+        return _log_mean_softmax(logits, temperature)
+    return tf.nn.log_softmax(ensemble_logits(logits, logits.shape[1]) / temperature, axis=-1)
+
+
+@register("ensemblenet_ensembling", summary="(1 - lam) L_I + N lam CE(g, p_ens), p_ens the heads' mean "
+          "probabilities (EnsembleNet eq. 2)",
+          hparams=(HParam("ensemble_lambda", 0.0, "EnsembleNet eq. 2 lambda: weight of the ensembler's loss; "
+                          "may be negative (the paper's best: -1.5 on ImageNet, -0.5 elsewhere)", None, 1.0),
+                   ENSEMBLE_AVERAGE))
+def ensemblenet_ensembling(labels, logits, outputs, *, distill_scale, label_smoothing, ensemble_lambda,
+                           ensemble_average) -> Dict[str, tf.Tensor]:
+    """EnsembleNet eq. 2: ``(1 - lam) sum_n CE(g, p_n) + N lam CE(g, p_ens)``.
+
+    ``p_ens = mean_n softmax(z_n)``, the paper's simple-average ensembler,
+    its log computed stably by a logsumexp over the heads
+    (``ensemble_average="logits"``: ``softmax(y_E)``). Components:
+    ``ce_independent``, ``ce_ensemble``.
+    """
+    n = logits.shape[1]
+    ce_i = _ce_ground_truth(labels, logits, label_smoothing)
+    ce_e = _ce_log_probs(labels, _ensemblenet_log_p_ens(logits, ensemble_average), label_smoothing)
+    return {"loss": (1.0 - ensemble_lambda) * ce_i + n * ensemble_lambda * ce_e, "ce_independent": ce_i,
+            "ce_ensemble": ce_e}
+
+
+@register("ensemblenet_codistillation", summary="mu sum_n CE(sg p_ens, p_n) + N CE(g, p_ens), p_ens the "
+          "heads' mean probabilities (EnsembleNet eq. 3)",
+          hparams=(HParam("ensemble_mu", 3.0, "EnsembleNet eq. 3 mu: weight of the co-distillation term "
+                          "(the paper: 2 to 3)", 0.0, None),
+                   TEMPERATURE.at(1.0), ENSEMBLE_AVERAGE))
+def ensemblenet_codistillation(labels, logits, outputs, *, distill_scale, label_smoothing, ensemble_mu,
+                               temperature, ensemble_average) -> Dict[str, tf.Tensor]:
+    """EnsembleNet eq. 3: ``mu s sum_n T^2 CE(sg p_ens^T, softmax(z_n / T)) + N CE(g, p_ens)``.
+
+    ``p_ens^T = mean_n softmax(z_n / T)`` (``T = 1``, the paper's plain
+    cross-entropy, by default), gradient stopped on it as in the paper.
+    Components: ``distill``, ``ce_ensemble``.
+    """
+    n = logits.shape[1]
+    ce_e = _ce_log_probs(labels, _ensemblenet_log_p_ens(logits, ensemble_average), label_smoothing)
+    teacher = tf.exp(_ensemblenet_log_p_ens(logits, ensemble_average, temperature))
+    dist = _soft_ce(teacher, logits, temperature)
+    return {"loss": ensemble_mu * distill_scale * dist + n * ce_e, "distill": dist, "ce_ensemble": ce_e}
 
 
 # ------------------------------------------------------------------ API
-def get_loss(name: str, family: str, num_leaves: int, *, alpha: Optional[float] = None,
-             temperature: Optional[float] = None, label_smoothing: float = 0.0, **kw) -> LossFn:
-    """Builds the loss ``name`` for a model of ``family`` with ``num_leaves`` leaves.
+def get_loss(name: str, family: str, num_leaves: int, **hparams) -> LossFn:
+    """Builds the registered loss ``name`` for a model of ``family`` with ``num_leaves`` leaves.
 
     Args:
-      name: one of :data:`LOSSES`.
-      family: the model's family (``model.family``): one of :data:`FAMILIES`.
-        ``"one"`` needs family ``"one"`` (gate), ``"oemc"`` family ``"oemc"``
-        (features); the other losses need only logits and fit every family.
+      name: a key of :data:`LOSSES`.
+      family: the model's family (``model.family``), one of :data:`FAMILIES`;
+        the loss must list it (``one`` and ``oemc`` need their own family).
       num_leaves: number of leaves ``N`` of the model.
-      alpha: distillation weight of ``codistillation`` and
-        ``hierarchical_distillation`` (default 0.5).
-      temperature: softening temperature (defaults: 2 for HNE losses and
-        OEMC, 3 for ONE, 1 for EnsembleNet co-distillation).
-      label_smoothing: smoothing of every ground-truth cross-entropy.
-      **kw: ``oemc_weights=(alpha, beta, gamma)`` (default
-        ``(0.7, 0.15, 0.15)``), ``ensemble_lambda`` (default 0.0, may be
-        negative), ``ensemble_mu`` (default 3.0).
+      **hparams: the loss's hyperparameters (``LOSSES[name].hparams``); a
+        value of ``None`` or a missing one takes the loss's default. A name
+        the loss does not have, or a value outside its range, raises.
 
     Returns:
       ``loss_fn(labels, outputs, distill_scale=1.0)`` returning a dict of
-      per-example float32 tensors ``[batch]``: ``"loss"`` plus components
-      (see the module docstring).
+      per-example float32 tensors ``[batch]``: ``"loss"`` plus components.
     """
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; valid losses: {', '.join(LOSSES)}")
+    spec = LOSSES[name]
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; valid families: {', '.join(FAMILIES)}")
-    supported = SUPPORTED_FAMILIES[name]
-    if family not in supported:
-        raise ValueError(f"loss {name!r} supports model families {', '.join(supported)} only, "
+    if family not in spec.families:
+        raise ValueError(f"loss {name!r} supports model families {', '.join(spec.families)} only, "
                          f"got family {family!r}")
-    unknown = sorted(set(kw) - set(_EXTRA_KWARGS))
-    if unknown:
-        raise TypeError(f"get_loss got unknown keyword arguments {unknown}; "
-                        f"accepted: alpha, temperature, label_smoothing, {', '.join(_EXTRA_KWARGS)}")
     if isinstance(num_leaves, bool) or not isinstance(num_leaves, numbers.Integral) or num_leaves < 1:
         raise ValueError(f"num_leaves must be a positive integer, got {num_leaves!r}")
-    num_leaves = int(num_leaves)
-    _check_prob("label_smoothing", label_smoothing)
-
-    defaults = DEFAULTS[name]
-    a = float(defaults.get("alpha", 0.5) if alpha is None else alpha)
-    _check_prob("alpha", a)
-    t = float(defaults.get("temperature", 1.0) if temperature is None else temperature)
-    if t <= 0:
-        raise ValueError(f"temperature must be > 0, got {t}")
-    w = kw.get("oemc_weights")
-    w = tuple(float(x) for x in (DEFAULTS["oemc"]["oemc_weights"] if w is None else w))
-    if len(w) != 3:
-        raise ValueError(f"oemc_weights must be (alpha, beta, gamma), got {w}")
-    lam = kw.get("ensemble_lambda")
-    lam = float(DEFAULTS["ensemblenet_ensembling"]["ensemble_lambda"] if lam is None else lam)
-    mu = kw.get("ensemble_mu")
-    mu = float(DEFAULTS["ensemblenet_codistillation"]["ensemble_mu"] if mu is None else mu)
-
-    n = num_leaves
-    eps = float(label_smoothing)
-    small_sizes = [k for k in default_prefixes(n) if k < n]
+    n = int(num_leaves)
+    given = {k: v for k, v in hparams.items() if v is not None}
+    unknown = sorted(set(given) - set(spec.defaults))
+    if unknown:
+        raise ValueError(f"loss {name!r} has no hyperparameter {', '.join(unknown)}; "
+                         f"its hyperparameters: {', '.join(spec.defaults)}")
+    values = {h.name: h.check(given.get(h.name, h.default), name) for h in spec.hparams}
 
     def loss_fn(labels, outputs, distill_scale=1.0) -> Dict[str, tf.Tensor]:
         if "logits" not in outputs:
             raise ValueError("outputs must contain 'logits'")
         logits = tf.cast(outputs["logits"], tf.float32)
-        if logits.shape.rank != 3 or (logits.shape[1] is not None and logits.shape[1] != n):
+        if logits.shape.rank != 3 or logits.shape[1] != n:
             raise ValueError(f"logits must be [batch, {n}, classes], got shape {logits.shape}")
         labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
         scale = tf.cast(distill_scale, tf.float32)
-        y_e = ensemble_logits(logits, n)
-
-        if name == "independent":
-            ce_i = _ce_ground_truth(labels, logits, eps)
-            return {"loss": ce_i, "ce_independent": ce_i}
-
-        if name in ("nested", "independent_nested"):
-            ce_s = tf.add_n([_ce_ground_truth(labels, ensemble_logits(logits, k), eps)
-                             for k in default_prefixes(n)])
-            if name == "nested":
-                return {"loss": ce_s, "ce_nested": ce_s}
-            ce_i = _ce_ground_truth(labels, logits, eps)
-            return {"loss": ce_i + ce_s, "ce_independent": ce_i, "ce_nested": ce_s}
-
-        if name == "codistillation":
-            ce_i = _ce_ground_truth(labels, logits, eps)
-            dist = _soft_ce(y_e, logits, t)
-            return {"loss": (1.0 - a) * ce_i + a * scale * dist, "ce_independent": ce_i, "distill": dist}
-
-        if name == "hierarchical_distillation":
-            ce_i = _ce_ground_truth(labels, logits, eps)
-            if small_sizes:
-                dist = tf.add_n([_soft_ce(y_e, ensemble_logits(logits, k), t) for k in small_sizes])
-            else:
-                dist = tf.zeros_like(ce_i)
-            return {"loss": (1.0 - a) * ce_i + a * scale * dist, "ce_independent": ce_i, "distill": dist}
-
-        if name == "one":
-            if "gate" not in outputs:
-                raise ValueError("loss 'one' needs outputs['gate'] (a model of family 'one')")
-            gate = tf.cast(outputs["gate"], tf.float32)
-            z_e = tf.reduce_sum(gate[:, :, None] * logits, axis=1)
-            ce_i = _ce_ground_truth(labels, logits, eps)
-            ce_t = _ce_ground_truth(labels, z_e, eps)
-            dist = _soft_kl(z_e, logits, t)
-            return {"loss": ce_i + ce_t + scale * dist, "ce_independent": ce_i, "ce_teacher": ce_t,
-                    "distill": dist}
-
-        if name == "oemc":
-            if not outputs.get("features"):
-                raise ValueError("loss 'oemc' needs outputs['features'] (a model of family 'oemc')")
-            ce_i = _ce_ground_truth(labels, logits, eps)
-            mse = _feature_mse(outputs["features"])
-            dist = _soft_kl(y_e, logits, t)
-            total = w[0] * ce_i + scale * (w[1] * mse + w[2] * dist)
-            return {"loss": total, "ce_independent": ce_i, "feature_mse": mse, "distill": dist}
-
-        if name == "ensemblenet_ensembling":
-            ce_i = _ce_ground_truth(labels, logits, eps)
-            ce_e = _ce_ground_truth(labels, y_e, eps)
-            return {"loss": (1.0 - lam) * ce_i + n * lam * ce_e, "ce_independent": ce_i,
-                    "ce_ensemble": ce_e}
-
-        # ensemblenet_codistillation
-        ce_e = _ce_ground_truth(labels, y_e, eps)
-        dist = _soft_ce(y_e, logits, t)
-        return {"loss": mu * scale * dist + n * ce_e, "distill": dist, "ce_ensemble": ce_e}
+        return spec.fn(labels, logits, outputs, distill_scale=scale, **values)
 
     loss_fn.__name__ = f"{name}_loss"
     return loss_fn
 
 
-__all__ = ["DEFAULTS", "FAMILIES", "LOSSES", "SUPPORTED_FAMILIES", "ensemble_logits", "get_loss",
-           "sigmoid_rampup"]
+__all__ = ["FAMILIES", "HParam", "LOSSES", "LossSpec", "describe", "get_loss", "hyperparameters", "register",
+           "sigmoid_rampup"] + list(LOSSES)

@@ -26,6 +26,7 @@ import tensorflow as tf
 from hne_tf import data as data_lib
 from hne_tf import losses as losses_lib
 from hne_tf.cost import cost_table
+from hne_tf.ensemble import ensemble_logits
 from hne_tf.metrics import EnsembleEvaluator
 from hne_tf.models import TreeEnsemble, build_model
 from hne_tf.presets import list_models
@@ -129,17 +130,14 @@ class EnsembleTrainer(keras.Model):
         return self.ensemble(inputs, training=training)
 
     def _distill_scale(self):
-        if self.rampup_epochs <= 0:
-            return 1.0
-        t = tf.clip_by_value(self.epoch / self.rampup_epochs, 0.0, 1.0)
-        return tf.exp(-5.0 * tf.square(1.0 - t))
+        return losses_lib.sigmoid_rampup(self.epoch, self.rampup_epochs)
 
     def _update(self, y, outputs, terms):
         for name, value in terms.items():
             self.loss_trackers[name].update_state(value)
         logits = tf.cast(outputs["logits"], tf.float32)
         for k, tracker in self.acc_trackers.items():
-            tracker.update_state(y, tf.reduce_mean(logits[:, :k], axis=1))
+            tracker.update_state(y, ensemble_logits(logits, k))
         results = {m.name: m.result() for m in self.metrics}
         if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
             # Keras 3.15 reduces logs with axis=0 across workers: give them
@@ -195,9 +193,9 @@ class TrainConfig:
     nesterov: bool = False
     schedule: str = "cosine"
     weight_decay: float = 5e-4
-    alpha: Optional[float] = None
-    temperature: Optional[float] = None
-    label_smoothing: float = 0.0
+    # Loss hyperparameters given on the command line (alpha, temperature, label_smoothing, ...);
+    # the others take the loss's defaults (hne_tf.losses.LOSSES[loss].hparams).
+    loss_options: Dict[str, object] = dataclasses.field(default_factory=dict)
     rampup_epochs: float = 0.0
     strategy: str = "default"
     tpu: str = ""
@@ -415,8 +413,7 @@ def run(config: TrainConfig, log=print) -> dict:
         ensemble = build_model(config.model, info.input_shape, info.num_classes, **config.model_options)
         try:
             loss_fn = losses_lib.get_loss(config.loss, ensemble.family, ensemble.num_leaves,
-                                          alpha=config.alpha, temperature=config.temperature,
-                                          label_smoothing=config.label_smoothing)
+                                          **config.loss_options)
         except ValueError as e:
             raise TrainingError(str(e))
         trainer = EnsembleTrainer(ensemble, loss_fn, config.weight_decay, config.rampup_epochs)

@@ -44,8 +44,13 @@ def np_kl(q, z, T):
     return np.sum(q * (np.log(q) - np_log_softmax(np.asarray(z) / T)))
 
 
+def np_mean_softmax(z, T=1.0):
+    """EnsembleNet's simple-average ensembler: the mean of the heads' probabilities; z [N, C]."""
+    return np_softmax(np.asarray(z) / T).mean(axis=0)
+
+
 def reference(name, logits, labels, gate=None, features=None, alpha=0.5, T=2.0, eps=0.0, scale=1.0,
-              w=(0.7, 0.15, 0.15), lam=0.0, mu=3.0):
+              w=(0.7, 0.15, 0.15), lam=0.0, mu=3.0, average="probabilities"):
     """Per-example loss dict following the equations, one example at a time."""
     logits = np.asarray(logits, np.float64)
     n_leaves = logits.shape[1]
@@ -56,7 +61,13 @@ def reference(name, logits, labels, gate=None, features=None, alpha=0.5, T=2.0, 
         q = np_softmax(ens(n_leaves) / T)
         l_i = sum(np_ce_label(y, z[n], eps) for n in range(n_leaves))
         l_s = sum(np_ce_label(y, ens(k), eps) for k in SIZES[n_leaves])
-        ce_ens = np_ce_label(y, ens(n_leaves), eps)
+        if average == "probabilities":  # EnsembleNet: p_ens = mean_n softmax(z_n)
+            p_ens, q_ens = np_mean_softmax(z), np_mean_softmax(z, T)
+        else:
+            p_ens, q_ens = np_softmax(ens(n_leaves)), q
+        target = np.full(len(p_ens), eps / len(p_ens))
+        target[y] += 1.0 - eps
+        ce_ens = -np.sum(target * np.log(p_ens))
         if name == "independent":
             r = {"loss": l_i, "ce_independent": l_i}
         elif name == "nested":
@@ -81,14 +92,14 @@ def reference(name, logits, labels, gate=None, features=None, alpha=0.5, T=2.0, 
                 f = np.asarray(f, np.float64)[b]
                 for s in range(1, f.shape[0]):
                     mse += np.mean((f[0] - f[s]) ** 2)
-            kl = sum(T * T * np_kl(q, z[n], T) for n in range(n_leaves))
+            kl = sum(np_kl(q, z[n], T) for n in range(n_leaves))  # OEMC eq. 6: no T^2
             r = {"loss": w[0] * l_i + scale * (w[1] * mse + w[2] * kl), "ce_independent": l_i,
                  "feature_mse": mse, "distill": kl}
         elif name == "ensemblenet_ensembling":
             r = {"loss": (1 - lam) * l_i + n_leaves * lam * ce_ens, "ce_independent": l_i,
                  "ce_ensemble": ce_ens}
         elif name == "ensemblenet_codistillation":
-            l_d = sum(T * T * np_ce_soft(q, z[n], T) for n in range(n_leaves))
+            l_d = sum(T * T * np_ce_soft(q_ens, z[n], T) for n in range(n_leaves))
             r = {"loss": mu * scale * l_d + n_leaves * ce_ens, "distill": l_d, "ce_ensemble": ce_ens}
         else:
             raise AssertionError(name)
@@ -135,16 +146,28 @@ def test_defaults_match_numpy(name):
     check_against_reference(got, reference(name, logits, labels, gate, features, T=T))
 
 
+CUSTOM = dict(alpha=0.3, temperature=4.0, label_smoothing=0.1, oemc_ce_weight=0.5, oemc_feature_weight=0.3,
+              oemc_kd_weight=0.2, ensemble_lambda=-1.5, ensemble_mu=2.0, ensemble_average="probabilities")
+
+
 @pytest.mark.parametrize("name", HL.LOSSES)
 def test_custom_hyperparameters_match_numpy(name):
     logits, labels, gate, features = make_data(seed=1)
-    kw = dict(alpha=0.3, temperature=4.0, label_smoothing=0.1, oemc_weights=(0.5, 0.3, 0.2),
-              ensemble_lambda=-1.5, ensemble_mu=2.0)
+    kw = {k: CUSTOM[k] for k in HL.LOSSES[name].defaults}
     fn = HL.get_loss(name, FAMILY_OF.get(name, "hne"), N, **kw)
     got = fn(tf.constant(labels), outputs_for(name, logits, gate, features), distill_scale=0.25)
     want = reference(name, logits, labels, gate, features, alpha=0.3, T=4.0, eps=0.1, scale=0.25,
                      w=(0.5, 0.3, 0.2), lam=-1.5, mu=2.0)
     check_against_reference(got, want)
+
+
+@pytest.mark.parametrize("name", ["ensemblenet_ensembling", "ensemblenet_codistillation"])
+def test_ensemblenet_logit_average_option_matches_numpy(name):
+    logits, labels, _, _ = make_data(seed=9)
+    fn = HL.get_loss(name, "ensemblenet", N, ensemble_average="logits", temperature=None)
+    got = fn(tf.constant(labels), {"logits": tf.constant(logits)})
+    T = 1.0 if name == "ensemblenet_codistillation" else 2.0
+    check_against_reference(got, reference(name, logits, labels, T=T, average="logits"))
 
 
 @pytest.mark.parametrize("n_leaves", [1, 3, 6])
@@ -195,16 +218,6 @@ def test_label_smoothing_does_not_touch_soft_targets():
     assert not np.allclose(a["ce_independent"].numpy(), b["ce_independent"].numpy())
 
 
-def test_ensemble_logits():
-    logits, _, _, _ = make_data()
-    for k in range(1, N + 1):
-        np.testing.assert_allclose(HL.ensemble_logits(tf.constant(logits), k).numpy(),
-                                   logits[:, :k].mean(axis=1), rtol=1e-6)
-    for bad in (0, N + 1, 1.5):
-        with pytest.raises(ValueError):
-            HL.ensemble_logits(tf.constant(logits), bad)
-
-
 def test_distill_scale_tensor_inside_tf_function():
     logits, labels, gate, _ = make_data()
     fn = HL.get_loss("one", "one", N)
@@ -246,18 +259,22 @@ def _zero_or_none(g):
     return g is None or not np.any(g.numpy())
 
 
-@pytest.mark.parametrize("name,family,T", [("codistillation", "hne", 2.0),
-                                           ("ensemblenet_codistillation", "ensemblenet", 1.0),
-                                           ("oemc", "oemc", 2.0)])
-def test_leaf_distillation_teacher_is_constant(name, family, T):
+@pytest.mark.parametrize("name,family,T,factor,teacher", [
+    ("codistillation", "hne", 2.0, 2.0, "logits"),
+    ("ensemblenet_codistillation", "ensemblenet", 1.0, 1.0, "probabilities"),
+    ("oemc", "oemc", 2.0, 0.5, "logits")])  # OEMC: no T^2, so the gradient is (p - q) / T
+def test_leaf_distillation_teacher_is_constant(name, family, T, factor, teacher):
     # d/dz_n of T^2 H(q, softmax(z_n / T)) with q constant is T (softmax(z_n / T) - q); the
     # same holds for KL. A teacher that is not detached would add more terms.
     logits, labels, _, features = make_data(seed=3)
     z = tf.Variable(logits)
     out = {"logits": z, "features": [tf.constant(f) for f in features]}
     g = _grad(HL.get_loss(name, family, N), labels, out, "distill", z).numpy()
-    q = np_softmax(logits.mean(axis=1) / T)
-    want = T * (np_softmax(logits / T) - q[:, None, :])
+    if teacher == "logits":
+        q = np_softmax(logits.mean(axis=1) / T)
+    else:
+        q = np.stack([np_mean_softmax(z_b, T) for z_b in logits])
+    want = factor * (np_softmax(logits / T) - q[:, None, :])
     np.testing.assert_allclose(g, want, rtol=1e-4, atol=1e-6)
 
 
@@ -362,21 +379,37 @@ def test_missing_outputs_and_bad_shapes_raise():
         HL.get_loss("oemc", "oemc", N)(labels, {"logits": tf.constant(logits)})
     with pytest.raises(ValueError):
         HL.get_loss("independent", "hne", N + 1)(labels, {"logits": tf.constant(logits)})
-    with pytest.raises(TypeError):
-        HL.get_loss("independent", "hne", N, lamda=0.5)
-    for bad in (dict(alpha=1.5), dict(temperature=0.0), dict(label_smoothing=-0.1),
-                dict(oemc_weights=(1.0, 0.0))):
-        with pytest.raises(ValueError):
-            HL.get_loss("oemc" if "oemc_weights" in bad else "codistillation",
-                        "oemc" if "oemc_weights" in bad else "hne", N, **bad)
 
 
-def test_defaults_table():
-    assert set(HL.DEFAULTS) == set(HL.LOSSES)
-    assert HL.DEFAULTS["codistillation"] == {"alpha": 0.5, "temperature": 2.0}
-    assert HL.DEFAULTS["one"]["temperature"] == 3.0
-    assert tuple(HL.DEFAULTS["oemc"]["oemc_weights"]) == (0.7, 0.15, 0.15)
-    assert HL.DEFAULTS["ensemblenet_codistillation"]["ensemble_mu"] == 3.0
+@pytest.mark.parametrize("name,kw,match", [
+    ("codistillation", dict(alpha=1.5), r"alpha of loss 'codistillation' must be in \[0, 1\], got 1.5"),
+    ("codistillation", dict(alpha=True), "alpha .* must be a number"),
+    ("codistillation", dict(temperature=0.0), r"temperature .* must be in \(0, inf\), got 0"),
+    ("one", dict(temperature=float("nan")), "temperature .* must be a number"),
+    ("independent", dict(label_smoothing=-0.1), r"label_smoothing .* must be in \[0, 1\)"),
+    ("independent", dict(label_smoothing=1.0), r"label_smoothing .* must be in \[0, 1\)"),
+    ("oemc", dict(oemc_kd_weight=-0.1), r"oemc_kd_weight .* must be in \[0, inf\)"),
+    ("ensemblenet_ensembling", dict(ensemble_lambda=1.5), r"ensemble_lambda .* must be in \(-inf, 1\]"),
+    ("ensemblenet_codistillation", dict(ensemble_mu=-1.0), "ensemble_mu"),
+    ("ensemblenet_codistillation", dict(ensemble_average="geometric"), "one of probabilities, logits"),
+    ("independent", dict(alpha=0.3), "loss 'independent' has no hyperparameter alpha; its hyperparameters: "
+     "label_smoothing"),
+    ("hierarchical_distillation", dict(lamda=0.5), "no hyperparameter lamda; its hyperparameters: alpha, "
+     "temperature, label_smoothing"),
+])
+def test_bad_hyperparameters_are_named(name, kw, match):
+    with pytest.raises(ValueError, match=match):
+        HL.get_loss(name, FAMILY_OF.get(name, "hne"), N, **kw)
+
+
+def test_none_takes_the_loss_default():
+    logits, labels, _, _ = make_data()
+    out = {"logits": tf.constant(logits)}
+    a = HL.get_loss("one", "one", N, temperature=None)
+    b = HL.get_loss("one", "one", N, temperature=3.0)
+    gate = tf.constant(np.full((B, N), 1.0 / N, "float32"))
+    np.testing.assert_array_equal(a(labels, {**out, "gate": gate})["loss"].numpy(),
+                                  b(labels, {**out, "gate": gate})["loss"].numpy())
 
 
 def test_sigmoid_rampup():
@@ -390,6 +423,125 @@ def test_sigmoid_rampup():
     assert HL.sigmoid_rampup(-3, 10) == pytest.approx(math.exp(-5.0))
     vals = [HL.sigmoid_rampup(e, 10) for e in range(11)]
     assert all(a < b for a, b in zip(vals, vals[1:]))
+
+
+def test_sigmoid_rampup_on_the_trainers_epoch_variable():
+    # The trainer's epoch counter is a variable read inside tf.function.
+    epoch = tf.Variable(0.0)
+    ramp = tf.function(lambda: HL.sigmoid_rampup(epoch, 10.0))
+    for e in (0.0, 5.0, 8.0, 12.0):
+        epoch.assign(e)
+        assert float(ramp()) == pytest.approx(HL.sigmoid_rampup(e, 10.0), rel=1e-6)
+
+
+# --------------------------------------------------------- paper fidelity
+def test_oemc_kd_term_has_no_temperature_squared():
+    # OEMC eqs. 6-7: L = 0.7 L_normal + 0.15 L_intermediate + 0.15 sum_n KL(q || p_n), no T^2.
+    logits = np.array([[[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]]], "float32")  # 1 example, 2 students
+    T = 2.0
+    q = np_softmax(logits[0].mean(axis=0) / T)
+    kl = sum(np.sum(q * np.log(q / np_softmax(logits[0, n] / T))) for n in range(2))
+    feats = [np.zeros((1, 2, 1, 1, 1), "float32")]
+    got = HL.get_loss("oemc", "oemc", 2)(np.array([0]), {"logits": tf.constant(logits),
+                                                         "features": [tf.constant(f) for f in feats]})
+    assert float(got["distill"][0]) == pytest.approx(kl, rel=1e-5)
+    ce = -np_log_softmax(logits[0])[:, 0].sum()
+    assert float(got["loss"][0]) == pytest.approx(0.7 * ce + 0.15 * kl, rel=1e-5)
+
+
+def test_ensemblenet_ensembler_averages_probabilities():
+    # EnsembleNet's ensembler averages the heads' predictions. Heads (4, 0, 0) and (-4, 0, 0): their
+    # mean logits are uniform (CE log 3), their mean probability of class 0 is not.
+    logits = np.array([[[4.0, 0.0, 0.0], [-4.0, 0.0, 0.0]]], "float32")
+    p0 = 0.5 * (math.exp(4) / (math.exp(4) + 2) + math.exp(-4) / (math.exp(-4) + 2))
+    for name in ("ensemblenet_ensembling", "ensemblenet_codistillation"):
+        got = HL.get_loss(name, "ensemblenet", 2)(np.array([0]), {"logits": tf.constant(logits)})
+        assert float(got["ce_ensemble"][0]) == pytest.approx(-math.log(p0), rel=1e-5), name
+        old = HL.get_loss(name, "ensemblenet", 2, ensemble_average="logits")(
+            np.array([0]), {"logits": tf.constant(logits)})
+        assert float(old["ce_ensemble"][0]) == pytest.approx(math.log(3), rel=1e-5), name
+    # Stable where the naive log(mean softmax) underflows: log p_ens[2] = -1000 + log(2 / 2).
+    big = tf.constant([[[1000.0, 0.0, 0.0], [0.0, 1000.0, 0.0]]])
+    ce = HL.get_loss("ensemblenet_ensembling", "ensemblenet", 2)(np.array([2]), {"logits": big})["ce_ensemble"]
+    assert float(ce[0]) == pytest.approx(1000.0, rel=1e-6)
+
+
+def _oemc_parts(model):
+    """Trainable variables of the OEMC tiny preset by role: base block, pseudo teacher's branch,
+    compressed students' branches, adapters."""
+    branch = lambda s: [v for block in model.tree_blocks[1:] for layer in block.node_layers(s)  # noqa: E731
+                        for v in layer.trainable_variables]
+    students = [v for s in range(1, model.num_leaves) for v in branch(s)]
+    return {"base": model.tree_blocks[0].trainable_variables, "pseudo_teacher": branch(0),
+            "students": students, "adapters": [v for a in model.adapters for v in a.trainable_variables]}
+
+
+@pytest.mark.xfail(strict=True, reason="needs the models.py change proposed in /work/notes/losses.md: "
+                   "features of the compressed students computed from the detached base-block output")
+def test_oemc_feature_mse_updates_only_compressed_students_on_the_model():
+    # OEMC section 3.3: L_intermediate updates only the compressed students, "not the other way
+    # round". The base block belongs to the pseudo teacher too, so it must not learn from it.
+    model = hne_tf.build_model("oemc_resnet_tiny", input_shape=(16, 16, 3), num_classes=C)
+    x = tf.constant(np.random.default_rng(10).normal(size=(4, 16, 16, 3)).astype("float32"))
+    parts = _oemc_parts(model)
+    with tf.GradientTape(persistent=True) as tape:
+        out = model(x, training=True)
+        res = HL.get_loss("oemc", "oemc", model.num_leaves)(tf.constant([1, 4, 0, 2]), out)
+        mse, ce = tf.reduce_sum(res["feature_mse"]), tf.reduce_sum(res["ce_independent"])
+    for role in ("students", "adapters"):
+        assert all(not _zero_or_none(g) for g in tape.gradient(mse, parts[role])), role
+    for role in ("base", "pseudo_teacher"):
+        assert all(_zero_or_none(g) for g in tape.gradient(mse, parts[role])), role
+    # The base block still learns from the other terms.
+    assert all(not _zero_or_none(g) for g in tape.gradient(ce, parts["base"]))
+
+
+# ---------------------------------------------------------------- registry
+def test_every_loss_is_a_named_function_with_its_equation():
+    for name, spec in HL.LOSSES.items():
+        assert spec.fn is getattr(HL, name) and spec.fn.__name__ == name
+        assert re.search(r"eqs?\. \d", spec.fn.__doc__), name
+        assert re.search(r"eqs?\. \d", spec.summary) and "\n" not in spec.summary, name
+        assert set(spec.families) <= set(HL.FAMILIES) and spec.families, name
+        assert spec.hparams[-1].name == "label_smoothing"
+        assert len({h.name for h in spec.hparams}) == len(spec.hparams), name
+
+
+def test_hyperparameter_table_lists_users_and_defaults():
+    table = HL.hyperparameters()
+    assert {n: h.default for n, h in table["temperature"].items()} == {
+        "codistillation": 2.0, "hierarchical_distillation": 2.0, "one": 3.0, "oemc": 2.0,
+        "ensemblenet_codistillation": 1.0}
+    assert set(table["label_smoothing"]) == set(HL.LOSSES)
+    assert set(table["oemc_kd_weight"]) == {"oemc"}
+    assert "hierarchical_distillation" in HL.describe()
+
+
+@pytest.fixture
+def scratch_loss():
+    """Registers a throwaway loss for one test, then removes it."""
+    @HL.register("scratch_margin", summary="sum_n relu(m - z_n[y]) (a test loss, eq. 0)",
+                 hparams=(HL.HParam("margin", 1.0, "target logit margin m", 0.0, None),))
+    def scratch_margin(labels, logits, outputs, *, distill_scale, label_smoothing, margin):
+        """A margin on the true logit (no paper; eq. 0)."""
+        z_y = tf.gather(logits, labels, axis=2, batch_dims=1)
+        hinge = tf.reduce_sum(tf.nn.relu(margin - z_y), axis=1)
+        return {"loss": hinge, "hinge": hinge}
+    yield scratch_margin
+    del HL.LOSSES["scratch_margin"]
+
+
+def test_a_registered_loss_is_usable_everywhere(scratch_loss):
+    logits, labels, _, _ = make_data()
+    got = HL.get_loss("scratch_margin", "one", N, margin=2.0)(labels, {"logits": tf.constant(logits)})
+    want = np.maximum(2.0 - logits[np.arange(B), :, labels], 0).sum(axis=1)
+    np.testing.assert_allclose(got["loss"].numpy(), want, rtol=1e-6)
+    assert set(HL.hyperparameters()["margin"]) == {"scratch_margin"}
+    assert "scratch_margin" in HL.describe()
+    with pytest.raises(ValueError, match="margin .* must be in"):
+        HL.get_loss("scratch_margin", "hne", N, margin=-1.0)
+    with pytest.raises(ValueError, match="registered twice"):
+        HL.register("scratch_margin", summary="again")
 
 
 # ------------------------------------------------------------- real models
