@@ -66,6 +66,13 @@ def main(argv):
     members = _int_list("members", FLAGS.members, {"default": None, "none": []})
     precisions = [p.strip() for p in FLAGS.precisions.split(",") if p.strip()]
 
+    from export import publish
+
+    try:  # before TensorFlow starts: a dangerous --out_dir is refused at once
+        publish.recover(out_dir, print)
+        publish.check_out_dir(out_dir, FLAGS.model_dir, FLAGS.overwrite)
+    except publish.PublishError as e:
+        sys.exit(f"export: error: {e}")
     from export.quiet import quiet_native_stderr
 
     with quiet_native_stderr():  # TensorFlow's start-up lines on a machine without a GPU

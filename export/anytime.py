@@ -276,6 +276,11 @@ def plot(rows: List[dict], path: str, title: str) -> None:
 def check_output(output: str) -> None:
     """Raises ValueError unless ``<output>.json`` and ``.png`` can be written (before the run, not after)."""
     folder = os.path.dirname(os.path.abspath(output)) or "."
+    blocker = folder
+    while not os.path.exists(blocker) and os.path.dirname(blocker) != blocker:
+        blocker = os.path.dirname(blocker)
+    if not os.path.isdir(blocker):
+        raise ValueError(f"--output {output}: {blocker} is a file, not a folder")
     try:
         os.makedirs(folder, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):

@@ -129,6 +129,27 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print) -> dict
     started = time.time()
     publish.recover(config.out_dir, log)
     _check_config(config)
+    try:
+        stage = publish.make_stage(config.out_dir)  # before any work: an unwritable folder fails fast
+    except publish.PublishError as e:
+        raise ExportError(str(e))
+    try:
+        return _export(config, stage, started, log)
+    except OSError as e:
+        shutil.rmtree(stage, ignore_errors=True)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ExportError(f"disk full while writing the export beside {config.out_dir} ({e.strerror}); "
+                              f"nothing was published and the previous contents of {config.out_dir} are "
+                              "unchanged: free some space and rerun") from e
+        raise ExportError(f"cannot write the export beside {config.out_dir}: {e.strerror or e}"
+                          + (f" ({e.filename})" if e.filename else "")
+                          + f"; the previous contents of {config.out_dir} are unchanged") from e
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def _export(config: ExportConfig, stage: str, started: float, log: Callable[[str], None]) -> dict:
     model, run, epochs = _load_run(config)
     prefixes, members = _resolve_leaves(config, model)
     n = model.num_leaves
@@ -153,95 +174,78 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print) -> dict
     # k = N model, so that one is always built (and published only if asked for).
     reference_precision = precision_registry.REFERENCE
     traced_prefixes = sorted(set(prefixes) | ({n} if config.anytime else set()))
-    try:
-        stage = publish.make_stage(config.out_dir)
-    except publish.PublishError as e:
-        raise ExportError(str(e))
-    try:
-        log(f"tracing and freezing {len(traced_prefixes) + len(members) + (n if config.anytime else 0)} graphs")
-        graphs = conv.trace_graphs(model, traced_prefixes, members, anytime=config.anytime, log=log)
-        converter = conv.Converter(graphs)
-        steps = model.anytime_steps()
-        step_dicts = [_step_dict(s) for s in steps]
-        reference = {conv.prefix_key(k): model.prefix(k)(x_parity, training=False).numpy() for k in traced_prefixes}
-        reference.update({conv.member_key(m): model.member_logits(x_parity, m).numpy() for m in members})
-        if config.anytime:
-            reference["anytime"] = model.run_anytime(x_parity).numpy()
+    log(f"tracing and freezing {len(traced_prefixes) + len(members) + (n if config.anytime else 0)} graphs")
+    graphs = conv.trace_graphs(model, traced_prefixes, members, anytime=config.anytime, log=log)
+    converter = conv.Converter(graphs)
+    steps = model.anytime_steps()
+    step_dicts = [_step_dict(s) for s in steps]
+    reference = {conv.prefix_key(k): model.prefix(k)(x_parity, training=False).numpy() for k in traced_prefixes}
+    reference.update({conv.member_key(m): model.member_logits(x_parity, m).numpy() for m in members})
+    if config.anytime:
+        reference["anytime"] = model.run_anytime(x_parity).numpy()
 
-        entries: List[dict] = []
-        parity: List[dict] = []
-        full_reference = None
-        for precision in config.precisions:
-            calibrated = precision_registry.get(precision).calibrated
-            jobs = [("prefix", k, conv.prefix_key(k)) for k in traced_prefixes]
-            jobs += [("member", m, conv.member_key(m)) for m in members]
-            for kind, index, key in jobs:
-                publish_it = kind == "member" or index in prefixes
-                if not publish_it and precision != reference_precision:
-                    continue
-                t = time.time()
-                rep = conv.representative_batches(graphs, [key], steps, calibration) if calibrated else None
-                buf = converter.convert([key], precision, rep)
-                name = f"{key}_{precision}.tflite"
-                entry, logits = _measure_single(buf, kind, index, precision, name, x_test, y_test,
-                                                len(x_parity), costs)
-                if kind == "prefix" and index == n and precision == reference_precision:
-                    full_reference = {"bytes": len(buf), "weight_bytes": conv.weight_bytes(buf), "file": name}
-                if precision == reference_precision:
-                    parity.append(parity_result(name, "serving_default", logits, reference[key],
-                                                config.parity_tolerance))
-                if publish_it:
-                    entry["sha256"] = _write(stage, name, buf)
-                    entries.append(entry)
-                    log(f"  {name:<32} {len(buf) / 1024:9.1f} KiB  acc {entry['accuracy'] * 100:6.2f}%  "
-                        f"({time.time() - t:.1f} s)")
-            if config.anytime:
-                t = time.time()
-                keys = [conv.step_key(s.step) for s in steps]
-                rep = conv.representative_batches(graphs, keys, steps, calibration) if calibrated else None
-                buf = converter.convert(keys, precision, rep)
-                name = f"anytime_{precision}.tflite"
-                sha = _write(stage, name, buf)
-                entry, logits = _measure_anytime(os.path.join(stage, name), buf, precision, step_dicts, x_test,
-                                                 y_test, len(x_parity))
-                entries.append({**entry, "sha256": sha})
-                if precision == reference_precision:
-                    for s in steps:
-                        parity.append(parity_result(name, conv.step_key(s.step), logits[:, s.step - 1],
-                                                    reference["anytime"][:, s.step - 1], config.parity_tolerance))
-                log(f"  {name:<32} {len(buf) / 1024:9.1f} KiB  acc@N {entry['accuracy_by_leaves'][-1] * 100:6.2f}%  "
+    entries: List[dict] = []
+    parity: List[dict] = []
+    full_reference = None
+    for precision in config.precisions:
+        calibrated = precision_registry.get(precision).calibrated
+        jobs = [("prefix", k, conv.prefix_key(k)) for k in traced_prefixes]
+        jobs += [("member", m, conv.member_key(m)) for m in members]
+        for kind, index, key in jobs:
+            publish_it = kind == "member" or index in prefixes
+            if not publish_it and precision != reference_precision:
+                continue
+            t = time.time()
+            rep = conv.representative_batches(graphs, [key], steps, calibration) if calibrated else None
+            buf = converter.convert([key], precision, rep)
+            name = f"{key}_{precision}.tflite"
+            entry, logits = _measure_single(buf, kind, index, precision, name, x_test, y_test,
+                                            len(x_parity), costs)
+            if kind == "prefix" and index == n and precision == reference_precision:
+                full_reference = {"bytes": len(buf), "weight_bytes": conv.weight_bytes(buf), "file": name}
+            if precision == reference_precision:
+                parity.append(parity_result(name, "serving_default", logits, reference[key],
+                                            config.parity_tolerance))
+            if publish_it:
+                entry["sha256"] = _write(stage, name, buf)
+                entries.append(entry)
+                log(f"  {name:<32} {len(buf) / 1024:9.1f} KiB  acc {entry['accuracy'] * 100:6.2f}%  "
                     f"({time.time() - t:.1f} s)")
-        latency = _time_files(stage, entries, step_dicts, x_test[:1], config, log)
-        checks = {"parity": {"tolerance": config.parity_tolerance,
-                             "tolerance_kind": "relative: max |TFLite - Keras| <= tolerance x max(1, max |Keras|)",
-                             "examples": int(len(x_parity)),
-                             "passed": all(p["passed"] for p in parity), "results": parity},
-                  **_accuracy_drops(entries)}
-        if config.anytime and reference_precision in config.precisions:
-            checks["anytime_size"] = _size_check(entries, full_reference, config.max_anytime_size_ratio)
-        manifest = _manifest(model, run, epochs, info, config, costs, entries, checks, len(y_test), steps, graphs,
-                             latency)
-        mf.validate(manifest, stage)
-        _write(stage, "manifest.json", json.dumps(manifest, indent=2).encode("utf-8"))
-        _report(manifest, log)
-        failures = _failures(checks)
-        if failures:
-            rejected = publish.reject(stage, config.out_dir)
-            raise ExportError("export checks failed:\n  " + "\n  ".join(failures)
-                              + f"\nNothing was written to {config.out_dir}; the rejected files are in {rejected}")
-        publish.publish(stage, config.out_dir)
-    except OSError as e:
-        shutil.rmtree(stage, ignore_errors=True)
-        if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise ExportError(f"disk full while writing the export beside {config.out_dir} ({e.strerror}); "
-                              f"nothing was published and the previous contents of {config.out_dir} are "
-                              "unchanged: free some space and rerun") from e
-        raise ExportError(f"cannot write the export beside {config.out_dir}: {e.strerror or e}"
-                          + (f" ({e.filename})" if e.filename else "")
-                          + f"; the previous contents of {config.out_dir} are unchanged") from e
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
+        if config.anytime:
+            t = time.time()
+            keys = [conv.step_key(s.step) for s in steps]
+            rep = conv.representative_batches(graphs, keys, steps, calibration) if calibrated else None
+            buf = converter.convert(keys, precision, rep)
+            name = f"anytime_{precision}.tflite"
+            sha = _write(stage, name, buf)
+            entry, logits = _measure_anytime(os.path.join(stage, name), buf, precision, step_dicts, x_test,
+                                             y_test, len(x_parity))
+            entries.append({**entry, "sha256": sha})
+            if precision == reference_precision:
+                for s in steps:
+                    parity.append(parity_result(name, conv.step_key(s.step), logits[:, s.step - 1],
+                                                reference["anytime"][:, s.step - 1], config.parity_tolerance))
+            log(f"  {name:<32} {len(buf) / 1024:9.1f} KiB  acc@N {entry['accuracy_by_leaves'][-1] * 100:6.2f}%  "
+                f"({time.time() - t:.1f} s)")
+    latency = _time_files(stage, entries, step_dicts, x_test[:1], config, log)
+    checks = {"parity": {"tolerance": config.parity_tolerance,
+                         "tolerance_kind": "relative: max |TFLite - Keras| <= tolerance x max(1, max |Keras|)",
+                         "examples": int(len(x_parity)),
+                         "passed": all(p["passed"] for p in parity), "results": parity},
+              **_accuracy_drops(entries)}
+    if config.anytime and reference_precision in config.precisions:
+        checks["anytime_size"] = _size_check(entries, full_reference, config.max_anytime_size_ratio)
+    manifest = _manifest(model, run, epochs, info, config, costs, entries, checks, len(y_test), steps, graphs,
+                         latency)
+    mf.validate(manifest, stage)
+    _write(stage, "manifest.json", json.dumps(manifest, indent=2).encode("utf-8"))
+    _report(manifest, log)
+    failures = _failures(checks)
+    if failures:
+        rejected = publish.reject(stage, config.out_dir)
+        raise ExportError("export checks failed:\n  " + "\n  ".join(failures)
+                          + f"\nNothing was written to {config.out_dir}; the rejected files are in {rejected}")
+    publish.publish(stage, config.out_dir)
     log(f"wrote {len(entries)} files and manifest.json to {config.out_dir} in {time.time() - started:.0f} s")
     return manifest
 

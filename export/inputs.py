@@ -42,7 +42,8 @@ def _bad_files(directory: str) -> list:
     return bad
 
 
-def _describe(e: BaseException, dataset: str, data_dir: Optional[str], flag: str) -> str:
+def _describe(e: BaseException, dataset: str, data_dir: Optional[str], flag: str, found_only: bool = False) -> str:
+    """One line naming the corrupt file(s) and ``flag``; with ``found_only``, "" unless a corrupt file is found."""
     from hne_tf import data as data_lib
 
     directory = data_dir or (data_lib.FASHION_MNIST_DIR if dataset == "fashion_mnist" else None)
@@ -50,6 +51,8 @@ def _describe(e: BaseException, dataset: str, data_dir: Optional[str], flag: str
     if bad:
         return (f"cannot read {dataset}: {', '.join(bad)} is corrupt or truncated "
                 f"({type(e).__name__}: {e}); replace it, or point {flag} at a good copy")
+    if found_only:
+        return ""
     where = f" from {directory}" if directory else ""
     return f"cannot read {dataset}{where} ({type(e).__name__}: {e}); check the files, or point {flag} elsewhere"
 
@@ -62,7 +65,7 @@ def load_split(dataset: str, split: str, data_dir: Optional[str], take: Optional
     try:
         return data_lib.load_arrays(dataset, split, data_dir=data_dir, take=take)
     except data_lib.DataError as e:
-        raise InputError(str(e)) from e
+        raise InputError(_describe(e, dataset, data_dir, flag, found_only=True) or str(e)) from e
     except _READ_ERRORS as e:
         raise InputError(_describe(e, dataset, data_dir, flag)) from e
 
@@ -74,7 +77,7 @@ def calibration_images(dataset: str, num: int, data_dir: Optional[str], flag: st
     try:
         return data_lib.representative_images(dataset, num, data_dir=data_dir)
     except data_lib.DataError as e:
-        raise InputError(str(e)) from e
+        raise InputError(_describe(e, dataset, data_dir, flag, found_only=True) or str(e)) from e
     except ValueError as e:
         if "training images" in str(e):  # asked for more than the split holds
             raise InputError(f"--calibration_images: {e}") from e
