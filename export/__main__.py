@@ -35,7 +35,7 @@ flags.DEFINE_integer("eval_examples", None, "Measure accuracy on the first N tes
 flags.DEFINE_integer("calibration_images", 256, "Training images for the calibrated precisions ("
                      + ", ".join(p.name for p in precision_registry.REGISTRY.values() if p.calibrated) + ").")
 flags.DEFINE_integer("parity_examples", 256, "Test images on which float32 TFLite is compared with Keras.")
-flags.DEFINE_float("parity_tolerance", 1e-4, "Largest allowed |TFLite - Keras| logit difference (float32), "
+flags.DEFINE_float("parity_tolerance", 1e-5, "Largest allowed |TFLite - Keras| logit difference (float32), "
                    "relative to the logits' scale: tolerance x max(1, max |Keras logit|).")
 flags.DEFINE_float("max_anytime_size_ratio", 1.05, "Bound on anytime file size / full float32 model size.")
 flags.DEFINE_integer("latency_threads", 2, "Threads for the latency recorded in the manifest.")

@@ -48,7 +48,7 @@ class ExportConfig:
     eval_examples: Optional[int] = None           # default: the whole test split
     calibration_images: int = 256
     parity_examples: int = 256
-    parity_tolerance: float = 1e-4               # relative to max(1, the largest |Keras logit|)
+    parity_tolerance: float = 1e-5               # relative to max(1, the largest |Keras logit|)
     max_anytime_size_ratio: float = 1.05
     latency_threads: int = 2
     latency_runs: int = 50
