@@ -60,7 +60,10 @@ def _describe(e: BaseException, dataset: str, data_dir: Optional[str], flag: str
 def load_split(dataset: str, split: str, data_dir: Optional[str], take: Optional[int],
                flag: str = "--data_dir") -> Tuple[np.ndarray, np.ndarray]:
     """``data.load_arrays`` (``take`` >= 1 or None); raises InputError."""
-    from hne_tf import data as data_lib
+    from export.quiet import quiet_native_stderr
+
+    with quiet_native_stderr():  # TensorFlow's start-up lines
+        from hne_tf import data as data_lib
 
     try:
         return data_lib.load_arrays(dataset, split, data_dir=data_dir, take=take)

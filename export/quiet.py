@@ -29,8 +29,10 @@ NOISE = tuple(re.compile(p) for p in (
     # no GPU here: TensorFlow then runs on the CPU, as intended on such a machine
     r"failed call to cuInit",
     r"Could not find cuda drivers on your machine, GPU will not be used",
-    # the converter saving its temporary SavedModel / graph transformations at info level
-    r"^I\d{4} [\d:. ]+\d+ (saver|loader|reader|tf_tfl_flatbuffer_helpers|flatbuffer_export)\.cc:\d+\]",
+    # native INFO lines (TF_CPP_MIN_LOG_LEVEL does not reach every library), and the second
+    # line of the CPU-feature note
+    r"^I\d{4} \d\d:\d\d:[\d.]+ +\d+ [\w.]+:\d+\]",
+    r"^To enable the following instructions: .*rebuild TensorFlow",
     # a graph attribute newer than the op registry's own definition; the op runs the same
     r"NodeDef mentions attribute Truncate",
     # LiteRT announcing its default CPU delegate (the manifest records the delegate used)

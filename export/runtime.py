@@ -34,7 +34,7 @@ def load_interpreter(path_or_bytes, num_threads: int = 2) -> Interpreter:
         with quiet_native_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
             interpreter = Interpreter(**kwargs, num_threads=num_threads,
                                       experimental_op_resolver_type=OpResolverType.BUILTIN)
-        _probe(interpreter)
+            _probe(interpreter)
         interpreter.delegate_used = "xnnpack"
     except RuntimeError as e:
         if "XNNPACK" not in str(e) and "XNNPack" not in str(e):
