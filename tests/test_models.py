@@ -427,7 +427,7 @@ def _train_step(model, x, y):
         labels = tf.repeat(y[:, None], model.num_leaves, axis=1)
         loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
     grads = tape.gradient(loss, model.trainable_weights)
-    opt.apply_gradients(zip(grads, model.trainable_weights))
+    opt.apply_gradients([(g, w) for g, w in zip(grads, model.trainable_weights) if g is not None])
     return float(loss), before, grads
 
 
