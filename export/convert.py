@@ -40,6 +40,7 @@ from tensorflow.lite.tools import flatbuffer_utils
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from export import precisions
+from hne_tf.tree import run_anytime_steps
 from export.quiet import quiet_native_stderr
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -89,11 +90,8 @@ def _freeze(body, inputs: Dict[str, tuple], key: str) -> Graph:
 def slot_shapes(model) -> Dict[str, tuple]:
     """Shape (without batch) of every anytime cache slot, found by running the steps once."""
     shapes = {"input": tuple(model.image_shape)}
-    cache = {"input": tf.zeros((1,) + tuple(model.image_shape))}
-    for s in model.anytime_steps():
-        _, writes = model.anytime_step(s.step, cache[s.reads])
-        cache.update(writes)
-        shapes.update({name: tuple(t.shape[1:]) for name, t in writes.items()})
+    for run in model.iter_anytime(tf.zeros((1,) + tuple(model.image_shape))):
+        shapes.update({name: tuple(t.shape[1:]) for name, t in run.writes.items()})
     return shapes
 
 
@@ -239,13 +237,16 @@ def representative_batches(graphs: Dict[str, Graph], keys: Sequence[str], steps,
     and for anytime steps the cache slots that the frozen float steps compute
     from those images."""
     step_inputs: Dict[str, List[np.ndarray]] = {}
+
+    def frozen_step(s, x):
+        out = graphs[step_key(s.step)].fn(x)
+        return out["logits"], out
+
     if any(k.startswith("step") for k in keys):
         for start in range(0, len(images), batch_size):
-            cache = {"input": tf.constant(images[start:start + batch_size])}
-            for s in steps:
-                out = graphs[step_key(s.step)].fn(cache[s.reads])
-                step_inputs.setdefault(step_key(s.step), []).append(cache[s.reads].numpy())
-                cache.update({w: out[w] for w in s.writes})
+            batch = tf.constant(images[start:start + batch_size])
+            for run in run_anytime_steps(steps, frozen_step, batch):
+                step_inputs.setdefault(step_key(run.step.step), []).append(run.inputs.numpy())
 
     def gen():
         for key in keys:

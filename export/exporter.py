@@ -115,7 +115,7 @@ def _resolve_leaves(config: ExportConfig, model) -> tuple:
     if bad:
         raise ExportError(f"--prefixes {bad} outside [1, {n}]: this {model.preset} has {n} leaves")
     if config.members is None:
-        members = list(range(n)) if model.family == "oemc" else []
+        members = model.default_members()  # the family's deployable members (OEMC's students)
     else:
         members = sorted(set(config.members))
     bad = [m for m in members if not isinstance(m, int) or not 0 <= m < n]
