@@ -255,7 +255,7 @@ def test_interleaved_timing_is_round_robin_with_warmup():
         rt.interleaved_ms({"a": task("a", 1)}, runs=0)
 
 
-def test_export_times_all_files_in_one_interleaved_run(hne_run, tmp_path, monkeypatch):
+def test_export_times_all_files_in_one_interleaved_run(hne_run, hne_export, tmp_path, monkeypatch):
     seen = []
     real = rt.interleaved_ms
 
@@ -264,14 +264,17 @@ def test_export_times_all_files_in_one_interleaved_run(hne_run, tmp_path, monkey
         return real(callables, runs, warmup, **kw)
     monkeypatch.setattr(rt, "interleaved_ms", spy)
     manifest = run_export(ExportConfig(model_dir=str(hne_run), out_dir=str(tmp_path / "out"), prefixes=[1, 2],
-                                       precisions=("float32",), members=[], eval_examples=32, parity_examples=16,
-                                       latency_runs=7, latency_warmup=2, max_anytime_size_ratio=3.0),
+                                       precisions=("float32", "dynamic"), members=[], anytime=False,
+                                       eval_examples=32, parity_examples=16, latency_runs=7, latency_warmup=2),
                           log=lambda *_: None)
     names = sorted(f["file"] for f in manifest["files"])
-    assert seen == [(names, 7, 2)]
+    assert len(names) == 4 and seen == [(names, 7, 2)]
+    latency = manifest["latency"]
+    assert latency["runs"] == 7 and latency["warmup"] == 2 and latency["threads"] == 2
+    # The session export (anytime file included) went through the same code.
+    _, manifest = hne_export
     latency = manifest["latency"]
     assert latency["statistic"] == "median" and latency["order"].startswith("interleaved")
-    assert latency["runs"] == 7 and latency["warmup"] == 2 and latency["threads"] == 2
     assert len(latency["load_average"]["before"]) == 3 and latency["cpu_count"] >= 1
     for f in manifest["files"]:
         if f["kind"] == "anytime":
