@@ -18,6 +18,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+from export import precisions as precision_registry  # noqa: E402
+
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("model_dir", "runs/hne_fashion_mnist", "A train.py --model_dir (config.json + checkpoints/).")
@@ -25,18 +27,20 @@ flags.DEFINE_string("out_dir", None, "Where to write the .tflite files and manif
                     "(default: <model_dir>_tflite).")
 flags.DEFINE_string("prefixes", "default", "Ensemble sizes k to export as standalone models, e.g. 1,2,4,16; "
                     "'default' = 1, 2, 4, ..., N; 'all' = 1..N.")
-flags.DEFINE_string("precisions", "float32,float16,dynamic,int8",
-                    "Comma list of float32 | float16 | dynamic (int8 weights) | int8 (full integer, calibrated).")
+flags.DEFINE_string("precisions", ",".join(precision_registry.REGISTRY), precision_registry.cli_help())
 flags.DEFINE_string("members", "default", "Leaves (0-based) to export alone, e.g. 0,3; 'default' = every OEMC "
                     "student, none for other families (prefix k=1 already is leaf 0 alone); 'none'.")
 flags.DEFINE_bool("anytime", True, "Export the anytime file (one signature per leaf step).")
 flags.DEFINE_integer("eval_examples", None, "Measure accuracy on the first N test examples (default: all).")
-flags.DEFINE_integer("calibration_images", 256, "Training images for int8 calibration.")
+flags.DEFINE_integer("calibration_images", 256, "Training images for the calibrated precisions ("
+                     + ", ".join(p.name for p in precision_registry.REGISTRY.values() if p.calibrated) + ").")
 flags.DEFINE_integer("parity_examples", 256, "Test images on which float32 TFLite is compared with Keras.")
-flags.DEFINE_float("parity_tolerance", 1e-4, "Largest allowed |TFLite - Keras| logit difference (float32).")
+flags.DEFINE_float("parity_tolerance", 1e-5, "Largest allowed |TFLite - Keras| logit difference (float32), "
+                   "relative to the logits' scale: tolerance x max(1, max |Keras logit|).")
 flags.DEFINE_float("max_anytime_size_ratio", 1.05, "Bound on anytime file size / full float32 model size.")
 flags.DEFINE_integer("latency_threads", 2, "Threads for the latency recorded in the manifest.")
-flags.DEFINE_integer("latency_runs", 20, "Timed runs per latency (median, after 3 warm-up runs).")
+flags.DEFINE_integer("latency_runs", 50, "Timed rounds for the latencies (every file once per round, "
+                     "interleaved; median and IQR, after 5 warm-up rounds).")
 flags.DEFINE_string("data_dir", None, "Data location (default: the run's --data_dir).")
 flags.DEFINE_bool("overwrite", False, "Replace an existing --out_dir (only once the new export passed its checks).")
 
@@ -45,10 +49,13 @@ def _int_list(flag: str, value: str, special: dict):
     if value in special:
         return special[value]
     try:
-        return [int(v) for v in value.split(",") if v.strip()]
+        values = [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
+        values = []
+    if not values:  # an empty list is not "the default"
         sys.exit(f"export: error: --{flag} must be a comma list of integers or one of "
                  f"{', '.join(special)}, got {value!r}")
+    return values
 
 
 def main(argv):
@@ -59,7 +66,20 @@ def main(argv):
     members = _int_list("members", FLAGS.members, {"default": None, "none": []})
     precisions = [p.strip() for p in FLAGS.precisions.split(",") if p.strip()]
 
-    from export.exporter import ExportConfig, ExportError, run_export  # imports TensorFlow
+    from export import publish
+
+    try:  # before TensorFlow starts: a dangerous --out_dir is refused at once
+        publish.recover(out_dir, print)
+        publish.check_out_dir(out_dir, FLAGS.model_dir, FLAGS.overwrite)
+    except publish.PublishError as e:
+        sys.exit(f"export: error: {e}")
+    from export.quiet import quiet_native_stderr
+
+    with quiet_native_stderr():  # TensorFlow's start-up lines on a machine without a GPU
+        import tensorflow as tf
+
+        tf.config.list_logical_devices()
+    from export.exporter import ExportConfig, ExportError, run_export
 
     # The converter saves a temporary SavedModel per file and absl would log
     # every step of it at INFO.

@@ -26,9 +26,11 @@ writes it as JSON and a plot.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import sys
+import tempfile
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -37,6 +39,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from export import manifest as mf  # noqa: E402
+from export import precisions as precision_registry  # noqa: E402
 from export import runtime as rt  # noqa: E402
 
 RULES = ("deadline", "confidence", "leaves")
@@ -100,6 +103,7 @@ class AnytimeEngine:
     """Runs a manifest's anytime file step by step (batch 1)."""
 
     def __init__(self, manifest_path: str, precision: str = "float32", threads: int = 2):
+        rt.positive("threads", threads)
         if os.path.isdir(manifest_path):
             manifest_path = os.path.join(manifest_path, "manifest.json")
         self.manifest = mf.load(manifest_path)
@@ -119,6 +123,11 @@ class AnytimeEngine:
         self.std = np.asarray(norm["std"], np.float32)
         self.predicted_ms = [0.0] * self.num_steps
 
+    def check_rule(self, rule: StoppingRule) -> None:
+        """Raises ValueError if ``rule`` asks for more leaves than this file has steps."""
+        if rule.kind == "leaves" and int(rule.value) > self.num_steps:
+            raise ValueError(f"--leaves={int(rule.value)}: the anytime file has only {self.num_steps} leaves")
+
     def preprocess(self, pixels: np.ndarray) -> np.ndarray:
         """Raw ``[H, W, C]`` pixels in 0..255 -> the model's normalized input."""
         return ((np.asarray(pixels, np.float32) / 255.0 - self.mean) / self.std).astype(np.float32)
@@ -128,7 +137,12 @@ class AnytimeEngine:
         passes after one warm-up pass) and keeps each step's ``percentile``:
         the deadline rule's predictions. A high percentile rather than the
         median keeps most images within their deadline."""
+        rt.positive("repeats", repeats)
+        if not 0 <= percentile <= 100:
+            raise ValueError(f"percentile must be in [0, 100], got {percentile}")
         images = images[None] if images.ndim == 3 else images
+        if len(images) == 0:
+            raise ValueError("calibrate() needs at least one image")
         self.trace(images)  # warm-up
         times = np.concatenate([self.trace(images)["step_ms"] for _ in range(repeats)])
         self.predicted_ms = [float(v) for v in np.percentile(times, percentile, axis=0)]
@@ -136,6 +150,7 @@ class AnytimeEngine:
 
     def classify(self, image: np.ndarray, rule: StoppingRule) -> Result:
         """Live anytime inference of one normalized image ``[H, W, C]``."""
+        self.check_rule(rule)
         start = time.perf_counter()
         cache = {"input": image[None]}
         total = None
@@ -177,6 +192,10 @@ def replay(trace: Dict[str, np.ndarray], rule: StoppingRule, predicted_ms: Seque
     """
     logits, step_ms = trace["logits"], trace["step_ms"]
     n, num_steps, _ = logits.shape
+    if rule.kind == "leaves" and int(rule.value) > num_steps:
+        raise ValueError(f"--leaves={int(rule.value)}: the trace has only {num_steps} leaves")
+    if len(predicted_ms) != num_steps:
+        raise ValueError(f"predicted_ms has {len(predicted_ms)} values for {num_steps} steps")
     running = np.cumsum(logits, axis=1) / np.arange(1, num_steps + 1)[None, :, None]
     max_prob = softmax(running).max(axis=-1)
     elapsed = np.cumsum(step_ms, axis=1)
@@ -250,22 +269,65 @@ def plot(rows: List[dict], path: str, title: str) -> None:
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
+
+
+def check_output(output: str) -> None:
+    """Raises ValueError unless ``<output>.json`` and ``.png`` can be written (before the run, not after)."""
+    folder = os.path.dirname(os.path.abspath(output)) or "."
+    blocker = folder
+    while not os.path.exists(blocker) and os.path.dirname(blocker) != blocker:
+        blocker = os.path.dirname(blocker)
+    if not os.path.isdir(blocker):
+        raise ValueError(f"--output {output}: {blocker} is a file, not a folder")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        raise ValueError(f"--output {output}: cannot write to {folder} ({e.strerror or e})")
+    for ext in (".json", ".png"):
+        if os.path.isdir(output + ext):
+            raise ValueError(f"--output {output}: {output + ext} is a directory")
+
+
+def _replace_atomically(path: str, write) -> None:
+    """``write(tmp_path)``, then rename over ``path``: an earlier file survives a failed write."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def run(manifest_path: str, precision: str = "float32", rule: Optional[StoppingRule] = None,
         num_images: Optional[int] = None, threads: int = 2, output: Optional[str] = None,
         data_dir: Optional[str] = None, log=print) -> dict:
-    """The runner's job; returns what it writes to ``<output>.json``."""
-    engine = AnytimeEngine(manifest_path, precision, threads)
-    from hne_tf import data as data_lib
+    """The runner's job; returns what it writes to ``<output>.json``.
 
-    images, labels = data_lib.load_arrays(engine.manifest["model"]["dataset"], "test", data_dir=data_dir,
-                                          take=num_images)
+    ``num_images``: the first N test images (None: all of them; 0 is an error).
+    """
+    if num_images is not None:
+        rt.positive("--num_images", num_images)
+    rt.positive("--threads", threads)
+    if output:
+        check_output(output)
+    engine = AnytimeEngine(manifest_path, precision, threads)
+    if rule is not None:
+        engine.check_rule(rule)
+    from export import inputs
+
+    images, labels = inputs.load_split(engine.manifest["model"]["dataset"], "test", data_dir, num_images)
+    if num_images is not None and len(images) < num_images:
+        raise ValueError(f"--num_images={num_images}: the {engine.manifest['model']['dataset']} test split has "
+                         f"only {len(images)} images")
     predicted = engine.calibrate(images[:32])
     log(f"{os.path.basename(engine.path)}: {engine.num_steps} steps, predicted step latency (ms, 90th percentile "
-        f"on 32 images, {threads} threads, {engine.interpreter.delegate_used}): "
+        f"on {min(32, len(images))} images, {threads} threads, {engine.interpreter.delegate_used}): "
         + ", ".join(f"{v:.3f}" for v in predicted))
     if rule is not None:
         log(f"running {len(images)} test images live under '{rule.describe()}'")
@@ -286,11 +348,12 @@ def run(manifest_path: str, precision: str = "float32", rule: Optional[StoppingR
               "precision": precision, "threads": threads, "delegate": engine.interpreter.delegate_used,
               "num_images": int(len(images)), "mode": mode, "predicted_step_ms": predicted, "points": rows}
     if output:
-        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-        with open(output + ".json", "w") as f:
-            json.dump(result, f, indent=2)
+        def write_json(path):
+            with open(path, "w") as f:
+                json.dump(result, f, indent=2)
         title = f"{engine.manifest['model']['preset']} anytime, {precision}, {threads} threads, {len(images)} images"
-        plot(rows, output + ".png", title)
+        _replace_atomically(output + ".json", write_json)
+        _replace_atomically(output + ".png", lambda path: plot(rows, path, title))
         log(f"wrote {output}.json and {output}.png")
     return result
 
@@ -313,23 +376,33 @@ def main(argv):
             rule = StoppingRule(FLAGS.rule, value)
         except ValueError as e:
             sys.exit(f"export.anytime: error: {e}")
-    from hne_tf.data import DataError
+    from export.inputs import InputError
 
+    if FLAGS.precision not in precision_registry.REGISTRY:
+        sys.exit(f"export.anytime: error: --precision must be one of {', '.join(precision_registry.REGISTRY)}, "
+                 f"got {FLAGS.precision!r}")
     manifest_dir = os.path.dirname(os.path.abspath(FLAGS.manifest))
     output = FLAGS.output or os.path.join(manifest_dir, f"anytime_eval_{FLAGS.precision}")
     try:
         run(FLAGS.manifest, FLAGS.precision, rule, FLAGS.num_images, FLAGS.threads, output, FLAGS.data_dir)
-    except (mf.ManifestError, ValueError, DataError) as e:
+    except (mf.ManifestError, ValueError, InputError) as e:
         if os.environ.get("HNE_TF_TRACEBACK"):
             raise
         sys.exit(f"export.anytime: error: {e}")
+    except OSError as e:
+        if os.environ.get("HNE_TF_TRACEBACK"):
+            raise
+        what = "disk full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else "cannot write"
+        sys.exit(f"export.anytime: error: {what}: {e.filename or output} ({e.strerror or e}); "
+                 "earlier results there are unchanged")
 
 
 def _define_flags():
     from absl import flags
 
     flags.DEFINE_string("manifest", "runs/hne_fashion_mnist_tflite/manifest.json", "An export's manifest.json.")
-    flags.DEFINE_string("precision", "float32", "Which anytime file: float32 | float16 | dynamic | int8.")
+    flags.DEFINE_string("precision", "float32", "Which anytime file: " + " | ".join(precision_registry.REGISTRY)
+                        + ".")
     flags.DEFINE_string("rule", "sweep", "sweep (every rule at many operating points) | deadline | confidence | "
                         "leaves")
     flags.DEFINE_float("deadline_ms", None, "Per-image budget for --rule=deadline (ms).")

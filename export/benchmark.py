@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 
@@ -37,24 +36,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from export import manifest as mf  # noqa: E402
 from export import runtime as rt  # noqa: E402
-
-
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return (time.perf_counter() - t) * 1e3
-
-
-def _measure(callables, runs, warmup):
-    """Median ms of each callable, timed round-robin so that load changes hit all alike."""
-    for fn in callables.values():
-        for _ in range(warmup):
-            fn()
-    times = {name: [] for name in callables}
-    for _ in range(runs):
-        for name, fn in callables.items():
-            times[name].append(_timed(fn))
-    return {name: statistics.median(v) for name, v in times.items()}
 
 
 def _independent_ensemble(manifest, log):
@@ -129,7 +110,7 @@ def benchmark(manifest_path, threads_list=(1, 2), precisions=("float32", "int8")
             if ind is not None and precision == "float32":
                 runner = rt.Runner(rt.load_interpreter(ind["model"], num_threads=threads), "serving_default")
                 callables["independent"] = lambda runner=runner: runner(input=image)
-            medians = _measure(callables, runs, warmup)
+            medians = {name: rt.median_iqr(v)[0] for name, v in rt.interleaved_ms(callables, runs, warmup).items()}
             res = {"precision": precision, "threads": threads, "prefixes": [], "steps": []}
             log(f"\n== {precision}, {threads} thread(s) ==")
             log(f"{'k':>4} {'MMACs':>8} {'ms':>9} {'lat(k)/lat(1)':>14} {'MACs(k)/MACs(1)':>16}")
@@ -190,7 +171,13 @@ def main(argv):
     if unknown:
         sys.exit(f"export.benchmark: error: unknown precision(s) {unknown}; choose from {', '.join(mf.PRECISIONS)}")
     if FLAGS.runs < 20:
-        sys.exit("export.benchmark: error: --runs must be at least 20")
+        sys.exit(f"export.benchmark: error: --runs must be at least 20, got {FLAGS.runs}")
+    if FLAGS.warmup < 0:
+        sys.exit(f"export.benchmark: error: --warmup must be at least 0, got {FLAGS.warmup}")
+    if not threads or min(threads) < 1:
+        sys.exit(f"export.benchmark: error: --threads must be positive integers, got {FLAGS.threads!r}")
+    if not precisions:
+        sys.exit("export.benchmark: error: --precisions is empty")
     started = time.time()
     try:
         result = benchmark(FLAGS.manifest, threads, precisions, FLAGS.runs, FLAGS.warmup, FLAGS.independent)

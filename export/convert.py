@@ -39,15 +39,10 @@ import tensorflow as tf
 from tensorflow.lite.tools import flatbuffer_utils
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from export.manifest import PRECISIONS
+from export import precisions
+from hne_tf.tree import run_anytime_steps
+from export.quiet import quiet_native_stderr
 
-PRECISION_HELP = {
-    "float32": "float32 weights and activations",
-    "float16": "float16 weights, float32 compute",
-    "dynamic": "dynamic-range quantization: int8 weights, activations quantized on the fly",
-    "int8": "full integer quantization (int8 weights and activations, calibrated on training images); "
-            "float32 input and output",
-}
 DEFAULT_SIGNATURE = "serving_default"
 
 
@@ -95,11 +90,8 @@ def _freeze(body, inputs: Dict[str, tuple], key: str) -> Graph:
 def slot_shapes(model) -> Dict[str, tuple]:
     """Shape (without batch) of every anytime cache slot, found by running the steps once."""
     shapes = {"input": tuple(model.image_shape)}
-    cache = {"input": tf.zeros((1,) + tuple(model.image_shape))}
-    for s in model.anytime_steps():
-        _, writes = model.anytime_step(s.step, cache[s.reads])
-        cache.update(writes)
-        shapes.update({name: tuple(t.shape[1:]) for name, t in writes.items()})
+    for run in model.iter_anytime(tf.zeros((1,) + tuple(model.image_shape))):
+        shapes.update({name: tuple(t.shape[1:]) for name, t in run.writes.items()})
     return shapes
 
 
@@ -136,34 +128,33 @@ class Converter:
                 representative: Optional[Callable[[], Iterable]] = None) -> bytes:
         """TFLite flatbuffer holding the signatures ``keys``.
 
-        ``representative`` (int8 only) yields ``(key, {input_name: batch})``.
+        ``precision``: a name in :data:`export.precisions.REGISTRY`.
+        ``representative`` (calibrated precisions) yields ``(key, {input_name: batch})``.
         A single-signature file gets the key ``serving_default``.
         """
-        if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+        entry = precisions.get(precision)
+        if entry.calibrated and representative is None:
+            raise ValueError(f"{precision} needs a representative dataset (calibration images)")
         functions = [self.graphs[k].fn.get_concrete_function() for k in keys]
         # The graphs hold no variables; the empty module only selects the
         # converter's multi-signature path.
         converter = tf.lite.TFLiteConverter.from_concrete_functions(functions, tf.Module())
-        if precision == "float16":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.target_spec.supported_types = [tf.float16]
-        elif precision == "dynamic":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        elif precision == "int8":
-            if representative is None:
-                raise ValueError("int8 needs a representative dataset")
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            if len(keys) == 1:
-                converter.representative_dataset = lambda: (inputs for _, inputs in representative())
-            else:
-                converter.representative_dataset = representative
-        with warnings.catch_warnings():
+        if entry.calibrated and len(keys) == 1:
+            representative = _single_signature(representative)
+        entry.configure(converter, tf, representative if entry.calibrated else None)
+        with warnings.catch_warnings(), quiet_native_stderr():
             # int8 calibration runs inside the converter on tf.lite.Interpreter.
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
             buf = converter.convert()
         return finalize(buf, rename_single=DEFAULT_SIGNATURE if len(keys) == 1 else None)
+
+
+def _single_signature(representative: Callable[[], Iterable]) -> Callable[[], Iterable]:
+    """A one-signature model calibrates on bare input dicts, without the key."""
+    def gen():
+        for _, inputs in representative():
+            yield inputs
+    return gen
 
 
 def finalize(buf: bytes, rename_single: Optional[str] = None) -> bytes:
@@ -246,13 +237,16 @@ def representative_batches(graphs: Dict[str, Graph], keys: Sequence[str], steps,
     and for anytime steps the cache slots that the frozen float steps compute
     from those images."""
     step_inputs: Dict[str, List[np.ndarray]] = {}
+
+    def frozen_step(s, x):
+        out = graphs[step_key(s.step)].fn(x)
+        return out["logits"], out
+
     if any(k.startswith("step") for k in keys):
         for start in range(0, len(images), batch_size):
-            cache = {"input": tf.constant(images[start:start + batch_size])}
-            for s in steps:
-                out = graphs[step_key(s.step)].fn(cache[s.reads])
-                step_inputs.setdefault(step_key(s.step), []).append(cache[s.reads].numpy())
-                cache.update({w: out[w] for w in s.writes})
+            batch = tf.constant(images[start:start + batch_size])
+            for run in run_anytime_steps(steps, frozen_step, batch):
+                step_inputs.setdefault(step_key(run.step.step), []).append(run.inputs.numpy())
 
     def gen():
         for key in keys:
@@ -268,5 +262,5 @@ def representative_batches(graphs: Dict[str, Graph], keys: Sequence[str], steps,
     return gen
 
 
-__all__ = ["PRECISIONS", "PRECISION_HELP", "Converter", "Graph", "finalize", "member_key", "prefix_key",
+__all__ = ["Converter", "Graph", "finalize", "member_key", "prefix_key",
            "representative_batches", "slot_shapes", "step_key", "trace_graphs", "weight_bytes"]

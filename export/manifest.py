@@ -29,10 +29,12 @@ import json
 import os
 from typing import Dict, List, Optional
 
+from export.precisions import REGISTRY
+
 FORMAT = "hne-tf-manifest"
 VERSION = 1
 FILE_KINDS = ("prefix", "member", "anytime")
-PRECISIONS = ("float32", "float16", "dynamic", "int8")
+PRECISIONS = tuple(REGISTRY)  # the names, in the registry's order
 
 
 class ManifestError(ValueError):
@@ -60,11 +62,17 @@ def _need(obj, key, kind, where, problems) -> object:
     return value
 
 
+def _numbers(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+
+
 def validate(manifest: dict, base_dir: Optional[str] = None, check_files: bool = True) -> None:
     """Raises ManifestError listing every problem found.
 
     With ``base_dir`` and ``check_files``, every listed file must exist there
-    with the recorded size and sha256.
+    with the recorded size and sha256, and its signatures must have the
+    inputs and outputs, in the order, that the entry's ``tensor_order``
+    records (when it has one: manifests written before that field lack it).
     """
     p: List[str] = []
     if not isinstance(manifest, dict):
@@ -76,78 +84,71 @@ def validate(manifest: dict, base_dir: Optional[str] = None, check_files: bool =
         p.append(f"version: this reader understands version {VERSION}, got {version!r}")
     n = _need(manifest, "num_leaves", int, "manifest", p)
     model = _need(manifest, "model", dict, "manifest", p)
+    num_classes = None
     if model is not None:
         _need(model, "preset", str, "model", p)
         _need(model, "family", str, "model", p)
+        _need(model, "dataset", str, "model", p)
+        num_classes = _need(model, "num_classes", int, "model", p)
         branching = _need(model, "branching", list, "model", p)
         if branching is not None and n is not None:
             prod = 1
             for r in branching:
-                prod *= r if isinstance(r, int) else 0
+                prod *= r if isinstance(r, int) and not isinstance(r, bool) else 0
             if prod != n:
                 p.append(f"model.branching {branching} does not give num_leaves={n}")
+        options = model.get("options")
+        if options is not None and not isinstance(options, dict):
+            p.append(f"model.options: expected dict, got {type(options).__name__}")
     inp = _need(manifest, "input", dict, "manifest", p)
     if inp is not None:
         _need(inp, "name", str, "input", p)
         shape = _need(inp, "shape", list, "input", p)
-        if shape is not None and (len(shape) != 4 or not all(isinstance(d, int) for d in shape)):
+        if shape is not None and (len(shape) != 4 or not all(isinstance(d, int) and not isinstance(d, bool)
+                                                            for d in shape)):
             p.append(f"input.shape: expected [batch, H, W, C] integers, got {shape}")
+            shape = None
         if inp.get("dtype") != "float32":
             p.append(f"input.dtype: expected 'float32', got {inp.get('dtype')!r}")
         norm = _need(inp, "normalization", dict, "input", p)
-        if norm is not None and shape is not None and len(shape) == 4:
+        if norm is not None:
             for key in ("mean", "std"):
                 v = _need(norm, key, list, "input.normalization", p)
-                if v is not None and len(v) != shape[3]:
+                if v is None:
+                    continue
+                if not _numbers(v):
+                    p.append(f"input.normalization.{key}: expected numbers, got {v}")
+                elif shape is not None and len(v) != shape[3]:
                     p.append(f"input.normalization.{key}: {len(v)} values for {shape[3]} channels")
-            if any(s == 0 for s in norm.get("std", []) or []):
-                p.append("input.normalization.std: must not contain 0")
+                elif key == "std" and any(x == 0 for x in v):
+                    p.append("input.normalization.std: must not contain 0")
     labels = _need(manifest, "labels", list, "manifest", p)
-    if model is not None and labels is not None and model.get("num_classes") != len(labels):
-        p.append(f"labels: {len(labels)} names for num_classes={model.get('num_classes')}")
+    if num_classes is not None and labels is not None and num_classes != len(labels):
+        p.append(f"labels: {len(labels)} names for num_classes={num_classes}")
 
-    steps = []
     anytime = manifest.get("anytime")
     if anytime is not None:
-        slots = _need(anytime, "slots", dict, "anytime", p) or {}
-        steps = _need(anytime, "steps", list, "anytime", p) or []
-        if n is not None and len(steps) != n:
-            p.append(f"anytime.steps: {len(steps)} steps for num_leaves={n}")
-        available = {"input"}
-        for i, s in enumerate(steps):
-            where = f"anytime.steps[{i}]"
-            if _need(s, "step", int, where, p) not in (None, i + 1):
-                p.append(f"{where}.step: expected {i + 1} (steps are ordered)")
-            _need(s, "signature", str, where, p)
-            _need(s, "macs", int, where, p)
-            reads = _need(s, "reads", str, where, p)
-            writes = _need(s, "writes", list, where, p) or []
-            if reads is not None and reads not in available:
-                p.append(f"{where}.reads: slot {reads!r} is not written by an earlier step")
-            for w in writes:
-                if w not in slots:
-                    p.append(f"{where}.writes: slot {w!r} not declared in anytime.slots")
-            available.update(writes)
-        full = anytime.get("full_macs")
-        if steps and isinstance(full, int) and all(isinstance(s.get("macs"), int) for s in steps):
-            if sum(s["macs"] for s in steps) != full:
-                p.append(f"anytime: step MACs sum to {sum(s['macs'] for s in steps)}, full_macs is {full}")
-
+        _validate_anytime(anytime, n, p)
     files = _need(manifest, "files", list, "manifest", p) or []
     names = set()
     for i, f in enumerate(files):
         where = f"files[{i}]"
+        if not isinstance(f, dict):
+            p.append(f"{where}: expected an object, got {type(f).__name__}")
+            continue
         name = _need(f, "file", str, where, p)
         kind = _need(f, "kind", str, where, p)
         precision = _need(f, "precision", str, where, p)
         _need(f, "sha256", str, where, p)
-        _need(f, "bytes", int, where, p)
+        size = _need(f, "bytes", int, where, p)
         if name is not None:
             if name in names:
                 p.append(f"{where}.file: {name} listed twice")
-            if os.path.basename(name) != name:
+            if os.path.basename(name) != name or name in ("", ".", ".."):
                 p.append(f"{where}.file: must be a bare file name, got {name!r}")
-            names.add(name)
+                name = None
+            else:
+                names.add(name)
         if kind is not None and kind not in FILE_KINDS:
             p.append(f"{where}.kind: {kind!r} is not one of {FILE_KINDS}")
         if precision is not None and precision not in PRECISIONS:
@@ -164,31 +165,128 @@ def validate(manifest: dict, base_dir: Optional[str] = None, check_files: bool =
             if anytime is None:
                 p.append(f"{where}: an anytime file needs the manifest's 'anytime' section")
             acc = f.get("accuracy_by_leaves")
-            if acc is not None and n is not None and len(acc) != n:
-                p.append(f"{where}.accuracy_by_leaves: {len(acc)} values for {n} leaves")
-        if base_dir is not None and check_files and name is not None and os.path.basename(name) == name:
+            if acc is not None and (not _numbers(acc) or (n is not None and len(acc) != n)):
+                p.append(f"{where}.accuracy_by_leaves: expected {n} numbers, got {acc!r:.80}")
+        order = f.get("tensor_order")
+        if order is not None and not _is_tensor_order(order):
+            p.append(f"{where}.tensor_order: expected {{signature: {{inputs: [names], outputs: [names]}}}}")
+            order = None
+        if base_dir is not None and check_files and name is not None:
             path = os.path.join(base_dir, name)
-            if not os.path.exists(path):
+            if not os.path.isfile(path):
                 p.append(f"{where}: {path} does not exist")
-            elif os.path.getsize(path) != f.get("bytes"):
-                p.append(f"{where}: {path} has {os.path.getsize(path)} bytes, manifest says {f.get('bytes')}")
+            elif os.path.getsize(path) != size:
+                p.append(f"{where}: {path} has {os.path.getsize(path)} bytes, manifest says {size}")
             elif sha256(path) != f.get("sha256"):
                 p.append(f"{where}: {path} does not match its sha256")
+            elif order is not None:
+                p.extend(f"{where}.tensor_order: {problem}" for problem in _order_problems(path, order))
     if p:
         raise ManifestError("invalid manifest:\n  " + "\n  ".join(p))
+
+
+def _validate_anytime(anytime, n, p: List[str]) -> None:
+    if not isinstance(anytime, dict):
+        p.append(f"anytime: expected dict, got {type(anytime).__name__}")
+        return
+    slots = _need(anytime, "slots", dict, "anytime", p) or {}
+    for name, shape in slots.items():
+        if not (isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) for d in shape)):
+            p.append(f"anytime.slots.{name}: expected a list of integers, got {shape!r:.80}")
+    steps = _need(anytime, "steps", list, "anytime", p) or []
+    if n is not None and len(steps) != n:
+        p.append(f"anytime.steps: {len(steps)} steps for num_leaves={n}")
+    available = {"input"}
+    macs = []
+    for i, s in enumerate(steps):
+        where = f"anytime.steps[{i}]"
+        if not isinstance(s, dict):
+            p.append(f"{where}: expected an object, got {type(s).__name__}")
+            continue
+        if _need(s, "step", int, where, p) not in (None, i + 1):
+            p.append(f"{where}.step: expected {i + 1} (steps are ordered)")
+        _need(s, "signature", str, where, p)
+        macs.append(_need(s, "macs", int, where, p))
+        reads = _need(s, "reads", str, where, p)
+        writes = _need(s, "writes", list, where, p) or []
+        if reads is not None and reads not in available:
+            p.append(f"{where}.reads: slot {reads!r} is not written by an earlier step")
+        for w in writes:
+            if not isinstance(w, str):
+                p.append(f"{where}.writes: expected slot names, got {w!r}")
+            elif w not in slots:
+                p.append(f"{where}.writes: slot {w!r} not declared in anytime.slots")
+            else:
+                available.add(w)
+    full = anytime.get("full_macs")
+    if steps and isinstance(full, int) and macs and all(isinstance(m, int) for m in macs):
+        if sum(macs) != full:
+            p.append(f"anytime: step MACs sum to {sum(macs)}, full_macs is {full}")
+
+
+def _is_tensor_order(order) -> bool:
+    return isinstance(order, dict) and all(
+        isinstance(sig, dict) and set(sig) == {"inputs", "outputs"}
+        and all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in sig.values())
+        for sig in order.values())
+
+
+def tensor_order(path_or_bytes) -> Dict[str, Dict[str, List[str]]]:
+    """Each signature's input and output names, in the order of its subgraph's
+    input and output tensors (the indices an index-based API such as
+    ``getOutputTensor(i)`` uses), read from the ``.tflite`` flatbuffer."""
+    from ai_edge_litert import schema_py_generated as schema  # flatbuffers only: no TensorFlow
+
+    if isinstance(path_or_bytes, (bytes, bytearray)):
+        buf = bytes(path_or_bytes)
+    else:
+        with open(path_or_bytes, "rb") as f:
+            buf = f.read()
+    model = schema.Model.GetRootAs(buf, 0)
+    out = {}
+    for i in range(model.SignatureDefsLength()):
+        sig = model.SignatureDefs(i)
+        subgraph = model.Subgraphs(sig.SubgraphIndex())
+
+        def names(count, get, tensors):
+            by_tensor = {get(j).TensorIndex(): get(j).Name().decode() for j in range(count)}
+            return [by_tensor[t] for t in tensors if t in by_tensor]
+
+        out[sig.SignatureKey().decode()] = {
+            "inputs": names(sig.InputsLength(), sig.Inputs, subgraph.InputsAsNumpy().tolist()),
+            "outputs": names(sig.OutputsLength(), sig.Outputs, subgraph.OutputsAsNumpy().tolist())}
+    return out
+
+
+def _order_problems(path: str, recorded: dict) -> List[str]:
+    try:
+        actual = tensor_order(path)
+    except Exception as e:  # any parse failure is reported as a bad file
+        return [f"{path} is not a readable .tflite flatbuffer ({type(e).__name__}: {e})"]
+    problems = []
+    if sorted(actual) != sorted(recorded):
+        problems.append(f"{path} has signatures {sorted(actual)}, the manifest records {sorted(recorded)}")
+    for key in sorted(set(actual) & set(recorded)):
+        for side in ("inputs", "outputs"):
+            if actual[key][side] != recorded[key][side]:
+                problems.append(f"{key} {side} are {actual[key][side]} in {os.path.basename(path)}, "
+                                f"the manifest records {recorded[key][side]}")
+    return problems
 
 
 def load(path: str, check_files: bool = True) -> dict:
     """Reads and validates ``path``; raises ManifestError with every problem."""
     if os.path.isdir(path):
         path = os.path.join(path, "manifest.json")
-    if not os.path.exists(path):
+    if not os.path.isfile(path):
         raise ManifestError(f"{path} does not exist (run `python -m export --model_dir=RUN --out_dir=OUT` first)")
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             manifest = json.load(f)
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ManifestError(f"{path} is not valid JSON: {e}")
+    except OSError as e:
+        raise ManifestError(f"{path} cannot be read: {e.strerror or e}")
     validate(manifest, os.path.dirname(os.path.abspath(path)), check_files)
     return manifest
 
@@ -205,5 +303,5 @@ def anytime_file(manifest: dict, precision: str) -> Dict:
     return found[0]
 
 
-__all__ = ["FORMAT", "FILE_KINDS", "ManifestError", "VERSION", "anytime_file", "files_of", "load", "sha256",
-           "validate"]
+__all__ = ["FORMAT", "FILE_KINDS", "ManifestError", "PRECISIONS", "VERSION", "anytime_file", "files_of", "load",
+           "sha256", "tensor_order", "validate"]

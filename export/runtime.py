@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-import statistics
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -13,6 +12,8 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
+
+from export.quiet import quiet_native_stderr  # noqa: E402
 
 DELEGATE = "XNNPACK (LiteRT's default CPU delegate); LiteRT's built-in kernels where XNNPACK rejects a model"
 
@@ -26,12 +27,14 @@ def load_interpreter(path_or_bytes, num_threads: int = 2) -> Interpreter:
     XNNPACK fails, the model is loaded with LiteRT's built-in kernels alone.
     The choice is in ``interpreter.delegate_used`` ("xnnpack" or "builtin").
     """
+    positive("num_threads", num_threads)
     kwargs = {"model_content": bytes(path_or_bytes)} if isinstance(path_or_bytes, (bytes, bytearray)) else {
         "model_path": str(path_or_bytes)}
     try:
-        interpreter = Interpreter(**kwargs, num_threads=num_threads,
-                                  experimental_op_resolver_type=OpResolverType.BUILTIN)
-        _probe(interpreter)
+        with quiet_native_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+            interpreter = Interpreter(**kwargs, num_threads=num_threads,
+                                      experimental_op_resolver_type=OpResolverType.BUILTIN)
+            _probe(interpreter)
         interpreter.delegate_used = "xnnpack"
     except RuntimeError as e:
         if "XNNPACK" not in str(e) and "XNNPack" not in str(e):
@@ -103,6 +106,7 @@ class Runner:
 
 def run_batched(runner: Runner, images: np.ndarray, batch_size: int = 256, output: str = "logits") -> np.ndarray:
     """``runner`` over ``images`` in batches; the concatenated ``output``."""
+    positive("batch_size", batch_size)
     outs = [runner(input=images[i:i + batch_size])[output] for i in range(0, len(images), batch_size)]
     return np.concatenate(outs, axis=0)
 
@@ -150,45 +154,54 @@ class Steps:
 def run_steps(interpreter: Interpreter, steps: Sequence[dict], inputs: np.ndarray,
               batch_size: int = 256) -> np.ndarray:
     """All anytime steps over ``inputs`` in batches: logits ``[n, steps, classes]``."""
+    positive("batch_size", batch_size)
     sequence = Steps(interpreter, steps)
     return np.concatenate([sequence.run(inputs[i:i + batch_size]) for i in range(0, len(inputs), batch_size)])
 
 
-def median_latency_ms(fn, runs: int = 20, warmup: int = 3) -> float:
-    """Median wall time of ``fn()`` in milliseconds, after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
+def positive(name: str, value, minimum: int = 1) -> None:
+    """Raises ValueError naming ``name`` unless ``value`` is an integer >= ``minimum``.
 
-
-def step_latencies_ms(interpreter: Interpreter, steps: Sequence[dict], image: np.ndarray, runs: int = 20,
-                      warmup: int = 3) -> Tuple[List[float], float]:
-    """Median latency of each anytime step at batch 1, and of running them all in sequence.
-
-    The steps run in order on ``image`` ``runs`` times after ``warmup`` runs;
-    each step is timed within its sequence.
+    A count of 0 never means "all" here: callers pass None for that.
     """
-    sequence = Steps(interpreter, steps)
-    x = image[None] if image.ndim == 3 else image
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer of at least {minimum}, got {value!r}")
+
+
+def interleaved_ms(callables: Dict[str, Callable[[], object]], runs: int, warmup: int = 3,
+                   clock: Callable[[], float] = time.perf_counter) -> Dict[str, np.ndarray]:
+    """Wall time in ms of every callable, ``[runs]`` each, timed round-robin.
+
+    ``warmup`` untimed rounds first; then each of ``runs`` rounds calls every
+    callable once, starting one further along the list each round, so that a
+    burst of load or a slow first call after a switch lands on all of them
+    alike rather than on whichever was timed at that moment.
+    """
+    positive("runs", runs)
+    positive("warmup", warmup, 0)
+    names = list(callables)
     for _ in range(warmup):
-        sequence.run(x)
-    per_step = np.zeros((runs, len(sequence)))
-    totals = []
+        for name in names:
+            callables[name]()
+    times = {name: np.zeros(runs) for name in names}
     for r in range(runs):
-        t = time.perf_counter()
-        sequence.run(x, per_step[r])
-        totals.append((time.perf_counter() - t) * 1e3)
-    return [float(v) for v in np.median(per_step, axis=0)], statistics.median(totals)
+        shift = r % len(names) if names else 0
+        for name in names[shift:] + names[:shift]:
+            t = clock()
+            callables[name]()
+            times[name][r] = (clock() - t) * 1e3
+    return times
+
+
+def median_iqr(samples) -> Tuple[float, float]:
+    """Median and interquartile range (75th - 25th percentile) of ``samples``."""
+    q25, q50, q75 = np.percentile(np.asarray(samples, np.float64), [25, 50, 75])
+    return float(q50), float(q75 - q25)
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(logits, axis=-1) == labels))
 
 
-__all__ = ["DELEGATE", "Runner", "Steps", "accuracy", "load_interpreter", "median_latency_ms", "run_batched",
-           "run_steps", "step_latencies_ms"]
+__all__ = ["DELEGATE", "Runner", "Steps", "accuracy", "interleaved_ms", "load_interpreter", "median_iqr", "positive",
+           "run_batched", "run_steps"]

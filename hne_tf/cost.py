@@ -3,8 +3,9 @@
 The unit is multiply-accumulates (MACs), per image. MACs count convolutions
 and dense layers only (see ``hne_tf.layers``); papers that say "FLOPs" often
 mean the same count. Parameters count every weight of the Keras layers a
-prefix uses, batch-norm statistics included. Training-only parts (ONE's gate,
-OEMC's adaptation convolutions) are not part of any prefix.
+prefix uses, batch-norm statistics included. A family's training-only extras
+(``TreeEnsemble.extras``: ONE's gate, OEMC's adaptation convolutions) are not
+part of any prefix, step or member.
 """
 
 from __future__ import annotations
@@ -18,17 +19,10 @@ def node_costs(model) -> Dict[str, List[List[int]]]:
     """Per block (the head last), per node: MACs and params."""
     hw = model.image_shape[:2]
     macs, params = [], []
-    for block in model.tree_blocks:
+    for block in (*model.tree_blocks, model.head):  # the head: one "node" per leaf
         m, p, hw = block.node_costs(hw)
         macs.append(m)
         params.append(p)
-    if hasattr(model.head, "node_costs"):
-        m, p, _ = model.head.node_costs(hw)
-    else:
-        mh, ph, _ = model.head.group_cost(hw)
-        m, p = [mh] * model.num_leaves, [ph] * model.num_leaves
-    macs.append(m)
-    params.append(p)
     return {"macs": macs, "params": params}
 
 

@@ -650,6 +650,11 @@ class TreeHead(_Composite):
         layers = [self.classifier] if self.hidden is None else [self.hidden, self.classifier]
         return self._sublayers_cost(layers, input_hw)
 
+    def node_costs(self, input_hw):
+        """Per leaf: ``(macs, params)`` lists and the output resolution, as the blocks report them."""
+        macs, params, hw = self.group_cost(input_hw)
+        return [macs] * self.groups, [params] * self.groups, hw
+
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes, "groups": self.groups,
                 "hidden_units": self.hidden_units, "hidden_activation": self.hidden_activation}
@@ -682,6 +687,12 @@ class GroupedBlock(keras.layers.Layer):
         for layer in self.tree_layers:
             x = layer(x, training=training, group_range=group_range)
         return x
+
+    def node_outputs(self, x, training=None, group_range=None):
+        """Nodes ``start..stop-1`` of this block, one tensor each (equal widths)."""
+        start, stop = _full(group_range, self.groups)
+        y = self(x, training=training, group_range=group_range)
+        return tf.split(y, stop - start, axis=-1) if stop - start > 1 else [y]
 
     def node_costs(self, input_hw):
         """Per node: ``(macs, params)`` lists and the output resolution."""
@@ -742,6 +753,14 @@ class PerNodeBlock(keras.layers.Layer):
         if len(outputs) == 1:
             return outputs[0]
         return tf.concat(outputs, axis=1 if self.stack_outputs else -1)
+
+    def leaf_logits(self, x, leaf: int, training=None):
+        """As the model's head (one classifier stack per node, e.g. OEMC's students):
+        node ``leaf``'s logits ``[batch, num_classes]``; ``x`` holds only that node's input."""
+        *body, head = self.node_layers(leaf)
+        for layer in body:
+            x = layer(x, training=training)
+        return head.leaf_logits(x, 0, training=training)
 
     def node_costs(self, input_hw):
         """Per node: ``(macs, params)`` lists and the output resolution."""

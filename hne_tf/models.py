@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+import numbers
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import keras
 import tensorflow as tf
 
 from hne_tf import layers as L
-from hne_tf.presets import get_preset, list_models
-from hne_tf.tree import AnytimeStep, TreeSpec, slot_name
+from hne_tf.presets import TEACHER, Extra, get_preset, list_models
+from hne_tf.tree import AnytimeStep, StepRun, TreeSpec, run_anytime_steps, slot_name
 
 
 @L.register
@@ -17,12 +18,14 @@ class TreeEnsemble(keras.Model):
     """A tree ensemble built from a preset.
 
     Calling the model returns a dict:
-      ``"logits"``: ``[batch, num_leaves, num_classes]``, leaves depth-first.
-      ``"gate"`` (ONE only): ``[batch, num_leaves]`` softmax branch weights.
-      ``"features"`` (OEMC only): one tensor per distilled block,
-        ``[batch, num_students, h, w, c]``; entry 0 is the pseudo teacher's
-        feature map, entry ``i > 0`` student ``i``'s map after its 1x1
-        adaptation convolution.
+      ``"logits"``: ``[batch, num_leaves, num_classes]``, leaves depth-first;
+      and one entry per training-only extra the family adds (see
+      :class:`hne_tf.presets.Extra`, asked for by role with :meth:`extra`):
+      ``"gate"`` (ONE's teacher): ``[batch, num_leaves]`` softmax branch weights.
+      ``"features"`` (OEMC's feature adapters): one tensor per distilled
+        block, ``[batch, num_students, h, w, c]``; entry 0 is the pseudo
+        teacher's feature map, entry ``i > 0`` student ``i``'s map after its
+        1x1 adaptation convolution.
 
     The model is rebuilt from ``(preset, input_shape, num_classes, options)``;
     that is its whole config.
@@ -32,28 +35,34 @@ class TreeEnsemble(keras.Model):
                  **kwargs):
         kwargs.setdefault("name", preset)
         super().__init__(**kwargs)
+        build = get_preset(preset)  # an unknown name lists the valid ones
         self.preset = preset
+        if (not isinstance(input_shape, (list, tuple)) or len(input_shape) != 3
+                or not all(_positive_int(d) for d in input_shape)):
+            raise ValueError(f"{preset}: input_shape must be (height, width, channels), three integers >= 1, "
+                             f"got {input_shape!r}")
         self.image_shape = tuple(int(d) for d in input_shape)
-        if len(self.image_shape) != 3:
-            raise ValueError(f"input_shape must be (height, width, channels), got {input_shape}")
+        if not _positive_int(num_classes):
+            raise ValueError(f"{preset}: num_classes must be an integer >= 1, got {num_classes!r}")
         self.num_classes = int(num_classes)
+        if options is not None and not isinstance(options, dict):
+            raise ValueError(f"{preset}: options must be a mapping of option names to values, got {options!r}")
         self.options = dict(options or {})
-        arch = get_preset(preset)(self.image_shape, self.num_classes, **self.options)
+        arch = build(self.image_shape, self.num_classes, **self.options)
         self.family = arch.family
         self.spec = TreeSpec(arch.branching)
         self.tree_blocks = arch.blocks
         self.head = arch.head
-        self.gate_block = arch.gate_block
-        self.feature_blocks = tuple(arch.feature_blocks)
-        n = self.spec.num_leaves
-        if self.gate_block is not None:
-            self.gate_dense = keras.layers.Dense(n, name="gate_dense")
-            self.gate_bn = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True,
-                                                          name="gate_bn")
-        # OEMC adaptation convs: one per non-teacher student per distilled block.
-        self.adapters = [keras.layers.Conv2D(c, 1, name=f"adapt_block{b}_student{s}")
-                         for b, c in zip(self.feature_blocks, arch.feature_channels)
-                         for s in range(1, n)]
+        roles = [e.role for e in arch.extras]
+        outputs = [e.output for e in arch.extras]
+        if len(set(roles)) != len(roles) or len(set(outputs)) != len(outputs) or "logits" in outputs:
+            raise ValueError(f"{preset}: extras need distinct roles and output keys other than 'logits', "
+                             f"got {arch.extras}")
+        self.extras: Tuple[Extra, ...] = tuple(arch.extras)
+        # Keras tracks the extras' layers through this list (weights, checkpoint,
+        # .keras file); their variable paths stay "<model>/<layer>/...".
+        self.extra_layers = [layer for e in self.extras for layer in e.layers]
+        self._deployable = tuple(arch.deployable_members)
         self(tf.zeros((1,) + self.image_shape), training=False)  # create every weight
 
     # ------------------------------------------------------------------ API
@@ -75,38 +84,63 @@ class TreeEnsemble(keras.Model):
     def forward(self, inputs, num_leaves: Optional[int] = None, training=None, extras: bool = False):
         """Runs the first ``num_leaves`` leaves (all by default).
 
-        Returns the output dict; ``"gate"`` and ``"features"`` only with
-        ``extras`` and all leaves.
+        Returns the output dict; the extras' entries only with ``extras`` and
+        all leaves.
         """
         k = self.num_leaves if num_leaves is None else num_leaves
         counts = self.spec.prefix_nodes(k)
+        run_extras = self.extras if extras and k == self.num_leaves else ()
+        wanted = {b for e in run_extras for b in e.reads}
+        nodes: Dict[int, List[tf.Tensor]] = {}
         h = inputs
-        out: Dict[str, object] = {}
-        features = []
         for b, block in enumerate(self.tree_blocks):
             group_range = (0, counts[b])
-            if extras and b in self.feature_blocks and k == self.num_leaves:
-                nodes = block.node_outputs(h, training=training, group_range=group_range)
-                features.append(self._adapt(b, nodes))
-                h = tf.concat(nodes, axis=-1)
+            if b in wanted:
+                nodes[b] = block.node_outputs(h, training=training, group_range=group_range)
+                h = nodes[b][0] if len(nodes[b]) == 1 else tf.concat(nodes[b], axis=-1)
             else:
                 h = block(h, training=training, group_range=group_range)
-            if extras and b == self.gate_block and k == self.num_leaves:
-                out["gate"] = self._gate(h, training)
-        out["logits"] = self.head(h, training=training, group_range=(0, k))
-        if features:
-            out["features"] = features
+        out: Dict[str, object] = {"logits": self.head(h, training=training, group_range=(0, k))}
+        for e in run_extras:
+            out[e.output] = e(nodes, training=training)
         return out
 
-    def _gate(self, shared, training):
-        pooled = tf.reduce_mean(shared, axis=[1, 2])
-        z = tf.nn.relu(self.gate_bn(self.gate_dense(pooled), training=training))
-        return tf.nn.softmax(tf.cast(z, tf.float32), axis=-1)
+    # --------------------------------------------------------------- roles
+    def extra(self, role: str) -> Optional[Extra]:
+        """The family's training-only part with this role, or None.
 
-    def _adapt(self, block, nodes):
-        i = self.feature_blocks.index(block) * (self.num_leaves - 1)
-        adapted = [nodes[0]] + [self.adapters[i + s - 1](nodes[s]) for s in range(1, len(nodes))]
-        return tf.stack(adapted, axis=1)
+        Roles: ``"teacher"`` (ONE's gate: fills ``outputs["gate"]``, gives
+        :meth:`teacher_logits`) and ``"feature_adapter"`` (OEMC's 1x1
+        adaptation convolutions: fills ``outputs["features"]``).
+        """
+        return next((e for e in self.extras if e.role == role), None)
+
+    def extra_weights(self, role: Optional[str] = None) -> list:
+        """Variables of the extras (of the one with ``role``; of all by default).
+
+        They are trained and checkpointed with the model but belong to no
+        prefix, anytime step or member.
+        """
+        chosen = self.extras if role is None else [e for e in self.extras if e.role == role]
+        return [w for e in chosen for w in e.weights]
+
+    def teacher_logits(self, outputs: dict) -> Optional[tf.Tensor]:
+        """The family's own teacher from the full model's outputs: ``[batch, num_classes]``, or None.
+
+        ONE: the gated teacher ``sum_i gate_i z_i`` (what the paper's
+        "ONE-E" evaluates). None for families whose teacher is the ensemble
+        of the leaves itself (HNE, OEMC, EnsembleNet): evaluate the ensemble
+        of all leaves for them. ``outputs`` is ``model(x)``.
+        """
+        teacher = self.extra(TEACHER)
+        return None if teacher is None else teacher.teacher_logits(outputs)
+
+    def default_members(self) -> List[int]:
+        """Leaves that are deployed alone by default (OEMC: every student; others none).
+
+        The export's ``--members=default``.
+        """
+        return list(self._deployable)
 
     def prefix(self, k: int) -> "PrefixModel":
         """A Keras model that computes only the first ``k`` leaves.
@@ -165,22 +199,19 @@ class TreeEnsemble(keras.Model):
 
     def leaf_logits(self, h, leaf: int, training=False) -> tf.Tensor:
         """The head of leaf ``leaf`` alone on its last-block activation ``h``: ``[batch, num_classes]``."""
-        if isinstance(self.head, L.PerNodeBlock):  # OEMC: one head per student
-            *body, head = self.head.node_layers(leaf)
-            for layer in body:
-                h = layer(h, training=training)
-            return head.leaf_logits(h, 0, training=training)
         return self.head.leaf_logits(h, leaf, training=training)
 
+    def iter_anytime(self, inputs, num_steps: Optional[int] = None, training=False) -> Iterator[StepRun]:
+        """Runs steps 1..``num_steps`` (all by default) in order with a cache, yielding each step's
+        :class:`hne_tf.tree.StepRun` (``step``, ``inputs``, ``logits`` ``[batch, classes]``, ``writes``)."""
+        return run_anytime_steps(
+            self.anytime_steps(),
+            lambda s, x: self._leaf_path(x, s.leaf, s.start_block, training, keep=s.writes),
+            inputs, num_steps)
+
     def run_anytime(self, inputs, num_steps: Optional[int] = None) -> tf.Tensor:
-        """Runs steps 1..``num_steps`` in order with a cache; ``[batch, steps, classes]``."""
-        cache = {"input": inputs}
-        outs = []
-        for s in self.anytime_steps()[: num_steps or self.num_leaves]:
-            logits, writes = self.anytime_step(s.step, cache[s.reads])
-            cache.update(writes)
-            outs.append(logits)
-        return tf.stack(outs, axis=1)
+        """Runs steps 1..``num_steps`` (all by default) in order with a cache; ``[batch, steps, classes]``."""
+        return tf.stack([r.logits for r in self.iter_anytime(inputs, num_steps)], axis=1)
 
     # ---------------------------------------------------------- checkpoint
     def checkpoint_variables(self) -> tf.train.Checkpoint:
@@ -219,6 +250,10 @@ class TreeEnsemble(keras.Model):
         return {"input_shape": (None,) + self.image_shape}
 
 
+def _positive_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+
+
 def _jsonable(v):
     if isinstance(v, (tuple, list)):
         return [_jsonable(i) for i in v]
@@ -251,11 +286,12 @@ def build_model(name: str, input_shape=(32, 32, 3), num_classes: int = 10, **opt
     Args:
       name: preset name; an unknown name raises ``ValueError`` listing them.
       input_shape: ``(height, width, channels)``.
-      num_classes: classifier outputs.
-      **options: preset options (e.g. ``branching=(1, 1, 1, 16, 1)``,
+      num_classes: classifier outputs, an integer >= 1.
+      **options: preset options, each checked against its range (a
+        ``ValueError`` names the preset, the option, the range and the value;
+        ``hne_tf.presets.PRESETS[name].checks`` lists them) (e.g. ``branching=(1, 1, 1, 16, 1)``,
         ``width=0.5``, ``num_branches=4``).
     """
-    get_preset(name)  # fail early with the list of valid names
     return TreeEnsemble(name, input_shape, num_classes, options)
 
 

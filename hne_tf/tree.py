@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import List, Sequence, Tuple
+import numbers
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +46,73 @@ def slot_name(block: int) -> str:
     return "input" if block < 0 else f"block{block}"
 
 
+def cumulative_groups(branching: Sequence[int]) -> Tuple[int, ...]:
+    """Live nodes per block: the running product of the branching factors.
+
+    ``(1, 2, 2, 2, 2)`` gives ``(1, 2, 4, 8, 16)``.
+    """
+    groups, g = [], 1
+    for r in branching:
+        g *= int(r)
+        groups.append(g)
+    return tuple(groups)
+
+
+@dataclasses.dataclass(frozen=True)
+class StepRun:
+    """What one anytime step read and produced (see :func:`run_anytime_steps`).
+
+    Attributes:
+      step: the :class:`AnytimeStep`.
+      inputs: the cache slot it read (``step.reads``).
+      logits: its leaf's logits, as ``run_step`` returned them.
+      writes: the slots it wrote, ``{name: activation}`` for ``step.writes``.
+    """
+
+    step: AnytimeStep
+    inputs: Any
+    logits: Any
+    writes: Dict[str, Any]
+
+
+def run_anytime_steps(steps: Sequence[AnytimeStep], run_step: Callable[[AnytimeStep, Any], Tuple[Any, dict]],
+                      inputs: Any, num_steps: Optional[int] = None) -> Iterator[StepRun]:
+    """Runs anytime steps in order, passing one cache between them.
+
+    The single home of the anytime cache loop: Keras steps
+    (``TreeEnsemble.run_anytime``), frozen graphs and TFLite signatures all
+    go through it. The cache starts as ``{"input": inputs}``; each step reads
+    ``cache[step.reads]`` and adds the slots named in ``step.writes``.
+
+    Args:
+      steps: the schedule, ``TreeSpec.anytime_steps()`` or a prefix of it.
+      run_step: ``(step, x) -> (logits, outputs)``, ``outputs`` a mapping
+        holding at least the slots ``step.writes`` (extra keys are ignored).
+      inputs: the image batch.
+      num_steps: stop after this many steps (all by default); must be in
+        ``[1, len(steps)]``.
+
+    Yields:
+      One :class:`StepRun` per step, in order.
+    """
+    steps = list(steps)
+    if num_steps is None:
+        num_steps = len(steps)
+    elif isinstance(num_steps, bool) or not isinstance(num_steps, int) or not 1 <= num_steps <= len(steps):
+        # Checked here, not at the first next(): a bad count fails where it is passed.
+        raise ValueError(f"num_steps must be an integer in [1, {len(steps)}], got {num_steps!r}")
+
+    def walk():
+        cache = {"input": inputs}
+        for s in steps[:num_steps]:
+            x = cache[s.reads]
+            logits, outputs = run_step(s, x)
+            writes = {name: outputs[name] for name in s.writes}
+            cache.update(writes)
+            yield StepRun(s, x, logits, writes)
+    return walk()
+
+
 class TreeSpec:
     """Branching structure of a tree ensemble.
 
@@ -55,18 +123,13 @@ class TreeSpec:
     """
 
     def __init__(self, branching: Sequence[int]):
-        branching = tuple(int(r) for r in branching)
+        branching = tuple(branching)
         if not branching:
             raise ValueError("branching must name at least one block")
-        if any(r < 1 for r in branching):
-            raise ValueError(f"branching factors must be >= 1, got {branching}")
-        self.branching = branching
-        groups = []
-        g = 1
-        for r in branching:
-            g *= r
-            groups.append(g)
-        self.groups: Tuple[int, ...] = tuple(groups)
+        if any(isinstance(r, bool) or not isinstance(r, numbers.Integral) or r < 1 for r in branching):
+            raise ValueError(f"branching factors must be integers >= 1, got {branching}")
+        self.branching = tuple(int(r) for r in branching)
+        self.groups: Tuple[int, ...] = cumulative_groups(branching)
 
     @property
     def num_blocks(self) -> int:
@@ -104,7 +167,7 @@ class TreeSpec:
         raise AssertionError("two leaves cannot share every node")
 
     def anytime_steps(self) -> List[AnytimeStep]:
-        """The depth-first leaf-by-leaf schedule (DESIGN.md, "The anytime export").
+        """The depth-first leaf-by-leaf schedule (docs/architecture.md).
 
         Each node of the tree is computed by exactly one step: the step of the
         first leaf below it.

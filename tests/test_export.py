@@ -17,11 +17,12 @@ import pytest
 
 from export import convert as conv
 from export import manifest as mf
+from export import precisions
 from export import runtime as rt
 from export.exporter import ExportConfig, ExportError, run_export
 from hne_tf import data as data_lib
 from hne_tf.training import load_trained
-from kit import HNE_OPTIONS, ROOT
+from kit import ROOT
 from kit import export as _export
 from kit import train as _train
 
@@ -92,12 +93,43 @@ def test_step_macs_sum_to_the_full_tree(hne_export, hne_model):
     assert sum(s["params"] for s in steps) == full["params"] == hne_model.count_params()
 
 
-def test_anytime_weights_stored_once(hne_export):
-    _, manifest = hne_export
-    size = manifest["checks"]["anytime_size"]
-    assert size["passed"]
-    # The constant data equals the full model's (no slice copied twice).
-    assert 0.99 <= size["weight_ratio"] <= 1.01
+def _constant_bytes(buf: bytes) -> list:
+    """The data of every buffer that a tensor of the flatbuffer points to (LiteRT's own schema reader)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(buf, 0)
+    used = {model.Subgraphs(i).Tensors(t).Buffer() for i in range(model.SubgraphsLength())
+            for t in range(model.Subgraphs(i).TensorsLength())}
+    return [model.Buffers(b).DataAsNumpy().tobytes() for b in sorted(used) if model.Buffers(b).DataLength()]
+
+
+def _weights_stored_once(paths, full_path):
+    """(bytes of constants in the files ``paths`` / in ``full_path``, blobs of >= 256 bytes stored twice)."""
+    blobs = []
+    for path in paths:
+        with open(path, "rb") as f:
+            blobs += _constant_bytes(f.read())
+    with open(full_path, "rb") as f:
+        full = _constant_bytes(f.read())
+    big = [b for b in blobs if len(b) >= 256]
+    return sum(map(len, blobs)) / sum(map(len, full)), len(big) - len(set(big))
+
+
+def test_anytime_weights_stored_once(hne_export, hne_model, tmp_path):
+    """Measured from the files: the anytime file holds the k = N model's constant bytes, no blob twice."""
+    out, _ = hne_export
+    ratio, repeats = _weights_stored_once([out / "anytime_float32.tflite"], out / "prefix_k16_float32.tflite")
+    assert 0.99 <= ratio <= 1.01 and repeats == 0, (ratio, repeats)
+    # The same measure on weights that are stored twice: leaves 0 and 1 in
+    # files of their own, each with its whole root-to-leaf path, against
+    # prefix k = 2 (the shared nodes twice, the blobs of the root repeated).
+    graphs = conv.trace_graphs(hne_model, [], [0, 1], anytime=False, log=lambda _: None)
+    converter = conv.Converter(graphs)
+    paths = [tmp_path / f"member_{m}.tflite" for m in (0, 1)]
+    for m, path in zip((0, 1), paths):
+        path.write_bytes(converter.convert([conv.member_key(m)], "float32"))
+    ratio, repeats = _weights_stored_once(paths, out / "prefix_k02_float32.tflite")
+    assert ratio > 1.1 and repeats > 0, (ratio, repeats)
 
 
 @pytest.mark.slow  # 30 s; the main job's export enforces the same bound on the same model
@@ -136,6 +168,129 @@ def test_trained_model_is_better_than_chance(hne_export):
     _, manifest = hne_export
     acc = mf.anytime_file(manifest, "float32")["accuracy_by_leaves"]
     assert acc[-1] > 0.5
+
+
+def test_parity_tolerance_is_relative_to_the_logits(hne_run):
+    """Rounding at logits of thousands passes; a 1% change of one batch-norm scale fails."""
+    from export.exporter import parity_result
+
+    model = load_trained(str(hne_run))  # a private copy: its weights are changed below
+    x, _ = _images(64)
+    for v in model.variables:
+        if v.path.endswith("head/classifier/kernel") or v.path.endswith("head/classifier/bias"):
+            v.assign(v * 500.0)  # logits in the thousands, like a barely trained hne_resnet_small
+    graphs = conv.trace_graphs(model, [16], [], anytime=False, log=lambda _: None)
+    buf = conv.Converter(graphs).convert([conv.prefix_key(16)], "float32")
+    got = rt.run_batched(rt.Runner(rt.load_interpreter(buf), "serving_default"), x)
+    keras = model.prefix(16)(x, training=False).numpy()
+    result = parity_result("f", "serving_default", got, keras, ExportConfig("", "").parity_tolerance)
+    assert result["logit_scale"] > 1000 and result["max_abs_diff"] > 0
+    assert result["passed"], result
+    gamma = next(v for v in model.variables if v.path.endswith("block4/resnet0/expand/bn/gamma"))
+    perturbed = gamma.numpy()
+    perturbed[-1] *= 1.01  # one channel of the last leaf's last block
+    gamma.assign(perturbed)
+    keras = model.prefix(16)(x, training=False).numpy()
+    result = parity_result("f", "serving_default", got, keras, ExportConfig("", "").parity_tolerance)
+    assert not result["passed"], result
+
+
+@pytest.mark.parametrize("precision", list(precisions.REGISTRY))
+def test_every_registered_precision_converts_and_runs(hne_model, precision):
+    """Each registry entry sets up a converter whose file runs and agrees with Keras on most images."""
+    entry = precisions.get(precision)
+    graphs = conv.trace_graphs(hne_model, [2], [], anytime=False, log=lambda _: None)
+    converter = conv.Converter(graphs)
+    x, _ = _images(64)
+    rep = conv.representative_batches(graphs, ["prefix_k02"], [], x[:32]) if entry.calibrated else None
+    if entry.calibrated:
+        with pytest.raises(ValueError, match="representative"):
+            converter.convert(["prefix_k02"], precision)
+    buf = converter.convert(["prefix_k02"], precision, rep)
+    got = rt.run_batched(rt.Runner(rt.load_interpreter(buf), "serving_default"), x)
+    want = hne_model.prefix(2)(x).numpy()
+    assert np.mean(got.mean(1).argmax(-1) == want.mean(1).argmax(-1)) >= 0.8
+    assert precision in mf.PRECISIONS and entry.help
+
+
+def test_tensor_order_matches_the_files(hne_export, tmp_path):
+    """files[].tensor_order against TensorFlow's own flatbuffer reader, and the validator catches a swap."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    out, manifest = hne_export
+    for f in manifest["files"]:
+        model = flatbuffer_utils.read_model(str(out / f["file"]))
+        for sig in model.signatureDefs:
+            subgraph = model.subgraphs[sig.subgraphIndex]
+            names = {t.tensorIndex: t.name.decode() for t in sig.outputs}
+            want = [names[i] for i in subgraph.outputs]
+            assert f["tensor_order"][sig.signatureKey.decode()]["outputs"] == want, f["file"]
+    step01 = mf.anytime_file(manifest, "float32")["tensor_order"]["step01"]["outputs"]
+    assert sorted(step01) == ["block0", "block1", "block2", "block3", "logits"]
+    broken = copy.deepcopy(json.loads((out / "manifest.json").read_text()))
+    entry = next(f for f in broken["files"] if f["file"] == "anytime_float32.tflite")
+    outputs = entry["tensor_order"]["step01"]["outputs"]
+    outputs[0], outputs[1] = outputs[1], outputs[0]
+    with pytest.raises(mf.ManifestError, match="step01 outputs are"):
+        mf.validate(broken, str(out))
+
+
+def test_interleaved_timing_is_round_robin_with_warmup():
+    now = [0.0]
+    calls = []
+
+    def task(name, ms):
+        def run():
+            calls.append(name)
+            now[0] += ms / 1e3
+        return run
+
+    times = rt.interleaved_ms({"a": task("a", 1), "b": task("b", 2), "c": task("c", 3)}, runs=4, warmup=2,
+                              clock=lambda: now[0])
+    assert calls[:6] == list("abcabc")  # warm-up rounds, untimed
+    assert calls[6:] == list("abc" "bca" "cab" "abc")  # every round runs every file, from a rotating start
+    assert times["a"].tolist() == pytest.approx([1, 1, 1, 1]) and times["c"].tolist() == pytest.approx([3] * 4)
+    assert rt.median_iqr([1, 2, 3, 4, 100]) == (3.0, 2.0)
+    with pytest.raises(ValueError, match="runs must be an integer of at least 1"):
+        rt.interleaved_ms({"a": task("a", 1)}, runs=0)
+
+
+def test_export_times_all_files_in_one_interleaved_run(hne_run, hne_export, tmp_path, monkeypatch):
+    seen = []
+    real = rt.interleaved_ms
+
+    def spy(callables, runs, warmup=3, **kw):
+        seen.append((sorted(callables), runs, warmup))
+        return real(callables, runs, warmup, **kw)
+    monkeypatch.setattr(rt, "interleaved_ms", spy)
+    manifest = run_export(ExportConfig(model_dir=str(hne_run), out_dir=str(tmp_path / "out"), prefixes=[1, 2],
+                                       precisions=("float32", "dynamic"), members=[], anytime=False,
+                                       eval_examples=32, parity_examples=16, latency_runs=7, latency_warmup=2),
+                          log=lambda *_: None)
+    names = sorted(f["file"] for f in manifest["files"])
+    assert len(names) == 4 and seen == [(names, 7, 2)]
+    latency = manifest["latency"]
+    assert latency["runs"] == 7 and latency["warmup"] == 2 and latency["threads"] == 2
+    # The session export (anytime file included) went through the same code.
+    _, manifest = hne_export
+    latency = manifest["latency"]
+    assert latency["statistic"] == "median" and latency["order"].startswith("interleaved")
+    assert len(latency["load_average"]["before"]) == 3 and latency["cpu_count"] >= 1
+    for f in manifest["files"]:
+        if f["kind"] == "anytime":
+            assert len(f["step_latency_ms"]) == len(f["step_latency_iqr_ms"]) == 16
+            assert min(f["step_latency_iqr_ms"]) >= 0 and f["all_steps_latency_ms"] > max(f["step_latency_ms"])
+        else:
+            assert f["latency_ms"] > 0 and f["latency_iqr_ms"] >= 0
+
+
+def test_native_noise_is_dropped_and_real_lines_kept():
+    code = ("import os\nfrom export.quiet import quiet_native_stderr\nwith quiet_native_stderr():\n"
+            "    os.write(2, b'fully_quantize: 0, inference_type: 6, input_inference_type: FLOAT32\\n')\n"
+            "    os.write(2, b'E0000 00:00:1.2 1 cuda_platform.cc:52] failed call to cuInit: INTERNAL\\n')\n"
+            "    os.write(2, b'W0000 00:00:1.2 1 something.cc:1] a real warning\\n')\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stderr == "W0000 00:00:1.2 1 something.cc:1] a real warning\n", r.stderr
 
 
 # --------------------------------------------------------------- manifest
@@ -302,6 +457,7 @@ def test_cli_bad_input_exits_nonzero(hne_run, tmp_path):
         r = subprocess.run([sys.executable, "-m", "export", f"--model_dir={hne_run}", f"--out_dir={out}", flag],
                            cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert r.returncode != 0 and message in r.stderr, (flag, r.stderr[-1500:])
+        assert "cuInit" not in r.stderr and "InitializeLog" not in r.stderr, r.stderr[-1500:]
         assert not out.exists()
 
 

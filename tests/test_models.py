@@ -10,15 +10,14 @@ import tensorflow as tf
 
 import hne_tf
 from hne_tf import layers as L
+from hne_tf import presets
+from hne_tf.tree import AnytimeStep, cumulative_groups, run_anytime_steps
+from model_checks import check_forward, check_model
+from model_checks import images as _images
 from reference import leaf_network, randomize_batchnorm
 
-TINY = ["hne_resnet_tiny", "multibranch_resnet_tiny", "independent_resnet_tiny", "hne_mobilenetv2_tiny",
-        "one_resnet_tiny", "oemc_resnet_tiny", "ensemblenet_resnet_tiny"]
+TINY = [n for n in hne_tf.list_models() if n.endswith("_tiny")]
 FULL = [n for n in hne_tf.list_models() if n not in TINY]
-
-
-def _images(shape, batch=3, seed=0):
-    return tf.constant(np.random.default_rng(seed).normal(size=(batch,) + tuple(shape)).astype("float32"))
 
 
 @pytest.fixture(scope="module")
@@ -77,37 +76,49 @@ def test_leaves_differ_at_init(tiny_models):
     assert np.abs(logits[:, 0] - logits[:, 1]).max() > 1e-3
 
 
-@pytest.mark.parametrize("name", TINY)
-def test_prefix_equals_first_leaves(tiny_models, name):
+def _slow_unless_small(names):
+    # Building a full-size preset takes seconds; the default run builds each
+    # once (test_output_shapes) and leaves the other whole-preset checks,
+    # training a step included, to `pytest -m slow`.
+    return [n if n in TINY or n in ("hne_resnet_mini", "uniform_tree") else pytest.param(n, marks=pytest.mark.slow)
+            for n in names]
+
+
+@pytest.mark.parametrize("name", _slow_unless_small(hne_tf.list_models()))
+def test_check_model(tiny_models, name, tmp_path):
+    # Forward, every prefix, the anytime steps, every member, config and .keras
+    # round trip, mixed precision (tests/model_checks.py).
+    check_model(name, tmp_path, model=tiny_models.get(name))
+
+
+@pytest.mark.parametrize("name", ["hne_resnet_tiny", "oemc_resnet_tiny"])
+def test_prefix_member_and_steps_share_the_full_models_weights(tiny_models, name):
+    # Objects made before a weight changes must see the change: they read the
+    # full model's variables, they hold no copies.
     model = tiny_models[name]
     x = _images(model.image_shape)
-    full = model(x)["logits"].numpy()
-    for k in range(1, model.num_leaves + 1):
-        sub = model.prefix(k)
-        out = sub(x).numpy()
-        assert out.shape == (3, k, 5)
-        np.testing.assert_allclose(out, full[:, :k], rtol=1e-5, atol=1e-5, err_msg=f"{name} k={k}")
-    assert model.prefix(1).count_params() == model.count_params()  # shares, does not copy
+    k = 2
+    sub = model.prefix(k)
+    before = sub(x).numpy()
+    weight = model.head.weights[0]  # leaf 0's classifier is among what it feeds
+    saved = weight.numpy()
+    try:
+        weight.assign(saved + 0.5)
+        full = model(x)["logits"].numpy()
+        after = sub(x).numpy()
+        assert np.abs(after[:, 0] - before[:, 0]).max() > 1e-2
+        np.testing.assert_allclose(after, full[:, :k], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(model.member_logits(x, 0).numpy(), full[:, 0], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(model.run_anytime(x, 1).numpy(), full[:, :1], rtol=1e-5, atol=1e-5)
+    finally:
+        weight.assign(saved)
 
 
-@pytest.mark.parametrize("name", TINY)
-def test_anytime_steps_reproduce_full_model(tiny_models, name):
-    model = tiny_models[name]
-    x = _images(model.image_shape)
-    full = model(x)["logits"].numpy()
-    steps = model.run_anytime(x).numpy()
-    np.testing.assert_allclose(steps, full, rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("name", TINY)
-def test_member_is_one_leaf_alone(tiny_models, name):
-    model = tiny_models[name]
-    x = _images(model.image_shape)
-    full = model(x)["logits"].numpy()
-    for leaf in sorted({0, model.num_leaves // 2, model.num_leaves - 1}):
-        np.testing.assert_allclose(model.member_logits(x, leaf).numpy(), full[:, leaf], rtol=1e-5, atol=1e-5)
-    with pytest.raises(ValueError, match="leaf must be"):
-        model.member_logits(x, model.num_leaves)
+def test_member_rejects_bad_leaf(tiny_models):
+    model = tiny_models["oemc_resnet_tiny"]
+    for leaf in (-1, model.num_leaves, 1.0):
+        with pytest.raises(ValueError, match="leaf must be"):
+            model.member_logits(_images(model.image_shape), leaf)
 
 
 def test_prefix_rejects_bad_k(tiny_models):
@@ -145,6 +156,121 @@ def test_every_node_computed_in_exactly_one_step():
     assert len(seen) == sum(spec.groups)
 
 
+def test_cumulative_groups_by_hand():
+    assert cumulative_groups((1, 2, 2, 2, 2)) == (1, 2, 4, 8, 16)
+    assert cumulative_groups((1, 5, 1, 1)) == (1, 5, 5, 5)
+    assert cumulative_groups((3, 1, 2)) == (3, 3, 6)
+    assert hne_tf.TreeSpec((3, 1, 2)).groups == (3, 3, 6)
+
+
+def test_anytime_cache_loop_by_hand():
+    # A (1, 2) tree with "activations" that record their history: step 2 must
+    # read what step 1 wrote to block0, and only the slots a step writes are kept.
+    steps = hne_tf.TreeSpec((1, 2)).anytime_steps()
+    calls = []
+
+    def run_step(step, x):
+        calls.append((step.step, x))
+        return f"logits{step.leaf}({x})", {"block0": f"b0({x})", "block1": "never read"}
+
+    runs = list(run_anytime_steps(steps, run_step, "img"))
+    assert calls == [(1, "img"), (2, "b0(img)")]
+    assert [r.logits for r in runs] == ["logits0(img)", "logits1(b0(img))"]
+    assert runs[0].writes == {"block0": "b0(img)"} and runs[1].writes == {}
+    assert runs[1].inputs == "b0(img)" and isinstance(runs[1].step, AnytimeStep)
+    assert len(list(run_anytime_steps(steps, run_step, "img", num_steps=1))) == 1
+    for bad in (0, 3, 1.5, True):  # a count of 0 must not mean "all"
+        with pytest.raises(ValueError, match=r"num_steps must be an integer in \[1, 2\]"):
+            run_anytime_steps(steps, run_step, "img", num_steps=bad)
+
+
+# ------------------------------------------------------------ family roles
+
+def test_one_teacher_logits_are_the_gated_sum(tiny_models):
+    model = tiny_models["one_resnet_tiny"]
+    out = model(_images(model.image_shape))
+    gate, logits = out["gate"].numpy(), out["logits"].numpy()
+    want = np.einsum("bn,bnc->bc", gate, logits)
+    np.testing.assert_allclose(model.teacher_logits(out).numpy(), want, rtol=1e-5, atol=1e-6)
+    assert isinstance(model.extra("teacher"), presets.GatedTeacher)
+    assert model.extra("feature_adapter") is None
+
+
+@pytest.mark.parametrize("name, roles, members", [
+    ("hne_resnet_tiny", set(), []), ("ensemblenet_resnet_tiny", set(), []),
+    ("one_resnet_tiny", {"teacher"}, []), ("oemc_resnet_tiny", {"feature_adapter"}, [0, 1, 2])])
+def test_roles_and_default_members(tiny_models, name, roles, members):
+    model = tiny_models[name]
+    assert {e.role for e in model.extras} == roles
+    assert model.default_members() == members
+    # The extras' weights are the model's: tracked, and under the model's name.
+    extra = model.extra_weights()
+    tracked = {id(w) for w in model.weights}
+    assert all(id(w) in tracked for w in extra)
+    assert all(w.path.startswith(model.name + "/") for w in extra)
+    assert bool(extra) == bool(roles)
+
+
+# ---------------------------------------------------------- option checks
+
+@pytest.mark.parametrize("name, options, words", [
+    ("hne_resnet_tiny", {"width": -1}, ["'width'", "a number > 0", "-1"]),
+    ("hne_resnet_tiny", {"width": 0}, ["'width'", "> 0", "got 0"]),
+    ("hne_resnet_tiny", {"width": "0.5"}, ["'width'", "a number > 0", "'0.5'"]),
+    ("hne_resnet_tiny", {"width": True}, ["'width'", "True"]),
+    ("hne_resnet_tiny", {"repeats": [1, -1, 0, 1]}, ["'repeats'", "4 integers >= 0", "[1, -1, 0, 1]"]),
+    ("hne_resnet_tiny", {"repeats": [1, 1]}, ["'repeats'", "4 integers >= 0"]),
+    ("hne_resnet_tiny", {"expansion": 0}, ["'expansion'", "an integer >= 1"]),
+    ("multibranch_resnet_tiny", {"branching": [1, 0, 1, 4, 1]}, ["multibranch_resnet_tiny", "'branching'",
+                                                                 "5 integers >= 1"]),
+    ("hne_resnet_tiny", {"branching": [1, 2, 2]}, ["'branching'", "5 integers >= 1", "[1, 2, 2]"]),
+    ("hne_resnet_tiny", {"branching": [1, 2.5, 2, 2, 2]}, ["'branching'", "integers"]),
+    ("hne_mobilenetv2_tiny", {"branching": [1, 2, 2, 2, 2]}, ["'branching'", "4 integers", "'preprint'"]),
+    ("hne_mobilenetv2_tiny", {"variant": "v3"}, ["'variant'", "'aaai', 'preprint'", "'v3'"]),
+    ("one_resnet_tiny", {"depth": 9}, ["'depth'", "6n + 2", "got 9"]),
+    ("one_resnet_tiny", {"depth": 2}, ["'depth'", ">= 8", "got 2"]),
+    ("one_resnet_tiny", {"num_branches": 1}, ["'num_branches'", "an integer >= 2", "got 1"]),
+    ("oemc_resnet_tiny", {"num_students": 0}, ["'num_students'", ">= 2", "got 0"]),
+    ("ensemblenet_resnet_tiny", {"num_heads": 1}, ["'num_heads'", ">= 2"]),
+    ("ensemblenet_resnet_tiny", {"shrink": 0}, ["'shrink'", "> 0", "got 0"]),
+    ("uniform_tree", {"channels": -3}, ["'channels'", ">= 1", "-3"]),
+    ("uniform_tree", {"branching": []}, ["'branching'", "one or more integers"]),
+    ("hne_resnet_tiny", {"num_branches": 3}, ["unknown option 'num_branches'", "branching, expansion, repeats, "
+                                                                               "width"]),
+])
+def test_bad_options_name_preset_option_range_and_value(name, options, words):
+    with pytest.raises(ValueError) as e:
+        hne_tf.build_model(name, (16, 16, 3), 5, **options)
+    message = str(e.value)
+    assert message.startswith(f"{name}: ") and "\n" not in message
+    for w in words:
+        assert w in message, (w, message)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"num_classes": 0}, ["num_classes", ">= 1", "got 0"]),
+    ({"num_classes": 2.5}, ["num_classes", "got 2.5"]),
+    ({"input_shape": (16, 16)}, ["input_shape", "(16, 16)"]),
+    ({"input_shape": (16, 0, 3)}, ["input_shape", ">= 1"]),
+])
+def test_bad_shape_or_classes(kwargs, words):
+    args = {"input_shape": (16, 16, 3), "num_classes": 5, **kwargs}
+    with pytest.raises(ValueError) as e:
+        hne_tf.build_model("hne_resnet_tiny", **args)
+    assert str(e.value).startswith("hne_resnet_tiny: ")
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_every_presets_defaults_pass_its_checks_and_json_lists_are_accepted():
+    for name, preset in presets.PRESETS.items():
+        assert set(preset.checks) == set(preset.defaults), name
+        preset.options({})
+    # --model_options arrives as JSON: lists, not tuples.
+    model = hne_tf.build_model("hne_resnet_tiny", (16, 16, 3), 5, branching=[1, 1, 1, 4, 1], width=0.25)
+    assert model.spec.branching == (1, 1, 1, 4, 1)
+
+
 # ----------------------------------------------------------------- costs
 
 def _uniform(branching, c=8, hw=8, classes=10):
@@ -174,14 +300,6 @@ def test_macs_follow_paper_formula(num_branching):
     assert hne["steps"][0]["macs"] == (b + 1) * node + head
 
 
-def _slow_unless_small(names):
-    # Building a full-size preset takes seconds; the default run builds each
-    # once (test_output_shapes) and leaves the other whole-preset checks,
-    # training a step included, to `pytest -m slow`.
-    return [n if n in TINY or n in ("hne_resnet_mini", "uniform_tree") else pytest.param(n, marks=pytest.mark.slow)
-            for n in names]
-
-
 @pytest.mark.parametrize("name", _slow_unless_small(hne_tf.list_models()))
 def test_cost_table_consistency(name):
     model = hne_tf.build_model(name, input_shape=(32, 32, 3), num_classes=10)
@@ -190,9 +308,9 @@ def test_cost_table_consistency(name):
     assert sum(s["macs"] for s in table["steps"]) == table["full_macs"]
     macs = [p["macs"] for p in table["prefixes"]]
     assert all(a < b for a, b in zip(macs, macs[1:]))
-    training_only = sum(w.numpy().size for w in model.weights
-                        if "gate_" in w.path or "adapt_block" in w.path)
+    training_only = sum(int(np.prod(w.shape)) for w in model.extra_weights())
     assert table["prefixes"][-1]["params"] == model.count_params() - training_only
+    assert table["members"][0]["macs"] == table["steps"][0]["macs"]  # step 1 is leaf 0's whole path
 
 
 def test_grouped_conv_cost_by_hand():
@@ -237,11 +355,16 @@ def test_grouped_conv_matches_keras_conv2d_groups():
 def test_gradients_at_odd_batch_size(name):
     # Regression: TF 2.21's oneDNN strided 1x1 filter gradient corrupted the
     # heap at odd batch sizes and killed the process (see GroupedConv2D.call).
+    # A loss on the logits reaches every tree weight, and no extra (gate, adapters).
     model = hne_tf.build_model(name, (16, 16, 3), 5)
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(model(_images((16, 16, 3), batch=3), training=True)["logits"])
     grads = tape.gradient(loss, model.trainable_weights)
-    assert all(g is not None and np.isfinite(g.numpy()).all() for g in grads if g is not None)
+    extra = {id(w) for w in model.extra_weights()}
+    tree = [g for w, g in zip(model.trainable_weights, grads) if id(w) not in extra]
+    assert tree
+    assert all(g is not None and np.isfinite(g.numpy()).all() for g in tree)
+    assert all(g is None for w, g in zip(model.trainable_weights, grads) if id(w) in extra)
 
 
 def test_strided_pointwise_conv_equals_keras_conv2d():
@@ -304,7 +427,7 @@ def _train_step(model, x, y):
         labels = tf.repeat(y[:, None], model.num_leaves, axis=1)
         loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
     grads = tape.gradient(loss, model.trainable_weights)
-    opt.apply_gradients(zip(grads, model.trainable_weights))
+    opt.apply_gradients([(g, w) for g, w in zip(grads, model.trainable_weights) if g is not None])
     return float(loss), before, grads
 
 
@@ -315,28 +438,14 @@ def test_every_preset_trains_a_step(name):
     assert model(x)["logits"].shape == (4, model.num_leaves, 10)  # Fashion-MNIST-sized input
     loss, before, grads = _train_step(model, x, tf.constant([0, 1, 2, 3]))
     assert np.isfinite(loss)
-    # The gate and adapters get no gradient from this plain loss; every tree weight does.
-    tree = [i for i, w in enumerate(model.trainable_weights) if "gate_" not in w.path and "adapt_" not in w.path]
+    # The extras (gate, adapters) get no gradient from this plain loss; every tree weight does.
+    extra = {id(w) for w in model.extra_weights()}
+    tree = [i for i, w in enumerate(model.trainable_weights) if id(w) not in extra]
     assert all(grads[i] is not None for i in tree)
     changed = [i for i in tree if not np.array_equal(before[i], model.trainable_weights[i].numpy())]
     # A BN scale of a one-channel group followed by ReLU and another BN has an
     # exactly zero gradient at init (scale invariance), so not quite all move.
     assert len(changed) >= 0.9 * len(tree)
-
-
-@pytest.mark.parametrize("name", _slow_unless_small(hne_tf.list_models()))
-def test_save_load_round_trip(name, tmp_path):
-    model = hne_tf.build_model(name, input_shape=(28, 28, 1), num_classes=7)
-    randomize_batchnorm(model)
-    x = _images((28, 28, 1), batch=2)
-    path = str(tmp_path / "m.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    assert isinstance(loaded, hne_tf.TreeEnsemble)
-    assert loaded.num_leaves == model.num_leaves
-    a, b = model(x), loaded(x)
-    assert a.keys() == b.keys()
-    np.testing.assert_array_equal(a["logits"].numpy(), b["logits"].numpy())
 
 
 def test_options_survive_save_load(tmp_path):
@@ -351,15 +460,7 @@ def test_options_survive_save_load(tmp_path):
                          ids=["cifar", "fashion_mnist"])  # 28x28x1 is also run by test_every_preset_trains_a_step
 def test_output_shapes(name, shape):
     model = hne_tf.build_model(name, input_shape=shape, num_classes=100)
-    out = model(_images(shape, batch=2))
-    assert out["logits"].shape == (2, model.num_leaves, 100)
-    if model.family == "one":
-        assert out["gate"].shape == (2, model.num_leaves)
-        np.testing.assert_allclose(out["gate"].numpy().sum(-1), 1.0, rtol=1e-5)
-    if model.family == "oemc":
-        assert len(out["features"]) == 3
-        for f in out["features"]:
-            assert f.shape[:2] == (2, model.num_leaves)
+    check_forward(model, _images(shape, batch=2))  # shapes of the logits and of every extra's output
 
 
 def test_expected_leaf_counts():
