@@ -22,7 +22,10 @@ import tensorflow as tf
 import hne_tf
 from reference import randomize_batchnorm
 
-TOL = dict(rtol=1e-5, atol=1e-5)
+def _tol(full) -> dict:
+    # The same sums in another order (a slice of a grouped kernel, one node at a time): float32
+    # rounding, which grows with the logits' scale (about 1e-6 of it in the deep presets).
+    return dict(rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(full).max())))
 
 
 def images(shape, batch=3, seed=0) -> tf.Tensor:
@@ -55,19 +58,19 @@ def check_prefixes(model, x, full):
     for k in range(1, model.num_leaves + 1):
         out = model.prefix(k)(x).numpy()
         assert out.shape == (x.shape[0], k, model.num_classes)
-        np.testing.assert_allclose(out, full[:, :k], **TOL, err_msg=f"{model.name} k={k}")
+        np.testing.assert_allclose(out, full[:, :k], **_tol(full), err_msg=f"{model.name} k={k}")
 
 
 def check_anytime(model, x, full):
     runs = list(model.iter_anytime(x))
     assert [r.step.step for r in runs] == list(range(1, model.num_leaves + 1))
-    np.testing.assert_allclose(np.stack([r.logits.numpy() for r in runs], axis=1), full, **TOL)
-    np.testing.assert_allclose(model.run_anytime(x).numpy(), full, **TOL)
+    np.testing.assert_allclose(np.stack([r.logits.numpy() for r in runs], axis=1), full, **_tol(full))
+    np.testing.assert_allclose(model.run_anytime(x).numpy(), full, **_tol(full))
 
 
 def check_members(model, x, full):
     for leaf in range(model.num_leaves):
-        np.testing.assert_allclose(model.member_logits(x, leaf).numpy(), full[:, leaf], **TOL,
+        np.testing.assert_allclose(model.member_logits(x, leaf).numpy(), full[:, leaf], **_tol(full),
                                    err_msg=f"{model.name} member {leaf}")
 
 
