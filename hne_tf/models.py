@@ -62,7 +62,10 @@ class TreeEnsemble(keras.Model):
         # Keras tracks the extras' layers through this list (weights, checkpoint,
         # .keras file); their variable paths stay "<model>/<layer>/...".
         self.extra_layers = [layer for e in self.extras for layer in e.layers]
-        self._deployable = tuple(arch.deployable_members)
+        self._deployable = tuple(int(m) for m in arch.deployable_members)
+        if any(not 0 <= m < self.spec.num_leaves for m in self._deployable):
+            raise ValueError(f"{preset}: deployable_members {self._deployable} outside the leaves "
+                             f"[0, {self.spec.num_leaves - 1}]")
         self(tf.zeros((1,) + self.image_shape), training=False)  # create every weight
 
     # ------------------------------------------------------------------ API

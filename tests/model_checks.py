@@ -11,8 +11,8 @@ expectation:
 - members: each leaf alone (``member_logits``) equals its column of the full model;
 - config and ``.keras`` round trip: the loaded model has the same config and
   bit-identical outputs (loading rebuilds the model from its config);
-- mixed precision: the same weights under ``mixed_float16`` give the float32
-  logits to within float16 rounding.
+- mixed precision: freshly built weights under ``mixed_float16`` compute in
+  float16 and give the float32 logits to within float16 rounding.
 """
 
 import keras
@@ -22,7 +22,10 @@ import tensorflow as tf
 import hne_tf
 from reference import randomize_batchnorm
 
-TOL = dict(rtol=1e-5, atol=1e-5)
+def _tol(full) -> dict:
+    # The same sums in another order (a slice of a grouped kernel, one node at a time): float32
+    # rounding, which grows with the logits' scale (about 1e-6 of it in the deep presets).
+    return dict(rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(full).max())))
 
 
 def images(shape, batch=3, seed=0) -> tf.Tensor:
@@ -55,19 +58,19 @@ def check_prefixes(model, x, full):
     for k in range(1, model.num_leaves + 1):
         out = model.prefix(k)(x).numpy()
         assert out.shape == (x.shape[0], k, model.num_classes)
-        np.testing.assert_allclose(out, full[:, :k], **TOL, err_msg=f"{model.name} k={k}")
+        np.testing.assert_allclose(out, full[:, :k], **_tol(full), err_msg=f"{model.name} k={k}")
 
 
 def check_anytime(model, x, full):
     runs = list(model.iter_anytime(x))
     assert [r.step.step for r in runs] == list(range(1, model.num_leaves + 1))
-    np.testing.assert_allclose(np.stack([r.logits.numpy() for r in runs], axis=1), full, **TOL)
-    np.testing.assert_allclose(model.run_anytime(x).numpy(), full, **TOL)
+    np.testing.assert_allclose(np.stack([r.logits.numpy() for r in runs], axis=1), full, **_tol(full))
+    np.testing.assert_allclose(model.run_anytime(x).numpy(), full, **_tol(full))
 
 
 def check_members(model, x, full):
     for leaf in range(model.num_leaves):
-        np.testing.assert_allclose(model.member_logits(x, leaf).numpy(), full[:, leaf], **TOL,
+        np.testing.assert_allclose(model.member_logits(x, leaf).numpy(), full[:, leaf], **_tol(full),
                                    err_msg=f"{model.name} member {leaf}")
 
 
@@ -83,18 +86,22 @@ def check_save_load(model, x, path):
             np.testing.assert_array_equal(u.numpy(), v.numpy(), err_msg=key)
 
 
-def check_mixed_precision(model, x, full):
+def check_mixed_precision(model, x):
+    """Fresh weights: the randomized BN statistics of the other checks blow deep presets'
+    activations past float16's range (65504), which trained or freshly built models stay far below."""
+    reference = hne_tf.TreeEnsemble.from_config(model.get_config())
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16")
     try:
         mixed = hne_tf.TreeEnsemble.from_config(model.get_config())
     finally:
         keras.config.set_dtype_policy(previous)
-    mixed.set_weights(model.get_weights())
-    logits = mixed(x)["logits"]
-    assert logits.dtype in (tf.float16, tf.float32)
-    logits = tf.cast(logits, tf.float32).numpy()
-    # float16 keeps ~3 decimal digits; errors grow with depth, so compare to the logits' scale.
+    mixed.set_weights(reference.get_weights())
+    assert mixed.tree_blocks[0].compute_dtype == "float16"
+    full = reference(x)["logits"].numpy()
+    logits = tf.cast(mixed(x)["logits"], tf.float32).numpy()
+    assert np.isfinite(logits).all()
+    # float16 keeps ~3 decimal digits and errors grow with depth: compare to the logits' scale.
     scale = np.abs(full).max() + 1.0
     np.testing.assert_allclose(logits, full, atol=2e-2 * scale)
 
@@ -110,5 +117,5 @@ def check_model(name, tmp_path, input_shape=(16, 16, 3), num_classes=5, batch=3,
     check_anytime(model, x, full)
     check_members(model, x, full)
     check_save_load(model, x, tmp_path / f"{name}.keras")
-    check_mixed_precision(model, x, full)
+    check_mixed_precision(model, x)
     return model
