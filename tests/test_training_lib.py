@@ -23,9 +23,9 @@ def _extras(model):
     """Training-only parts and the one loss that uses each: ONE's gate, OEMC's feature adapters."""
     parts = {}
     if model.family == "one":
-        parts["one"] = model.gate_dense.trainable_variables + model.gate_bn.trainable_variables
+        parts["one"] = model.extra("teacher").trainable_weights
     if model.family == "oemc":
-        parts["oemc"] = [v for a in model.adapters for v in a.trainable_variables]
+        parts["oemc"] = model.extra("feature_adapter").trainable_weights
     return parts
 
 
