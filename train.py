@@ -60,8 +60,10 @@ _NOISE = re.compile(
     r"|NodeDef mentions attribute"
     r"|oneDNN custom operations are on|cpu_feature_guard|To enable the following instructions"
     r"|rebuild TensorFlow with the appropriate compiler flags")
-# A C++ INFO or WARNING line ("I0000 00:00:1795364019.37 11889 port.cc:153] ...").
-_CPP_INFO = re.compile(r"^[IW]\d{4} [\d:.]+\s+\d+ \S+:\d+\] ")
+# A C++ INFO or WARNING line written before absl's logging is set up, which TF_CPP_MIN_LOG_LEVEL
+# would have dropped ("I0000 00:00:1795364019.37 11889 port.cc:153] ..."; its date is zero, unlike
+# the Python warnings absl prints, which stay).
+_CPP_INFO = re.compile(r"^[IW]0000 00:00:[\d.]+\s+\d+ \S+:\d+\] ")
 
 
 class _StderrFilter:
