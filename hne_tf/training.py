@@ -450,17 +450,15 @@ class _SigintGuard:
         self.requested = True
         self.trainer.stop_training = True
 
+    @contextlib.contextmanager
     def saving(self):
-        guard = self
-
-        class _Saving:
-            def __enter__(self):
-                guard._saving = True
-
-            def __exit__(self, *exc):
-                guard._saving = False
-                return False
-        return _Saving()
+        self._saving = True
+        try:
+            yield
+        finally:
+            self._saving = False
+            if self.requested and self.trainer is not None:  # Ctrl-C came during the save
+                self.trainer.stop_training = True
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
@@ -594,6 +592,11 @@ def _write_checkpoint_list(checkpoint_dir: str, latest: str) -> None:
              and os.path.isfile(os.path.join(checkpoint_dir, f"{CHECKPOINT_PREFIX}-{n}.index"))]
     lines = [f'model_checkpoint_path: "{CHECKPOINT_PREFIX}-{number}"']
     lines += [f'all_model_checkpoint_paths: "{CHECKPOINT_PREFIX}-{n}"' for n in older]
+    # With their times the manager rotates them (max_to_keep); without, it would keep them forever.
+    lines += [f"all_model_checkpoint_timestamps: "
+              f"{os.path.getmtime(os.path.join(checkpoint_dir, f'{CHECKPOINT_PREFIX}-{n}.index')):.6f}"
+              for n in older]
+    lines.append("last_preserved_timestamp: 0.0")
     path = os.path.join(checkpoint_dir, "checkpoint")
     try:
         current = tf.train.get_checkpoint_state(checkpoint_dir)
@@ -891,7 +894,7 @@ def run(config: TrainConfig, log=print, callbacks: Sequence[keras.callbacks.Call
     with strategy.scope():
         try:
             ensemble = build_model(config.model, info.input_shape, info.num_classes, **config.model_options)
-        except (ValueError, TypeError) as e:
+        except (ValueError, TypeError, ZeroDivisionError) as e:
             raise TrainingError(f"--model={config.model} --model_options={json.dumps(config.model_options)}: "
                                 f"{e}") from None
         try:
@@ -924,6 +927,10 @@ def _train_and_evaluate(config, info, strategy, chief, ensemble, trainer, epoch_
                         steps_per_epoch, interrupt, extra_callbacks, log) -> dict:
     """The part of :func:`run` that reads and writes ``--model_dir``, under its lock."""
     checkpoint_dir = os.path.join(config.model_dir, "checkpoints")
+    for name in ("checkpoints", "tensorboard"):
+        path = os.path.join(config.model_dir, name)
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise TrainingError(f"{path} is a file, but train.py keeps a folder there; move it away")
     if chief:
         _clean_stale(config.model_dir, checkpoint_dir, log)
     config_path = os.path.join(config.model_dir, "config.json")
@@ -967,8 +974,9 @@ def _train_and_evaluate(config, info, strategy, chief, ensemble, trainer, epoch_
             interrupt.trainer = None
         last = manager.latest_checkpoint or "none (no epoch finished)"
         if interrupt.requested:
-            raise Interrupted(f"interrupted (Ctrl-C) during epoch {int(trainer.epoch.numpy()) + 1}; that epoch "
-                              f"is not saved. Last checkpoint: {last}. Rerun the same command to resume")
+            raise Interrupted(f"interrupted (Ctrl-C) with {int(epoch_var.numpy())} of {config.epochs} epochs done "
+                              f"and saved (an epoch in progress is not). Last checkpoint: {last}. Rerun the same "
+                              "command to resume")
         if checkpointer.stopped_on_nan:
             raise TrainingError(f"the loss became NaN or Inf; training stopped. Last good checkpoint: {last}. "
                                 "Try a lower --lr or --mixed_precision off.")

@@ -142,6 +142,12 @@ def test_resume_without_list_file_never_starts_over(run_dir):
     after = checksums(ckpt_dir(run_dir))
     assert {k: v for k, v in after.items() if k != "checkpoint"} == before
     assert tf.train.latest_checkpoint(str(ckpt_dir(run_dir))).endswith("ckpt-2")  # list file rewritten
+    # ... so that the manager rotates the old checkpoints again (max_to_keep=3): ckpt-1 goes at ckpt-4.
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(v=tf.Variable(1.0)), str(ckpt_dir(run_dir)), 3)
+    for n in (3, 4):
+        manager.save(checkpoint_number=n)
+    assert sorted(p.name for p in ckpt_dir(run_dir).glob("*.index")) == ["ckpt-2.index", "ckpt-3.index",
+                                                                      "ckpt-4.index"]
 
 
 def test_resume_with_truncated_latest_falls_back_and_says_so(run_dir):
@@ -215,7 +221,7 @@ class _SigintAt(keras.callbacks.Callback):
 
 def test_ctrl_c_stops_cleanly_and_keeps_the_checkpoints(run_dir):
     before = checksums(ckpt_dir(run_dir))
-    with pytest.raises(training.Interrupted, match=r"interrupted \(Ctrl-C\) during epoch 3.*ckpt-2.*resume"):
+    with pytest.raises(training.Interrupted, match=r"interrupted \(Ctrl-C\) with 2 of 4 epochs done.*ckpt-2.*resume"):
         training.run(config(run_dir, epochs=4), log=Log(), callbacks=[_SigintAt(2, 0)])
     assert checksums(ckpt_dir(run_dir)) == before  # the cut epoch 3 was not saved
     assert not (run_dir / training.LOCK_FILE).exists()
@@ -443,3 +449,48 @@ def test_corrupt_fashion_mnist_gz(tmp_path):
                                                      r"apt-get install --reinstall"):
             training.run(config(tmp_path / "run", dataset="fashion_mnist", data_dir=str(tmp_path)), log=Log())
         assert not (tmp_path / "run").exists(), what
+
+
+def test_a_file_where_the_run_keeps_a_folder(run_dir):
+    shutil.rmtree(run_dir / "tensorboard")
+    (run_dir / "tensorboard").write_text("not a folder")
+    before = checksums(run_dir)
+    with pytest.raises(training.TrainingError, match=r"tensorboard is a file, but train.py keeps a folder there"):
+        training.run(config(run_dir, epochs=3), log=Log())
+    assert checksums(run_dir) == before
+
+
+def test_full_disk_while_writing_json_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "eval.json"
+    path.write_text('{"old": 1}')
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(training.TrainingError, match=r"cannot write .*eval.json: the disk is full"):
+        training._write_json(str(path), {"new": 2})
+    assert path.read_text() == '{"old": 1}' and os.listdir(tmp_path) == ["eval.json"]
+
+
+def test_progress_without_a_terminal_is_a_line_per_interval():
+    log = Log()
+    progress = training._PeriodicProgress(epochs=3, steps=10, log=log, interval=0.0)
+    progress.on_epoch_begin(1)
+    progress.on_train_batch_end(4, {"loss": 1.5})
+    progress.interval = 3600.0
+    progress.on_train_batch_end(5, {"loss": 1.4})  # within the interval: silent
+    assert len(log) == 1 and log[0].startswith("epoch 2/3: step 5/10, loss 1.5000, ")
+
+
+def test_ctrl_c_during_a_checkpoint_save_lets_it_finish(run_dir, monkeypatch):
+    real_save = tf.train.CheckpointManager.save
+
+    def save(self, checkpoint_number=None, **kw):
+        os.kill(os.getpid(), signal.SIGINT)  # arrives while the save runs
+        return real_save(self, checkpoint_number=checkpoint_number, **kw)
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", save)
+    with pytest.raises(training.Interrupted, match=r"with 3 of 4 epochs done.*ckpt-3"):
+        training.run(config(run_dir, epochs=4), log=Log())
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", real_save)
+    assert tf.train.latest_checkpoint(str(ckpt_dir(run_dir))).endswith("ckpt-3")
+    assert not (ckpt_dir(run_dir) / "ckpt-4.index").exists()  # stopped right after the save

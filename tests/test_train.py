@@ -200,7 +200,7 @@ def test_what_a_new_user_sees(finished_run):
     first = out.splitlines()[0]
     assert first.startswith("training on ") and ("no GPU found" in first or "GPU(s): " in first), first
     assert "\r" not in out and "\b" not in out
-    assert "Epoch 1/1" in out and "3/3 - " in out
+    assert "3/3 - " in out  # the epoch's one line (Keras prints no "Epoch 1/1" header for one epoch)
 
 
 def test_stderr_filter_drops_noise_keeps_warnings():
