@@ -10,7 +10,9 @@ ensemble size. Rerunning the same command resumes from --model_dir.
 
 import json
 import os
+import re
 import sys
+import threading
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -66,13 +68,90 @@ def _define_loss_flags():
 _define_loss_flags()
 
 
+# What TensorFlow's C++ side prints that looks like a failure but is not one (issue 8 item 9):
+# absl's notice before its logging is set up, CUDA probes on a machine without a GPU, graph
+# attributes newer than the runtime's op registry, and build notes. TF_CPP_MIN_LOG_LEVEL cannot
+# silence them: they are written before TensorFlow reads it, or as errors.
+_NOISE = re.compile(
+    r"All log messages before absl::InitializeLog\(\)"
+    r"|failed call to cuInit|cuda_diagnostics|Could not find cuda drivers|CUDA_ERROR_NO_DEVICE"
+    r"|Unable to register cu(DNN|FFT|BLAS) factory|computation placer already registered"
+    r"|NodeDef mentions attribute"
+    r"|oneDNN custom operations are on|cpu_feature_guard|To enable the following instructions"
+    r"|rebuild TensorFlow with the appropriate compiler flags")
+# A C++ INFO or WARNING line written before absl's logging is set up, which TF_CPP_MIN_LOG_LEVEL
+# would have dropped ("I0000 00:00:1795364019.37 11889 port.cc:153] ..."; its date is zero, unlike
+# the Python warnings absl prints, which stay).
+_CPP_INFO = re.compile(r"^[IW]0000 00:00:[\d.]+\s+\d+ \S+:\d+\] ")
+
+
+class _StderrFilter:
+    """Drops TensorFlow's known noise from file descriptor 2; every other line passes unchanged.
+
+    C++ code writes to the descriptor directly, so the filter sits below
+    Python: fd 2 becomes a pipe, and a thread copies its lines to the real
+    stderr. Off with TF_CPP_MIN_LOG_LEVEL=0 (show everything) or
+    HNE_TF_TRACEBACK (debugging).
+    """
+
+    def __init__(self):
+        self.saved = None
+
+    def start(self):
+        if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0" or os.environ.get("HNE_TF_TRACEBACK"):
+            return self
+        sys.stderr.flush()
+        self.saved = os.dup(2)
+        read, write = os.pipe()
+        os.dup2(write, 2)
+        os.close(write)
+        self.thread = threading.Thread(target=self._copy, args=(read,), daemon=True)
+        self.thread.start()
+        return self
+
+    def _keep(self, line: bytes) -> bool:
+        text = line.decode(errors="replace")
+        drop_info = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2") >= "1"
+        return not (_NOISE.search(text) or (drop_info and _CPP_INFO.match(text)))
+
+    def _copy(self, read):
+        pending = b""
+        while True:
+            chunk = os.read(read, 65536)
+            if not chunk:
+                break
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            out = b"".join(line + b"\n" for line in lines if self._keep(line))
+            if pending and not _NOISE.search(pending.decode(errors="replace")) and pending[:1] not in b"IWE":
+                out, pending = out + pending, b""  # a prompt or a progress bar: pass it on now
+            if out:
+                os.write(self.saved, out)
+        if pending and self._keep(pending):
+            os.write(self.saved, pending)
+        os.close(read)
+
+    def stop(self):
+        if self.saved is None:
+            return
+        sys.stderr.flush()
+        os.dup2(self.saved, 2)  # closes the pipe's last write end: the thread reads EOF
+        self.thread.join(timeout=5)
+        os.close(self.saved)
+        self.saved = None
+
+
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"train.py: error: unexpected arguments {argv[1:]}; flags look like --name=value")
+    from absl import logging
+
+    if not FLAGS["verbosity"].present:  # TensorFlow's INFO lines ("Sharding callback duration") are noise
+        logging.set_verbosity(logging.WARNING)
     import keras
 
     from hne_tf import data as data_lib
-    from hne_tf.training import TrainConfig, TrainingError, run
+    from hne_tf.training import Interrupted, TrainConfig, TrainingError, run
 
     if os.environ.get("HNE_TF_TRACEBACK"):  # debugging aid: full tracebacks
         keras.config.disable_traceback_filtering()
@@ -94,7 +173,14 @@ def main(argv):
         tpu=FLAGS.tpu, mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed, model_options=options,
         eval_only=FLAGS.eval_only)
     try:
-        run(config)
+        run(config, log=lambda text: print(text, flush=True))
+    except Interrupted as e:
+        print(f"train.py: {e}", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print(f"train.py: interrupted (Ctrl-C); the checkpoints in {FLAGS.model_dir} are intact. Rerun the same "
+              "command to resume", file=sys.stderr)
+        sys.exit(130)
     except (TrainingError, data_lib.DataError, ValueError) as e:
         if os.environ.get("HNE_TF_TRACEBACK"):
             raise
@@ -102,4 +188,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    noise = _StderrFilter().start()
+    try:
+        app.run(main)
+    finally:
+        noise.stop()

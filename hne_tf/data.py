@@ -41,6 +41,7 @@ import functools
 import gzip
 import logging
 import os
+import zlib
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np
@@ -200,6 +201,8 @@ def dataset_info(name: str, image_size=None) -> DatasetInfo:
 
 # ----------------------------------------------------------------------------- IDX files
 
+_REPLACE_HELP = ("Replace the file with a good copy (Debian: `apt-get install --reinstall "
+                 "dataset-fashion-mnist`)")
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -210,17 +213,18 @@ def parse_idx(data: bytes, what: str = "IDX data") -> np.ndarray:
     big-endian uint32 per dim. Raises :class:`DataError` if anything is off.
     """
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise DataError(f"{what}: not an IDX file (bad magic number {data[:4].hex() or 'empty'})")
+        raise DataError(f"{what}: not an IDX file (bad magic number {data[:4].hex() or 'empty'}). "
+                        f"{_REPLACE_HELP}")
     ndim = data[3]
     header = 4 + 4 * ndim
     if ndim == 0 or len(data) < header:
-        raise DataError(f"{what}: truncated IDX header")
+        raise DataError(f"{what}: truncated IDX header. {_REPLACE_HELP}")
     dims = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
     dtype = np.dtype(_IDX_DTYPES[data[2]])
     expected = int(np.prod(dims)) * dtype.itemsize
     if len(data) - header != expected:
         raise DataError(f"{what}: IDX header says {dims} ({expected} bytes of data), "
-                        f"file has {len(data) - header}")
+                        f"file has {len(data) - header}. {_REPLACE_HELP}")
     return np.frombuffer(data, dtype, offset=header).reshape(dims)
 
 
@@ -229,10 +233,13 @@ def read_idx(path: str) -> np.ndarray:
     try:
         with open(path, "rb") as f:
             data = f.read()
-        if data[:2] == b"\x1f\x8b":
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+    if data[:2] == b"\x1f\x8b":
+        try:
             data = gzip.decompress(data)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise DataError(f"{path}: cannot read ({e})") from e
+        except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
+            raise DataError(f"{path}: corrupt or truncated gzip file ({e}). {_REPLACE_HELP}") from None
     return parse_idx(data, path)
 
 
@@ -580,8 +587,11 @@ def load(name: str, split: str, batch_size: int, *, data_dir: Optional[str] = No
     info = dataset_info(name, image_size)
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    if batch_size < 1 or (take is not None and take < 1):
-        raise ValueError(f"batch_size and take must be positive, got {batch_size} and {take}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if take is not None and (isinstance(take, bool) or not isinstance(take, (int, np.integer)) or take < 1):
+        raise ValueError(f"take (the number of examples to use; None for all) must be an integer >= 1, "
+                         f"got {take!r}")
     src = _source(info, split, data_dir, source, seed, shuffle_files=training, take=take)
     if drop_remainder is None:
         known = min(x for x in (src.size, take, float("inf")) if x)
@@ -608,6 +618,8 @@ def representative_images(name: str, num: int, data_dir: Optional[str] = None, s
     A seeded random sample (evaluation preprocessing), e.g. for int8 calibration.
     """
     info = dataset_info(name, image_size)
+    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 1:
+        raise ValueError(f"num (the number of images) must be an integer >= 1, got {num!r}")
     src = _source(info, "train", data_dir, source, seed, shuffle_files=True, take=None)
     if src.size is not None and num > src.size:
         raise ValueError(f"{name} has only {src.size} training images, asked for {num}")

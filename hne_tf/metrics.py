@@ -2,7 +2,8 @@
 
 Accumulates over batches in numpy so the test set never has to fit in memory.
 For each prefix size ``k`` the ensemble prediction is the softmax of the mean
-of the first ``k`` leaves' logits (eq. 1 of the AAAI paper).
+of the first ``k`` leaves' logits (eq. 1 of the AAAI paper), computed by
+:func:`hne_tf.ensemble.prefix_ensembles`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from typing import Dict, Optional
 
 import numpy as np
+
+from hne_tf.ensemble import prefix_ensembles
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
@@ -47,8 +50,8 @@ class EnsembleEvaluator:
         self.count += b
         rows = np.arange(b)
         self.leaf_correct += (logits.argmax(-1) == labels[:, None]).sum(0)
+        prefix_mean = prefix_ensembles(logits)  # [batch, N, classes]: entry k-1 is the ensemble of k leaves
         sizes = np.arange(1, self.n + 1)[None, :, None]
-        prefix_mean = np.cumsum(logits, axis=1) / sizes
         # Std of the logits across a prefix's leaves, averaged over classes
         # and samples (the papers' diversity measure).
         prefix_var = np.maximum(np.cumsum(logits ** 2, axis=1) / sizes - prefix_mean ** 2, 0.0)

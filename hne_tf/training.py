@@ -9,15 +9,22 @@ evaluation (``eval.json``) and plots.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
+import fcntl
 import json
 import math
 import os
 import re
 import shutil
+import signal
+import socket
+import sys
 import tempfile
+import threading
 import time
-from typing import Dict, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import keras
 import numpy as np
@@ -38,6 +45,10 @@ STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
 class TrainingError(RuntimeError):
     """A run that cannot start or continue; the message says why."""
+
+
+class Interrupted(TrainingError):
+    """Ctrl-C (SIGINT) stopped the run; the checkpoints are intact."""
 
 
 # --------------------------------------------------------------- schedules
@@ -211,8 +222,35 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+def _check_range(flag: str, value, low=None, high=None, *, low_open=False, high_open=False,
+                 integer=False) -> None:
+    """Raises TrainingError unless ``value`` is a finite number in the range, naming ``--flag`` and the range."""
+    lo = "" if low is None else ("(" if low_open else "[") + f"{low}, "
+    hi = "" if high is None else f"{high}" + (")" if high_open else "]")
+    if low is not None and high is None:
+        wanted = f"> {low}" if low_open else f">= {low}"
+    elif low is None and high is not None:
+        wanted = f"< {high}" if high_open else f"<= {high}"
+    else:
+        wanted = f"in {lo}{hi}"
+    kind = "an integer" if integer else "a number"
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if integer:
+        ok = ok and float(value).is_integer()
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        raise TrainingError(f"--{flag} must be {kind} {wanted}, got {value!r}")
+
+
 def validate(config: TrainConfig) -> None:
-    """Flag checks that need no data and no model: fail before writing anything."""
+    """Flag checks that need no data and no model: fail before writing anything.
+
+    Every count is >= 1 (a count of 0 never means "all": leave the flag unset
+    for that), every rate or coefficient finite and in its range.
+    """
     def choice(flag, value, valid):
         if value not in valid:
             raise TrainingError(f"unknown --{flag}={value!r}; valid choices: {', '.join(valid)}")
@@ -222,12 +260,35 @@ def validate(config: TrainConfig) -> None:
     choice("schedule", config.schedule, list(SCHEDULES))
     choice("strategy", config.strategy, list(STRATEGIES))
     for flag in ("epochs", "batch_size", "eval_batch_size"):
-        if getattr(config, flag) < 1:
-            raise TrainingError(f"--{flag} must be >= 1, got {getattr(config, flag)}")
-    if config.steps_per_epoch is not None and config.steps_per_epoch < 1:
-        raise TrainingError(f"--steps_per_epoch must be >= 1, got {config.steps_per_epoch}")
-    if config.lr <= 0:
-        raise TrainingError(f"--lr must be > 0, got {config.lr}")
+        _check_range(flag, getattr(config, flag), 1, integer=True)
+    for flag in ("steps_per_epoch", "eval_examples"):  # unset means "one pass" / "all"
+        if getattr(config, flag) is not None:
+            _check_range(flag, getattr(config, flag), 1, integer=True)
+    _check_range("lr", config.lr, 0, low_open=True)
+    _check_range("momentum", config.momentum, 0, 1, high_open=True)
+    _check_range("weight_decay", config.weight_decay, 0)
+    _check_range("label_smoothing", config.label_smoothing, 0, 1, high_open=True)
+    _check_range("rampup_epochs", config.rampup_epochs, 0)
+    _check_range("seed", config.seed, 0, 2 ** 32 - 1, integer=True)
+    if not config.model_dir:
+        raise TrainingError("--model_dir must not be empty")
+    _check_model_dir(config.model_dir)
+
+
+def _check_model_dir(model_dir: str) -> None:
+    """A --model_dir that cannot hold a run fails here, before anything is written."""
+    path = os.path.abspath(model_dir)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise TrainingError(f"--model_dir {model_dir} is a file, not a folder; pass a folder path")
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise TrainingError(f"--model_dir {model_dir}: {existing} is a file, not a folder")
+    # access() also reports a read-only file system and (for root) an immutable folder.
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "--model_dir" if existing == path else f"--model_dir {model_dir}: its parent"
+        raise TrainingError(f"{what} {existing} is not writable; pass a folder you can write to")
 
 
 def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
@@ -236,6 +297,7 @@ def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
+        _check_tf_config(os.environ.get("TF_CONFIG"))
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
@@ -245,14 +307,69 @@ def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
     raise TrainingError(f"unknown --strategy={name!r}; valid choices: {', '.join(STRATEGIES)}")
 
 
+def _check_tf_config(text: Optional[str]) -> None:
+    """Raises TrainingError unless ``text`` is a usable TF_CONFIG for --strategy=multi_worker."""
+    example = ('e.g. TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+               '"task": {"type": "worker", "index": 0}}\'')
+    if not text:
+        return  # MultiWorkerMirroredStrategy then runs a single local worker
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise TrainingError(f"TF_CONFIG is not valid JSON ({e}); {example}") from None
+    cluster = spec.get("cluster") if isinstance(spec, dict) else None
+    task = spec.get("task") if isinstance(spec, dict) else None
+    if not isinstance(cluster, dict) or not cluster or not all(
+            isinstance(v, list) and v and all(isinstance(a, str) for a in v) for v in cluster.values()):
+        raise TrainingError(f"TF_CONFIG needs \"cluster\": a JSON object of job name -> list of "
+                            f"\"host:port\" addresses; {example}")
+    if not isinstance(task, dict) or task.get("type") not in cluster:
+        raise TrainingError(f"TF_CONFIG needs \"task\": {{\"type\": one of {sorted(cluster)}, \"index\": ...}}; "
+                            f"got {task!r}")
+    index = task.get("index")
+    size = len(cluster[task["type"]])
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < size:
+        raise TrainingError(f"TF_CONFIG task index must be an integer in [0, {size - 1}] (the cluster has "
+                            f"{size} {task['type']!r} address(es)), got {index!r}")
+
+
+def describe_devices(strategy: tf.distribute.Strategy) -> str:
+    """One line: which devices train (a GPU's name, or the CPU)."""
+    gpus = tf.config.list_physical_devices("GPU")
+    tpus = tf.config.list_logical_devices("TPU")
+    replicas = strategy.num_replicas_in_sync
+    if tpus:
+        return f"training on {len(tpus)} TPU core(s), {replicas} replica(s)"
+    if gpus:
+        names = []
+        for gpu in gpus:
+            try:
+                names.append(tf.config.experimental.get_device_details(gpu).get("device_name") or gpu.name)
+            except (ValueError, tf.errors.OpError):
+                names.append(gpu.name)
+        return f"training on {len(gpus)} GPU(s): {', '.join(names)}; {replicas} replica(s)"
+    return f"training on the CPU ({os.cpu_count()} cores; no GPU found); {replicas} replica(s)"
+
+
 # ------------------------------------------------------------ checkpoints
 
-class _Checkpointer(keras.callbacks.Callback):
-    """Saves model, optimizer and epoch at the end of every finished epoch."""
+CHECKPOINT_PREFIX = "ckpt"
+_CKPT_FILE = re.compile(rf"^{CHECKPOINT_PREFIX}-(\d+)(\.index|\.data-\d+-of-\d+)$")
+_CKPT_TEMP = re.compile(rf"^{CHECKPOINT_PREFIX}-\d+_temp$")
 
-    def __init__(self, manager: tf.train.CheckpointManager, epoch_var: tf.Variable):
+
+class _Checkpointer(keras.callbacks.Callback):
+    """Saves model, optimizer and epoch at the end of every finished epoch.
+
+    An epoch cut short (NaN loss, Ctrl-C) is not saved. A save that fails
+    (a full disk) removes its partial files and raises TrainingError; the
+    previous checkpoint stays the latest.
+    """
+
+    def __init__(self, manager: tf.train.CheckpointManager, epoch_var: tf.Variable,
+                 interrupt: Optional["_SigintGuard"] = None):
         super().__init__()
-        self.manager, self.epoch_var = manager, epoch_var
+        self.manager, self.epoch_var, self.interrupt = manager, epoch_var, interrupt
         self.stopped_on_nan = False
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -265,12 +382,81 @@ class _Checkpointer(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.interrupt is not None and self.interrupt.requested:
+            return  # the epoch did not finish: its checkpoint would claim it did
         if self.stopped_on_nan or any(not np.isfinite(float(v)) for v in (logs or {}).values()):
             self.stopped_on_nan = True
             self.model.stop_training = True
             return
+        previous = self.manager.latest_checkpoint
         self.epoch_var.assign(epoch + 1)
-        self.manager.save(checkpoint_number=epoch + 1)
+        with self.interrupt.saving() if self.interrupt else contextlib.nullcontext():
+            try:
+                self.manager.save(checkpoint_number=epoch + 1)
+            except (tf.errors.OpError, OSError) as e:
+                self.epoch_var.assign(epoch)
+                _remove_checkpoint_files(self.manager.directory, epoch + 1)
+                reason = _os_reason(e)
+                raise TrainingError(
+                    f"could not save checkpoint {CHECKPOINT_PREFIX}-{epoch + 1} in {self.manager.directory}: "
+                    f"{reason}. The last good checkpoint is {previous or 'none (no epoch was saved)'}; "
+                    "free space (or fix the folder) and rerun the same command to resume") from None
+
+
+def _os_reason(error: Exception) -> str:
+    """The useful part of an OS or TensorFlow I/O error: 'No space left on device' rather than a stack."""
+    text = getattr(error, "strerror", None) or getattr(error, "message", None) or str(error)
+    text = str(text).strip().splitlines()[0] if str(text).strip() else type(error).__name__
+    if getattr(error, "errno", None) == errno.ENOSPC or "No space left" in text:
+        return "the disk is full (No space left on device)"
+    return text
+
+
+class _SigintGuard:
+    """Ctrl-C during ``fit``: finish the current step, keep the checkpoints, stop.
+
+    The first SIGINT asks the trainer to stop after its step (the partial
+    epoch is not saved); a SIGINT while a checkpoint is being saved waits for
+    the save to finish; a second SIGINT, or one outside ``fit``, raises
+    KeyboardInterrupt as usual. Installed only in the main thread.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self.trainer: Optional[keras.Model] = None
+        self._saving = False
+        self._previous = None
+        self._installed = False
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc):
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+    def _handle(self, signum, frame):
+        if self._saving:
+            self.requested = True
+            return
+        if self.trainer is None or self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.trainer.stop_training = True
+
+    @contextlib.contextmanager
+    def saving(self):
+        self._saving = True
+        try:
+            yield
+        finally:
+            self._saving = False
+            if self.requested and self.trainer is not None:  # Ctrl-C came during the save
+                self.trainer.stop_training = True
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
@@ -289,24 +475,95 @@ def _checkpoint(trainer: EnsembleTrainer, epoch_var):
                                epoch=epoch_var)
 
 
-def restore(checkpoint: tf.train.Checkpoint, checkpoint_dir: str) -> Optional[str]:
-    """Restores the latest checkpoint in ``checkpoint_dir``, if any, and returns
-    its path; a checkpoint that does not fit the model raises TrainingError."""
-    path = tf.train.latest_checkpoint(checkpoint_dir)
-    if not path:
-        return False
+def checkpoint_numbers(checkpoint_dir: str) -> List[int]:
+    """Numbers ``N`` of the ``ckpt-N`` checkpoints with any file in ``checkpoint_dir``, newest first.
+
+    Read from the files themselves, not from the ``checkpoint`` list file,
+    which may be missing, stale or garbage.
+    """
     try:
-        _check_model_keys(path, checkpoint.model)
-        status = checkpoint.restore(path)
-        status.assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as e:
-        raise TrainingError(
-            f"checkpoint {path} does not match the model built from the flags: {str(e).splitlines()[0]}")
-    return path
+        names = os.listdir(checkpoint_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as e:
+        raise TrainingError(f"cannot read {checkpoint_dir}: {_os_reason(e)}") from None
+    return sorted({int(m.group(1)) for m in map(_CKPT_FILE.match, names) if m}, reverse=True)
+
+
+def _remove_checkpoint_files(checkpoint_dir: str, number: int) -> None:
+    """Removes ``ckpt-N.*`` and ``ckpt-N_temp/`` (a save that did not finish)."""
+    base = f"{CHECKPOINT_PREFIX}-{number}"
+    for name in os.listdir(checkpoint_dir) if os.path.isdir(checkpoint_dir) else []:
+        m = _CKPT_FILE.match(name)
+        path = os.path.join(checkpoint_dir, name)
+        try:
+            if name == base + "_temp":
+                shutil.rmtree(path, ignore_errors=True)
+            elif m and int(m.group(1)) == number:
+                os.remove(path)
+        except OSError:
+            pass
+
+
+def restore(checkpoint: tf.train.Checkpoint, checkpoint_dir: str, *, partial: bool = False,
+            warn: Callable[[str], None] = print) -> Optional[str]:
+    """Restores the newest checkpoint of ``checkpoint_dir`` that restores, and returns its path.
+
+    Shared by resume (:func:`run`) and :func:`load_trained`. ``checkpoint``
+    has a ``model`` child (``TreeEnsemble.checkpoint_variables()``), whose
+    variable names must be exactly the checkpoint's; ``partial`` allows the
+    checkpoint to hold more than ``checkpoint`` (an optimizer the caller
+    does not need).
+
+    Candidates are the ``ckpt-N`` files on disk, newest first, whatever the
+    ``checkpoint`` list file says. A candidate that does not restore (a
+    truncated index or data file, a save that never finished) is skipped
+    with a warning naming it. Returns None only when the folder holds no
+    checkpoint files at all; raises TrainingError when it holds some but none
+    restores, so that a run never starts over on top of them.
+    """
+    numbers = checkpoint_numbers(checkpoint_dir)
+    if not numbers:
+        return None
+    failures = []
+    for number in numbers:
+        path = os.path.join(checkpoint_dir, f"{CHECKPOINT_PREFIX}-{number}")
+        try:
+            if not os.path.isfile(path + ".index"):
+                raise _BrokenCheckpoint("its .index file is missing (the save did not finish)")
+            _check_model_keys(path, checkpoint.model)
+            status = checkpoint.restore(path)
+            if partial:
+                status.expect_partial()
+            status.assert_existing_objects_matched()
+        except _ModelMismatch as e:
+            failures.append((path, True, str(e)))
+        except (_BrokenCheckpoint, AssertionError, ValueError, IndexError, tf.errors.OpError, OSError) as e:
+            failures.append((path, False, str(e).strip().splitlines()[0] if str(e).strip() else repr(e)))
+        else:
+            for bad, _, reason in failures:
+                warn(f"WARNING: skipped checkpoint {bad}, it does not restore ({reason}); "
+                     f"using the previous one, {path}")
+            return path
+    if all(mismatch for _, mismatch, _ in failures):
+        bad, _, reason = failures[0]
+        raise TrainingError(f"checkpoint {bad} does not match the model built from the flags: {reason}")
+    listing = "; ".join(f"{os.path.basename(p)}: {reason}" for p, _, reason in failures)
+    raise TrainingError(
+        f"{checkpoint_dir} holds checkpoints but none of them restores ({listing}). Nothing was changed. "
+        "To start over, move that folder away or use a new --model_dir")
+
+
+class _BrokenCheckpoint(Exception):
+    pass
+
+
+class _ModelMismatch(ValueError):
+    pass
 
 
 def _check_model_keys(path: str, model_variables: tf.train.Checkpoint) -> None:
-    """Raises ValueError unless the checkpoint holds exactly the model's variables.
+    """Raises _ModelMismatch unless the checkpoint holds exactly the model's variables.
 
     A restore alone only checks that every model variable was found; this also
     catches a checkpoint of a bigger model (extra variables).
@@ -317,30 +574,212 @@ def _check_model_keys(path: str, model_variables: tf.train.Checkpoint) -> None:
     ours = set(model_variables._trackable_children()) - {"save_counter"}
     if saved != ours:
         missing, extra = sorted(ours - saved), sorted(saved - ours)
-        raise ValueError(f"{len(missing)} model variables missing from the checkpoint {missing[:3]}, "
-                         f"{len(extra)} not in the model {extra[:3]}")
+        raise _ModelMismatch(f"{len(missing)} model variables missing from the checkpoint {missing[:3]}, "
+                             f"{len(extra)} not in the model {extra[:3]}")
+
+
+def _write_checkpoint_list(checkpoint_dir: str, latest: str) -> None:
+    """Rewrites the ``checkpoint`` list file to name ``latest`` and the older checkpoints on disk.
+
+    After a resume without a valid list file (missing, garbage, or naming a
+    deleted or broken checkpoint), so that the CheckpointManager keeps and
+    rotates the right files.
+    """
+    number = int(latest.rsplit("-", 1)[1])
+    older = [n for n in reversed(checkpoint_numbers(checkpoint_dir)) if n <= number
+             and os.path.isfile(os.path.join(checkpoint_dir, f"{CHECKPOINT_PREFIX}-{n}.index"))]
+    lines = [f'model_checkpoint_path: "{CHECKPOINT_PREFIX}-{number}"']
+    lines += [f'all_model_checkpoint_paths: "{CHECKPOINT_PREFIX}-{n}"' for n in older]
+    # With their times the manager rotates them (max_to_keep); without, it would keep them forever.
+    lines += [f"all_model_checkpoint_timestamps: "
+              f"{os.path.getmtime(os.path.join(checkpoint_dir, f'{CHECKPOINT_PREFIX}-{n}.index')):.6f}"
+              for n in older]
+    lines.append("last_preserved_timestamp: 0.0")
+    path = os.path.join(checkpoint_dir, "checkpoint")
+    try:
+        current = tf.train.get_checkpoint_state(checkpoint_dir)
+        if current and os.path.basename(current.model_checkpoint_path) == os.path.basename(latest) and all(
+                os.path.exists(p + ".index") or os.path.exists(os.path.join(checkpoint_dir, p) + ".index")
+                for p in current.all_model_checkpoint_paths):
+            return
+    except Exception:  # noqa: BLE001 - a garbage list file is what we replace
+        pass
+    _write_text(path, "\n".join(lines) + "\n")
+
+
+# -------------------------------------------------------------- run lock
+
+LOCK_FILE = "train.lock"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunLock:
+    """One ``train.py`` per ``--model_dir``: an exclusive ``flock`` on ``<model_dir>/train.lock``.
+
+    The file holds the holder's PID and host, for the message a second run
+    gets. The kernel drops the lock when its process dies, so the lock of a
+    killed run (a dead PID left in the file) is simply taken over.
+    """
+
+    def __init__(self, model_dir: str):
+        self.model_dir = model_dir
+        self.path = os.path.join(model_dir, LOCK_FILE)
+        self.fd: Optional[int] = None
+        self.stale_pid: Optional[int] = None
+        self.created_dir = False
+
+    def acquire(self) -> "RunLock":
+        if not os.path.isdir(self.model_dir):
+            try:
+                os.makedirs(self.model_dir)
+            except FileExistsError:
+                if not os.path.isdir(self.model_dir):
+                    raise TrainingError(f"--model_dir {self.model_dir} is a file, not a folder") from None
+            except OSError as e:
+                raise TrainingError(f"cannot create --model_dir {self.model_dir}: {_os_reason(e)}") from None
+            else:
+                self.created_dir = True
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                self._undo_dir()
+                raise TrainingError(f"--model_dir {self.model_dir} is not writable ({_os_reason(e)}); "
+                                    "pass a folder you can write to") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 200).decode(errors="replace").split()
+                os.close(fd)
+                pid = holder[0] if holder else "unknown"
+                host = f" on {holder[1]}" if len(holder) > 1 and holder[1] != socket.gethostname() else ""
+                raise TrainingError(
+                    f"--model_dir {self.model_dir} is in use by another train.py (PID {pid}{host}); wait for it "
+                    f"to finish, stop it, or use another --model_dir") from None
+            try:  # the previous holder may have removed the file between our open and flock
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        previous = os.read(fd, 200).decode(errors="replace").split()
+        if previous and previous[0].isdigit() and int(previous[0]) != os.getpid():
+            self.stale_pid = int(previous[0])
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        try:
+            os.remove(self.path)
+        except OSError:
+            pass
+        os.close(self.fd)  # closing drops the flock
+        self.fd = None
+        self._undo_dir()
+
+    def _undo_dir(self) -> None:
+        # A run that failed before writing anything leaves no empty folder behind.
+        if self.created_dir:
+            try:
+                os.rmdir(self.model_dir)
+            except OSError:
+                pass
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> bool:
+        self.release()
+        return False
+
+
+def _clean_stale(model_dir: str, checkpoint_dir: str, log) -> None:
+    """Removes what killed runs left behind: ``ckpt-N_temp/`` of a save that never finished and
+    ``*.tmp`` of a JSON write. Called with the run lock held, so no live run owns them."""
+    stale = []
+    if os.path.isdir(checkpoint_dir):
+        stale += [os.path.join(checkpoint_dir, n) for n in os.listdir(checkpoint_dir) if _CKPT_TEMP.match(n)]
+    stale += [os.path.join(model_dir, n) for n in os.listdir(model_dir) if n.endswith(".json.tmp")]
+    for path in sorted(stale):
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.remove(path)
+            except OSError:
+                continue
+        log(f"removed {path}, left by an interrupted run")
 
 
 # --------------------------------------------------------------- the job
 
+def _write_text(path: str, text: str) -> None:
+    """Writes ``path`` atomically (a temporary file, then a rename); a failed write leaves the old file."""
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise TrainingError(f"cannot write {path}: {_os_reason(e)}") from None
+
+
 def _write_json(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
+    _write_text(path, json.dumps(obj, indent=2))
+
+
+# Flags that a resumed run must keep, with what to do about a change.
+RESUME_FLAGS = {"mixed_precision": "its optimizer state (loss scaling) differs"}
+
+
+def _flag_value(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else json.dumps(value)
 
 
 def _check_resume(config: TrainConfig, path: str) -> None:
-    with open(path) as f:
-        try:
+    try:
+        with open(path) as f:
             saved = json.load(f)
-        except json.JSONDecodeError as e:
-            raise TrainingError(f"{path} is not valid JSON ({e}); fix it or use a new --model_dir")
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise TrainingError(f"{path} is not valid JSON ({e}); restore it (it holds the run's flags), "
+                            "or use a new --model_dir") from None
+    except OSError as e:
+        raise TrainingError(f"cannot read {path}: {_os_reason(e)}") from None
+    if not isinstance(saved, dict) or not all(k in saved for k in TrainConfig.IDENTITY):
+        raise TrainingError(f"{path} is not a train.py config (a JSON object with "
+                            f"{', '.join(TrainConfig.IDENTITY)}); restore it, or use a new --model_dir")
     for key in TrainConfig.IDENTITY:
-        if key in saved and saved[key] != json.loads(json.dumps(getattr(config, key))):
+        if saved[key] != json.loads(json.dumps(getattr(config, key))):
             raise TrainingError(
                 f"--model_dir holds a run with {key}={saved[key]!r}, but this command asks for "
                 f"{getattr(config, key)!r}; use a new --model_dir or the same flags to resume")
+    for key, why in RESUME_FLAGS.items():
+        if key in saved and saved[key] != getattr(config, key):
+            raise TrainingError(
+                f"--model_dir holds a run trained with --{key}={_flag_value(saved[key])}, but this command "
+                f"has --{key}={_flag_value(getattr(config, key))} ({why}). Rerun with "
+                f"--{key}={_flag_value(saved[key])} to resume it, or use a new --model_dir")
 
 
 def evaluate(ensemble: TreeEnsemble, dataset, num_batches: Optional[int] = None, verbose: int = 1) -> dict:
@@ -396,21 +835,66 @@ def format_eval(result: dict) -> str:
     return "\n".join(lines)
 
 
-def run(config: TrainConfig, log=print) -> dict:
-    """Trains (resuming from ``config.model_dir``) and evaluates; returns eval.json's content."""
+class _PeriodicProgress(keras.callbacks.Callback):
+    """A progress line every ``interval`` seconds, for output that is not a terminal.
+
+    Keras' per-step progress bar redraws one line with carriage returns; in a
+    log file each redraw becomes a line. Without a terminal, ``fit`` prints a
+    line per epoch instead, and this callback one line per interval within it.
+    """
+
+    def __init__(self, epochs: int, steps: int, log, interval: float = 60.0):
+        super().__init__()
+        self.epochs, self.steps, self.log, self.interval = epochs, steps, log, interval
+        self.epoch, self.start, self.last = 0, 0.0, 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.start = epoch, time.time()
+        self.last = self.start
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.time()
+        if now - self.last < self.interval:
+            return
+        self.last = now
+        loss = (logs or {}).get("loss")
+        shown = f", loss {float(loss):.4f}" if loss is not None else ""
+        self.log(f"epoch {self.epoch + 1}/{self.epochs}: step {batch + 1}/{self.steps}{shown}, "
+                 f"{now - self.start:.0f} s")
+
+
+def _interactive() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def run(config: TrainConfig, log=print, callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict:
+    """Trains (resuming from ``config.model_dir``) and evaluates; returns eval.json's content.
+
+    ``callbacks`` are extra Keras callbacks for ``fit``. Raises TrainingError
+    (Interrupted for Ctrl-C) with a message for the user; whatever happens,
+    the checkpoints already in ``config.model_dir`` stay intact.
+    """
     validate(config)
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     info = data_lib.dataset_info(config.dataset)
     strategy = make_strategy(config.strategy, config.tpu)
+    log(describe_devices(strategy))
     # Data first: a missing dataset must fail before anything is written.
     train_ds = data_lib.load(config.dataset, "train", config.batch_size, data_dir=config.data_dir,
                              training=True, seed=config.seed, repeat=True, drop_remainder=True)
     test_ds = data_lib.load(config.dataset, "test", config.eval_batch_size, data_dir=config.data_dir,
                             take=config.eval_examples)
     with strategy.scope():
-        ensemble = build_model(config.model, info.input_shape, info.num_classes, **config.model_options)
+        try:
+            ensemble = build_model(config.model, info.input_shape, info.num_classes, **config.model_options)
+        except (ValueError, TypeError, ZeroDivisionError) as e:
+            raise TrainingError(f"--model={config.model} --model_options={json.dumps(config.model_options)}: "
+                                f"{e}") from None
         try:
             loss_fn = losses_lib.get_loss(config.loss, ensemble.family, ensemble.num_leaves,
                                           **config.loss_options)
@@ -426,19 +910,40 @@ def run(config: TrainConfig, log=print) -> dict:
         optimizer.build(ensemble.trainable_variables)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
 
+    chief = is_chief(strategy)
+    # Only the chief writes into --model_dir, so only the chief locks it.
+    lock = RunLock(config.model_dir) if chief else contextlib.nullcontext()
+    with lock, _SigintGuard() as interrupt:
+        if chief and lock.stale_pid is not None and not _pid_alive(lock.stale_pid):
+            log(f"took over the lock of a run that is gone (PID {lock.stale_pid})")
+        return _train_and_evaluate(config, info, strategy, chief, ensemble, trainer, epoch_var, train_ds, test_ds,
+                                   steps_per_epoch, interrupt, list(callbacks), log)
+
+
+def _train_and_evaluate(config, info, strategy, chief, ensemble, trainer, epoch_var, train_ds, test_ds,
+                        steps_per_epoch, interrupt, extra_callbacks, log) -> dict:
+    """The part of :func:`run` that reads and writes ``--model_dir``, under its lock."""
+    checkpoint_dir = os.path.join(config.model_dir, "checkpoints")
+    for name in ("checkpoints", "tensorboard"):
+        path = os.path.join(config.model_dir, name)
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise TrainingError(f"{path} is a file, but train.py keeps a folder there; move it away")
+    if chief:
+        _clean_stale(config.model_dir, checkpoint_dir, log)
     config_path = os.path.join(config.model_dir, "config.json")
     if os.path.exists(config_path):
         _check_resume(config, config_path)
     ckpt = _checkpoint(trainer, epoch_var)
-    resumed = restore(ckpt, os.path.join(config.model_dir, "checkpoints"))
+    resumed = restore(ckpt, checkpoint_dir, warn=log)
     if config.eval_only and not resumed:
-        raise TrainingError(f"--eval_only needs a checkpoint in {config.model_dir}/checkpoints; none found")
-    chief = is_chief(strategy)
+        raise TrainingError(f"--eval_only needs a checkpoint in {checkpoint_dir}; none found")
+    if chief and resumed:
+        _write_checkpoint_list(checkpoint_dir, resumed)
     # Every worker saves (saving may take part in collectives); only the
     # chief saves into --model_dir.
     write_dir = config.model_dir if chief else tempfile.mkdtemp(prefix="hne_tf_worker_")
-    manager = tf.train.CheckpointManager(ckpt, os.path.join(write_dir, "checkpoints"), max_to_keep=3)
-    os.makedirs(write_dir, exist_ok=True)
+    manager = tf.train.CheckpointManager(ckpt, os.path.join(write_dir, "checkpoints"), max_to_keep=3,
+                                         checkpoint_name=CHECKPOINT_PREFIX)
     if chief:
         _write_json(config_path, config.to_json())
     log(f"model {config.model}: {ensemble.num_leaves} leaves, {ensemble.count_params():,} params, "
@@ -449,15 +954,27 @@ def run(config: TrainConfig, log=print) -> dict:
     if resumed:
         log(f"resumed from {resumed} (epoch {start_epoch} done)")
     if not config.eval_only and start_epoch < config.epochs:
-        checkpointer = _Checkpointer(manager, epoch_var)
+        checkpointer = _Checkpointer(manager, epoch_var, interrupt)
         callbacks = [checkpointer,
                      keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard"),
                                                  write_graph=False)]
+        interactive = _interactive()
+        if not interactive:
+            callbacks.append(_PeriodicProgress(config.epochs, steps_per_epoch, log))
         started = time.time()
-        trainer.fit(train_ds, epochs=config.epochs, initial_epoch=start_epoch,
-                    steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=1, shuffle=False)
+        interrupt.trainer = trainer
+        try:
+            trainer.fit(train_ds, epochs=config.epochs, initial_epoch=start_epoch,
+                        steps_per_epoch=steps_per_epoch, callbacks=callbacks + extra_callbacks,
+                        verbose=1 if interactive else 2, shuffle=False)
+        finally:
+            interrupt.trainer = None
+        last = manager.latest_checkpoint or "none (no epoch finished)"
+        if interrupt.requested:
+            raise Interrupted(f"interrupted (Ctrl-C) with {int(epoch_var.numpy())} of {config.epochs} epochs done "
+                              f"and saved (an epoch in progress is not). Last checkpoint: {last}. Rerun the same "
+                              "command to resume")
         if checkpointer.stopped_on_nan:
-            last = manager.latest_checkpoint or "none (no epoch finished)"
             raise TrainingError(f"the loss became NaN or Inf; training stopped. Last good checkpoint: {last}. "
                                 "Try a lower --lr or --mixed_precision off.")
         log(f"trained epochs {start_epoch + 1}..{config.epochs} in {time.time() - started:.1f} s")
@@ -470,12 +987,16 @@ def run(config: TrainConfig, log=print) -> dict:
         return {}
     num_eval = math.ceil(min(config.eval_examples or info.test_size, info.test_size) / config.eval_batch_size)
     log(f"evaluating every ensemble size on the {config.dataset} test split")
-    result = evaluate(ensemble, test_ds, num_batches=num_eval)
+    result = evaluate(ensemble, test_ds, num_batches=num_eval, verbose=1 if _interactive() else 0)
     result.update({"model": config.model, "loss": config.loss, "dataset": config.dataset,
                    "num_leaves": ensemble.num_leaves, "epochs_trained": int(epoch_var.numpy()),
                    "labels": list(info.labels)})
     _write_json(os.path.join(config.model_dir, "eval.json"), result)
-    plot_eval(result, os.path.join(config.model_dir, "eval.png"), f"{config.model} / {config.loss}")
+    try:
+        plot_eval(result, os.path.join(config.model_dir, "eval.png"), f"{config.model} / {config.loss}")
+    except OSError as e:
+        raise TrainingError(f"cannot write {config.model_dir}/eval.png: {_os_reason(e)} "
+                            "(eval.json is written)") from None
     with tf.summary.create_file_writer(os.path.join(config.model_dir, "tensorboard", "eval")).as_default():
         for r in result["prefixes"]:
             tf.summary.scalar(f"eval/accuracy_k{r['k']}", r["accuracy"], step=int(epoch_var.numpy()))
@@ -487,8 +1008,10 @@ def run(config: TrainConfig, log=print) -> dict:
 def load_trained(model_dir: str) -> TreeEnsemble:
     """Rebuilds the ensemble of a ``train.py`` run and restores its latest weights.
 
-    Raises TrainingError (with what to do) for a missing or incomplete
-    ``model_dir`` and for a checkpoint that does not match its config.json.
+    Uses :func:`restore`, like resuming: the newest checkpoint that restores,
+    with a warning for any newer one that does not. Raises TrainingError
+    (with what to do) for a missing or incomplete ``model_dir`` and for a
+    checkpoint that does not match its config.json.
     """
     if not os.path.isdir(model_dir):
         raise TrainingError(f"--model_dir {model_dir} does not exist")
@@ -500,25 +1023,26 @@ def load_trained(model_dir: str) -> TreeEnsemble:
             saved = json.load(f)
         model, dataset = saved["model"], saved["dataset"]
         options = saved.get("model_options") or {}
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as e:
         raise TrainingError(f"{config_path} is not a train.py config (needs model and dataset): {e!r}")
+    except OSError as e:
+        raise TrainingError(f"cannot read {config_path}: {_os_reason(e)}") from None
     try:
         info = data_lib.dataset_info(dataset)
         ensemble = build_model(model, info.input_shape, info.num_classes, **options)
     except (ValueError, TypeError) as e:
         raise TrainingError(f"{config_path} names a model that cannot be built: {e}")
-    variables = ensemble.checkpoint_variables()
-    path = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    checkpoint = tf.train.Checkpoint(model=ensemble.checkpoint_variables())
+    try:
+        path = restore(checkpoint, os.path.join(model_dir, "checkpoints"), partial=True,
+                       warn=lambda text: print(text, file=sys.stderr))
+    except TrainingError as e:
+        raise TrainingError(str(e).replace("the model built from the flags", config_path)) from None
     if not path:
         raise TrainingError(f"{model_dir}/checkpoints holds no checkpoint: train first (train.py --model_dir="
                             f"{model_dir})")
-    try:
-        _check_model_keys(path, variables)
-        tf.train.Checkpoint(model=variables).restore(path).expect_partial().assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as e:
-        raise TrainingError(f"checkpoint {path} does not match {config_path}: {str(e).splitlines()[0]}")
     return ensemble
 
 
-__all__ = ["EnsembleTrainer", "PaperSchedule", "TrainConfig", "TrainingError", "evaluate", "load_trained",
-           "run", "validate"]
+__all__ = ["EnsembleTrainer", "Interrupted", "PaperSchedule", "RunLock", "TrainConfig", "TrainingError",
+           "evaluate", "load_trained", "restore", "run", "validate"]

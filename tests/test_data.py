@@ -171,6 +171,16 @@ def _good_labels(n=4):
     return gzip.compress(_idx_bytes(np.zeros(n, np.uint8)))
 
 
+def _images_gz(n=4):
+    # A repeating pattern compresses with Huffman codes right after the 10-byte gzip header, so a
+    # damaged byte at 11 breaks the deflate stream itself (zlib.error), not only the CRC.
+    return gzip.compress(_idx_bytes((np.arange(n * 28 * 28) % 13).astype(np.uint8).reshape(n, 28, 28)))
+
+
+def _flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]
+
+
 @pytest.mark.parametrize("images_file", [
     b"\x1f\x8bthis is not really gzip",                                        # corrupt gzip stream
     gzip.compress(_idx_bytes(np.zeros(4, np.uint8))),                         # labels magic (2049)
@@ -179,11 +189,14 @@ def _good_labels(n=4):
     gzip.compress(_idx_bytes(np.zeros((4, 27, 28), np.uint8))),               # wrong image size
     gzip.compress(_idx_bytes(np.zeros((5, 28, 28), np.uint8))),               # 5 images, 4 labels
     b"",                                                                       # empty file
+    _flip(_images_gz(), 11),                                                   # damaged deflate data (zlib.error)
+    _images_gz()[:-8] + b"\0" * 8,                                             # wrong CRC
+    _images_gz()[:40],                                                         # gzip cut short (EOFError)
 ])
 def test_malformed_idx_raises_data_error(tmp_path, images_file):
     (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(images_file)
     (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(_good_labels())
-    with pytest.raises(D.DataError):
+    with pytest.raises(D.DataError, match="train-images-idx3-ubyte.gz"):
         D.load("fashion_mnist", "train", 4, data_dir=str(tmp_path))
 
 

@@ -28,8 +28,10 @@ def train(args, model_dir=None, timeout=300, env=None):
 def finished_run(tmp_path_factory):
     """One finished 1-epoch run; tests that need one get a copy."""
     d = tmp_path_factory.mktemp("base") / "run"
-    r = train(QUICK + ["--epochs=1"], d)
+    r = train(QUICK + ["--epochs=1"], d, env={"TF_CPP_MIN_LOG_LEVEL": "2"})  # the default level
     assert r.returncode == 0, r.stderr[-3000:]
+    (d.parent / "stdout.txt").write_text(r.stdout)
+    (d.parent / "stderr.txt").write_text(r.stderr)
     return d
 
 
@@ -177,3 +179,46 @@ def test_nan_loss_stops_with_clear_error_and_keeps_checkpoint(run_copy):
 def test_eval_only_without_checkpoint(tmp_path):
     r = train(QUICK + ["--eval_only"], tmp_path / "run")
     assert r.returncode != 0 and "checkpoint" in r.stderr
+
+
+def test_bad_flag_is_one_line_without_tensorflow_noise(tmp_path):
+    """What a new user sees: the error alone, naming the flag; none of TensorFlow's startup lines."""
+    cmd = [sys.executable, os.path.join(ROOT, "train.py"), "--eval_examples=0", f"--model_dir={tmp_path / 'run'}"]
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "HNE_TF_TRACEBACK")}
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert r.returncode != 0
+    assert r.stderr.strip() == "train.py: error: --eval_examples must be an integer >= 1, got 0", r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_what_a_new_user_sees(finished_run):
+    """No TensorFlow startup noise on stderr; one line naming the device; without a terminal,
+    a line per epoch instead of a carriage-return progress bar."""
+    out = (finished_run.parent / "stdout.txt").read_text()
+    err = (finished_run.parent / "stderr.txt").read_text()
+    assert err == "", err
+    first = out.splitlines()[0]
+    assert first.startswith("training on ") and ("no GPU found" in first or "GPU(s): " in first), first
+    assert "\r" not in out and "\b" not in out
+    assert "3/3 - " in out  # the epoch's one line (Keras prints no "Epoch 1/1" header for one epoch)
+
+
+def test_stderr_filter_drops_noise_keeps_warnings():
+    """train.py's filter on fd 2, fed TensorFlow's noise and real warnings and errors (no TensorFlow import)."""
+    noise = ["WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+             "I0000 00:00:1795364019.373794   11889 port.cc:153] oneDNN custom operations are on.",
+             "E0000 00:00:1795364019.4 11889 cuda_executor.cc:1] failed call to cuInit: INTERNAL: CUDA error",
+             "E0000 00:00:1795364019.5 11889 graph.cc:1] NodeDef mentions attribute Truncate which is not in the op"]
+    kept = ["W1122 16:16:12.764387 1398 checkpoint.py:234] Value in checkpoint could not be found",
+            "E0000 00:00:1795364019.6 11889 allocator.cc:1] a real C++ error",
+            "UserWarning: something real"]
+    payload = ("\n".join(noise + kept) + "\n").encode()
+    script = (f"import os, sys; sys.argv = ['train.py']; sys.path.insert(0, {ROOT!r}); import train\n"
+              "f = train._StderrFilter().start()\n"
+              f"os.write(2, {payload!r})\n"
+              "print('partial, no newline', end='', file=sys.stderr)\n"
+              "f.stop()\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "HNE_TF_TRACEBACK")}
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == kept + ["partial, no newline"]
