@@ -48,8 +48,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
 from common import env_summary, set_threads  # noqa: E402  (bench/common.py)
+
 from hne_tf.layers import GroupedConv2D  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # one tf.function per configuration: silence retracing notes

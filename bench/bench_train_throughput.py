@@ -49,9 +49,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from common import env_summary, set_threads  # noqa: E402  (bench/common.py)
 
 import hne_tf  # noqa: E402
-from common import env_summary, set_threads  # noqa: E402  (bench/common.py)
 
 DENSE_PRESET = "hne_resnet"
 DENSE_BRANCHING = (1, 1, 1, 1, 1)

@@ -25,7 +25,8 @@ import os
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class Arm:
 
     name: str
     label: str
-    flags: Dict[str, object]
+    flags: dict[str, object]
     group: str = ""
 
 
@@ -60,16 +61,16 @@ class Study:
     title: str
     claim: str
     arms: Sequence[Arm]
-    common: Dict[str, object]
+    common: dict[str, object]
     minutes_per_run: float
-    report: Callable[["Study", Dict[str, List[dict]]], str]
-    plot: Optional[Callable[["Study", Dict[str, List[dict]], str], None]] = None
+    report: Callable[[Study, dict[str, list[dict]]], str]
+    plot: Callable[[Study, dict[str, list[dict]], str], None] | None = None
 
     def budget_minutes(self, seeds: int) -> float:
         return self.minutes_per_run * len(self.arms) * seeds
 
 
-def flag_args(flags: Dict[str, object]) -> List[str]:
+def flag_args(flags: dict[str, object]) -> list[str]:
     args = []
     for key, value in sorted(flags.items()):
         if isinstance(value, bool):
@@ -85,12 +86,12 @@ def run_dir(runs_dir: str, arm: Arm, seed: int) -> str:
     return os.path.join(runs_dir, f"{arm.name}_s{seed}")
 
 
-def arm_flags(study: Study, arm: Arm, seed: int, model_dir: str) -> Dict[str, object]:
+def arm_flags(study: Study, arm: Arm, seed: int, model_dir: str) -> dict[str, object]:
     flags = {**study.common, **arm.flags, "seed": seed, "model_dir": model_dir}
     return flags
 
 
-def _read_json(path: str) -> Optional[dict]:
+def _read_json(path: str) -> dict | None:
     try:
         with open(path) as f:
             return json.load(f)
@@ -108,7 +109,7 @@ def _write_json(path: str, obj) -> None:
 
 
 def execute(study: Study, arm: Arm, seed: int, runs_dir: str, log: Callable[[str], None] = print,
-            nice: int = 0) -> Optional[dict]:
+            nice: int = 0) -> dict | None:
     """Runs (or resumes, or skips) one run; returns its eval.json, or None if it failed."""
     directory = run_dir(runs_dir, arm, seed)
     flags = arm_flags(study, arm, seed, directory)
@@ -138,7 +139,7 @@ def execute(study: Study, arm: Arm, seed: int, runs_dir: str, log: Callable[[str
     return _read_json(os.path.join(directory, "eval.json"))
 
 
-def collect(study: Study, seeds: Sequence[int], runs_dir: str) -> Dict[str, List[dict]]:
+def collect(study: Study, seeds: Sequence[int], runs_dir: str) -> dict[str, list[dict]]:
     """The finished runs' eval.json per arm (only seeds that finished)."""
     found = {}
     for arm in study.arms:
@@ -164,13 +165,13 @@ def mean_std(values: Sequence[float], scale: float = 100.0, digits: int = 2) -> 
     return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}"
 
 
-def prefix_values(evals: List[dict], key: str = "accuracy") -> np.ndarray:
+def prefix_values(evals: list[dict], key: str = "accuracy") -> np.ndarray:
     """``[seeds, N]``: ``key`` of every prefix k = 1..N per finished seed."""
     return np.array([[p[key] for p in e["prefixes"]] for e in evals], np.float64)
 
 
 def run_study(study: Study, out_dir: str, runs_dir: str, seeds: Sequence[int], log: Callable[[str], None] = print,
-              max_runs: Optional[int] = None, nice: int = 0, report_only: bool = False) -> str:
+              max_runs: int | None = None, nice: int = 0, report_only: bool = False) -> str:
     """Runs what is missing (up to ``max_runs``), then writes ``out_dir/README.md`` and plots."""
     os.makedirs(out_dir, exist_ok=True)
     os.makedirs(runs_dir, exist_ok=True)

@@ -25,12 +25,12 @@ SHOWN_K = (1, 2, 4, 8, 16)
 
 # ----------------------------------------------------------------- tables
 
-def _wall(evals: List[dict]) -> str:
+def _wall(evals: list[dict]) -> str:
     secs = [e["wall_seconds"] for e in evals if e.get("wall_seconds")]
     return f"{np.mean(secs) / 60:.1f}" if secs else "-"
 
 
-def prefix_table(study: Study, found: Dict[str, List[dict]], key: str = "accuracy", scale: float = 100.0,
+def prefix_table(study: Study, found: dict[str, list[dict]], key: str = "accuracy", scale: float = 100.0,
                  ks=None, digits: int = 2) -> str:
     """Rows: arms; columns: ensemble sizes; cells: mean ± std over seeds."""
     n = max((len(e[0]["prefixes"]) for e in found.values() if e), default=16)
@@ -46,7 +46,7 @@ def prefix_table(study: Study, found: Dict[str, List[dict]], key: str = "accurac
     return "\n".join(lines)
 
 
-def leaf_table(study: Study, found: Dict[str, List[dict]]) -> str:
+def leaf_table(study: Study, found: dict[str, list[dict]]) -> str:
     """Per-leaf accuracy: mean over leaves, worst and best leaf (each mean ± std over seeds)."""
     lines = ["| arm | mean leaf acc % | worst leaf % | best leaf % |", "|---|---|---|---|"]
     for arm in study.arms:
@@ -60,7 +60,7 @@ def leaf_table(study: Study, found: Dict[str, List[dict]]) -> str:
     return "\n".join(lines)
 
 
-def macs_table(study: Study, found: Dict[str, List[dict]]) -> str:
+def macs_table(study: Study, found: dict[str, list[dict]]) -> str:
     """Accuracy and logit std at the full ensemble against its MACs."""
     lines = ["| arm | MMACs (all leaves) | acc % (k=N) | acc % (k=1) | logit std (k=N) | min/run |",
              "|---|---|---|---|---|---|"]
@@ -77,7 +77,7 @@ def macs_table(study: Study, found: Dict[str, List[dict]]) -> str:
     return "\n".join(lines)
 
 
-def plot_prefixes(study: Study, found: Dict[str, List[dict]], path: str, key: str = "accuracy") -> None:
+def plot_prefixes(study: Study, found: dict[str, list[dict]], path: str, key: str = "accuracy") -> None:
     """Accuracy (and logit std) against ensemble size, mean ± std over seeds."""
     import matplotlib
 

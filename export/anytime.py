@@ -32,7 +32,8 @@ import os
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -132,7 +133,7 @@ class AnytimeEngine:
         """Raw ``[H, W, C]`` pixels in 0..255 -> the model's normalized input."""
         return ((np.asarray(pixels, np.float32) / 255.0 - self.mean) / self.std).astype(np.float32)
 
-    def calibrate(self, images: np.ndarray, repeats: int = 3, percentile: float = 90.0) -> List[float]:
+    def calibrate(self, images: np.ndarray, repeats: int = 3, percentile: float = 90.0) -> list[float]:
         """Times every step on ``images`` (``[n, H, W, C]``, batch 1 each, ``repeats``
         passes after one warm-up pass) and keeps each step's ``percentile``:
         the deadline rule's predictions. A high percentile rather than the
@@ -165,7 +166,7 @@ class AnytimeEngine:
             probs = softmax(total / done)
         return Result(int(np.argmax(probs)), probs, done, (time.perf_counter() - start) * 1e3)
 
-    def trace(self, images: np.ndarray, log=None) -> Dict[str, np.ndarray]:
+    def trace(self, images: np.ndarray, log=None) -> dict[str, np.ndarray]:
         """Runs every step on every image (batch 1), timing each step.
 
         Returns ``logits [n, steps, classes]`` and ``step_ms [n, steps]``.
@@ -184,7 +185,7 @@ class AnytimeEngine:
         return {"logits": logits, "step_ms": times}
 
 
-def replay(trace: Dict[str, np.ndarray], rule: StoppingRule, predicted_ms: Sequence[float]) -> Dict[str, np.ndarray]:
+def replay(trace: dict[str, np.ndarray], rule: StoppingRule, predicted_ms: Sequence[float]) -> dict[str, np.ndarray]:
     """What the live engine decides for each traced image under ``rule``.
 
     Elapsed time after a step is the sum of that image's recorded step times.
@@ -211,7 +212,7 @@ def replay(trace: Dict[str, np.ndarray], rule: StoppingRule, predicted_ms: Seque
             "elapsed_ms": elapsed[idx, steps - 1]}
 
 
-def summarize(rule: StoppingRule, outcome: Dict[str, np.ndarray], labels: np.ndarray) -> dict:
+def summarize(rule: StoppingRule, outcome: dict[str, np.ndarray], labels: np.ndarray) -> dict:
     row = {"rule": rule.kind, "value": rule.value,
            "accuracy": float(np.mean(outcome["prediction"] == labels)),
            "mean_leaves": float(np.mean(outcome["steps"])),
@@ -222,7 +223,7 @@ def summarize(rule: StoppingRule, outcome: Dict[str, np.ndarray], labels: np.nda
     return row
 
 
-def sweep_rules(num_steps: int, predicted_ms: Sequence[float]) -> List[StoppingRule]:
+def sweep_rules(num_steps: int, predicted_ms: Sequence[float]) -> list[StoppingRule]:
     """Default operating points: every leaf count, a ladder of confidence
     thresholds, and deadlines at the predicted cost of 1, 2, 4, ... leaves
     (plus half-way points)."""
@@ -235,7 +236,7 @@ def sweep_rules(num_steps: int, predicted_ms: Sequence[float]) -> List[StoppingR
     return rules
 
 
-def format_table(rows: List[dict]) -> str:
+def format_table(rows: list[dict]) -> str:
     lines = [f"{'rule':<12} {'value':>9} {'accuracy %':>11} {'mean leaves':>12} {'mean ms':>9} {'p95 ms':>8} "
              f"{'deadline met':>13}"]
     for r in rows:
@@ -246,7 +247,7 @@ def format_table(rows: List[dict]) -> str:
     return "\n".join(lines)
 
 
-def plot(rows: List[dict], path: str, title: str) -> None:
+def plot(rows: list[dict], path: str, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -304,9 +305,9 @@ def _replace_atomically(path: str, write) -> None:
         raise
 
 
-def run(manifest_path: str, precision: str = "float32", rule: Optional[StoppingRule] = None,
-        num_images: Optional[int] = None, threads: int = 2, output: Optional[str] = None,
-        data_dir: Optional[str] = None, log=print) -> dict:
+def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | None = None,
+        num_images: int | None = None, threads: int = 2, output: str | None = None,
+        data_dir: str | None = None, log=print) -> dict:
     """The runner's job; returns what it writes to ``<output>.json``.
 
     ``num_images``: the first N test images (None: all of them; 0 is an error).

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Dict, List, Optional
 
 import flatbuffers
 import numpy as np
@@ -40,8 +41,8 @@ from tensorflow.lite.tools import flatbuffer_utils
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from export import precisions
-from hne_tf.tree import run_anytime_steps
 from export.quiet import quiet_native_stderr
+from hne_tf.tree import run_anytime_steps
 
 DEFAULT_SIGNATURE = "serving_default"
 
@@ -67,12 +68,12 @@ class Graph:
     """
 
     key: str
-    inputs: Dict[str, tuple]
-    outputs: Dict[str, tuple]
+    inputs: dict[str, tuple]
+    outputs: dict[str, tuple]
     fn: Callable
 
 
-def _freeze(body, inputs: Dict[str, tuple], key: str) -> Graph:
+def _freeze(body, inputs: dict[str, tuple], key: str) -> Graph:
     specs = [tf.TensorSpec((None,) + tuple(shape), tf.float32, name=name) for name, shape in inputs.items()]
     concrete = tf.function(body, input_signature=specs).get_concrete_function()
     frozen = convert_variables_to_constants_v2(concrete)
@@ -87,7 +88,7 @@ def _freeze(body, inputs: Dict[str, tuple], key: str) -> Graph:
     return Graph(key, dict(inputs), outputs, fn)
 
 
-def slot_shapes(model) -> Dict[str, tuple]:
+def slot_shapes(model) -> dict[str, tuple]:
     """Shape (without batch) of every anytime cache slot, found by running the steps once."""
     shapes = {"input": tuple(model.image_shape)}
     for run in model.iter_anytime(tf.zeros((1,) + tuple(model.image_shape))):
@@ -96,10 +97,10 @@ def slot_shapes(model) -> Dict[str, tuple]:
 
 
 def trace_graphs(model, prefixes: Sequence[int], members: Sequence[int], anytime: bool = True,
-                 log: Callable[[str], None] = print) -> Dict[str, Graph]:
+                 log: Callable[[str], None] = print) -> dict[str, Graph]:
     """Traces and freezes the requested prefix, member and anytime-step graphs."""
     image = {"input": tuple(model.image_shape)}
-    graphs: Dict[str, Graph] = {}
+    graphs: dict[str, Graph] = {}
     for k in prefixes:
         sub = model.prefix(k)
         graphs[prefix_key(k)] = _freeze(lambda x, sub=sub: {"logits": sub(x, training=False)}, image,
@@ -121,11 +122,11 @@ def trace_graphs(model, prefixes: Sequence[int], members: Sequence[int], anytime
 class Converter:
     """Converts sets of frozen graphs (by key) to TFLite flatbuffers."""
 
-    def __init__(self, graphs: Dict[str, Graph]):
+    def __init__(self, graphs: dict[str, Graph]):
         self.graphs = graphs
 
     def convert(self, keys: Sequence[str], precision: str,
-                representative: Optional[Callable[[], Iterable]] = None) -> bytes:
+                representative: Callable[[], Iterable] | None = None) -> bytes:
         """TFLite flatbuffer holding the signatures ``keys``.
 
         ``precision``: a name in :data:`export.precisions.REGISTRY`.
@@ -157,7 +158,7 @@ def _single_signature(representative: Callable[[], Iterable]) -> Callable[[], It
     return gen
 
 
-def finalize(buf: bytes, rename_single: Optional[str] = None) -> bytes:
+def finalize(buf: bytes, rename_single: str | None = None) -> bytes:
     """Drops internal tensor names and empty quantization tables, shares empty buffers.
 
     Signature keys and the names of signature inputs and outputs are kept.
@@ -231,12 +232,12 @@ def weight_bytes(buf: bytes) -> int:
     return sum(len(b.data) for i, b in enumerate(model.buffers) if b.data is not None and i not in meta)
 
 
-def representative_batches(graphs: Dict[str, Graph], keys: Sequence[str], steps, images: np.ndarray,
+def representative_batches(graphs: dict[str, Graph], keys: Sequence[str], steps, images: np.ndarray,
                            batch_size: int = 16) -> Callable[[], Iterable]:
     """Calibration data for ``keys``: the images for prefix and member graphs,
     and for anytime steps the cache slots that the frozen float steps compute
     from those images."""
-    step_inputs: Dict[str, List[np.ndarray]] = {}
+    step_inputs: dict[str, list[np.ndarray]] = {}
 
     def frozen_step(s, x):
         out = graphs[step_key(s.step)].fn(x)

@@ -16,15 +16,15 @@ import json
 import os
 import shutil
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Dict, List, Optional
 
 import numpy as np
 
 from export import convert as conv
-from export import inputs
+from export import inputs, publish
 from export import manifest as mf
 from export import precisions as precision_registry
-from export import publish
 from export import runtime as rt
 from hne_tf import data as data_lib
 from hne_tf.cost import cost_table
@@ -41,11 +41,11 @@ class ExportConfig:
 
     model_dir: str
     out_dir: str
-    prefixes: Optional[Sequence[int]] = None      # default 1, 2, 4, ..., N; "all": 1..N
+    prefixes: Sequence[int] | None = None      # default 1, 2, 4, ..., N; "all": 1..N
     precisions: Sequence[str] = tuple(precision_registry.REGISTRY)
-    members: Optional[Sequence[int]] = None       # default: every OEMC student, none otherwise
+    members: Sequence[int] | None = None       # default: every OEMC student, none otherwise
     anytime: bool = True
-    eval_examples: Optional[int] = None           # default: the whole test split
+    eval_examples: int | None = None           # default: the whole test split
     calibration_images: int = 256
     parity_examples: int = 256
     parity_tolerance: float = 1e-5               # relative to max(1, the largest |Keras logit|)
@@ -53,7 +53,7 @@ class ExportConfig:
     latency_threads: int = 2
     latency_runs: int = 50
     latency_warmup: int = 5
-    data_dir: Optional[str] = None                # default: the run's --data_dir
+    data_dir: str | None = None                # default: the run's --data_dir
     overwrite: bool = False
 
 
@@ -184,8 +184,8 @@ def _export(config: ExportConfig, stage: str, started: float, log: Callable[[str
     if config.anytime:
         reference["anytime"] = model.run_anytime(x_parity).numpy()
 
-    entries: List[dict] = []
-    parity: List[dict] = []
+    entries: list[dict] = []
+    parity: list[dict] = []
     full_reference = None
     for precision in config.precisions:
         calibrated = precision_registry.get(precision).calibrated
@@ -315,7 +315,7 @@ def _time_files(stage, entries, step_dicts, image, config, log) -> dict:
     """
     load_before = _loadavg()
     callables = {}
-    step_rows: Dict[str, list] = {}
+    step_rows: dict[str, list] = {}
     for e in entries:
         interpreter = rt.load_interpreter(os.path.join(stage, e["file"]), num_threads=config.latency_threads)
         if e["kind"] == "anytime":
@@ -347,7 +347,7 @@ def _time_files(stage, entries, step_dicts, image, config, log) -> dict:
     return {"load_average": {"before": load_before, "after": _loadavg()}}
 
 
-def _loadavg() -> Optional[List[float]]:
+def _loadavg() -> list[float] | None:
     try:
         return [round(v, 2) for v in os.getloadavg()]
     except (AttributeError, OSError):
@@ -416,7 +416,7 @@ def _size_check(entries, full_f32, bound) -> dict:
             "passed": bool(ratio <= bound and weight_ratio <= 1.01)}
 
 
-def _failures(checks) -> List[str]:
+def _failures(checks) -> list[str]:
     out = []
     for p in checks["parity"]["results"]:
         if not p["passed"]:
@@ -436,7 +436,7 @@ def _manifest(model, run, epochs, info, config, costs, entries, checks, num_eval
     manifest = {
         "format": mf.FORMAT,
         "version": mf.VERSION,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "model": {"preset": model.preset, "family": model.family, "options": run.get("model_options") or {},
                   "branching": list(model.spec.branching), "num_leaves": n, "num_classes": model.num_classes,
                   "dataset": run["dataset"], "loss": run.get("loss"), "epochs_trained": epochs},

@@ -47,7 +47,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import List, Optional, Sequence
+from collections.abc import Sequence
+from typing import List, Optional
 
 import numpy as np
 
@@ -60,7 +61,7 @@ VERSION = 1
 FIXTURE_FILE = "decision_fixture.json"
 
 
-def default_rules(num_steps: int, predicted_ms: Sequence[float]) -> List[tuple]:
+def default_rules(num_steps: int, predicted_ms: Sequence[float]) -> list[tuple]:
     """Leaves 1, 4 and N; confidence 0.5 and 0.9; three deadlines half-way
     between the predicted cumulative costs of 1|2, N/4|N/4+1 and N-1|N steps."""
     leaves = sorted({1, min(4, num_steps), num_steps})
@@ -75,7 +76,7 @@ def default_rules(num_steps: int, predicted_ms: Sequence[float]) -> List[tuple]:
 
 
 def build(manifest_path: str, num_images: int = 32, precision: str = "float32", threads: int = 1,
-          data_dir: Optional[str] = None) -> dict:
+          data_dir: str | None = None) -> dict:
     """Traces the anytime file on the first ``num_images`` raw test images and replays the default rules."""
     from export.anytime import AnytimeEngine, StoppingRule, replay
     from export.samples import manifest_test_images

@@ -42,7 +42,7 @@ def _bad_files(directory: str) -> list:
     return bad
 
 
-def _describe(e: BaseException, dataset: str, data_dir: Optional[str], flag: str, found_only: bool = False) -> str:
+def _describe(e: BaseException, dataset: str, data_dir: str | None, flag: str, found_only: bool = False) -> str:
     """One line naming the corrupt file(s) and ``flag``; with ``found_only``, "" unless a corrupt file is found."""
     from hne_tf import data as data_lib
 
@@ -57,8 +57,8 @@ def _describe(e: BaseException, dataset: str, data_dir: Optional[str], flag: str
     return f"cannot read {dataset}{where} ({type(e).__name__}: {e}); check the files, or point {flag} elsewhere"
 
 
-def load_split(dataset: str, split: str, data_dir: Optional[str], take: Optional[int],
-               flag: str = "--data_dir") -> Tuple[np.ndarray, np.ndarray]:
+def load_split(dataset: str, split: str, data_dir: str | None, take: int | None,
+               flag: str = "--data_dir") -> tuple[np.ndarray, np.ndarray]:
     """``data.load_arrays`` (``take`` >= 1 or None); raises InputError."""
     from export.quiet import quiet_native_stderr
 
@@ -73,7 +73,7 @@ def load_split(dataset: str, split: str, data_dir: Optional[str], take: Optional
         raise InputError(_describe(e, dataset, data_dir, flag)) from e
 
 
-def calibration_images(dataset: str, num: int, data_dir: Optional[str], flag: str = "--data_dir") -> np.ndarray:
+def calibration_images(dataset: str, num: int, data_dir: str | None, flag: str = "--data_dir") -> np.ndarray:
     """``data.representative_images``; raises InputError."""
     from hne_tf import data as data_lib
 

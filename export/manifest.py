@@ -66,7 +66,7 @@ def _numbers(value) -> bool:
     return isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
 
 
-def validate(manifest: dict, base_dir: Optional[str] = None, check_files: bool = True) -> None:
+def validate(manifest: dict, base_dir: str | None = None, check_files: bool = True) -> None:
     """Raises ManifestError listing every problem found.
 
     With ``base_dir`` and ``check_files``, every listed file must exist there
@@ -74,7 +74,7 @@ def validate(manifest: dict, base_dir: Optional[str] = None, check_files: bool =
     inputs and outputs, in the order, that the entry's ``tensor_order``
     records (when it has one: manifests written before that field lack it).
     """
-    p: List[str] = []
+    p: list[str] = []
     if not isinstance(manifest, dict):
         raise ManifestError("manifest: expected a JSON object")
     if manifest.get("format") != FORMAT:
@@ -185,7 +185,7 @@ def validate(manifest: dict, base_dir: Optional[str] = None, check_files: bool =
         raise ManifestError("invalid manifest:\n  " + "\n  ".join(p))
 
 
-def _validate_anytime(anytime, n, p: List[str]) -> None:
+def _validate_anytime(anytime, n, p: list[str]) -> None:
     if not isinstance(anytime, dict):
         p.append(f"anytime: expected dict, got {type(anytime).__name__}")
         return
@@ -231,7 +231,7 @@ def _is_tensor_order(order) -> bool:
         for sig in order.values())
 
 
-def tensor_order(path_or_bytes) -> Dict[str, Dict[str, List[str]]]:
+def tensor_order(path_or_bytes) -> dict[str, dict[str, list[str]]]:
     """Each signature's input and output names, in the order of its subgraph's
     input and output tensors (the indices an index-based API such as
     ``getOutputTensor(i)`` uses), read from the ``.tflite`` flatbuffer."""
@@ -258,7 +258,7 @@ def tensor_order(path_or_bytes) -> Dict[str, Dict[str, List[str]]]:
     return out
 
 
-def _order_problems(path: str, recorded: dict) -> List[str]:
+def _order_problems(path: str, recorded: dict) -> list[str]:
     try:
         actual = tensor_order(path)
     except Exception as e:  # any parse failure is reported as a bad file
@@ -291,11 +291,11 @@ def load(path: str, check_files: bool = True) -> dict:
     return manifest
 
 
-def files_of(manifest: dict, kind: str, precision: Optional[str] = None) -> List[Dict]:
+def files_of(manifest: dict, kind: str, precision: str | None = None) -> list[dict]:
     return [f for f in manifest["files"] if f["kind"] == kind and (precision is None or f["precision"] == precision)]
 
 
-def anytime_file(manifest: dict, precision: str) -> Dict:
+def anytime_file(manifest: dict, precision: str) -> dict:
     found = files_of(manifest, "anytime", precision)
     if not found:
         have = sorted({f["precision"] for f in files_of(manifest, "anytime")})

@@ -15,7 +15,8 @@ read the names and the help without it; ``configure`` receives the converter
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Dict, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Dict, Optional
 
 # The precision every other one is checked against: its graphs must match
 # Keras (the parity check) and its k = N model bounds the anytime file's size.
@@ -35,10 +36,10 @@ class Precision:
     name: str
     help: str
     calibrated: bool
-    configure: Callable[[object, object, Optional[Callable[[], Iterable]]], None]
+    configure: Callable[[object, object, Callable[[], Iterable] | None], None]
 
 
-REGISTRY: Dict[str, Precision] = {}
+REGISTRY: dict[str, Precision] = {}
 
 
 def register(name: str, help: str, calibrated: bool = False):

@@ -32,7 +32,8 @@ import json
 import os
 import re
 import shutil
-from typing import Callable, List, Optional
+from collections.abc import Callable
+from typing import List, Optional
 
 from export import manifest as mf
 
@@ -52,7 +53,7 @@ def _within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def foreign_entries(folder: str) -> Optional[List[str]]:
+def foreign_entries(folder: str) -> list[str] | None:
     """Entries of ``folder`` that are not part of an export in it, or None if it holds no export manifest."""
     path = os.path.join(folder, "manifest.json")
     try:
@@ -119,7 +120,7 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def _leftovers(out: str) -> List[tuple]:
+def _leftovers(out: str) -> list[tuple]:
     """``(kind, pid, path)`` of this ``out``'s ``.partial-PID`` / ``.old-PID`` folders of dead processes."""
     parent, base = os.path.split(out)
     pattern = re.compile(re.escape(base) + r"\.(partial|old)-(\d+)")

@@ -18,7 +18,7 @@ import os
 import re
 import sys
 import tempfile
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 # Each pattern is informational output, not a problem:
 NOISE = tuple(re.compile(p) for p in (

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -79,7 +80,7 @@ class Runner:
             self._wrapper = None
         self._shapes = None
 
-    def __call__(self, **inputs: np.ndarray) -> Dict[str, np.ndarray]:
+    def __call__(self, **inputs: np.ndarray) -> dict[str, np.ndarray]:
         feed = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in inputs.items()}
         if self._wrapper is None:
             return self._runner(**feed)
@@ -126,7 +127,7 @@ class Steps:
     def __len__(self) -> int:
         return len(self.steps)
 
-    def step(self, index: int, cache: Dict[str, np.ndarray]) -> np.ndarray:
+    def step(self, index: int, cache: dict[str, np.ndarray]) -> np.ndarray:
         """Runs step ``index`` (0-based) on ``cache``, adds the slots it writes; its logits."""
         s = self.steps[index]
         out = self.runners[index](**{s["reads"]: cache[s["reads"]]})
@@ -134,7 +135,7 @@ class Steps:
             cache[w] = out[w]
         return out["logits"]
 
-    def run(self, inputs: np.ndarray, step_ms: Optional[np.ndarray] = None) -> np.ndarray:
+    def run(self, inputs: np.ndarray, step_ms: np.ndarray | None = None) -> np.ndarray:
         """Every step on ``inputs``: logits ``[batch, steps, classes]``; each step's ms into ``step_ms``."""
         cache = {"input": inputs}
         logits = []
@@ -168,8 +169,8 @@ def positive(name: str, value, minimum: int = 1) -> None:
         raise ValueError(f"{name} must be an integer of at least {minimum}, got {value!r}")
 
 
-def interleaved_ms(callables: Dict[str, Callable[[], object]], runs: int, warmup: int = 3,
-                   clock: Callable[[], float] = time.perf_counter) -> Dict[str, np.ndarray]:
+def interleaved_ms(callables: dict[str, Callable[[], object]], runs: int, warmup: int = 3,
+                   clock: Callable[[], float] = time.perf_counter) -> dict[str, np.ndarray]:
     """Wall time in ms of every callable, ``[runs]`` each, timed round-robin.
 
     ``warmup`` untimed rounds first; then each of ``runs`` rounds calls every
@@ -193,7 +194,7 @@ def interleaved_ms(callables: Dict[str, Callable[[], object]], runs: int, warmup
     return times
 
 
-def median_iqr(samples) -> Tuple[float, float]:
+def median_iqr(samples) -> tuple[float, float]:
     """Median and interquartile range (75th - 25th percentile) of ``samples``."""
     q25, q50, q75 = np.percentile(np.asarray(samples, np.float64), [25, 50, 75])
     return float(q50), float(q75 - q25)

@@ -28,9 +28,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 SAMPLES_FILE = "samples.json"
 
 
-def raw_test_images(dataset: str, num: int, data_dir: Optional[str] = None,
-                    shape: Optional[Tuple[int, int, int]] = None, num_classes: int = 10
-                    ) -> Tuple[np.ndarray, np.ndarray]:
+def raw_test_images(dataset: str, num: int, data_dir: str | None = None,
+                    shape: tuple[int, int, int] | None = None, num_classes: int = 10
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """The first ``num`` test images as uint8 ``[num, H, W, C]`` and their labels ``[num]``.
 
     Fashion-MNIST comes from the offline IDX files, ``synthetic`` from its
@@ -52,7 +52,7 @@ def raw_test_images(dataset: str, num: int, data_dir: Optional[str] = None,
     return np.asarray(images[:num], np.uint8), np.asarray(labels[:num], np.int64)
 
 
-def manifest_test_images(manifest: dict, num: int, data_dir: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
+def manifest_test_images(manifest: dict, num: int, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """:func:`raw_test_images` for the data set and input shape an export's manifest names."""
     return raw_test_images(manifest["model"]["dataset"], num, data_dir, tuple(manifest["input"]["shape"][1:]),
                            int(manifest["model"]["num_classes"]))
@@ -78,7 +78,7 @@ def write_png(path: str, pixels: np.ndarray) -> None:
         f.write(tf.io.encode_png(np.asarray(pixels, np.uint8)).numpy())
 
 
-def write_samples(manifest: dict, out_dir: str, num: int = 12, data_dir: Optional[str] = None) -> List[dict]:
+def write_samples(manifest: dict, out_dir: str, num: int = 12, data_dir: str | None = None) -> list[dict]:
     """Writes ``num`` test images as PNG and ``samples.json`` into ``out_dir``; returns the sample list."""
     images, labels = manifest_test_images(manifest, num, data_dir)
     names = manifest.get("labels") or [str(i) for i in range(int(manifest["model"]["num_classes"]))]

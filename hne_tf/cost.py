@@ -15,7 +15,7 @@ from typing import Dict, List
 from hne_tf.tree import default_prefixes
 
 
-def node_costs(model) -> Dict[str, List[List[int]]]:
+def node_costs(model) -> dict[str, list[list[int]]]:
     """Per block (the head last), per node: MACs and params."""
     hw = model.image_shape[:2]
     macs, params = [], []

@@ -42,7 +42,8 @@ import gzip
 import logging
 import os
 import zlib
-from typing import Callable, List, Optional, Tuple
+from collections.abc import Callable
+from typing import List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -70,11 +71,11 @@ class DatasetInfo:
     ``mean`` and ``std`` are per channel, in ``[0, 1]`` pixel units.
     """
     name: str
-    input_shape: Tuple[int, int, int]  # (H, W, C) of the images load() yields
+    input_shape: tuple[int, int, int]  # (H, W, C) of the images load() yields
     num_classes: int
-    labels: List[str]
-    mean: Tuple[float, ...]
-    std: Tuple[float, ...]
+    labels: list[str]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     train_size: int
     test_size: int
     normalization: str
@@ -127,7 +128,7 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _synthetic_shape(image_size) -> Tuple[int, int, int]:
+def _synthetic_shape(image_size) -> tuple[int, int, int]:
     """``None`` -> 28x28x1; ``s`` -> (s, s, 1); ``(h, w)`` -> (h, w, 1); ``(h, w, c)`` as is."""
     if image_size is None:
         return (28, 28, 1)
@@ -141,7 +142,7 @@ def _synthetic_shape(image_size) -> Tuple[int, int, int]:
     raise ValueError(f"image_size must be an int, (H, W) or (H, W, C), got {image_size!r}")
 
 
-def _input_shape(name: str, image_size) -> Tuple[int, int, int]:
+def _input_shape(name: str, image_size) -> tuple[int, int, int]:
     native = {"fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3), "cifar100": (32, 32, 3),
               "imagenet2012": (224, 224, 3)}
     if name == "synthetic":
@@ -157,8 +158,8 @@ def _input_shape(name: str, image_size) -> Tuple[int, int, int]:
     return native[name]
 
 
-@functools.lru_cache(maxsize=None)
-def _tfds_label_names(name: str, num_classes: int) -> Tuple[str, ...]:
+@functools.cache
+def _tfds_label_names(name: str, num_classes: int) -> tuple[str, ...]:
     """Class names that TFDS knows without data (ImageNet: WordNet ids), else ``class_i``."""
     try:
         import tensorflow_datasets as tfds
@@ -243,7 +244,7 @@ def read_idx(path: str) -> np.ndarray:
     return parse_idx(data, path)
 
 
-def _idx_path(directory: str, stem: str) -> Optional[str]:
+def _idx_path(directory: str, stem: str) -> str | None:
     for candidate in (stem + ".gz", stem):
         path = os.path.join(directory, candidate)
         if os.path.isfile(path):
@@ -251,13 +252,13 @@ def _idx_path(directory: str, stem: str) -> Optional[str]:
     return None
 
 
-def _has_idx_files(directory: Optional[str]) -> bool:
+def _has_idx_files(directory: str | None) -> bool:
     return bool(directory) and os.path.isdir(directory) and any(
         _idx_path(directory, stem) for pair in _IDX_FILES.values() for stem in pair)
 
 
 @functools.lru_cache(maxsize=4)
-def _read_fashion_idx_cached(images_path: str, labels_path: str, stamp) -> Tuple[np.ndarray, np.ndarray]:
+def _read_fashion_idx_cached(images_path: str, labels_path: str, stamp) -> tuple[np.ndarray, np.ndarray]:
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
         raise DataError(f"{images_path}: expected uint8 images [N, 28, 28], got {images.dtype} {images.shape}")
@@ -272,7 +273,7 @@ def _read_fashion_idx_cached(images_path: str, labels_path: str, stamp) -> Tuple
     return images, labels
 
 
-def read_fashion_mnist(directory: str, split: str) -> Tuple[np.ndarray, np.ndarray]:
+def read_fashion_mnist(directory: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     """``(images uint8 [N, 28, 28, 1], labels uint8 [N])`` from the IDX files in ``directory``."""
     stems = _IDX_FILES[split]
     paths = [_idx_path(directory, stem) for stem in stems]
@@ -287,8 +288,8 @@ def read_fashion_mnist(directory: str, split: str) -> Tuple[np.ndarray, np.ndarr
 
 
 @functools.lru_cache(maxsize=4)
-def synthetic_arrays(split: str, shape: Tuple[int, int, int] = (28, 28, 1),
-                     num_classes: int = 10) -> Tuple[np.ndarray, np.ndarray]:
+def synthetic_arrays(split: str, shape: tuple[int, int, int] = (28, 28, 1),
+                     num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """The synthetic task: ``(images uint8 [N, H, W, C], labels uint8 [N])``.
 
     Each class has a fixed template: a random ``3 x 3 x C`` patch (uniform in
@@ -330,10 +331,10 @@ class _Source:
     a source has either it or ``train_map``.
     """
     ds: tf.data.Dataset
-    size: Optional[int]
-    train_map: Optional[Callable] = None
-    eval_map: Optional[Callable] = None
-    batch_augment: Optional[Callable] = None
+    size: int | None
+    train_map: Callable | None = None
+    eval_map: Callable | None = None
+    batch_augment: Callable | None = None
     cache: bool = False
 
 
@@ -361,7 +362,7 @@ def _pad_crop_flip(pad: int, flip: bool) -> Callable:
     return augment
 
 
-def _array_source(images: np.ndarray, labels: np.ndarray, augment: Callable, take: Optional[int]) -> _Source:
+def _array_source(images: np.ndarray, labels: np.ndarray, augment: Callable, take: int | None) -> _Source:
     if take is not None:
         images, labels = images[:take], labels[:take]
     ds = tf.data.Dataset.from_tensor_slices((images, labels))
@@ -377,11 +378,11 @@ _FASHION_HELP = (
     "pass --data_dir to that TFDS data dir if it is not the default (~/tensorflow_datasets).")
 
 
-def _tfds_dir_text(data_dir: Optional[str]) -> str:
+def _tfds_dir_text(data_dir: str | None) -> str:
     return data_dir or "the default TFDS data dir ($TFDS_DATA_DIR or ~/tensorflow_datasets)"
 
 
-def _tfds_load(name: str, split: str, data_dir: Optional[str], shuffle_files: bool, seed: int,
+def _tfds_load(name: str, split: str, data_dir: str | None, shuffle_files: bool, seed: int,
                decoders=None):
     """``tfds.load(..., download=False, as_supervised=True)``; ``AssertionError`` etc. pass through."""
     import tensorflow_datasets as tfds
@@ -394,7 +395,7 @@ def _tfds_load(name: str, split: str, data_dir: Optional[str], shuffle_files: bo
 _TFDS_MISSING = (AssertionError, FileNotFoundError, tf.errors.NotFoundError)
 
 
-def _tfds_split_size(name: str, split: str, data_dir: Optional[str]) -> Optional[int]:
+def _tfds_split_size(name: str, split: str, data_dir: str | None) -> int | None:
     try:
         import tensorflow_datasets as tfds
         splits = tfds.builder(name, data_dir=data_dir).info.splits
@@ -438,7 +439,7 @@ def _cifar_source(name, split, data_dir, seed, shuffle_files) -> _Source:
 _IMAGENET_TARS = ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar")
 
 
-def _imagenet_manual_dir(data_dir: Optional[str]) -> Optional[str]:
+def _imagenet_manual_dir(data_dir: str | None) -> str | None:
     """``data_dir`` or ``data_dir/downloads/manual``, whichever holds the ILSVRC-2012 tars."""
     for d in ([data_dir, os.path.join(data_dir, "downloads", "manual")] if data_dir else []):
         if any(os.path.isfile(os.path.join(d, t)) for t in _IMAGENET_TARS):
@@ -446,7 +447,7 @@ def _imagenet_manual_dir(data_dir: Optional[str]) -> Optional[str]:
     return None
 
 
-def _prepare_imagenet(data_dir: Optional[str], error: Exception) -> None:
+def _prepare_imagenet(data_dir: str | None, error: Exception) -> None:
     """Build the TFDS ImageNet from the manual tars (offline, hours) or raise :class:`DataError`."""
     import tensorflow_datasets as tfds
     manual_dir = _imagenet_manual_dir(data_dir)
@@ -465,7 +466,7 @@ def _prepare_imagenet(data_dir: Optional[str], error: Exception) -> None:
         download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
 
 
-def _imagenet_train_map(crop: Tuple[int, int]) -> Callable:
+def _imagenet_train_map(crop: tuple[int, int]) -> Callable:
     """``(jpeg bytes, seed [2]) -> float32 [h, w, 3]``: random-resized crop + flip."""
     def augment(jpeg, seed):
         seeds = tf.random.split(seed, 2)
@@ -480,7 +481,7 @@ def _imagenet_train_map(crop: Tuple[int, int]) -> Callable:
     return augment
 
 
-def _imagenet_eval_map(crop: Tuple[int, int]) -> Callable:
+def _imagenet_eval_map(crop: tuple[int, int]) -> Callable:
     """``jpeg bytes -> float32 [h, w, 3]``: shorter side to ``256/224 * crop``, center crop."""
     resize = round(min(crop) * 256 / 224)
 
@@ -538,7 +539,7 @@ def _normalizer(info: DatasetInfo) -> Callable:
 
 
 def _pipeline(src: _Source, info: DatasetInfo, batch_size: int, *, shuffle: bool, augment: bool,
-              seed: int, drop_remainder: bool, take: Optional[int], repeat: bool,
+              seed: int, drop_remainder: bool, take: int | None, repeat: bool,
               max_buffer: int = 50_000) -> tf.data.Dataset:
     """take -> cache -> shuffle -> repeat -> per-example map -> batch -> batch augment -> normalize."""
     ds = src.ds if take is None else src.ds.take(take)
@@ -564,9 +565,9 @@ def _pipeline(src: _Source, info: DatasetInfo, batch_size: int, *, shuffle: bool
     return ds.prefetch(AUTOTUNE)
 
 
-def load(name: str, split: str, batch_size: int, *, data_dir: Optional[str] = None, training: bool = False,
-         seed: int = 0, source: str = "auto", drop_remainder: Optional[bool] = None,
-         take: Optional[int] = None, repeat: bool = False, image_size=None) -> tf.data.Dataset:
+def load(name: str, split: str, batch_size: int, *, data_dir: str | None = None, training: bool = False,
+         seed: int = 0, source: str = "auto", drop_remainder: bool | None = None,
+         take: int | None = None, repeat: bool = False, image_size=None) -> tf.data.Dataset:
     """A ``tf.data`` pipeline of ``(images float32 [b, H, W, C], labels int32 [b])``.
 
     Args:
@@ -600,8 +601,8 @@ def load(name: str, split: str, batch_size: int, *, data_dir: Optional[str] = No
                      drop_remainder=drop_remainder, take=take, repeat=repeat)
 
 
-def load_arrays(name: str, split: str, *, data_dir: Optional[str] = None, take: Optional[int] = None,
-                image_size=None) -> Tuple[np.ndarray, np.ndarray]:
+def load_arrays(name: str, split: str, *, data_dir: str | None = None, take: int | None = None,
+                image_size=None) -> tuple[np.ndarray, np.ndarray]:
     """A whole split (or its first ``take`` examples) in memory, as :func:`load`
     delivers it for evaluation: ``(images float32 [n, H, W, C], labels int32 [n])``."""
     images, labels = [], []
@@ -611,7 +612,7 @@ def load_arrays(name: str, split: str, *, data_dir: Optional[str] = None, take: 
     return np.concatenate(images), np.concatenate(labels)
 
 
-def representative_images(name: str, num: int, data_dir: Optional[str] = None, seed: int = 0,
+def representative_images(name: str, num: int, data_dir: str | None = None, seed: int = 0,
                           image_size=None, source: str = "auto") -> np.ndarray:
     """``num`` normalized training images, float32 ``[num, H, W, C]``, without augmentation.
 

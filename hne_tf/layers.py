@@ -22,7 +22,8 @@ export), activations, pooling and residual additions are not counted.
 from __future__ import annotations
 
 import math
-from typing import Sequence, Tuple
+from collections.abc import Sequence
+from typing import Tuple
 
 import keras
 import tensorflow as tf
@@ -44,7 +45,7 @@ def _activation(name):
     return _ACTIVATIONS[name]
 
 
-def _pair(v) -> Tuple[int, int]:
+def _pair(v) -> tuple[int, int]:
     if isinstance(v, int):
         return v, v
     v = tuple(int(i) for i in v)
@@ -53,12 +54,12 @@ def _pair(v) -> Tuple[int, int]:
     return v
 
 
-def _out_hw(hw, strides) -> Tuple[int, int]:
+def _out_hw(hw, strides) -> tuple[int, int]:
     # "SAME" padding: ceil(size / stride).
     return tuple(math.ceil(s / st) for s, st in zip(hw, _pair(strides)))
 
 
-def _full(group_range, groups) -> Tuple[int, int]:
+def _full(group_range, groups) -> tuple[int, int]:
     if group_range is None:
         return 0, groups
     start, stop = int(group_range[0]), int(group_range[1])

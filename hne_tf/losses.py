@@ -65,7 +65,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import Dict, Optional, Tuple
 
 import tensorflow as tf
 
@@ -74,7 +75,7 @@ from hne_tf.tree import default_prefixes
 
 FAMILIES = ("hne", "one", "oemc", "ensemblenet")
 
-LossFn = Callable[..., Dict[str, tf.Tensor]]
+LossFn = Callable[..., dict[str, tf.Tensor]]
 
 
 # ------------------------------------------------------------ registry
@@ -89,13 +90,13 @@ class HParam:
     name: str
     default: object
     help: str
-    low: Optional[float] = None
-    high: Optional[float] = None
+    low: float | None = None
+    high: float | None = None
     low_open: bool = False
     high_open: bool = False
-    choices: Optional[Tuple[str, ...]] = None
+    choices: tuple[str, ...] | None = None
 
-    def at(self, default) -> "HParam":
+    def at(self, default) -> HParam:
         """The same hyperparameter with another default (losses share names, not defaults)."""
         return dataclasses.replace(self, default=default)
 
@@ -131,12 +132,12 @@ class LossSpec:
 
     name: str
     fn: Callable
-    families: Tuple[str, ...]
+    families: tuple[str, ...]
     summary: str
-    hparams: Tuple[HParam, ...]
+    hparams: tuple[HParam, ...]
 
     @property
-    def defaults(self) -> Dict[str, object]:
+    def defaults(self) -> dict[str, object]:
         return {h.name: h.default for h in self.hparams}
 
 
@@ -147,7 +148,7 @@ ALPHA = HParam("alpha", 0.5, "distillation weight a in (1 - a) L_I + a L_distill
 TEMPERATURE = HParam("temperature", 2.0, "softening temperature T of teacher and students", 0.0, None,
                      low_open=True)
 
-LOSSES: Dict[str, LossSpec] = {}
+LOSSES: dict[str, LossSpec] = {}
 
 
 def register(name: str, *, summary: str, families: Sequence[str] = FAMILIES,
@@ -171,9 +172,9 @@ def register(name: str, *, summary: str, families: Sequence[str] = FAMILIES,
     return wrap
 
 
-def hyperparameters() -> Dict[str, Dict[str, HParam]]:
+def hyperparameters() -> dict[str, dict[str, HParam]]:
     """Every distinct hyperparameter name -> ``{loss name: HParam}`` of the losses that use it."""
-    table: Dict[str, Dict[str, HParam]] = {}
+    table: dict[str, dict[str, HParam]] = {}
     for spec in LOSSES.values():
         for h in spec.hparams:
             table.setdefault(h.name, {})[spec.name] = h
@@ -270,7 +271,7 @@ def _feature_mse(features: Sequence[tf.Tensor]) -> tf.Tensor:
 
 # ------------------------------------------------------------ the losses
 @register("independent", summary="L_I = sum_n CE(g, z_n), every leaf on its own (HNE eq. 3)")
-def independent(labels, logits, outputs, *, distill_scale, label_smoothing) -> Dict[str, tf.Tensor]:
+def independent(labels, logits, outputs, *, distill_scale, label_smoothing) -> dict[str, tf.Tensor]:
     """HNE AAAI eq. 3: ``L_I = sum_n CE(g, z_n)``. Components: ``ce_independent``."""
     ce_i = _ce_ground_truth(labels, logits, label_smoothing)
     return {"loss": ce_i, "ce_independent": ce_i}
@@ -282,7 +283,7 @@ def _nested_ce(labels, logits, eps) -> tf.Tensor:
 
 
 @register("nested", summary="L_S = sum_k CE(g, y_k) over nested ensembles k = 1, 2, 4, ..., N (HNE eq. 4)")
-def nested(labels, logits, outputs, *, distill_scale, label_smoothing) -> Dict[str, tf.Tensor]:
+def nested(labels, logits, outputs, *, distill_scale, label_smoothing) -> dict[str, tf.Tensor]:
     """HNE AAAI eq. 4: ``L_S = sum_{k in sizes} CE(g, y_k)``, gradients through every size.
 
     Components: ``ce_nested``.
@@ -292,7 +293,7 @@ def nested(labels, logits, outputs, *, distill_scale, label_smoothing) -> Dict[s
 
 
 @register("independent_nested", summary="L_I + L_S (HNE eqs. 3 + 4, Table 1)")
-def independent_nested(labels, logits, outputs, *, distill_scale, label_smoothing) -> Dict[str, tf.Tensor]:
+def independent_nested(labels, logits, outputs, *, distill_scale, label_smoothing) -> dict[str, tf.Tensor]:
     """HNE AAAI eqs. 3 + 4 (Table 1's L_I + L_S). Components: ``ce_independent``, ``ce_nested``."""
     ce_i = _ce_ground_truth(labels, logits, label_smoothing)
     ce_s = _nested_ce(labels, logits, label_smoothing)
@@ -302,7 +303,7 @@ def independent_nested(labels, logits, outputs, *, distill_scale, label_smoothin
 @register("codistillation", summary="(1 - a) L_I + a L_D, every leaf distilled from the full ensemble "
           "(HNE eq. 5)", hparams=(ALPHA.at(0.5), TEMPERATURE.at(2.0)))
 def codistillation(labels, logits, outputs, *, distill_scale, label_smoothing, alpha,
-                   temperature) -> Dict[str, tf.Tensor]:
+                   temperature) -> dict[str, tf.Tensor]:
     """HNE AAAI eq. 5: ``(1 - a) L_I + a s L_D``, ``L_D = sum_n T^2 CE(sg softmax(y_E / T), softmax(z_n / T))``.
 
     Components: ``ce_independent``, ``distill`` (= ``L_D``).
@@ -317,7 +318,7 @@ def codistillation(labels, logits, outputs, *, distill_scale, label_smoothing, a
 @register("hierarchical_distillation", summary="(1 - a) L_I + a L_HD, every nested ensemble k < N distilled "
           "from the full one (HNE eq. 6)", hparams=(ALPHA.at(0.5), TEMPERATURE.at(2.0)))
 def hierarchical_distillation(labels, logits, outputs, *, distill_scale, label_smoothing, alpha,
-                              temperature) -> Dict[str, tf.Tensor]:
+                              temperature) -> dict[str, tf.Tensor]:
     """HNE AAAI eq. 6: ``(1 - a) L_I + a s L_HD``,
     ``L_HD = sum_{k in sizes, k < N} T^2 CE(sg softmax(y_E / T), softmax(y_k / T))``, 0 for one leaf.
 
@@ -335,7 +336,7 @@ def hierarchical_distillation(labels, logits, outputs, *, distill_scale, label_s
 
 @register("one", summary="L_I + CE(g, z_e) + T^2 KL(gated teacher z_e || branch) (ONE eq. 6)",
           families=("one",), hparams=(TEMPERATURE.at(3.0),))
-def one(labels, logits, outputs, *, distill_scale, label_smoothing, temperature) -> Dict[str, tf.Tensor]:
+def one(labels, logits, outputs, *, distill_scale, label_smoothing, temperature) -> dict[str, tf.Tensor]:
     """ONE eq. 6: ``L_I + CE(g, z_e) + s T^2 sum_n KL(sg softmax(z_e / T) || softmax(z_n / T))``.
 
     ``z_e = sum_n gate_n z_n`` (ONE eq. 3) from ``outputs["gate"]``. The
@@ -362,7 +363,7 @@ def one(labels, logits, outputs, *, distill_scale, label_smoothing, temperature)
                    HParam("oemc_feature_weight", 0.15, "OEMC eq. 7 beta: weight of the feature MSE", 0.0, None),
                    HParam("oemc_kd_weight", 0.15, "OEMC eq. 7 gamma: weight of the KD term", 0.0, None)))
 def oemc(labels, logits, outputs, *, distill_scale, label_smoothing, temperature, oemc_ce_weight,
-         oemc_feature_weight, oemc_kd_weight) -> Dict[str, tf.Tensor]:
+         oemc_feature_weight, oemc_kd_weight) -> dict[str, tf.Tensor]:
     """OEMC eq. 7: ``a L_normal + s (b L_intermediate + c L_KD)``.
 
     * ``L_normal = L_I`` (OEMC eq. 2).
@@ -410,7 +411,7 @@ def _ensemblenet_log_p_ens(logits, average: str, temperature: float = 1.0) -> tf
                           "may be negative (the paper's best: -1.5 on ImageNet, -0.5 elsewhere)", None, 1.0),
                    ENSEMBLE_AVERAGE))
 def ensemblenet_ensembling(labels, logits, outputs, *, distill_scale, label_smoothing, ensemble_lambda,
-                           ensemble_average) -> Dict[str, tf.Tensor]:
+                           ensemble_average) -> dict[str, tf.Tensor]:
     """EnsembleNet eq. 2: ``(1 - lam) sum_n CE(g, p_n) + N lam CE(g, p_ens)``.
 
     ``p_ens = mean_n softmax(z_n)``, the paper's simple-average ensembler,
@@ -431,7 +432,7 @@ def ensemblenet_ensembling(labels, logits, outputs, *, distill_scale, label_smoo
                           "(the paper: 2 to 3)", 0.0, None),
                    TEMPERATURE.at(1.0), ENSEMBLE_AVERAGE))
 def ensemblenet_codistillation(labels, logits, outputs, *, distill_scale, label_smoothing, ensemble_mu,
-                               temperature, ensemble_average) -> Dict[str, tf.Tensor]:
+                               temperature, ensemble_average) -> dict[str, tf.Tensor]:
     """EnsembleNet eq. 3: ``mu s sum_n T^2 CE(sg p_ens^T, softmax(z_n / T)) + N CE(g, p_ens)``.
 
     ``p_ens^T = mean_n softmax(z_n / T)`` (``T = 1``, the paper's plain
@@ -480,7 +481,7 @@ def get_loss(name: str, family: str, num_leaves: int, **hparams) -> LossFn:
                          f"its hyperparameters: {', '.join(spec.defaults)}")
     values = {h.name: h.check(given.get(h.name, h.default), name) for h in spec.hparams}
 
-    def loss_fn(labels, outputs, distill_scale=1.0) -> Dict[str, tf.Tensor]:
+    def loss_fn(labels, outputs, distill_scale=1.0) -> dict[str, tf.Tensor]:
         if "logits" not in outputs:
             raise ValueError("outputs must contain 'logits'")
         logits = tf.cast(outputs["logits"], tf.float32)

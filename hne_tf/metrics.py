@@ -68,7 +68,7 @@ class EnsembleEvaluator:
             np.add.at(self.bin_conf[k], idx, conf)
             np.add.at(self.bin_acc[k], idx, hit)
 
-    def result(self, macs: Optional[list] = None) -> Dict[str, object]:
+    def result(self, macs: list | None = None) -> dict[str, object]:
         """Dict with ``prefixes`` (k, accuracy, nll, ece, logit_std[, macs]),
         ``leaf_accuracy``, ``logit_std`` (all leaves) and ``num_examples``."""
         if self.count == 0:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numbers
-from typing import Dict, Iterator, List, Optional, Tuple
+from collections.abc import Iterator
+from typing import Dict, List, Optional, Tuple
 
 import keras
 import tensorflow as tf
@@ -31,7 +32,7 @@ class TreeEnsemble(keras.Model):
     that is its whole config.
     """
 
-    def __init__(self, preset: str, input_shape, num_classes: int, options: Optional[dict] = None,
+    def __init__(self, preset: str, input_shape, num_classes: int, options: dict | None = None,
                  **kwargs):
         kwargs.setdefault("name", preset)
         super().__init__(**kwargs)
@@ -58,7 +59,7 @@ class TreeEnsemble(keras.Model):
         if len(set(roles)) != len(roles) or len(set(outputs)) != len(outputs) or "logits" in outputs:
             raise ValueError(f"{preset}: extras need distinct roles and output keys other than 'logits', "
                              f"got {arch.extras}")
-        self.extras: Tuple[Extra, ...] = tuple(arch.extras)
+        self.extras: tuple[Extra, ...] = tuple(arch.extras)
         # Keras tracks the extras' layers through this list (weights, checkpoint,
         # .keras file); their variable paths stay "<model>/<layer>/...".
         self.extra_layers = [layer for e in self.extras for layer in e.layers]
@@ -84,7 +85,7 @@ class TreeEnsemble(keras.Model):
     def call(self, inputs, training=None):
         return self.forward(inputs, training=training, extras=True)
 
-    def forward(self, inputs, num_leaves: Optional[int] = None, training=None, extras: bool = False):
+    def forward(self, inputs, num_leaves: int | None = None, training=None, extras: bool = False):
         """Runs the first ``num_leaves`` leaves (all by default).
 
         Returns the output dict; the extras' entries only with ``extras`` and
@@ -94,7 +95,7 @@ class TreeEnsemble(keras.Model):
         counts = self.spec.prefix_nodes(k)
         run_extras = self.extras if extras and k == self.num_leaves else ()
         wanted = {b for e in run_extras for b in e.reads}
-        nodes: Dict[int, List[tf.Tensor]] = {}
+        nodes: dict[int, list[tf.Tensor]] = {}
         h = inputs
         for b, block in enumerate(self.tree_blocks):
             group_range = (0, counts[b])
@@ -103,13 +104,13 @@ class TreeEnsemble(keras.Model):
                 h = nodes[b][0] if len(nodes[b]) == 1 else tf.concat(nodes[b], axis=-1)
             else:
                 h = block(h, training=training, group_range=group_range)
-        out: Dict[str, object] = {"logits": self.head(h, training=training, group_range=(0, k))}
+        out: dict[str, object] = {"logits": self.head(h, training=training, group_range=(0, k))}
         for e in run_extras:
             out[e.output] = e(nodes, training=training)
         return out
 
     # --------------------------------------------------------------- roles
-    def extra(self, role: str) -> Optional[Extra]:
+    def extra(self, role: str) -> Extra | None:
         """The family's training-only part with this role, or None.
 
         Roles: ``"teacher"`` (ONE's gate: fills ``outputs["gate"]``, gives
@@ -118,7 +119,7 @@ class TreeEnsemble(keras.Model):
         """
         return next((e for e in self.extras if e.role == role), None)
 
-    def extra_weights(self, role: Optional[str] = None) -> list:
+    def extra_weights(self, role: str | None = None) -> list:
         """Variables of the extras (of the one with ``role``; of all by default).
 
         They are trained and checkpointed with the model but belong to no
@@ -127,7 +128,7 @@ class TreeEnsemble(keras.Model):
         chosen = self.extras if role is None else [e for e in self.extras if e.role == role]
         return [w for e in chosen for w in e.weights]
 
-    def teacher_logits(self, outputs: dict) -> Optional[tf.Tensor]:
+    def teacher_logits(self, outputs: dict) -> tf.Tensor | None:
         """The family's own teacher from the full model's outputs: ``[batch, num_classes]``, or None.
 
         ONE: the gated teacher ``sum_i gate_i z_i`` (what the paper's
@@ -138,14 +139,14 @@ class TreeEnsemble(keras.Model):
         teacher = self.extra(TEACHER)
         return None if teacher is None else teacher.teacher_logits(outputs)
 
-    def default_members(self) -> List[int]:
+    def default_members(self) -> list[int]:
         """Leaves that are deployed alone by default (OEMC: every student; others none).
 
         The export's ``--members=default``.
         """
         return list(self._deployable)
 
-    def prefix(self, k: int) -> "PrefixModel":
+    def prefix(self, k: int) -> PrefixModel:
         """A Keras model that computes only the first ``k`` leaves.
 
         It shares this model's weights; its output is the logits tensor
@@ -155,10 +156,10 @@ class TreeEnsemble(keras.Model):
         return PrefixModel(self, k)
 
     # -------------------------------------------------------------- anytime
-    def anytime_steps(self) -> List[AnytimeStep]:
+    def anytime_steps(self) -> list[AnytimeStep]:
         return self.spec.anytime_steps()
 
-    def anytime_step(self, step: int, inputs, training=False) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+    def anytime_step(self, step: int, inputs, training=False) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """Runs step ``step`` (1-based) of leaf-by-leaf evaluation.
 
         Args:
@@ -204,7 +205,7 @@ class TreeEnsemble(keras.Model):
         """The head of leaf ``leaf`` alone on its last-block activation ``h``: ``[batch, num_classes]``."""
         return self.head.leaf_logits(h, leaf, training=training)
 
-    def iter_anytime(self, inputs, num_steps: Optional[int] = None, training=False) -> Iterator[StepRun]:
+    def iter_anytime(self, inputs, num_steps: int | None = None, training=False) -> Iterator[StepRun]:
         """Runs steps 1..``num_steps`` (all by default) in order with a cache, yielding each step's
         :class:`hne_tf.tree.StepRun` (``step``, ``inputs``, ``logits`` ``[batch, classes]``, ``writes``)."""
         return run_anytime_steps(
@@ -212,7 +213,7 @@ class TreeEnsemble(keras.Model):
             lambda s, x: self._leaf_path(x, s.leaf, s.start_block, training, keep=s.writes),
             inputs, num_steps)
 
-    def run_anytime(self, inputs, num_steps: Optional[int] = None) -> tf.Tensor:
+    def run_anytime(self, inputs, num_steps: int | None = None) -> tf.Tensor:
         """Runs steps 1..``num_steps`` (all by default) in order with a cache; ``[batch, steps, classes]``."""
         return tf.stack([r.logits for r in self.iter_anytime(inputs, num_steps)], axis=1)
 

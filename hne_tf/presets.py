@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import Dict, List, Optional, Tuple
 
 import keras
 import numpy as np
@@ -54,7 +55,7 @@ class Extra:
         self.reads = tuple(int(b) for b in reads)
         self.layers = list(layers)
 
-    def __call__(self, nodes: Dict[int, List[tf.Tensor]], training=None):
+    def __call__(self, nodes: dict[int, list[tf.Tensor]], training=None):
         """``nodes[b]``: block ``b``'s node outputs, one tensor per node, for ``b`` in ``reads``."""
         raise NotImplementedError
 
@@ -146,11 +147,11 @@ class Architecture:
     """
 
     family: str
-    branching: Tuple[int, ...]
+    branching: tuple[int, ...]
     blocks: list
     head: object
-    extras: Tuple[Extra, ...] = ()
-    deployable_members: Tuple[int, ...] = ()
+    extras: tuple[Extra, ...] = ()
+    deployable_members: tuple[int, ...] = ()
 
 
 # --------------------------------------------------------------------------
@@ -188,7 +189,7 @@ def positive() -> Check:
                  float)
 
 
-def integers(low: int, length: Optional[int] = None) -> Check:
+def integers(low: int, length: int | None = None) -> Check:
     """A list of integers ``>= low``: exactly ``length`` of them, or at least one."""
     count = f"{length}" if length else "one or more"
     return Check(f"a list of {count} integers >= {low}",
@@ -216,7 +217,7 @@ class Preset:
 
     name: str
     builder: Callable[..., Architecture]
-    checks: Dict[str, Check]
+    checks: dict[str, Check]
     defaults: dict
 
     def options(self, given: dict) -> dict:
@@ -243,10 +244,10 @@ class Preset:
             raise ValueError(f"{self.name}: {e}") from None
 
 
-PRESETS: Dict[str, Preset] = {}
+PRESETS: dict[str, Preset] = {}
 
 
-def _preset(name: str, checks: Dict[str, Check], **defaults):
+def _preset(name: str, checks: dict[str, Check], **defaults):
     if set(defaults) != set(checks):
         raise AssertionError(f"{name}: defaults {sorted(defaults)} do not match the options {sorted(checks)}")
 
@@ -257,7 +258,7 @@ def _preset(name: str, checks: Dict[str, Check], **defaults):
     return wrap
 
 
-def list_models() -> List[str]:
+def list_models() -> list[str]:
     """Names accepted by :func:`hne_tf.build_model`."""
     return sorted(PRESETS)
 

@@ -24,7 +24,8 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Dict, List, Optional
 
 import keras
 import numpy as np
@@ -192,13 +193,13 @@ class TrainConfig:
     model: str = "hne_resnet_mini"
     loss: str = "hierarchical_distillation"
     dataset: str = "fashion_mnist"
-    data_dir: Optional[str] = None
+    data_dir: str | None = None
     model_dir: str = "runs/hne_fashion_mnist"
     epochs: int = 2
-    steps_per_epoch: Optional[int] = None
+    steps_per_epoch: int | None = None
     batch_size: int = 128
     eval_batch_size: int = 256
-    eval_examples: Optional[int] = None
+    eval_examples: int | None = None
     lr: float = 0.1
     momentum: float = 0.9
     nesterov: bool = False
@@ -206,13 +207,13 @@ class TrainConfig:
     weight_decay: float = 5e-4
     # Loss hyperparameters given on the command line (alpha, temperature, label_smoothing, ...);
     # the others take the loss's defaults (hne_tf.losses.LOSSES[loss].hparams).
-    loss_options: Dict[str, object] = dataclasses.field(default_factory=dict)
+    loss_options: dict[str, object] = dataclasses.field(default_factory=dict)
     rampup_epochs: float = 0.0
     strategy: str = "default"
     tpu: str = ""
     mixed_precision: bool = False
     seed: int = 0
-    model_options: Dict[str, object] = dataclasses.field(default_factory=dict)
+    model_options: dict[str, object] = dataclasses.field(default_factory=dict)
     eval_only: bool = False
 
     # Changing these in an existing --model_dir would not resume the same run.
@@ -307,7 +308,7 @@ def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
     raise TrainingError(f"unknown --strategy={name!r}; valid choices: {', '.join(STRATEGIES)}")
 
 
-def _check_tf_config(text: Optional[str]) -> None:
+def _check_tf_config(text: str | None) -> None:
     """Raises TrainingError unless ``text`` is a usable TF_CONFIG for --strategy=multi_worker."""
     example = ('e.g. TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                '"task": {"type": "worker", "index": 0}}\'')
@@ -367,7 +368,7 @@ class _Checkpointer(keras.callbacks.Callback):
     """
 
     def __init__(self, manager: tf.train.CheckpointManager, epoch_var: tf.Variable,
-                 interrupt: Optional["_SigintGuard"] = None):
+                 interrupt: _SigintGuard | None = None):
         super().__init__()
         self.manager, self.epoch_var, self.interrupt = manager, epoch_var, interrupt
         self.stopped_on_nan = False
@@ -423,7 +424,7 @@ class _SigintGuard:
 
     def __init__(self):
         self.requested = False
-        self.trainer: Optional[keras.Model] = None
+        self.trainer: keras.Model | None = None
         self._saving = False
         self._previous = None
         self._installed = False
@@ -475,7 +476,7 @@ def _checkpoint(trainer: EnsembleTrainer, epoch_var):
                                epoch=epoch_var)
 
 
-def checkpoint_numbers(checkpoint_dir: str) -> List[int]:
+def checkpoint_numbers(checkpoint_dir: str) -> list[int]:
     """Numbers ``N`` of the ``ckpt-N`` checkpoints with any file in ``checkpoint_dir``, newest first.
 
     Read from the files themselves, not from the ``checkpoint`` list file,
@@ -506,7 +507,7 @@ def _remove_checkpoint_files(checkpoint_dir: str, number: int) -> None:
 
 
 def restore(checkpoint: tf.train.Checkpoint, checkpoint_dir: str, *, partial: bool = False,
-            warn: Callable[[str], None] = print) -> Optional[str]:
+            warn: Callable[[str], None] = print) -> str | None:
     """Restores the newest checkpoint of ``checkpoint_dir`` that restores, and returns its path.
 
     Shared by resume (:func:`run`) and :func:`load_trained`. ``checkpoint``
@@ -633,11 +634,11 @@ class RunLock:
     def __init__(self, model_dir: str):
         self.model_dir = model_dir
         self.path = os.path.join(model_dir, LOCK_FILE)
-        self.fd: Optional[int] = None
-        self.stale_pid: Optional[int] = None
+        self.fd: int | None = None
+        self.stale_pid: int | None = None
         self.created_dir = False
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         if not os.path.isdir(self.model_dir):
             try:
                 os.makedirs(self.model_dir)
@@ -700,7 +701,7 @@ class RunLock:
             except OSError:
                 pass
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> bool:
@@ -782,7 +783,7 @@ def _check_resume(config: TrainConfig, path: str) -> None:
                 f"--{key}={_flag_value(saved[key])} to resume it, or use a new --model_dir")
 
 
-def evaluate(ensemble: TreeEnsemble, dataset, num_batches: Optional[int] = None, verbose: int = 1) -> dict:
+def evaluate(ensemble: TreeEnsemble, dataset, num_batches: int | None = None, verbose: int = 1) -> dict:
     """Evaluates every prefix on ``dataset`` of ``(images, labels)``; see EnsembleEvaluator."""
     predict = tf.function(lambda x: tf.cast(ensemble(x, training=False)["logits"], tf.float32))
     evaluator = EnsembleEvaluator(ensemble.num_leaves)

@@ -17,7 +17,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Dict, List, Optional, Tuple
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +39,7 @@ class AnytimeStep:
     leaf: int
     start_block: int
     reads: str
-    writes: Tuple[str, ...]
+    writes: tuple[str, ...]
 
 
 def slot_name(block: int) -> str:
@@ -46,7 +47,7 @@ def slot_name(block: int) -> str:
     return "input" if block < 0 else f"block{block}"
 
 
-def cumulative_groups(branching: Sequence[int]) -> Tuple[int, ...]:
+def cumulative_groups(branching: Sequence[int]) -> tuple[int, ...]:
     """Live nodes per block: the running product of the branching factors.
 
     ``(1, 2, 2, 2, 2)`` gives ``(1, 2, 4, 8, 16)``.
@@ -72,11 +73,11 @@ class StepRun:
     step: AnytimeStep
     inputs: Any
     logits: Any
-    writes: Dict[str, Any]
+    writes: dict[str, Any]
 
 
-def run_anytime_steps(steps: Sequence[AnytimeStep], run_step: Callable[[AnytimeStep, Any], Tuple[Any, dict]],
-                      inputs: Any, num_steps: Optional[int] = None) -> Iterator[StepRun]:
+def run_anytime_steps(steps: Sequence[AnytimeStep], run_step: Callable[[AnytimeStep, Any], tuple[Any, dict]],
+                      inputs: Any, num_steps: int | None = None) -> Iterator[StepRun]:
     """Runs anytime steps in order, passing one cache between them.
 
     The single home of the anytime cache loop: Keras steps
@@ -129,7 +130,7 @@ class TreeSpec:
         if any(isinstance(r, bool) or not isinstance(r, numbers.Integral) or r < 1 for r in branching):
             raise ValueError(f"branching factors must be integers >= 1, got {branching}")
         self.branching = tuple(int(r) for r in branching)
-        self.groups: Tuple[int, ...] = cumulative_groups(branching)
+        self.groups: tuple[int, ...] = cumulative_groups(branching)
 
     @property
     def num_blocks(self) -> int:
@@ -146,13 +147,13 @@ class TreeSpec:
     def node_of_leaf(self, leaf: int, block: int) -> int:
         return leaf // self.leaves_per_node(block)
 
-    def parent_range(self, block: int, node_range: Tuple[int, int]) -> Tuple[int, int]:
+    def parent_range(self, block: int, node_range: tuple[int, int]) -> tuple[int, int]:
         """Nodes of ``block - 1`` feeding nodes ``[start, stop)`` of ``block``."""
         start, stop = node_range
         r = self.branching[block]
         return start // r, (stop - 1) // r + 1
 
-    def prefix_nodes(self, k: int) -> Tuple[int, ...]:
+    def prefix_nodes(self, k: int) -> tuple[int, ...]:
         """Number of nodes per block that the first ``k`` leaves need."""
         self._check_k(k)
         return tuple(math.ceil(k / self.leaves_per_node(b)) for b in range(self.num_blocks))
@@ -166,7 +167,7 @@ class TreeSpec:
                 return b
         raise AssertionError("two leaves cannot share every node")
 
-    def anytime_steps(self) -> List[AnytimeStep]:
+    def anytime_steps(self) -> list[AnytimeStep]:
         """The depth-first leaf-by-leaf schedule (docs/architecture.md).
 
         Each node of the tree is computed by exactly one step: the step of the
@@ -207,7 +208,7 @@ class TreeSpec:
         return f"TreeSpec(branching={self.branching})"
 
 
-def default_prefixes(num_leaves: int) -> List[int]:
+def default_prefixes(num_leaves: int) -> list[int]:
     """Ensemble sizes 1, 2, 4, ... and ``num_leaves`` itself."""
     sizes = []
     k = 1
@@ -218,7 +219,7 @@ def default_prefixes(num_leaves: int) -> List[int]:
     return sizes
 
 
-def hne_cost_formula(num_branching_blocks: int) -> Tuple[int, float]:
+def hne_cost_formula(num_branching_blocks: int) -> tuple[int, float]:
     """Paper arithmetic for a binary HNE with equal-cost blocks (AAAI sec. 3.1).
 
     Returns ``(T_HNE / C, R)`` with ``T_HNE = (2^{B+1} - 1) C`` and

@@ -18,9 +18,10 @@ expectation:
 import keras
 import numpy as np
 import tensorflow as tf
+from reference import randomize_batchnorm
 
 import hne_tf
-from reference import randomize_batchnorm
+
 
 def _tol(full) -> dict:
     # The same sums in another order (a slice of a grouped kernel, one node at a time): float32

@@ -14,6 +14,9 @@ import sys
 
 import numpy as np
 import pytest
+from kit import ROOT
+from kit import export as _export
+from kit import train as _train
 
 from export import convert as conv
 from export import manifest as mf
@@ -22,9 +25,6 @@ from export import runtime as rt
 from export.exporter import ExportConfig, ExportError, run_export
 from hne_tf import data as data_lib
 from hne_tf.training import load_trained
-from kit import ROOT
-from kit import export as _export
-from kit import train as _train
 
 
 @pytest.fixture(scope="module")

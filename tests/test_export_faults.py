@@ -26,14 +26,13 @@ import time
 
 import numpy as np
 import pytest
+from kit import ROOT
 
-from export import exporter
+from export import exporter, publish
 from export import manifest as mf
-from export import publish
 from export.anytime import StoppingRule
 from export.anytime import run as run_anytime
 from export.exporter import ExportConfig, ExportError, run_export
-from kit import ROOT
 
 
 def _quiet(*_):

@@ -7,14 +7,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from model_checks import check_forward, check_model
+from model_checks import images as _images
+from reference import leaf_network, randomize_batchnorm
 
 import hne_tf
 from hne_tf import layers as L
 from hne_tf import presets
 from hne_tf.tree import AnytimeStep, cumulative_groups, run_anytime_steps
-from model_checks import check_forward, check_model
-from model_checks import images as _images
-from reference import leaf_network, randomize_batchnorm
 
 TINY = [n for n in hne_tf.list_models() if n.endswith("_tiny")]
 FULL = [n for n in hne_tf.list_models() if n not in TINY]

@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = ["--dataset=synthetic", "--model=hne_resnet_tiny", "--batch_size=16", "--steps_per_epoch=3",
          "--eval_examples=64", "--eval_batch_size=32"]
