@@ -26,7 +26,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Dict, List, Optional
 
 import numpy as np
 

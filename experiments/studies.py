@@ -11,7 +11,6 @@ papers' figures.
 
 from __future__ import annotations
 
-from typing import Dict, List
 
 import numpy as np
 

@@ -33,7 +33,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from typing import Dict, List, Optional
 
 import numpy as np
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from typing import Dict, List, Optional
 
 import flatbuffers
 import numpy as np

@@ -17,7 +17,6 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from typing import Dict, List, Optional
 
 import numpy as np
 

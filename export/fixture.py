@@ -48,7 +48,6 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import List, Optional
 
 import numpy as np
 

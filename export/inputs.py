@@ -12,7 +12,6 @@ import gzip
 import os
 import struct
 import zlib
-from typing import Optional, Tuple
 
 import numpy as np
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Dict, List, Optional
 
 from export.precisions import REGISTRY
 

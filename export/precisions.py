@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
-from typing import Dict, Optional
 
 # The precision every other one is checked against: its graphs must match
 # Keras (the parity check) and its k = N model bounds the anytime file's size.

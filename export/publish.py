@@ -33,7 +33,6 @@ import os
 import re
 import shutil
 from collections.abc import Callable
-from typing import List, Optional
 
 from export import manifest as mf
 

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import sys
-from typing import List, Optional, Tuple
 
 import numpy as np
 

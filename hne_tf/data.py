@@ -43,7 +43,6 @@ import logging
 import os
 import zlib
 from collections.abc import Callable
-from typing import List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf

@@ -66,7 +66,6 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Callable, Sequence
-from typing import Dict, Optional, Tuple
 
 import tensorflow as tf
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Iterator
-from typing import Dict, List, Optional, Tuple
 
 import keras
 import tensorflow as tf

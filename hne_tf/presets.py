@@ -12,7 +12,6 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Callable, Sequence
-from typing import Dict, List, Optional, Tuple
 
 import keras
 import numpy as np

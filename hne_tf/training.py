@@ -25,7 +25,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Dict, List, Optional
 
 import keras
 import numpy as np

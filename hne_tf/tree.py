@@ -18,7 +18,7 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
