@@ -11,7 +11,6 @@ papers' figures.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from experiments.harness import Arm, Study, mean_std, prefix_values

@@ -10,7 +10,6 @@ part of any prefix, step or member.
 
 from __future__ import annotations
 
-
 from hne_tf.tree import default_prefixes
 
 

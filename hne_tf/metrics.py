@@ -8,7 +8,6 @@ of the first ``k`` leaves' logits (eq. 1 of the AAAI paper), computed by
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from hne_tf.ensemble import prefix_ensembles
