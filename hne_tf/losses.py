@@ -14,6 +14,12 @@ the training loop can average with ``tf.nn.compute_average_loss`` under
 ``tf.distribute``. The components are the *unweighted* terms (``distill``
 already holds its ``T^2`` factor where the loss has one, but neither ``a``,
 ``s`` nor the family weights), so ``loss`` can be recomputed from them.
+A loss may also return :data:`NO_TRUNK_GRAD` (``"no_trunk_grad"``): the
+weighted part of ``"loss"`` (already included in it) whose gradient must not
+reach the model's trunk (``model.trunk_variables()``, the root blocks every
+leaf shares). The function :func:`get_loss` returns gives it only when asked
+(``no_trunk_grad=True``, as ``EnsembleTrainer.train_step`` does); it is not a
+logged component.
 
 Notation: ``z_n`` is the logits of leaf ``n`` (``N`` leaves, depth-first),
 ``CE(g, z)`` the cross-entropy of the (optionally label-smoothed) ground truth
@@ -73,6 +79,7 @@ from hne_tf.ensemble import ensemble_logits
 from hne_tf.tree import default_prefixes
 
 FAMILIES = ("hne", "one", "oemc", "ensemblenet")
+NO_TRUNK_GRAD = "no_trunk_grad"  # the part of "loss" that trains every variable except the trunk's
 
 LossFn = Callable[..., dict[str, tf.Tensor]]
 
@@ -370,12 +377,14 @@ def oemc(labels, logits, outputs, *, distill_scale, label_smoothing, temperature
       (OEMC eqs. 3-4, per example, the batch mean taken by the trainer) with
       ``f_0`` the pseudo teacher's feature map and ``f_i`` student ``i``'s map
       after its 1x1 adaptation convolution (``outputs["features"]``). Per
-      OEMC section 3.3 it updates only the compressed students, "not the
-      other way round": the pseudo teacher's map is detached here, and the
-      model must compute the students' maps for this term from the detached
-      output of the shared base block (that block is the pseudo teacher's
-      too), so that the term trains only the compressed students' branches
-      and their adapters. ``tests/test_losses.py`` checks this on
+      OEMC section 3.3 it updates only the compressed students' parameters,
+      "not the other way round": the pseudo teacher's map is detached here,
+      and the weighted term ``s b L_intermediate`` is returned again as
+      :data:`NO_TRUNK_GRAD`, so that the trainer keeps its gradient away from
+      the shared base block (the trunk; it is the pseudo teacher's too, and
+      moving it would move the target). The term thus trains only the
+      compressed students' branches and their adapters, with no second
+      forward pass. ``tests/test_fidelity.py`` checks this on
       ``oemc_resnet_tiny``.
     * ``L_KD = sum_n KL(sg softmax(y_E / T) || softmax(z_n / T))`` (OEMC eqs.
       5-6): the ensemble teacher is the mean of all students' logits, pseudo
@@ -388,8 +397,9 @@ def oemc(labels, logits, outputs, *, distill_scale, label_smoothing, temperature
     ce_i = _ce_ground_truth(labels, logits, label_smoothing)
     mse = _feature_mse(outputs["features"])
     dist = _soft_kl(ensemble_logits(logits, logits.shape[1]), logits, temperature)
-    total = oemc_ce_weight * ce_i + distill_scale * (oemc_feature_weight * mse + oemc_kd_weight * dist)
-    return {"loss": total, "ce_independent": ce_i, "feature_mse": mse, "distill": dist}
+    hint = distill_scale * oemc_feature_weight * mse
+    total = oemc_ce_weight * ce_i + hint + distill_scale * oemc_kd_weight * dist
+    return {"loss": total, "ce_independent": ce_i, "feature_mse": mse, "distill": dist, NO_TRUNK_GRAD: hint}
 
 
 ENSEMBLE_AVERAGE = HParam("ensemble_average", "probabilities",
@@ -459,8 +469,10 @@ def get_loss(name: str, family: str, num_leaves: int, **hparams) -> LossFn:
         the loss does not have, or a value outside its range, raises.
 
     Returns:
-      ``loss_fn(labels, outputs, distill_scale=1.0)`` returning a dict of
-      per-example float32 tensors ``[batch]``: ``"loss"`` plus components.
+      ``loss_fn(labels, outputs, distill_scale=1.0, no_trunk_grad=False)``
+      returning a dict of per-example float32 tensors ``[batch]``: ``"loss"``
+      plus components; with ``no_trunk_grad=True`` also :data:`NO_TRUNK_GRAD`
+      where the loss has such a part (the trainer asks for it).
     """
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; valid losses: {', '.join(LOSSES)}")
@@ -480,7 +492,7 @@ def get_loss(name: str, family: str, num_leaves: int, **hparams) -> LossFn:
                          f"its hyperparameters: {', '.join(spec.defaults)}")
     values = {h.name: h.check(given.get(h.name, h.default), name) for h in spec.hparams}
 
-    def loss_fn(labels, outputs, distill_scale=1.0) -> dict[str, tf.Tensor]:
+    def loss_fn(labels, outputs, distill_scale=1.0, no_trunk_grad=False) -> dict[str, tf.Tensor]:
         if "logits" not in outputs:
             raise ValueError("outputs must contain 'logits'")
         logits = tf.cast(outputs["logits"], tf.float32)
@@ -488,11 +500,14 @@ def get_loss(name: str, family: str, num_leaves: int, **hparams) -> LossFn:
             raise ValueError(f"logits must be [batch, {n}, classes], got shape {logits.shape}")
         labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
         scale = tf.cast(distill_scale, tf.float32)
-        return spec.fn(labels, logits, outputs, distill_scale=scale, **values)
+        terms = spec.fn(labels, logits, outputs, distill_scale=scale, **values)
+        if not no_trunk_grad:
+            terms.pop(NO_TRUNK_GRAD, None)
+        return terms
 
     loss_fn.__name__ = f"{name}_loss"
     return loss_fn
 
 
-__all__ = ["FAMILIES", "HParam", "LOSSES", "LossSpec", "describe", "get_loss", "hyperparameters", "register",
-           "sigmoid_rampup"] + list(LOSSES)
+__all__ = ["FAMILIES", "HParam", "LOSSES", "LossSpec", "NO_TRUNK_GRAD", "describe", "get_loss", "hyperparameters",
+           "register", "sigmoid_rampup"] + list(LOSSES)

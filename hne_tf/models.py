@@ -109,6 +109,19 @@ class TreeEnsemble(keras.Model):
         return out
 
     # --------------------------------------------------------------- roles
+    def trunk_blocks(self) -> list[int]:
+        """Indices of the trunk: the root blocks every leaf shares (one node each), before the first
+        branching. Empty for an independent ensemble (branching at block 0)."""
+        return [b for b, nodes in enumerate(self.spec.groups) if nodes == 1]  # running product: a prefix
+
+    def trunk_variables(self) -> list:
+        """Trainable variables of the trunk blocks (:meth:`trunk_blocks`), e.g. OEMC's shared base block.
+
+        The trainer keeps a loss's ``"no_trunk_grad"`` part away from them
+        (:class:`hne_tf.training.EnsembleTrainer`).
+        """
+        return [v for b in self.trunk_blocks() for v in self.tree_blocks[b].trainable_variables]
+
     def extra(self, role: str) -> Extra | None:
         """The family's training-only part with this role, or None.
 

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import inspect
 import json
 import math
 import os
@@ -94,7 +95,9 @@ class EnsembleTrainer(keras.Model):
     Args:
       ensemble: the :class:`TreeEnsemble`.
       loss_fn: from :func:`hne_tf.losses.get_loss`; returns per-example
-        ``{"loss": [batch], component: [batch], ...}``.
+        ``{"loss": [batch], component: [batch], ...}``. If it takes a
+        ``no_trunk_grad`` argument, training asks it for the part of the loss
+        that must not train the trunk (see :meth:`compute_gradients`).
       weight_decay: L2 coefficient added to the loss as
         ``weight_decay / 2 * sum(w^2)`` over all trainable weights, i.e. the
         gradient gets ``weight_decay * w`` like PyTorch's SGD, which the
@@ -116,7 +119,11 @@ class EnsembleTrainer(keras.Model):
         self.epoch = keras.Variable(0.0, trainable=False, name="epoch", dtype="float32")
         self.prefixes = default_prefixes(ensemble.num_leaves)
         dummy = ensemble(tf.zeros((2,) + ensemble.image_shape), training=False)
-        names = list(loss_fn(tf.zeros((2,), tf.int32), dummy))
+        try:
+            self._accepts_split = "no_trunk_grad" in inspect.signature(loss_fn).parameters
+        except (TypeError, ValueError):  # a callable without a signature
+            self._accepts_split = False
+        names = list(self._terms(tf.zeros((2,), tf.int32), dummy, 1.0, split=False))
         self.loss_trackers = {n: keras.metrics.Mean(name=n) for n in names}
         if self.weight_decay:
             self.loss_trackers["l2"] = keras.metrics.Mean(name="l2")
@@ -156,25 +163,64 @@ class EnsembleTrainer(keras.Model):
             results = {name: tf.reshape(v, [1]) for name, v in results.items()}
         return results
 
-    def train_step(self, data):
-        x, y = data
+    def _terms(self, y, outputs, distill_scale, split: bool):
+        if split and self._accepts_split:
+            return self.loss_fn(y, outputs, distill_scale=distill_scale, no_trunk_grad=True)
+        return self.loss_fn(y, outputs, distill_scale=distill_scale)
+
+    def compute_gradients(self, x, y):
+        """One forward pass and the gradients of the training objective.
+
+        The objective is the global-batch mean of ``terms["loss"]`` plus the
+        L2 term. Where the loss returns :data:`hne_tf.losses.NO_TRUNK_GRAD`
+        (OEMC's feature hint, OEMC section 3.3), that part ``P`` is kept away
+        from the trunk (``ensemble.trunk_variables()``): the gradient is
+        ``grad(loss - P, all variables) + grad(P, non-trunk variables)`` from one
+        persistent tape, so the value of the loss is unchanged and the
+        forward pass runs once.
+
+        Returns ``(grads, variables, outputs, terms, l2)``: the gradients are
+        of the optimizer-scaled loss (``optimizer.scale_loss``), ``terms`` the
+        per-example components without :data:`~hne_tf.losses.NO_TRUNK_GRAD`,
+        ``l2`` None without weight decay.
+        """
         variables = self.ensemble.trainable_variables
-        with tf.GradientTape() as tape:
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        with tf.GradientTape(persistent=True) as tape:
             outputs = self.ensemble(x, training=True)
-            terms = self.loss_fn(y, outputs, distill_scale=self._distill_scale())
+            terms = dict(self._terms(y, outputs, self._distill_scale(), split=True))
+            no_trunk = terms.pop(losses_lib.NO_TRUNK_GRAD, None)
             # Mean over the global batch: each replica divides by the global
             # size so that summing gradients across replicas is right.
             loss = tf.nn.compute_average_loss(terms["loss"])
+            l2 = None
             if self.weight_decay:
                 l2 = 0.5 * self.weight_decay * tf.add_n([tf.reduce_sum(tf.square(tf.cast(v, tf.float32)))
                                                           for v in variables])
-                replicas = tf.distribute.get_strategy().num_replicas_in_sync
                 loss = loss + l2 / replicas
-            scaled = self.optimizer.scale_loss(loss)
+            if no_trunk is not None:
+                part = tf.nn.compute_average_loss(no_trunk)
+                scaled_part = self.optimizer.scale_loss(part)
+                scaled = self.optimizer.scale_loss(loss - part)
+            else:
+                scaled = self.optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, variables)
+        if no_trunk is not None:
+            trunk = {id(v) for v in self.ensemble.trunk_variables()}
+            rest = [i for i, v in enumerate(variables) if id(v) not in trunk]
+            extra = tape.gradient(scaled_part, [variables[i] for i in rest])
+            for i, g in zip(rest, extra):
+                if g is not None:
+                    grads[i] = g if grads[i] is None else grads[i] + g
+        del tape
+        return grads, variables, outputs, terms, l2
+
+    def train_step(self, data):
+        x, y = data
+        grads, variables, outputs, terms, l2 = self.compute_gradients(x, y)
         self.optimizer.apply(grads, variables)
         terms = {name: tf.reduce_mean(v) for name, v in terms.items()}
-        if self.weight_decay:
+        if l2 is not None:
             terms["l2"] = l2
         return self._update(y, outputs, terms)
 

@@ -1,0 +1,135 @@
+"""Paper fidelity (issue 11 section 1): OEMC's feature hint stays off the trunk, ONE-E is evaluated."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import hne_tf
+from hne_tf import losses as losses_lib
+from hne_tf import training
+from hne_tf.metrics import EnsembleEvaluator
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+C = 5
+
+
+def _nonzero(g):
+    return g is not None and bool(np.any(tf.convert_to_tensor(g).numpy()))
+
+
+def _close(a, b):
+    a = np.zeros(1) if a is None else tf.convert_to_tensor(a).numpy()
+    b = np.zeros(1) if b is None else tf.convert_to_tensor(b).numpy()
+    np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-7)
+
+
+# ------------------------------------------------------------------- trunk
+def test_trunk_is_the_shared_root_blocks():
+    cases = {"oemc_resnet_tiny": [0], "hne_resnet_tiny": [0], "one_resnet_tiny": [0, 1],
+             "independent_resnet_tiny": [], "ensemblenet_resnet_tiny": [0]}
+    for name, want in cases.items():
+        model = hne_tf.build_model(name, (16, 16, 3), C)
+        # By hand from the branching factors: blocks with one node, before the first split.
+        assert model.trunk_blocks() == want, (name, model.spec.branching)
+        ids = {id(v) for v in model.trunk_variables()}
+        assert ids == {id(v) for b in want for v in model.tree_blocks[b].trainable_variables}
+        assert not ids & {id(v) for v in model.head.trainable_variables + model.extra_weights()}
+
+
+def _oemc_roles(model):
+    branch = lambda s: [v for block in model.tree_blocks[1:] for layer in block.node_layers(s)  # noqa: E731
+                        for v in layer.trainable_variables]
+    return {"base": model.tree_blocks[0].trainable_variables, "pseudo_teacher": branch(0),
+            "students": [v for s in range(1, model.num_leaves) for v in branch(s)],
+            "adapters": model.extra_weights("feature_adapter")}
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 5e-4])
+def test_oemc_feature_hint_never_reaches_the_trunk(weight_decay):
+    # OEMC section 3.3: L_intermediate updates only the compressed students' parameters. The trainer's
+    # gradient must equal grad(total - hint) on the base block and grad(total) everywhere else, with
+    # the loss value of the plain total.
+    model = hne_tf.build_model("oemc_resnet_tiny", (16, 16, 3), C)
+    fn = losses_lib.get_loss("oemc", "oemc", model.num_leaves)
+    trainer = training.EnsembleTrainer(model, fn, weight_decay=weight_decay)
+    trainer.compile(optimizer=keras.optimizers.SGD(0.1), run_eagerly=True)
+    trainer.optimizer.build(model.trainable_variables)
+    trainer.epoch.assign(3.0)
+    x = tf.constant(np.random.default_rng(10).normal(size=(4, 16, 16, 3)).astype("float32"))
+    y = tf.constant([1, 4, 0, 2])
+    variables = model.trainable_variables
+    roles = _oemc_roles(model)
+    assert {id(v) for v in model.trunk_variables()} == {id(v) for v in roles["base"]}
+
+    # Reference: the old objective, split by hand into the weighted hint and the rest.
+    with tf.GradientTape(persistent=True) as tape:
+        out = model(x, training=True)
+        res = fn(y, out)
+        hint = 0.15 * tf.reduce_mean(res["feature_mse"])
+        old_total = tf.reduce_mean(res["loss"])
+        if weight_decay:
+            old_total += 0.5 * weight_decay * tf.add_n([tf.reduce_sum(tf.square(v)) for v in variables])
+        rest = old_total - hint
+    g_hint = dict(zip(map(id, variables), tape.gradient(hint, variables)))
+    g_rest = dict(zip(map(id, variables), tape.gradient(rest, variables)))
+    g_old = dict(zip(map(id, variables), tape.gradient(old_total, variables)))
+    del tape
+    # The test can fail: the hint does reach the base block through the students' branches.
+    assert all(_nonzero(g_hint[id(v)]) for v in roles["base"] if "gamma" not in v.path and "kernel" in v.path)
+    for role in ("students", "adapters"):
+        assert all(_nonzero(g_hint[id(v)]) for v in roles[role]), role
+    assert not any(_nonzero(g_hint[id(v)]) for v in roles["pseudo_teacher"])
+
+    grads, got_vars, _, terms, l2 = trainer.compute_gradients(x, y)
+    assert [id(v) for v in got_vars] == [id(v) for v in variables]
+    assert losses_lib.NO_TRUNK_GRAD not in terms
+    total = tf.reduce_mean(terms["loss"]) + (l2 if l2 is not None else 0.0)
+    np.testing.assert_allclose(float(total), float(old_total), rtol=1e-6)
+    trunk = {id(v) for v in roles["base"]}
+    for v, g in zip(variables, grads):
+        if id(v) in trunk:
+            _close(g, g_rest[id(v)])                     # CE and KD (and L2) still train the base block
+            assert _nonzero(g), v.path
+        else:
+            _close(g, g_old[id(v)])                      # everything else learns from the whole loss
+
+
+def test_oemc_train_step_logs_no_split_part_and_a_plain_loss_keeps_its_gradient():
+    model = hne_tf.build_model("oemc_resnet_tiny", (16, 16, 3), C)
+    fn = losses_lib.get_loss("oemc", "oemc", model.num_leaves)
+    assert losses_lib.NO_TRUNK_GRAD not in fn(tf.constant([0]), model(tf.zeros((1, 16, 16, 3))))
+    trainer = training.EnsembleTrainer(model, fn)
+    trainer.compile(optimizer=keras.optimizers.SGD(0.1), run_eagerly=False)
+    ds = tf.data.Dataset.from_tensors((tf.zeros((2, 16, 16, 3)), tf.constant([0, 1])))
+    logs = trainer.fit(ds, epochs=1, verbose=0).history  # compiled (graph) train step
+    assert losses_lib.NO_TRUNK_GRAD not in logs and "feature_mse" in logs and np.isfinite(logs["loss"][0])
+    # A loss without a split part: the trainer's gradient is the plain one, trunk included.
+    hne = hne_tf.build_model("hne_resnet_tiny", (16, 16, 3), C)
+    fn = losses_lib.get_loss("codistillation", "hne", hne.num_leaves)
+    trainer = training.EnsembleTrainer(hne, fn)
+    trainer.compile(optimizer=keras.optimizers.SGD(0.1), run_eagerly=True)
+    x, y = tf.ones((2, 16, 16, 3)), tf.constant([0, 3])
+    with tf.GradientTape() as tape:
+        want = tape.gradient(tf.reduce_mean(fn(y, hne(x, training=True))["loss"]), hne.trunk_variables())
+    grads, variables, *_ = trainer.compute_gradients(x, y)
+    trunk = {id(v) for v in hne.trunk_variables()}
+    got = [g for v, g in zip(variables, grads) if id(v) in trunk]
+    for a, b in zip(got, want):
+        _close(a, b)
+
+
+@pytest.mark.slow
+def test_oemc_two_replicas_match_one():
+    script = os.path.join(ROOT, "tests", "scripts", "mirrored_step.py")
+    r = subprocess.run([sys.executable, script, "oemc_resnet_tiny", "oemc", "{}"], capture_output=True, text=True,
+                       timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads([line for line in r.stdout.splitlines() if line.startswith("{")][-1])
+    assert out["loss"][1] == pytest.approx(out["loss"][0], rel=1e-5)
+    assert out["max_update"] > 1e-3 and out["max_weight_diff"] < 1e-5
