@@ -3,7 +3,8 @@
 Accumulates over batches in numpy so the test set never has to fit in memory.
 For each prefix size ``k`` the ensemble prediction is the softmax of the mean
 of the first ``k`` leaves' logits (eq. 1 of the AAAI paper), computed by
-:func:`hne_tf.ensemble.prefix_ensembles`.
+:func:`hne_tf.ensemble.prefix_ensembles`. A family with its own teacher (ONE's
+gated teacher, the paper's "ONE-E", ONE Table 5) is scored beside them.
 """
 
 from __future__ import annotations
@@ -18,8 +19,37 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
+class _Scores:
+    """Streaming accuracy, NLL and ECE of one predictor (``num_bins`` confidence bins)."""
+
+    def __init__(self, num_bins: int):
+        self.bins = num_bins
+        self.count = 0
+        self.correct = 0.0
+        self.nll = 0.0
+        self.bin_count = np.zeros(num_bins)
+        self.bin_conf = np.zeros(num_bins)
+        self.bin_acc = np.zeros(num_bins)
+
+    def update(self, logp: np.ndarray, labels: np.ndarray) -> None:
+        hit = logp.argmax(-1) == labels
+        self.count += len(labels)
+        self.correct += hit.sum()
+        self.nll -= logp[np.arange(len(labels)), labels].sum()
+        conf = np.exp(logp.max(-1))
+        idx = np.minimum((conf * self.bins).astype(int), self.bins - 1)
+        np.add.at(self.bin_count, idx, 1)
+        np.add.at(self.bin_conf, idx, conf)
+        np.add.at(self.bin_acc, idx, hit)
+
+    def result(self) -> dict[str, float]:
+        return {"accuracy": float(self.correct / self.count), "nll": float(self.nll / self.count),
+                "ece": float(np.abs(self.bin_acc - self.bin_conf).sum() / self.count)}
+
+
 class EnsembleEvaluator:
-    """Streaming accuracy, NLL and ECE per prefix; accuracy per leaf; logit std.
+    """Streaming accuracy, NLL and ECE per prefix; accuracy per leaf; logit std;
+    and, for a family with its own teacher, the teacher's accuracy, NLL and ECE.
 
     Args:
       num_leaves: N.
@@ -30,23 +60,31 @@ class EnsembleEvaluator:
         self.n = int(num_leaves)
         self.bins = int(num_bins)
         self.count = 0
-        self.correct = np.zeros(self.n)          # per prefix k = 1..N
-        self.nll = np.zeros(self.n)
+        self.prefix_scores = [_Scores(self.bins) for _ in range(self.n)]  # per prefix k = 1..N
+        self.teacher: _Scores | None = None      # created by the first teacher batch
         self.leaf_correct = np.zeros(self.n)     # per leaf
-        self.bin_count = np.zeros((self.n, self.bins))
-        self.bin_conf = np.zeros((self.n, self.bins))
-        self.bin_acc = np.zeros((self.n, self.bins))
         self.std_sum = np.zeros(self.n)          # per prefix: std across its leaves
 
-    def update(self, logits: np.ndarray, labels: np.ndarray) -> None:
-        """logits: ``[batch, N, classes]``; labels: ``[batch]`` ints."""
+    def update(self, logits: np.ndarray, labels: np.ndarray, teacher_logits: np.ndarray | None = None) -> None:
+        """logits: ``[batch, N, classes]``; labels: ``[batch]`` ints; teacher_logits: ``[batch, classes]``,
+        the family's own teacher (ONE's gated teacher, ``model.teacher_logits``), or None."""
         logits = np.asarray(logits, dtype=np.float64)
         labels = np.asarray(labels).astype(np.int64).reshape(-1)
         b = logits.shape[0]
-        if logits.shape[1] != self.n:
-            raise ValueError(f"expected {self.n} leaves, got logits of shape {logits.shape}")
+        if logits.ndim != 3 or logits.shape[1] != self.n or len(labels) != b:
+            raise ValueError(f"expected {self.n} leaves (logits [batch, {self.n}, classes]) and one label per "
+                             f"example, got logits of shape {logits.shape} and {len(labels)} labels")
+        if (teacher_logits is None) != (self.teacher is None) and self.count:
+            raise ValueError("teacher_logits must be given for every batch or for none")
+        if teacher_logits is not None:
+            teacher_logits = np.asarray(teacher_logits, dtype=np.float64)
+            if teacher_logits.shape != (b, logits.shape[2]):
+                raise ValueError(f"expected teacher logits of shape {(b, logits.shape[2])}, "
+                                 f"got {teacher_logits.shape}")
+            if self.teacher is None:
+                self.teacher = _Scores(self.bins)
+            self.teacher.update(log_softmax(teacher_logits), labels)
         self.count += b
-        rows = np.arange(b)
         self.leaf_correct += (logits.argmax(-1) == labels[:, None]).sum(0)
         prefix_mean = prefix_ensembles(logits)  # [batch, N, classes]: entry k-1 is the ensemble of k leaves
         sizes = np.arange(1, self.n + 1)[None, :, None]
@@ -55,33 +93,28 @@ class EnsembleEvaluator:
         prefix_var = np.maximum(np.cumsum(logits ** 2, axis=1) / sizes - prefix_mean ** 2, 0.0)
         self.std_sum += np.sqrt(prefix_var).mean(axis=-1).sum(axis=0)
         for k in range(self.n):
-            logp = log_softmax(prefix_mean[:, k])
-            pred = logp.argmax(-1)
-            hit = pred == labels
-            self.correct[k] += hit.sum()
-            self.nll[k] -= logp[rows, labels].sum()
-            conf = np.exp(logp.max(-1))
-            idx = np.minimum((conf * self.bins).astype(int), self.bins - 1)
-            np.add.at(self.bin_count[k], idx, 1)
-            np.add.at(self.bin_conf[k], idx, conf)
-            np.add.at(self.bin_acc[k], idx, hit)
+            self.prefix_scores[k].update(log_softmax(prefix_mean[:, k]), labels)
 
-    def result(self, macs: list | None = None) -> dict[str, object]:
+    def result(self, macs: list | None = None, teacher_macs: int | None = None) -> dict[str, object]:
         """Dict with ``prefixes`` (k, accuracy, nll, ece, logit_std[, macs]),
-        ``leaf_accuracy``, ``logit_std`` (all leaves) and ``num_examples``."""
+        ``leaf_accuracy``, ``logit_std`` (all leaves) and ``num_examples``;
+        plus ``teacher`` (accuracy, nll, ece[, macs]) when teacher logits were given."""
         if self.count == 0:
             raise ValueError("no examples were evaluated")
-        ece = (np.abs(self.bin_acc - self.bin_conf).sum(-1)) / self.count
         prefixes = []
         for k in range(self.n):
-            row = {"k": k + 1, "accuracy": self.correct[k] / self.count, "nll": self.nll[k] / self.count,
-                   "ece": float(ece[k]), "logit_std": self.std_sum[k] / self.count}
+            row = {"k": k + 1, **self.prefix_scores[k].result(), "logit_std": float(self.std_sum[k] / self.count)}
             if macs is not None:
                 row["macs"] = int(macs[k])
-            prefixes.append({key: float(v) if isinstance(v, np.floating) else v for key, v in row.items()})
-        return {
+            prefixes.append(row)
+        out = {
             "num_examples": int(self.count),
             "prefixes": prefixes,
             "leaf_accuracy": [float(v) for v in self.leaf_correct / self.count],
             "logit_std": float(self.std_sum[-1] / self.count),
         }
+        if self.teacher is not None:
+            out["teacher"] = self.teacher.result()
+            if teacher_macs is not None:
+                out["teacher"]["macs"] = int(teacher_macs)
+        return out

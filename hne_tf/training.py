@@ -829,16 +829,32 @@ def _check_resume(config: TrainConfig, path: str) -> None:
 
 
 def evaluate(ensemble: TreeEnsemble, dataset, num_batches: int | None = None, verbose: int = 1) -> dict:
-    """Evaluates every prefix on ``dataset`` of ``(images, labels)``; see EnsembleEvaluator."""
-    predict = tf.function(lambda x: tf.cast(ensemble(x, training=False)["logits"], tf.float32))
+    """Evaluates every prefix on ``dataset`` of ``(images, labels)``; see EnsembleEvaluator.
+
+    For a family with its own teacher (``ensemble.teacher_logits`` is not None:
+    ONE's gated teacher, the paper's "ONE-E", ONE Table 5) the result also has
+    ``"teacher"``: accuracy, nll, ece and macs (the full model's MACs, every
+    leaf; the gate's own few MACs are not counted).
+    """
+    def forward(x):
+        outputs = ensemble(x, training=False)
+        out = {"logits": tf.cast(outputs["logits"], tf.float32)}
+        teacher = ensemble.teacher_logits(outputs)
+        if teacher is not None:
+            out["teacher"] = tf.cast(teacher, tf.float32)
+        return out
+
+    predict = tf.function(forward)
     evaluator = EnsembleEvaluator(ensemble.num_leaves)
     bar = keras.utils.Progbar(num_batches, verbose=verbose, unit_name="batch") if verbose else None
     for i, (x, y) in enumerate(dataset):
-        evaluator.update(predict(x).numpy(), y.numpy())
+        out = predict(x)
+        teacher = out.get("teacher")
+        evaluator.update(out["logits"].numpy(), y.numpy(), None if teacher is None else teacher.numpy())
         if bar:
             bar.update(i + 1)
     table = cost_table(ensemble)
-    result = evaluator.result(macs=[p["macs"] for p in table["prefixes"]])
+    result = evaluator.result(macs=[p["macs"] for p in table["prefixes"]], teacher_macs=table["full_macs"])
     result["unit"] = "MACs"
     result["anytime_step_macs"] = [s["macs"] for s in table["steps"]]
     return result
@@ -877,6 +893,11 @@ def format_eval(result: dict) -> str:
     for r in result["prefixes"]:
         lines.append(f"{r['k']:>3} {r['macs'] / 1e6:>9.2f} {100 * r['accuracy']:>7.2f} {r['nll']:>7.3f} "
                      f"{r['ece']:>6.3f} {r['logit_std']:>6.3f}")
+    if "teacher" in result:  # ONE's gated teacher (ONE-E), every leaf
+        t = result["teacher"]
+        macs = f"{t['macs'] / 1e6:>9.2f}" if "macs" in t else f"{'':>9}"
+        lines.append(f"{'T':>3} {macs} {100 * t['accuracy']:>7.2f} {t['nll']:>7.3f} {t['ece']:>6.3f} "
+                     f"{'':>6}  (gated teacher)")
     lines.append("leaf accuracy %: " + " ".join(f"{100 * a:.1f}" for a in result["leaf_accuracy"]))
     return "\n".join(lines)
 
@@ -1046,6 +1067,8 @@ def _train_and_evaluate(config, info, strategy, chief, ensemble, trainer, epoch_
     with tf.summary.create_file_writer(os.path.join(config.model_dir, "tensorboard", "eval")).as_default():
         for r in result["prefixes"]:
             tf.summary.scalar(f"eval/accuracy_k{r['k']}", r["accuracy"], step=int(epoch_var.numpy()))
+        if "teacher" in result:
+            tf.summary.scalar("eval/accuracy_teacher", result["teacher"]["accuracy"], step=int(epoch_var.numpy()))
     log(format_eval(result))
     log(f"wrote {config.model_dir}/eval.json and eval.png")
     return result

@@ -13,6 +13,7 @@ import tensorflow as tf
 import hne_tf
 from hne_tf import losses as losses_lib
 from hne_tf import training
+from hne_tf.cost import cost_table
 from hne_tf.metrics import EnsembleEvaluator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -107,7 +108,7 @@ def test_oemc_train_step_logs_no_split_part_and_a_plain_loss_keeps_its_gradient(
     trainer = training.EnsembleTrainer(model, fn)
     trainer.compile(optimizer=keras.optimizers.SGD(0.1), run_eagerly=False)
     ds = tf.data.Dataset.from_tensors((tf.zeros((2, 16, 16, 3)), tf.constant([0, 1])))
-    logs = trainer.fit(ds, epochs=1, verbose=0).history  # compiled (graph) train step
+    logs = trainer.fit(ds, epochs=1, verbose=0, shuffle=False).history  # compiled (graph) train step
     assert losses_lib.NO_TRUNK_GRAD not in logs and "feature_mse" in logs and np.isfinite(logs["loss"][0])
     # A loss without a split part: the trainer's gradient is the plain one, trunk included.
     hne = hne_tf.build_model("hne_resnet_tiny", (16, 16, 3), C)
@@ -133,3 +134,61 @@ def test_oemc_two_replicas_match_one():
     out = json.loads([line for line in r.stdout.splitlines() if line.startswith("{")][-1])
     assert out["loss"][1] == pytest.approx(out["loss"][0], rel=1e-5)
     assert out["max_update"] > 1e-3 and out["max_weight_diff"] < 1e-5
+
+
+# ------------------------------------------------------------------- ONE-E
+def _np_scores(logits, labels, bins=15):
+    """Accuracy, NLL and 15-bin ECE of one predictor, in numpy."""
+    z = logits - logits.max(-1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
+    conf, pred = p.max(-1), p.argmax(-1)
+    hit = (pred == labels).astype(float)
+    ece = 0.0
+    for i in range(bins):
+        m = (conf >= i / bins) & (conf < (i + 1) / bins) if i < bins - 1 else conf >= i / bins
+        ece += abs(hit[m].sum() - conf[m].sum())
+    return {"accuracy": hit.mean(), "nll": -np.log(p[np.arange(len(labels)), labels]).mean(),
+            "ece": ece / len(labels)}
+
+
+def test_one_e_gated_teacher_is_evaluated():
+    # ONE Table 5's ONE-E is the gated teacher sum_n gate_n z_n; eval.json gets a "teacher" entry.
+    keras.utils.set_random_seed(3)
+    model = hne_tf.build_model("one_resnet_tiny", (16, 16, 3), C)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(10, 16, 16, 3)).astype("float32")
+    y = rng.integers(0, C, size=10)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)  # 3 batches, the last one partial
+    result = training.evaluate(model, ds, verbose=0)
+    out = model(x, training=False)
+    gate, z = out["gate"].numpy().astype(np.float64), out["logits"].numpy().astype(np.float64)
+    np.testing.assert_allclose(gate.sum(-1), 1.0, rtol=1e-5)
+    teacher = np.einsum("bn,bnc->bc", gate, z)
+    want = _np_scores(teacher, y)
+    got = result["teacher"]
+    assert got["accuracy"] == pytest.approx(want["accuracy"])
+    assert got["nll"] == pytest.approx(want["nll"], rel=1e-4)
+    assert got["ece"] == pytest.approx(want["ece"], abs=1e-4)
+    assert got["macs"] == cost_table(model)["full_macs"] == result["prefixes"][-1]["macs"]
+    # The gated teacher differs from the plain mean of the branches (the k = N row).
+    assert got["nll"] != pytest.approx(result["prefixes"][-1]["nll"], rel=1e-3)
+    table = training.format_eval(result)
+    assert f"{100 * want['accuracy']:.2f}" in table.splitlines()[-2] and "gated teacher" in table
+    json.dumps(result)  # eval.json stays writable
+    hne = hne_tf.build_model("hne_resnet_tiny", (16, 16, 3), C)
+    plain = training.evaluate(hne, ds, verbose=0)
+    assert "teacher" not in plain and "gated teacher" not in training.format_eval(plain)
+
+
+def test_evaluator_teacher_by_hand():
+    ev = EnsembleEvaluator(num_leaves=1, num_bins=2)
+    ev.update(np.zeros((2, 1, 2)), np.array([0, 1]), teacher_logits=np.array([[2.0, 0.0], [2.0, 0.0]]))
+    t = ev.result(teacher_macs=7)["teacher"]
+    p = np.exp(2) / (np.exp(2) + 1)
+    assert t["accuracy"] == 0.5 and t["macs"] == 7
+    assert t["nll"] == pytest.approx(-(np.log(p) + np.log(1 - p)) / 2)
+    assert t["ece"] == pytest.approx(abs(1 - 2 * p) / 2)
+    with pytest.raises(ValueError, match="every batch or for none"):
+        ev.update(np.zeros((1, 1, 2)), np.array([0]))
+    with pytest.raises(ValueError, match="teacher logits of shape"):
+        ev.update(np.zeros((1, 1, 2)), np.array([0]), teacher_logits=np.zeros((1, 3)))
