@@ -19,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 
 from hne_tf import losses as losses_lib  # noqa: E402  (the loss registry: --loss and its flags)
+from hne_tf import recipes as recipes_lib  # noqa: E402  (named paper-scale settings: --recipe)
 
 FLAGS = flags.FLAGS
 
@@ -44,6 +45,9 @@ flags.DEFINE_bool("mixed_precision", False, "Train with the mixed_float16 policy
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_string("model_options", "{}", 'Preset options as JSON, e.g. \'{"branching": [1, 1, 1, 16, 1]}\'.')
 flags.DEFINE_bool("eval_only", False, "Evaluate the latest checkpoint in --model_dir without training.")
+flags.DEFINE_string("recipe", None, "A paper's setting by name: every flag it sets applies unless given explicitly "
+                    "(default --model_dir: runs/NAME); 'list' prints each recipe with the paper's figure. "
+                    "Recipes:\n" + "\n".join(f"{r.name}: {r.summary}" for r in recipes_lib.RECIPES.values()))
 
 
 def _show(value):
@@ -144,6 +148,12 @@ class _StderrFilter:
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"train.py: error: unexpected arguments {argv[1:]}; flags look like --name=value")
+    if FLAGS.recipe == "list":
+        print(recipes_lib.describe())
+        return
+    if FLAGS.recipe is not None and FLAGS.recipe not in recipes_lib.RECIPES:
+        sys.exit(f"train.py: error: --recipe: unknown recipe {FLAGS.recipe!r}; valid: "
+                 f"{', '.join(recipes_lib.RECIPES)}, or 'list'")
     from absl import logging
 
     if not FLAGS["verbosity"].present:  # TensorFlow's INFO lines ("Sharding callback duration") are noise
@@ -162,7 +172,7 @@ def main(argv):
             raise ValueError("not a JSON object")
     except ValueError as e:
         sys.exit(f"train.py: error: --model_options must be a JSON object: {e}")
-    config = TrainConfig(
+    fields = dict(
         model=FLAGS.model, loss=FLAGS.loss, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
         model_dir=FLAGS.model_dir, epochs=FLAGS.epochs, steps_per_epoch=FLAGS.steps_per_epoch,
         batch_size=FLAGS.batch_size, eval_batch_size=FLAGS.eval_batch_size, eval_examples=FLAGS.eval_examples,
@@ -172,6 +182,12 @@ def main(argv):
                       if FLAGS[name].value is not None},
         tpu=FLAGS.tpu, mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed, model_options=options,
         eval_only=FLAGS.eval_only)
+    if FLAGS.recipe:
+        # The recipe's settings, then every flag given on the command line over them.
+        explicit = {name: value for name, value in fields.items()
+                    if name != "loss_options" and FLAGS[name].present}
+        fields.update(recipes_lib.config_fields(FLAGS.recipe, **explicit, loss_options=fields["loss_options"]))
+    config = TrainConfig(**fields)
     try:
         run(config, log=lambda text: print(text, flush=True))
     except Interrupted as e:
