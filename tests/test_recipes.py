@@ -31,7 +31,7 @@ def test_every_recipe_names_its_paper_and_valid_settings():
         config = recipes.config(name)
         training.validate(config)  # every flag value in range, known model / loss / dataset
         assert config.model_dir == f"runs/{name}"
-        assert f"--recipe" not in recipes.command(name) and f"--model={config.model}" in recipes.command(name)
+        assert "--recipe" not in recipes.command(name) and f"--model={config.model}" in recipes.command(name)
     # The settings, by hand.
     hne = recipes.config("hne_small_cifar100")
     assert (hne.model, hne.dataset, hne.epochs, hne.batch_size, hne.schedule, hne.lr, hne.weight_decay) == (
