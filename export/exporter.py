@@ -439,7 +439,11 @@ def _manifest(model, run, epochs, info, config, costs, entries, checks, num_eval
         "model": {"preset": model.preset, "family": model.family, "options": run.get("model_options") or {},
                   "branching": list(model.spec.branching), "num_leaves": n, "num_classes": model.num_classes,
                   "dataset": run["dataset"], "loss": run.get("loss"), "epochs_trained": epochs},
-        "input": {"name": "input", "shape": [-1, *model.image_shape], "dtype": "float32", "layout": "NHWC",
+        "input": {"name": "input", "shape": [conv.BATCH, *model.image_shape], "dtype": "float32", "layout": "NHWC",
+                  "batch": {"size": conv.BATCH, "static": True,
+                            "note": "every file takes one image per call (static batch, so that no op depends on "
+                                    "a run-time batch size and XNNPACK takes the graph whole); host evaluation "
+                                    "runs the test images one at a time through the same files"},
                   "normalization": {"formula": "(pixel / 255 - mean) / std, per channel",
                                     "mean": list(info.mean), "std": list(info.std)}},
         "labels": list(info.labels),
@@ -466,7 +470,7 @@ def _manifest(model, run, epochs, info, config, costs, entries, checks, num_eval
         for s in steps:
             shapes.update({w: graphs[conv.step_key(s.step)].outputs[w] for w in s.writes})
         manifest["anytime"] = {
-            "slots": {name: [-1, *shape] for name, shape in shapes.items()},
+            "slots": {name: [conv.BATCH, *shape] for name, shape in shapes.items()},
             "steps": [{**_step_dict(s), "leaf": s.leaf, "start_block": s.start_block,
                        "macs": costs["steps"][s.step - 1]["macs"], "params": costs["steps"][s.step - 1]["params"]}
                       for s in steps],
