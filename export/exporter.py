@@ -286,8 +286,17 @@ def _measure_single(buf, kind, index, precision, name, x_test, y_test, num_parit
              "delegate": interpreter.delegate_used,
              "predictions": np.argmax(ensemble, -1),  # dropped before writing; for the accuracy drops
              "signatures": interpreter.get_signature_list(),
-             "tensor_order": mf.tensor_order(buf)}
+             "tensor_order": mf.tensor_order(buf),
+             "xnnpack": _xnnpack(buf)}
     return entry, parity_logits
+
+
+def _xnnpack(buf) -> dict:
+    """XNNPACK partitions of a file: the most and the total over its signatures, and the ops left outside."""
+    per = rt.partitions(buf)
+    return {"partitions_max": max((p["partitions"] for p in per.values()), default=0),
+            "partitions_total": sum(p["partitions"] for p in per.values()),
+            "fallback_ops": sorted({op for p in per.values() for op in p["fallback"]})}
 
 
 def _measure_anytime(path, buf, precision, step_dicts, x_test, y_test, num_parity):
@@ -301,7 +310,8 @@ def _measure_anytime(path, buf, precision, step_dicts, x_test, y_test, num_parit
              "weight_bytes": conv.weight_bytes(buf), "accuracy_by_leaves": acc,
              "delegate": interpreter.delegate_used,
              "signatures": interpreter.get_signature_list(),
-             "tensor_order": mf.tensor_order(buf)}
+             "tensor_order": mf.tensor_order(buf),
+             "xnnpack": _xnnpack(buf)}
     return entry, parity_logits
 
 
@@ -328,7 +338,7 @@ def _time_files(stage, entries, step_dicts, image, config, log) -> dict:
             callables[e["file"]] = run_all
         else:
             runner = rt.Runner(interpreter, conv.DEFAULT_SIGNATURE)
-            callables[e["file"]] = lambda runner=runner: runner(input=image)
+            callables[e["file"]] = lambda runner=runner: runner.one(image)
     t = time.time()
     times = rt.interleaved_ms(callables, config.latency_runs, config.latency_warmup)
     for e in entries:
@@ -453,7 +463,9 @@ def _manifest(model, run, epochs, info, config, costs, entries, checks, num_eval
         "evaluation": {"dataset": run["dataset"], "split": "test", "num_examples": num_eval},
         "latency": {"unit": "ms", "statistic": "median", "batch": 1, "threads": config.latency_threads,
                     "runs": config.latency_runs, "warmup": config.latency_warmup, "delegate": rt.DELEGATE,
-                    "note": "host CPU, Python LiteRT; includes the Python call overhead",
+                    "note": "host CPU, Python LiteRT, zero-copy calls (runtime.Runner.one, runtime.Steps: the "
+                            "image and each step's slot copied into the input buffer, the outputs read in "
+                            "place); includes the Python call overhead",
                     "order": "interleaved: each round runs every file once, round-robin, from a rotating first "
                              "file, so that a burst of load lands on all files alike",
                     "spread": "*_iqr_ms: interquartile range (75th - 25th percentile) of the timed rounds",

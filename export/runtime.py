@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 
@@ -13,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
 
-from export.quiet import quiet_native_stderr  # noqa: E402
+from export.quiet import NOISE, quiet_native_stderr  # noqa: E402
 
 DELEGATE = "XNNPACK (LiteRT's default CPU delegate); LiteRT's built-in kernels where XNNPACK rejects a model"
 
@@ -267,6 +268,111 @@ def run_steps(interpreter: Interpreter, steps: Sequence[dict], inputs: np.ndarra
     return Steps(interpreter, steps).run(inputs)
 
 
+# LiteRT's CompiledModel start-up lines (environment, accelerator registry,
+# vendor plugins that are not installed): informational.
+_COMPILED_NOISE = tuple(re.compile(p) for p in (
+    r"^(INFO|WARNING): \[[\w.]+:\d+\]", r"^\u2514 Could not load shared library", r"^\s*$"))
+
+
+_ENVIRONMENT = None
+
+
+def compiled_model(path: str, num_threads: int = 1):
+    """LiteRT's ``CompiledModel`` of ``path`` on the CPU (XNNPACK), or None where
+    this ``ai_edge_litert`` has no such API."""
+    try:
+        from ai_edge_litert.compiled_model import CompiledModel
+        from ai_edge_litert.cpu_options import CpuOptions
+        from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+        from ai_edge_litert.options import Options
+    except ImportError:  # pragma: no cover - older LiteRT
+        return None
+    positive("num_threads", num_threads)
+    global _ENVIRONMENT
+    with quiet_native_stderr(NOISE + _COMPILED_NOISE):
+        if _ENVIRONMENT is None:
+            # One environment for every model: each one created and dropped
+            # announces its accelerators on stderr again.
+            from ai_edge_litert.compiled_model import _create_default_environment
+
+            _ENVIRONMENT = _create_default_environment()
+        model = CompiledModel.from_file(str(path), environment=_ENVIRONMENT, options=Options(
+            hardware_accelerators=HardwareAccelerator.CPU, cpu_options=CpuOptions(num_threads=num_threads)))
+        _flush_c_stdio()  # LiteRT's log lines sit in a C stdio buffer; flush them into the block
+    return model
+
+
+def _flush_c_stdio() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # pragma: no cover - no C library to reach
+        pass
+
+
+class CompiledSteps:
+    """The anytime steps on LiteRT's ``CompiledModel``, handing buffers over.
+
+    Every slot is one ``TensorBuffer``: the output buffer of the step that
+    writes it is passed, as is, as the input buffer of the step that reads
+    it, so no slot is copied at all; only the image is written in and each
+    step's logits read out. For measurement beside :class:`Steps`.
+    """
+
+    def __init__(self, model, steps: Sequence[dict]):
+        self.model = model
+        self.steps = list(steps)
+        signatures = model.get_signature_list()
+        first = self.steps[0]
+        self.image = model.create_input_buffer_by_name(first["signature"], first["reads"])
+        slots = {"input": self.image}
+        self._plan = []
+        for s in self.steps:
+            sig = s["signature"]
+            outs = {name: model.create_output_buffer_by_name(sig, name) for name in signatures[sig]["outputs"]}
+            self._plan.append((sig, {s["reads"]: slots[s["reads"]]}, outs, outs["logits"]))
+            slots.update({w: outs[w] for w in s["writes"]})
+        self.num_classes = int(np.prod(model.get_output_tensor_details(first["signature"])["logits"]["shape"]))
+
+    def run(self, image: np.ndarray) -> np.ndarray:
+        """Every step on one image ``[1, H, W, C]``: logits ``[steps, classes]``."""
+        self.image.write(np.asarray(image, np.float32))
+        run, n = self.model.run_by_name, self.num_classes
+        out = []
+        for sig, ins, outs, logits in self._plan:
+            run(sig, ins, outs)
+            out.append(logits.read(n, np.float32))
+        return np.stack(out)
+
+
+def thread_plan(path: str, steps: Sequence[dict], threads: int, image: np.ndarray, runs: int = 30,
+                warmup: int = 3) -> list[int]:
+    """Per step, the thread count (1 or ``threads``) under which it ran faster.
+
+    Both interpreters run the whole sequence, interleaved, ``runs`` times;
+    each step's medians are compared. Small steps usually do better on one
+    thread: waking the pool costs more than the second core saves.
+    """
+    seqs = {t: Steps(load_interpreter(path, num_threads=t), steps) for t in sorted({1, threads})}
+    rows = {t: [] for t in seqs}
+
+    def timed(t):
+        row = np.zeros(len(steps))
+        seqs[t].run(image, row)
+        rows[t].append(row)
+
+    interleaved_ms({t: (lambda t=t: timed(t)) for t in seqs}, runs, warmup)
+    med = {t: np.median(np.asarray(r[-runs:]), axis=0) for t, r in rows.items()}
+    return [threads if med[threads][i] < med[1][i] else 1 for i in range(len(steps))]
+
+
+def planned_steps(path: str, steps: Sequence[dict], plan: Sequence[int]) -> Steps:
+    """:class:`Steps` running step ``i`` on an interpreter of ``plan[i]`` threads (one per count)."""
+    interpreters = {t: load_interpreter(path, num_threads=t) for t in sorted(set(plan))}
+    return Steps(interpreters[plan[0]], steps, [interpreters[t] for t in plan])
+
+
 def signature_models(buf: bytes) -> dict[str, bytes]:
     """Each signature of a flatbuffer as a model of its own (its subgraph alone,
     the buffers shared), so that LiteRT's node list (subgraph 0 only in the
@@ -373,5 +479,6 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(logits, axis=-1) == labels))
 
 
-__all__ = ["DELEGATE", "Runner", "Steps", "accuracy", "interleaved_ms", "load_interpreter", "median_iqr", "partitions",
+__all__ = ["DELEGATE", "CompiledSteps", "Runner", "Steps", "accuracy", "compiled_model", "planned_steps",
+           "thread_plan", "interleaved_ms", "load_interpreter", "median_iqr", "partitions",
            "positive", "run_batched", "run_steps", "signature_models", "static_batch"]
