@@ -18,54 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from hne_tf import losses as losses_lib  # noqa: E402  (the loss registry: --loss and its flags)
 
-FLAGS = flags.FLAGS
-
-flags.DEFINE_string("model", "hne_resnet_mini", "Preset name; see the README's table or hne_tf.list_models().")
-flags.DEFINE_string("loss", "hierarchical_distillation", "Training objective, one of:\n" + losses_lib.describe())
-flags.DEFINE_string("dataset", "fashion_mnist", "fashion_mnist | cifar10 | cifar100 | imagenet2012 | synthetic")
-flags.DEFINE_string("data_dir", None, "Fashion-MNIST IDX folder, or TFDS data dir (ImageNet: its manual dir).")
-flags.DEFINE_string("model_dir", "runs/hne_fashion_mnist", "Checkpoints, TensorBoard logs, config.json, eval.json.")
-flags.DEFINE_integer("epochs", 2, "Training epochs.")
-flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass over the training split).")
-flags.DEFINE_integer("batch_size", 128, "Global training batch size (split across replicas).")
-flags.DEFINE_integer("eval_batch_size", 256, "Evaluation batch size.")
-flags.DEFINE_integer("eval_examples", None, "Evaluate on the first N test examples only (default: all).")
-flags.DEFINE_float("lr", 0.1, "Initial learning rate (SGD).")
-flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
-flags.DEFINE_bool("nesterov", False, "Nesterov momentum (ONE used it).")
-flags.DEFINE_string("schedule", "cosine", "cosine | step | imagenet_halving | constant")
-flags.DEFINE_float("weight_decay", 5e-4, "L2 coefficient (PyTorch-style, added to the gradient).")
-flags.DEFINE_float("rampup_epochs", 0.0, "Sigmoid ramp-up of the distillation weight over N epochs (ONE: 80).")
-flags.DEFINE_string("strategy", "default", "default | mirrored | multi_worker | tpu")
-flags.DEFINE_string("tpu", "", "TPU address for --strategy=tpu.")
-flags.DEFINE_bool("mixed_precision", False, "Train with the mixed_float16 policy.")
-flags.DEFINE_integer("seed", 0, "Random seed.")
-flags.DEFINE_string("model_options", "{}", 'Preset options as JSON, e.g. \'{"branching": [1, 1, 1, 16, 1]}\'.')
-flags.DEFINE_bool("eval_only", False, "Evaluate the latest checkpoint in --model_dir without training.")
-
-
-def _show(value):
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _define_loss_flags():
-    """One flag per loss hyperparameter of the registry; unset, each loss uses its own default."""
-    for name, users in losses_lib.hyperparameters().items():
-        first = next(iter(users.values()))
-        if set(users) == set(losses_lib.LOSSES) and len({h.default for h in users.values()}) == 1:
-            used = f"every loss ({_show(first.default)})"
-        else:
-            used = ", ".join(f"{loss} ({_show(h.default)})" for loss, h in users.items())
-        text = f"Loss hyperparameter: {first.help}; {first.range_text()}. Used by (default): {used}."
-        if first.choices:
-            flags.DEFINE_enum(name, None, list(first.choices), text)
-        else:
-            flags.DEFINE_float(name, None, text)
-
-
-_define_loss_flags()
 
 
 # What TensorFlow's C++ side prints that looks like a failure but is not one (issue 8 item 9):
@@ -141,6 +94,60 @@ class _StderrFilter:
         self.saved = None
 
 
+
+# TensorFlow prints its start-up noise while it is imported, which the loss registry does: filter
+# stderr from here on when run as a script.
+_NOISE_FILTER = _StderrFilter().start() if __name__ == "__main__" else None
+
+from hne_tf import losses as losses_lib  # noqa: E402  (the loss registry: --loss and its flags)
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("model", "hne_resnet_mini", "Preset name; see the README's table or hne_tf.list_models().")
+flags.DEFINE_string("loss", "hierarchical_distillation", "Training objective, one of:\n" + losses_lib.describe())
+flags.DEFINE_string("dataset", "fashion_mnist", "fashion_mnist | cifar10 | cifar100 | imagenet2012 | synthetic")
+flags.DEFINE_string("data_dir", None, "Fashion-MNIST IDX folder, or TFDS data dir (ImageNet: its manual dir).")
+flags.DEFINE_string("model_dir", "runs/hne_fashion_mnist", "Checkpoints, TensorBoard logs, config.json, eval.json.")
+flags.DEFINE_integer("epochs", 2, "Training epochs.")
+flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass over the training split).")
+flags.DEFINE_integer("batch_size", 128, "Global training batch size (split across replicas).")
+flags.DEFINE_integer("eval_batch_size", 256, "Evaluation batch size.")
+flags.DEFINE_integer("eval_examples", None, "Evaluate on the first N test examples only (default: all).")
+flags.DEFINE_float("lr", 0.1, "Initial learning rate (SGD).")
+flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
+flags.DEFINE_bool("nesterov", False, "Nesterov momentum (ONE used it).")
+flags.DEFINE_string("schedule", "cosine", "cosine | step | imagenet_halving | constant")
+flags.DEFINE_float("weight_decay", 5e-4, "L2 coefficient (PyTorch-style, added to the gradient).")
+flags.DEFINE_float("rampup_epochs", 0.0, "Sigmoid ramp-up of the distillation weight over N epochs (ONE: 80).")
+flags.DEFINE_string("strategy", "default", "default | mirrored | multi_worker | tpu")
+flags.DEFINE_string("tpu", "", "TPU address for --strategy=tpu.")
+flags.DEFINE_bool("mixed_precision", False, "Train with the mixed_float16 policy.")
+flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_string("model_options", "{}", 'Preset options as JSON, e.g. \'{"branching": [1, 1, 1, 16, 1]}\'.')
+flags.DEFINE_bool("eval_only", False, "Evaluate the latest checkpoint in --model_dir without training.")
+
+
+def _show(value):
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _define_loss_flags():
+    """One flag per loss hyperparameter of the registry; unset, each loss uses its own default."""
+    for name, users in losses_lib.hyperparameters().items():
+        first = next(iter(users.values()))
+        if set(users) == set(losses_lib.LOSSES) and len({h.default for h in users.values()}) == 1:
+            used = f"every loss ({_show(first.default)})"
+        else:
+            used = ", ".join(f"{loss} ({_show(h.default)})" for loss, h in users.items())
+        text = f"Loss hyperparameter: {first.help}; {first.range_text()}. Used by (default): {used}."
+        if first.choices:
+            flags.DEFINE_enum(name, None, list(first.choices), text)
+        else:
+            flags.DEFINE_float(name, None, text)
+
+
+_define_loss_flags()
+
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"train.py: error: unexpected arguments {argv[1:]}; flags look like --name=value")
@@ -188,8 +195,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    noise = _StderrFilter().start()
     try:
         app.run(main)
     finally:
-        noise.stop()
+        _NOISE_FILTER.stop()

@@ -41,27 +41,28 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from common import env_summary, set_threads  # noqa: E402  (bench/common.py)
+import keras
+import numpy as np
+import tensorflow as tf
+from common import env_summary, set_threads  # bench/common.py
 
-from hne_tf.layers import GroupedConv2D  # noqa: E402
+from hne_tf.layers import GroupedConv2D
 
 tf.get_logger().setLevel("ERROR")  # one tf.function per configuration: silence retracing notes
 
 VARIANTS = ("ours", "groups", "per_branch")
 
 
-def _ints(text):
+def _ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v.strip()]
 
 
-def parse_args(argv=None):
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--batch_size", type=int, default=128)
@@ -96,18 +97,18 @@ def parse_args(argv=None):
 class Variant:
     """A convolution, its kernels (in GroupedConv2D's layout when joined) and a timed step."""
 
-    def __init__(self, name, forward, kernels, join_kernel_grads):
+    def __init__(self, name, forward, kernels, join_kernel_grads) -> None:
         self.name = name
         self.forward = forward
         self.kernels = kernels
         self.join = join_kernel_grads
         self.step = None
 
-    def make_step(self, cotangent):
+    def make_step(self, cotangent: tf.Tensor) -> Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor, tf.Tensor]]:
         kernels = self.kernels
 
         @tf.function
-        def step(x):
+        def step(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 y = self.forward(x)
@@ -122,7 +123,7 @@ class Variant:
         return step
 
 
-def build_variants(x_shape, groups, c, k, seed):
+def build_variants(x_shape, groups, c, k, seed) -> dict[str, Variant]:
     cin = x_shape[-1]
     ours = GroupedConv2D(groups * c, k, groups=groups, use_bias=False, name="ours")
     ours.build(x_shape)
@@ -144,9 +145,9 @@ def build_variants(x_shape, groups, c, k, seed):
         conv.kernel.assign(kernel[..., g * c:(g + 1) * c])
         branches.append(conv)
 
-    def per_branch(x):
+    def per_branch(x: tf.Tensor) -> tf.Tensor:
         parts = tf.split(x, groups, axis=-1)
-        return tf.concat([conv(part) for conv, part in zip(branches, parts)], axis=-1)
+        return tf.concat([conv(part) for conv, part in zip(branches, parts, strict=True)], axis=-1)
 
     return {
         "ours": Variant("ours", lambda x: ours(x), [ours.kernel], lambda g: g[0]),
@@ -156,21 +157,21 @@ def build_variants(x_shape, groups, c, k, seed):
     }
 
 
-def rel_err(a, b):
+def rel_err(a, b) -> float:
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
 
 
 # ------------------------------------------------------------------ timing
 
-def timed_call(step, x):
+def timed_call(step: Callable, x: tf.Tensor) -> tuple[float, tuple[tf.Tensor, tf.Tensor, tf.Tensor]]:
     t0 = time.perf_counter()
     out = step(x)
     out[0].numpy()
     return time.perf_counter() - t0, out
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     set_threads(args.intra_op_threads, args.inter_op_threads)
     print(env_summary())
@@ -312,11 +313,11 @@ def main(argv=None):
         print(f"wrote {args.csv}")
 
 
-def format_table(rows):
-    def ms(v):
+def format_table(rows: list[dict]) -> str:
+    def ms(v: float | str) -> str:
         return f"{v:.2f}" if v != "" else "skip"
 
-    def ratio(v):
+    def ratio(v: float | str) -> str:
         return f"{v:.3f}" if v != "" else "-"
 
     head = (f"{'k':>2} {'G':>3} {'c/G':>4} {'C':>5} | {'ours ms':>9} {'groups ms':>10} {'branch ms':>10} | "

@@ -43,28 +43,29 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from common import env_summary, set_threads  # noqa: E402  (bench/common.py)
+import keras
+import tensorflow as tf
+from common import env_summary, set_threads  # bench/common.py
 
-import hne_tf  # noqa: E402
+import hne_tf
 
 DENSE_PRESET = "hne_resnet"
 DENSE_BRANCHING = (1, 1, 1, 1, 1)
 
 
-def _shape(text):
+def _shape(text: str) -> tuple[int, ...]:
     dims = tuple(int(v) for v in text.split(","))
     if len(dims) != 3:
         raise argparse.ArgumentTypeError("expected H,W,C")
     return dims
 
 
-def parse_model_spec(text):
+def parse_model_spec(text: str) -> tuple[str, dict]:
     """``preset`` or ``preset:key=value:key=value`` (values are Python literals)."""
     name, *opts = text.split(":")
     options = {}
@@ -79,7 +80,7 @@ def parse_model_spec(text):
     return name.strip(), options
 
 
-def parse_args(argv=None):
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--models", nargs="+", default=[parse_model_spec("hne_resnet_small")], type=parse_model_spec,
@@ -110,16 +111,16 @@ def parse_args(argv=None):
 
 # --------------------------------------------------------------- the models
 
-def full_macs(model):
+def full_macs(model: hne_tf.TreeEnsemble) -> int:
     return int(hne_tf.cost_table(model)["full_macs"])
 
 
-def build_dense(input_shape, num_classes, width):
+def build_dense(input_shape, num_classes, width) -> hne_tf.TreeEnsemble:
     return hne_tf.build_model(DENSE_PRESET, input_shape, num_classes, branching=DENSE_BRANCHING,
                               width=width)
 
 
-def match_dense(target, input_shape, num_classes, tol, log=print):
+def match_dense(target, input_shape, num_classes, tol, log=print) -> tuple[float, int, hne_tf.TreeEnsemble]:
     """Bisects the dense reference's width until its forward MACs are within ``tol`` of ``target``.
 
     MACs grow with the width (about quadratically; channel counts are
@@ -127,7 +128,7 @@ def match_dense(target, input_shape, num_classes, tol, log=print):
     """
     cache = {}
 
-    def macs_at(w):
+    def macs_at(w: float) -> int:
         if w not in cache:
             model = build_dense(input_shape, num_classes, w)
             cache[w] = (full_macs(model), model)
@@ -162,12 +163,12 @@ def match_dense(target, input_shape, num_classes, tol, log=print):
 
 # --------------------------------------------------------------- train step
 
-def make_train_step(model, learning_rate, jit_compile):
+def make_train_step(model, learning_rate, jit_compile) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
     optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
     variables = list(model.trainable_variables)
     optimizer.build(variables)
 
-    def loss_fn(x, y, training):
+    def loss_fn(x, y, training) -> tf.Tensor:
         logits = tf.cast(model(x, training=training)["logits"], tf.float32)  # [batch, leaves, classes]
         labels = tf.broadcast_to(y[:, None], tf.shape(logits)[:2])
         return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
@@ -176,23 +177,23 @@ def make_train_step(model, learning_rate, jit_compile):
     # adaptation convolutions, ONE's gate) get no gradient here: leave them out.
     with tf.GradientTape() as tape:
         loss = loss_fn(tf.zeros((2,) + model.image_shape), tf.zeros((2,), tf.int32), True)
-    used = [v for v, g in zip(variables, tape.gradient(loss, variables)) if g is not None]
+    used = [v for v, g in zip(variables, tape.gradient(loss, variables), strict=True) if g is not None]
     if len(used) < len(variables):
         print(f"  {model.name}: {len(variables) - len(used)} trainable variables get no gradient from "
               "the logits loss; they are not updated")
 
     @tf.function(jit_compile=jit_compile)
-    def train_step(x, y):
+    def train_step(x, y) -> tf.Tensor:
         with tf.GradientTape() as tape:
             loss = loss_fn(x, y, True)
         grads = tape.gradient(loss, used)
-        optimizer.apply_gradients(zip(grads, used))
+        optimizer.apply_gradients(zip(grads, used, strict=True))
         return loss
 
     return train_step
 
 
-def run_steps(step, x, y, n):
+def run_steps(step, x, y, n) -> tuple[float, float]:
     t0 = time.perf_counter()
     for _ in range(n):
         loss = step(x, y)
@@ -200,7 +201,7 @@ def run_steps(step, x, y, n):
     return time.perf_counter() - t0, loss
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     set_threads(args.intra_op_threads, args.inter_op_threads)
     print(env_summary())
@@ -256,7 +257,7 @@ def main(argv=None):
             # E.g. CPU builds without oneDNN (TF_ENABLE_ONEDNN_OPTS=0) have no
             # gradient for grouped convolutions.
             first = str(err).strip().splitlines()[0][:300]
-            raise SystemExit(f"ABORT: train step of {e['label']} failed: {type(err).__name__}: {first}")
+            raise SystemExit(f"ABORT: train step of {e['label']} failed: {type(err).__name__}: {first}") from err
         e["times"] = []
         print(f"  {e['label']}: {time.perf_counter() - t0:.1f} s, loss {loss:.3f}")
         if not math.isfinite(loss):
@@ -307,12 +308,12 @@ def main(argv=None):
         print(f"wrote {args.csv}")
 
 
-def _device():
+def _device() -> str:
     gpus = tf.config.list_logical_devices("GPU")
     return gpus[0].name if gpus else "CPU"
 
 
-def format_table(rows):
+def format_table(rows: list[dict]) -> str:
     head = (f"{'model':<58} {'leaves':>6} {'fwd MMACs/img':>13} {'images/s':>9} {'(min-max)':>15} "
             f"{'fwd GMAC/s':>10} {'rate ratio':>10}")
     lines = [head, "-" * len(head)]

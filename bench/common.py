@@ -7,7 +7,7 @@ import keras
 import tensorflow as tf
 
 
-def set_threads(intra_op_threads, inter_op_threads):
+def set_threads(intra_op_threads: int, inter_op_threads: int) -> None:
     """Applies the --intra_op_threads / --inter_op_threads flags (0 keeps TF's default)."""
     if intra_op_threads:
         tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
@@ -15,7 +15,7 @@ def set_threads(intra_op_threads, inter_op_threads):
         tf.config.threading.set_inter_op_parallelism_threads(inter_op_threads)
 
 
-def env_summary():
+def env_summary() -> str:
     """Versions, devices, oneDNN and thread settings, load average: printed before every table."""
     lines = [f"TensorFlow {tf.__version__}, Keras {keras.__version__}, Python {platform.python_version()}, "
              f"{platform.machine()}, {os.cpu_count()} CPUs visible",

@@ -36,7 +36,7 @@ def _git_revision() -> str:
         return "unknown"
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
     usage = f"usage: python3 -m experiments {{list|all|{'|'.join(STUDIES)}}} [flags]"
     if len(argv) != 2:
         sys.exit(f"experiments: error: name one study. {usage}")

@@ -97,7 +97,7 @@ def _read_json(path: str) -> dict | None:
     except FileNotFoundError:
         return None
     except json.JSONDecodeError as e:
-        raise ExperimentError(f"{path} is not valid JSON ({e}); delete it to rerun that run")
+        raise ExperimentError(f"{path} is not valid JSON ({e}); delete it to rerun that run") from None
 
 
 def _write_json(path: str, obj) -> None:

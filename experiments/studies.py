@@ -106,7 +106,7 @@ def plot_prefixes(study: Study, found: dict[str, list[dict]], path: str, key: st
 
 # ----------------------------------------------------------------- studies
 
-def _hne_objectives_report(study, found):
+def _hne_objectives_report(study, found) -> str:
     return ("Accuracy (%) of the ensemble of the first k leaves, mean ± std over seeds:\n\n"
             + prefix_table(study, found, ks=SHOWN_K) + "\n\nEvery ensemble size:\n\n" + prefix_table(study, found))
 
@@ -123,7 +123,7 @@ HNE_OBJECTIVES = Study(
     common=HNE_COMMON, minutes_per_run=6, report=_hne_objectives_report, plot=plot_prefixes)
 
 
-def _distillation_report(study, found):
+def _distillation_report(study, found) -> str:
     return ("Accuracy (%) per ensemble size:\n\n" + prefix_table(study, found, ks=SHOWN_K)
             + "\n\nStd of the logits across the leaves of each ensemble (diversity):\n\n"
             + prefix_table(study, found, key="logit_std", scale=1.0, ks=SHOWN_K, digits=3)
@@ -143,7 +143,7 @@ DISTILLATION = Study(
     common=HNE_COMMON, minutes_per_run=6, report=_distillation_report, plot=plot_prefixes)
 
 
-def _sharing_report(study, found):
+def _sharing_report(study, found) -> str:
     return ("Full ensemble (16 leaves) against its cost:\n\n" + macs_table(study, found)
             + "\n\nAccuracy (%) per ensemble size:\n\n" + prefix_table(study, found, ks=SHOWN_K))
 
@@ -161,12 +161,12 @@ SHARING = Study(
     common=HNE_COMMON, minutes_per_run=9, report=_sharing_report, plot=plot_prefixes)
 
 
-def _one_report(study, found):
+def _one_report(study, found) -> str:
     lines = ["| model | what is deployed | test MMACs | error % | min/run |", "|---|---|---|---|---|"]
     single = found.get("one_single", [])
     one = found.get("one_m3", [])
 
-    def err(vals):
+    def err(vals: list[float]) -> str:
         return mean_std(1.0 - np.asarray(vals))
     if single:
         lines.append(f"| ResNet-14/2 trained alone | the network | {single[0]['prefixes'][0]['macs'] / 1e6:.2f} | "
@@ -194,7 +194,7 @@ ONE_STUDY = Study(
     common=CIFAR_COMMON, minutes_per_run=5, report=_one_report)
 
 
-def _oemc_report(study, found):
+def _oemc_report(study, found) -> str:
     lines = ["| student | params % of pseudo-teacher path | trained with OEMC, acc % | without distillation, "
              "acc % |", "|---|---|---|---|"]
     oemc = found.get("oemc_s5", [])
@@ -226,7 +226,7 @@ OEMC_STUDY = Study(
     common=CIFAR_COMMON, minutes_per_run=6, report=_oemc_report)
 
 
-def _ensemblenet_report(study, found):
+def _ensemblenet_report(study, found) -> str:
     return ("Accuracy (%) of a head alone (k=1) and of both heads (k=2):\n\n"
             + prefix_table(study, found, ks=(1, 2)) + "\n\n" + leaf_table(study, found))
 

@@ -16,9 +16,9 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import app, flags, logging
 
-from export import precisions as precision_registry  # noqa: E402
+from export import precisions as precision_registry
 
 FLAGS = flags.FLAGS
 
@@ -45,7 +45,7 @@ flags.DEFINE_string("data_dir", None, "Data location (default: the run's --data_
 flags.DEFINE_bool("overwrite", False, "Replace an existing --out_dir (only once the new export passed its checks).")
 
 
-def _int_list(flag: str, value: str, special: dict):
+def _int_list(flag: str, value: str, special: dict) -> list[int] | str | None:
     if value in special:
         return special[value]
     try:
@@ -58,7 +58,7 @@ def _int_list(flag: str, value: str, special: dict):
     return values
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
     if len(argv) > 1:
         sys.exit(f"export: error: unexpected arguments {argv[1:]}; flags look like --name=value")
     out_dir = FLAGS.out_dir or FLAGS.model_dir.rstrip("/") + "_tflite"

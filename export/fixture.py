@@ -53,7 +53,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from export import manifest as mf  # noqa: E402
+from export import manifest as mf
 
 FORMAT = "hne-tf-decision-fixture"
 VERSION = 1

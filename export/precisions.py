@@ -22,6 +22,10 @@ from collections.abc import Callable, Iterable
 REFERENCE = "float32"
 
 
+# ``configure(converter, tf, representative)``: see :class:`Precision`.
+Configure = Callable[[object, object, Callable[[], Iterable] | None], None]
+
+
 @dataclasses.dataclass(frozen=True)
 class Precision:
     """One export precision.
@@ -35,15 +39,15 @@ class Precision:
     name: str
     help: str
     calibrated: bool
-    configure: Callable[[object, object, Callable[[], Iterable] | None], None]
+    configure: Configure
 
 
 REGISTRY: dict[str, Precision] = {}
 
 
-def register(name: str, help: str, calibrated: bool = False):
+def register(name: str, help: str, calibrated: bool = False) -> Callable[[Configure], Configure]:
     """Decorator: registers ``configure`` as precision ``name``."""
-    def wrap(configure):
+    def wrap(configure: Configure) -> Configure:
         if name in REGISTRY:
             raise ValueError(f"precision {name!r} is registered twice")
         REGISTRY[name] = Precision(name, help, calibrated, configure)

@@ -160,7 +160,7 @@ def recover(out_dir: str, log: Callable[[str], None] = print) -> None:
                 os.replace(old, out)
                 log(f"restored the previous export to {out} (an export, PID {pid}, was killed while replacing it)")
             leftovers = _leftovers(out)
-    for kind, pid, path in leftovers:
+    for _kind, pid, path in leftovers:
         shutil.rmtree(path, ignore_errors=True)
         log(f"removed {path}, left by an export (PID {pid}) that did not finish")
 
@@ -174,7 +174,7 @@ def make_stage(out_dir: str) -> str:
         os.makedirs(stage)
     except OSError as e:
         raise PublishError(f"--out_dir {out_dir}: cannot create {stage} ({e.strerror or e}); "
-                           "the folder that holds --out_dir must be writable")
+                           "the folder that holds --out_dir must be writable") from None
     return stage
 
 

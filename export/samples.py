@@ -83,7 +83,7 @@ def write_samples(manifest: dict, out_dir: str, num: int = 12, data_dir: str | N
     names = manifest.get("labels") or [str(i) for i in range(int(manifest["model"]["num_classes"]))]
     os.makedirs(out_dir, exist_ok=True)
     samples = []
-    for i, (image, label) in enumerate(zip(images, labels)):
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
         name = f"{i:02d}_{_slug(names[label])}.png"
         write_png(os.path.join(out_dir, name), image)
         samples.append({"file": name, "index": i, "label": int(label), "label_name": names[label]})

@@ -46,7 +46,7 @@ def cost_table(model) -> dict:
             "macs": sum(sum(costs["macs"][b][:c]) for b, c in enumerate(counts)),
             "params": sum(sum(costs["params"][b][:c]) for b, c in enumerate(counts)),
         })
-    def path_cost(leaf, start_block):
+    def path_cost(leaf: int, start_block: int) -> dict[str, int]:
         """MACs and params of ``leaf``'s nodes from ``start_block`` on, its head included."""
         path = [(b, spec.node_of_leaf(leaf, b)) for b in range(start_block, spec.num_blocks)]
         path.append((spec.num_blocks, leaf))  # the head, last in ``costs``

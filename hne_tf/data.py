@@ -165,7 +165,7 @@ def _tfds_label_names(name: str, num_classes: int) -> tuple[str, ...]:
         names = tuple(tfds.builder(name).info.features["label"].names)
         if len(names) == num_classes:
             return names
-    except Exception:  # noqa: BLE001 - names are cosmetic; never fail for them
+    except Exception:  # names are cosmetic; never fail for them
         pass
     return tuple(f"class_{i}" for i in range(num_classes))
 
@@ -276,7 +276,7 @@ def read_fashion_mnist(directory: str, split: str) -> tuple[np.ndarray, np.ndarr
     """``(images uint8 [N, 28, 28, 1], labels uint8 [N])`` from the IDX files in ``directory``."""
     stems = _IDX_FILES[split]
     paths = [_idx_path(directory, stem) for stem in stems]
-    missing = [stem + ".gz" for stem, path in zip(stems, paths) if path is None]
+    missing = [stem + ".gz" for stem, path in zip(stems, paths, strict=True) if path is None]
     if missing:
         raise DataError(f"{directory}: missing Fashion-MNIST IDX files {missing}. " + _FASHION_HELP)
     stamp = tuple((os.stat(p).st_mtime_ns, os.stat(p).st_size) for p in paths)
@@ -344,7 +344,7 @@ def _pad_crop_flip(pad: int, flip: bool) -> Callable:
     image and, if ``flip``, mirrors each image left-right with probability 1/2.
     Vectorized over the batch (per-example maps are slow for small images).
     """
-    def augment(images, seed):
+    def augment(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         shape = tf.shape(images)
         b, h, w = shape[0], shape[1], shape[2]
         seeds = tf.random.split(seed, 2)
@@ -382,7 +382,7 @@ def _tfds_dir_text(data_dir: str | None) -> str:
 
 
 def _tfds_load(name: str, split: str, data_dir: str | None, shuffle_files: bool, seed: int,
-               decoders=None):
+               decoders=None) -> tf.data.Dataset:
     """``tfds.load(..., download=False, as_supervised=True)``; ``AssertionError`` etc. pass through."""
     import tensorflow_datasets as tfds
     read_config = tfds.ReadConfig(shuffle_seed=seed) if shuffle_files else None
@@ -399,7 +399,7 @@ def _tfds_split_size(name: str, split: str, data_dir: str | None) -> int | None:
         import tensorflow_datasets as tfds
         splits = tfds.builder(name, data_dir=data_dir).info.splits
         return int(splits[_TFDS_SPLITS.get(name, {}).get(split, split)].num_examples) or None
-    except Exception:  # noqa: BLE001 - unknown size only costs a default shuffle buffer
+    except Exception:  # unknown size only costs a default shuffle buffer
         return None
 
 
@@ -467,7 +467,7 @@ def _prepare_imagenet(data_dir: str | None, error: Exception) -> None:
 
 def _imagenet_train_map(crop: tuple[int, int]) -> Callable:
     """``(jpeg bytes, seed [2]) -> float32 [h, w, 3]``: random-resized crop + flip."""
-    def augment(jpeg, seed):
+    def augment(jpeg: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         seeds = tf.random.split(seed, 2)
         begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
             tf.image.extract_jpeg_shape(jpeg), bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
@@ -484,7 +484,7 @@ def _imagenet_eval_map(crop: tuple[int, int]) -> Callable:
     """``jpeg bytes -> float32 [h, w, 3]``: shorter side to ``256/224 * crop``, center crop."""
     resize = round(min(crop) * 256 / 224)
 
-    def preprocess(jpeg):
+    def preprocess(jpeg: tf.Tensor) -> tf.Tensor:
         image = tf.io.decode_jpeg(jpeg, channels=3)
         hw = tf.cast(tf.shape(image)[:2], tf.float32)
         scale = resize / tf.reduce_min(hw)
@@ -532,7 +532,7 @@ def _normalizer(info: DatasetInfo) -> Callable:
     mean = tf.constant(info.mean, tf.float32) * 255.0
     std = tf.constant(info.std, tf.float32) * 255.0
 
-    def normalize(images, labels):
+    def normalize(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return (tf.cast(images, tf.float32) - mean) / std, tf.cast(labels, tf.int32)
     return normalize
 

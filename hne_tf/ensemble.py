@@ -13,12 +13,11 @@ kind: losses and metrics work on tensors, the export and the runner on NumPy.
 from __future__ import annotations
 
 import numbers
-from typing import Union
 
 import numpy as np
 import tensorflow as tf
 
-Array = Union[np.ndarray, tf.Tensor]
+Array = np.ndarray | tf.Tensor
 
 
 def _is_numpy(x) -> bool:

@@ -50,11 +50,11 @@ class Extra:
     role: str = ""
     output: str = ""
 
-    def __init__(self, reads: Sequence[int], layers: Sequence[keras.layers.Layer]):
+    def __init__(self, reads: Sequence[int], layers: Sequence[keras.layers.Layer]) -> None:
         self.reads = tuple(int(b) for b in reads)
         self.layers = list(layers)
 
-    def __call__(self, nodes: dict[int, list[tf.Tensor]], training=None):
+    def __call__(self, nodes: dict[int, list[tf.Tensor]], training=None) -> tf.Tensor | list[tf.Tensor]:
         """``nodes[b]``: block ``b``'s node outputs, one tensor per node, for ``b`` in ``reads``."""
         raise NotImplementedError
 
@@ -82,12 +82,12 @@ class GatedTeacher(Extra):
     role = TEACHER
     output = "gate"
 
-    def __init__(self, num_leaves: int, block: int):
+    def __init__(self, num_leaves: int, block: int) -> None:
         self.dense = keras.layers.Dense(num_leaves, name="gate_dense")
         self.bn = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, name="gate_bn")
         super().__init__((block,), [self.dense, self.bn])
 
-    def __call__(self, nodes, training=None):
+    def __call__(self, nodes, training=None) -> tf.Tensor:
         shared = tf.concat(nodes[self.reads[0]], axis=-1)
         pooled = tf.reduce_mean(shared, axis=[1, 2])
         z = tf.nn.relu(self.bn(self.dense(pooled), training=training))
@@ -111,13 +111,13 @@ class FeatureAdapters(Extra):
     role = FEATURE_ADAPTER
     output = "features"
 
-    def __init__(self, blocks: Sequence[int], channels: Sequence[int], num_students: int):
+    def __init__(self, blocks: Sequence[int], channels: Sequence[int], num_students: int) -> None:
         self.adapters = [keras.layers.Conv2D(c, 1, name=f"adapt_block{b}_student{s}")
-                         for b, c in zip(blocks, channels) for s in range(1, num_students)]
+                         for b, c in zip(blocks, channels, strict=True) for s in range(1, num_students)]
         self.num_students = int(num_students)
         super().__init__(blocks, self.adapters)
 
-    def __call__(self, nodes, training=None):
+    def __call__(self, nodes, training=None) -> list[tf.Tensor]:
         features = []
         for i, b in enumerate(self.reads):
             first = i * (self.num_students - 1)
@@ -160,7 +160,7 @@ class Architecture:
 class OptionError(ValueError):
     """An option outside its allowed values; :func:`get_preset` adds the preset's name."""
 
-    def __init__(self, option: str, allowed: str, value):
+    def __init__(self, option: str, allowed: str, value) -> None:
         super().__init__(f"option {option!r} must be {allowed}, got {value!r}")
         self.option, self.allowed, self.value = option, allowed, value
 
@@ -210,12 +210,15 @@ CIFAR_DEPTH = Check("an integer 6n + 2 >= 8 (8, 20, 32, 56, 110, ...)",
                     lambda v: _is_int(v) and v >= 8 and (v - 2) % 6 == 0, int)
 
 
+Builder = Callable[..., Architecture]  # (input_shape, num_classes, **options) -> Architecture
+
+
 @dataclasses.dataclass(frozen=True)
 class Preset:
     """A registered preset: its builder, its options' checks and its defaults."""
 
     name: str
-    builder: Callable[..., Architecture]
+    builder: Builder
     checks: dict[str, Check]
     defaults: dict
 
@@ -246,11 +249,11 @@ class Preset:
 PRESETS: dict[str, Preset] = {}
 
 
-def _preset(name: str, checks: dict[str, Check], **defaults):
+def _preset(name: str, checks: dict[str, Check], **defaults) -> Callable[[Builder], Builder]:
     if set(defaults) != set(checks):
         raise AssertionError(f"{name}: defaults {sorted(defaults)} do not match the options {sorted(checks)}")
 
-    def wrap(fn):
+    def wrap(fn: Builder) -> Builder:
         PRESETS[name] = Preset(name, fn, dict(checks), defaults)
         PRESETS[name].options({})  # the defaults must pass their own checks
         return fn
@@ -283,7 +286,7 @@ def _large(input_shape) -> bool:
 # HNE with ResNet blocks (AAAI Table 2)
 # --------------------------------------------------------------------------
 
-def _hne_resnet(input_shape, num_classes, branching, width, repeats, expansion):
+def _hne_resnet(input_shape, num_classes, branching, width, repeats, expansion) -> Architecture:
     """Table 2 of the AAAI paper.
 
     Block 4's "ResNet+Branching" row says stride 2 but keeps 8x8 resolution
@@ -316,51 +319,51 @@ _HNE_RESNET = {"branching": integers(1, length=5), "width": positive(), "repeats
 
 
 @_preset("hne_resnet", _HNE_RESNET, branching=(1, 2, 2, 2, 2), width=1.0, repeats=(2, 3, 3, 4), expansion=4)
-def hne_resnet(input_shape, num_classes, **o):
+def hne_resnet(input_shape, num_classes, **o) -> Architecture:
     """HNE, 16 ResNet-50-depth paths with depthwise 3x3 (AAAI Table 2)."""
     return _hne_resnet(input_shape, num_classes, **o)
 
 
 @_preset("hne_resnet_small", _HNE_RESNET, branching=(1, 2, 2, 2, 2), width=0.5, repeats=(2, 3, 3, 4), expansion=4)
-def hne_resnet_small(input_shape, num_classes, **o):
+def hne_resnet_small(input_shape, num_classes, **o) -> Architecture:
     """HNE_small: Table 2 with every channel count halved."""
     return _hne_resnet(input_shape, num_classes, **o)
 
 
 @_preset("hne_resnet_mini", _HNE_RESNET, branching=(1, 2, 2, 2, 2), width=0.25, repeats=(1, 1, 1, 1), expansion=4)
-def hne_resnet_mini(input_shape, num_classes, **o):
+def hne_resnet_mini(input_shape, num_classes, **o) -> Architecture:
     """Table 2's 16-leaf tree at a quarter of the channels and one repeat per
     block: the main job's default, a full Fashion-MNIST epoch in minutes on CPU."""
     return _hne_resnet(input_shape, num_classes, **o)
 
 
 @_preset("multibranch_resnet", _HNE_RESNET, branching=(1, 1, 1, 16, 1), width=0.5, repeats=(2, 3, 3, 4), expansion=4)
-def multibranch_resnet(input_shape, num_classes, **o):
+def multibranch_resnet(input_shape, num_classes, **o) -> Architecture:
     """Fig. 5 baseline: the first three blocks shared, then 16 branches (HNE_small widths)."""
     return _hne_resnet(input_shape, num_classes, **o)
 
 
 @_preset("independent_resnet", _HNE_RESNET, branching=(16, 1, 1, 1, 1), width=0.5, repeats=(2, 3, 3, 4), expansion=4)
-def independent_resnet(input_shape, num_classes, **o):
+def independent_resnet(input_shape, num_classes, **o) -> Architecture:
     """Fig. 5 baseline: 16 separate networks (HNE_small widths)."""
     return _hne_resnet(input_shape, num_classes, **o)
 
 
 @_preset("hne_resnet_tiny", _HNE_RESNET, branching=(1, 2, 2, 2, 2), width=1 / 16, repeats=(0, 0, 0, 1), expansion=4)
-def hne_resnet_tiny(input_shape, num_classes, **o):
+def hne_resnet_tiny(input_shape, num_classes, **o) -> Architecture:
     """A very small Table 2 tree for tests and quick runs."""
     return _hne_resnet(input_shape, num_classes, **o)
 
 
 @_preset("multibranch_resnet_tiny", _HNE_RESNET, branching=(1, 1, 1, 4, 1), width=1 / 16, repeats=(0, 0, 0, 1),
          expansion=4)
-def multibranch_resnet_tiny(input_shape, num_classes, **o):
+def multibranch_resnet_tiny(input_shape, num_classes, **o) -> Architecture:
     return _hne_resnet(input_shape, num_classes, **o)
 
 
 @_preset("independent_resnet_tiny", _HNE_RESNET, branching=(4, 1, 1, 1, 1), width=1 / 16, repeats=(0, 0, 0, 1),
          expansion=4)
-def independent_resnet_tiny(input_shape, num_classes, **o):
+def independent_resnet_tiny(input_shape, num_classes, **o) -> Architecture:
     return _hne_resnet(input_shape, num_classes, **o)
 
 
@@ -401,7 +404,7 @@ _HNE_MBNET = {"variant": choice(*_MBNET_TABLES), "branching": or_none(integers(1
               "width": positive(), "expansion": integer(1)}
 
 
-def _hne_mobilenetv2(input_shape, num_classes, variant, branching, width, expansion):
+def _hne_mobilenetv2(input_shape, num_classes, variant, branching, width, expansion) -> Architecture:
     t = _MBNET_TABLES[variant]
     blocks_count = len(t["blocks"])
     if branching is None:
@@ -439,7 +442,7 @@ def _hne_mobilenetv2(input_shape, num_classes, variant, branching, width, expans
 
 
 @_preset("hne_mobilenetv2", _HNE_MBNET, variant="aaai", branching=None, width=1.0, expansion=6)
-def hne_mobilenetv2(input_shape, num_classes, **o):
+def hne_mobilenetv2(input_shape, num_classes, **o) -> Architecture:
     """MobileNetV2 HNE, AAAI Table 3: 16 nets at width 1.4 (the table's channels).
 
     ``variant="preprint"`` gives the preprint's Table 3: 8 nets at width 0.75.
@@ -449,13 +452,13 @@ def hne_mobilenetv2(input_shape, num_classes, **o):
 
 
 @_preset("hne_mobilenetv2_preprint", _HNE_MBNET, variant="preprint", branching=None, width=1.0, expansion=6)
-def hne_mobilenetv2_preprint(input_shape, num_classes, **o):
+def hne_mobilenetv2_preprint(input_shape, num_classes, **o) -> Architecture:
     """MobileNetV2 HNE of the preprint (Table 3): 8 nets at width 0.75."""
     return _hne_mobilenetv2(input_shape, num_classes, **o)
 
 
 @_preset("hne_mobilenetv2_tiny", _HNE_MBNET, variant="preprint", branching=None, width=0.25, expansion=2)
-def hne_mobilenetv2_tiny(input_shape, num_classes, **o):
+def hne_mobilenetv2_tiny(input_shape, num_classes, **o) -> Architecture:
     return _hne_mobilenetv2(input_shape, num_classes, **o)
 
 
@@ -463,7 +466,7 @@ def hne_mobilenetv2_tiny(input_shape, num_classes, **o):
 # CIFAR ResNet (depth 6n + 2) families: ONE, OEMC, EnsembleNet
 # --------------------------------------------------------------------------
 
-def _cifar_plan(depth, input_shape, width=1.0):
+def _cifar_plan(depth, input_shape, width=1.0) -> list[tuple[int, int]]:
     """(filters, stride) of each basic block of a CIFAR ResNet of ``depth`` (checked by CIFAR_DEPTH)."""
     n = (depth - 2) // 6
     plan = []
@@ -481,11 +484,11 @@ _ENSEMBLENET = {"depth": CIFAR_DEPTH, "num_heads": integer(2), "shrink": positiv
 _OEMC = {"depth": CIFAR_DEPTH, "num_students": integer(2), "width": positive()}
 
 
-def _stem(input_shape, groups=1, width=1.0):
+def _stem(input_shape, groups=1, width=1.0) -> L.TreeConvBN:
     return L.TreeConvBN(_ch(16 * width), 3, 2 if _large(input_shape) else 1, groups, name="stem")
 
 
-def _basic_blocks(plan, cin, groups, branch, prefix):
+def _basic_blocks(plan, cin, groups, branch, prefix) -> tuple[list[L.TreeBasicBlock], int]:
     layers = []
     for i, (filters, stride) in enumerate(plan):
         r = branch if i == 0 else 1
@@ -496,7 +499,7 @@ def _basic_blocks(plan, cin, groups, branch, prefix):
 
 
 @_preset("one_resnet", _ONE, depth=32, num_branches=3, width=1.0)
-def one_resnet(input_shape, num_classes, depth, num_branches, width):
+def one_resnet(input_shape, num_classes, depth, num_branches, width) -> Architecture:
     """ONE (Lan et al. 2018): CIFAR ResNet whose last stage is replicated.
 
     ``num_branches`` = m + 1 (the paper's default m = 2). A gate on the shared
@@ -517,12 +520,12 @@ def one_resnet(input_shape, num_classes, depth, num_branches, width):
 
 
 @_preset("one_resnet_tiny", _ONE, depth=8, num_branches=3, width=0.5)
-def one_resnet_tiny(input_shape, num_classes, **o):
+def one_resnet_tiny(input_shape, num_classes, **o) -> Architecture:
     return one_resnet(input_shape, num_classes, **o)
 
 
 @_preset("ensemblenet_resnet", _ENSEMBLENET, depth=32, num_heads=2, shrink=1.5, width=1.0)
-def ensemblenet_resnet(input_shape, num_classes, depth, num_heads, shrink, width):
+def ensemblenet_resnet(input_shape, num_classes, depth, num_heads, shrink, width) -> Architecture:
     """EnsembleNet (multi-headed) CIFAR ResNet.
 
     The lower half of the basic blocks is shared; the upper half is
@@ -541,12 +544,12 @@ def ensemblenet_resnet(input_shape, num_classes, depth, num_heads, shrink, width
 
 
 @_preset("ensemblenet_resnet_tiny", _ENSEMBLENET, depth=8, num_heads=2, shrink=1.5, width=0.5)
-def ensemblenet_resnet_tiny(input_shape, num_classes, **o):
+def ensemblenet_resnet_tiny(input_shape, num_classes, **o) -> Architecture:
     return ensemblenet_resnet(input_shape, num_classes, **o)
 
 
 @_preset("oemc_resnet", _OEMC, depth=32, num_students=5, width=1.0)
-def oemc_resnet(input_shape, num_classes, depth, num_students, width):
+def oemc_resnet(input_shape, num_classes, depth, num_students, width) -> Architecture:
     """OEMC (Walawalkar et al. 2020): base block + students of decreasing width.
 
     The CIFAR ResNet's basic blocks are split into four blocks of about the
@@ -586,7 +589,7 @@ def oemc_resnet(input_shape, num_classes, depth, num_students, width):
 
 
 @_preset("oemc_resnet_tiny", _OEMC, depth=8, num_students=3, width=0.5)
-def oemc_resnet_tiny(input_shape, num_classes, **o):
+def oemc_resnet_tiny(input_shape, num_classes, **o) -> Architecture:
     return oemc_resnet(input_shape, num_classes, **o)
 
 
@@ -597,7 +600,7 @@ def oemc_resnet_tiny(input_shape, num_classes, **o):
 
 @_preset("uniform_tree", {"branching": integers(1), "channels": integer(1)}, branching=(1, 2, 2, 2, 2),
          channels=8)
-def uniform_tree(input_shape, num_classes, branching, channels):
+def uniform_tree(input_shape, num_classes, branching, channels) -> Architecture:
     """Each block is one 3x3 conv + BN + ReLU with ``channels`` per branch.
 
     With ``input_shape[-1] == channels`` every node costs the same, so the
@@ -605,5 +608,5 @@ def uniform_tree(input_shape, num_classes, branching, channels):
     """
     groups = cumulative_groups(branching)
     blocks = [L.GroupedBlock([L.TreeConvBN(channels, 3, 1, g, branch=r, name="conv")], name=f"block{b}")
-              for b, (r, g) in enumerate(zip(branching, groups))]
+              for b, (r, g) in enumerate(zip(branching, groups, strict=True))]
     return Architecture("hne", branching, blocks, L.TreeHead(num_classes, groups[-1], name="head"))

@@ -267,7 +267,17 @@ def validate(config: TrainConfig) -> None:
     _check_range("lr", config.lr, 0, low_open=True)
     _check_range("momentum", config.momentum, 0, 1, high_open=True)
     _check_range("weight_decay", config.weight_decay, 0)
-    _check_range("label_smoothing", config.label_smoothing, 0, 1, high_open=True)
+    spec = losses_lib.LOSSES[config.loss]  # the loss's hyperparameters: known names, in range
+    unknown = sorted(set(config.loss_options) - set(spec.defaults))
+    if unknown:
+        raise TrainingError(f"--{unknown[0]} does not apply to --loss={config.loss}; its hyperparameters: "
+                            f"{', '.join(spec.defaults)}")
+    for h in spec.hparams:
+        if config.loss_options.get(h.name) is not None:
+            try:
+                h.check(config.loss_options[h.name], config.loss)
+            except ValueError as e:
+                raise TrainingError(f"--{h.name}: {e}") from None
     _check_range("rampup_epochs", config.rampup_epochs, 0)
     _check_range("seed", config.seed, 0, 2 ** 32 - 1, integer=True)
     if not config.model_dir:

@@ -103,7 +103,7 @@ def run_anytime_steps(steps: Sequence[AnytimeStep], run_step: Callable[[AnytimeS
         # Checked here, not at the first next(): a bad count fails where it is passed.
         raise ValueError(f"num_steps must be an integer in [1, {len(steps)}], got {num_steps!r}")
 
-    def walk():
+    def walk() -> Iterator[StepRun]:
         cache = {"input": inputs}
         for s in steps[:num_steps]:
             x = cache[s.reads]
@@ -123,7 +123,7 @@ class TreeSpec:
         network, ``(16, 1, 1, 1, 1)`` an independent ensemble.
     """
 
-    def __init__(self, branching: Sequence[int]):
+    def __init__(self, branching: Sequence[int]) -> None:
         branching = tuple(branching)
         if not branching:
             raise ValueError("branching must name at least one block")

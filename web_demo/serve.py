@@ -79,7 +79,7 @@ def ensure_samples(export_dir: str, samples_dir: str, num: int = 12) -> None:
 class Handler(http.server.SimpleHTTPRequestHandler):
     """Maps the URL layout above to folders; nothing else is served."""
 
-    def __init__(self, *args, export_dir: str, samples_dir: str, **kwargs):
+    def __init__(self, *args, export_dir: str, samples_dir: str, **kwargs) -> None:
         self.mounts = {"export": export_dir, "samples": samples_dir, "node_modules/@litertjs": LITERT}
         super().__init__(*args, directory=HERE, **kwargs)
 
@@ -93,10 +93,10 @@ class Handler(http.server.SimpleHTTPRequestHandler):
                 return os.path.join(folder, *rest.split("/")) if rest else folder
         return os.path.join(HERE, path) if path in PAGE_FILES else ""
 
-    def guess_type(self, path):
+    def guess_type(self, path: str) -> str:
         return TYPES.get(os.path.splitext(path)[1], super().guess_type(path))
 
-    def end_headers(self):
+    def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
         # Not needed by the non-threaded WASM; cross-origin isolation only makes
         # performance.now() finer (5 us instead of 100 us) for the step timings.
@@ -104,11 +104,11 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
         super().end_headers()
 
-    def list_directory(self, path):
+    def list_directory(self, path: str) -> None:
         self.send_error(404, "no directory listings")
         return None
 
-    def log_message(self, format, *args):
+    def log_message(self, format: str, *args) -> None:
         if self.server.verbose:
             super().log_message(format, *args)
 
