@@ -159,8 +159,8 @@ class AnytimeEngine:
         while rule.run_next(done, self.num_steps, (time.perf_counter() - start) * 1e3,
                             self.predicted_ms[min(done, self.num_steps - 1)],
                             float(probs.max()) if probs is not None else 0.0):
-            logits = self._sequence.step(done, cache)[0]
-            total = logits if total is None else total + logits
+            logits = self._sequence.step(done, cache)[0]  # a view of the file's output buffer
+            total = logits.copy() if total is None else total + logits
             done += 1
             probs = softmax(total / done)
         return Result(int(np.argmax(probs)), probs, done, (time.perf_counter() - start) * 1e3)
