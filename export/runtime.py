@@ -171,6 +171,7 @@ class Steps:
         if len(self.interpreters) != len(self.steps):
             raise ValueError(f"{len(self.interpreters)} interpreters for {len(self.steps)} steps")
         writer: dict[str, np.ndarray] = {}
+        self._fast = None
         self._plan = []
         #: The slot each step reads, as a view of the buffer that holds it (None: the image).
         self._sources: list[np.ndarray | None] = []
@@ -233,23 +234,24 @@ class Steps:
         return out
 
     def _run_one(self, image, out, step_ms) -> None:
-        plan, sources = self._plan, self._sources
+        # (invoke, subgraph, input buffer, slot source or None, logits row): all views, made once.
+        fast = self._fast
+        if fast is None:
+            fast = self._fast = [(invoke, sub, dst, src, logits[0]) for (invoke, sub, dst, _, logits), src
+                                 in zip(self._plan, self._sources)]
+        copyto = np.copyto
         if step_ms is None:
-            for j in range(len(plan)):
-                invoke, sub, dst, _, logits = plan[j]
-                src = sources[j]
-                np.copyto(dst, image if src is None else src)
+            for j, (invoke, sub, dst, src, row) in enumerate(fast):
+                copyto(dst, image if src is None else src)
                 invoke(sub)
-                out[j] = logits[0]
+                out[j] = row
             return
         clock = time.perf_counter
-        for j in range(len(plan)):
+        for j, (invoke, sub, dst, src, row) in enumerate(fast):
             t = clock()
-            invoke, sub, dst, _, logits = plan[j]
-            src = sources[j]
-            np.copyto(dst, image if src is None else src)
+            copyto(dst, image if src is None else src)
             invoke(sub)
-            out[j] = logits[0]
+            out[j] = row
             step_ms[j] = (clock() - t) * 1e3
 
     def invoke(self) -> None:
