@@ -20,7 +20,9 @@ XNNPACK and LiteRT CompiledModel's ``is_fully_accelerated``.
 
 Every latency is the median of --runs rounds after --warmup rounds; each
 round calls every measured path once, round-robin (``runtime.interleaved_ms``),
-so load lands on all of them alike. The main paths are zero-copy Python
+so load lands on all of them alike, each timed call right after an untimed
+one of the same path (``prime``), so every path runs with its own weights in
+the caches. The main paths are zero-copy Python
 calls (``runtime.Runner.one``, ``runtime.Steps``; their overhead of a few
 microseconds per call is included, as in the host runner); beside them the
 copying signature calls, invoke only, LiteRT's CompiledModel with buffer
@@ -116,7 +118,8 @@ def benchmark(manifest_path, threads_list=(1, 2), precisions=("float32", "int8")
     steps = (manifest.get("anytime") or {}).get("steps", [])
     load = " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
     log(f"{manifest['model']['preset']} ({n} leaves), {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"load average {load}; median of {runs} interleaved rounds after {warmup} warm-up, batch 1")
+        f"load average {load}; median of {runs} interleaved rounds after {warmup} warm-up, batch 1; "
+        "each call timed right after an untimed call of the same path (warm caches)")
     out = {"manifest": os.path.abspath(manifest_path), "runs": runs, "warmup": warmup, "results": [],
            "load_average": {"before": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}}
     ind = _independent_ensemble(manifest, log) if independent else None
@@ -179,7 +182,8 @@ def benchmark(manifest_path, threads_list=(1, 2), precisions=("float32", "int8")
                 runner = rt.Runner(rt.load_interpreter(ind["model"], num_threads=threads), "serving_default")
                 runner.one(image)
                 callables["independent"] = lambda runner=runner: runner.one(image)
-            medians = {name: rt.median_iqr(v)[0] for name, v in rt.interleaved_ms(callables, runs, warmup).items()}
+            times = rt.interleaved_ms(callables, runs, warmup, prime=True)
+            medians = {name: rt.median_iqr(v)[0] for name, v in times.items()}
             res = {"precision": precision, "threads": threads, "prefixes": [], "steps": [],
                    "medians_ms": medians}
             log(f"\n== {precision}, {threads} thread(s) ==")

@@ -447,13 +447,19 @@ def positive(name: str, value, minimum: int = 1) -> None:
 
 
 def interleaved_ms(callables: dict[str, Callable[[], object]], runs: int, warmup: int = 3,
-                   clock: Callable[[], float] = time.perf_counter) -> dict[str, np.ndarray]:
+                   clock: Callable[[], float] = time.perf_counter, prime: bool = False) -> dict[str, np.ndarray]:
     """Wall time in ms of every callable, ``[runs]`` each, timed round-robin.
 
     ``warmup`` untimed rounds first; then each of ``runs`` rounds calls every
     callable once, starting one further along the list each round, so that a
     burst of load or a slow first call after a switch lands on all of them
     alike rather than on whichever was timed at that moment.
+
+    ``prime``: call each callable once, untimed, right before its timed call,
+    so every one is timed with its own weights in the caches (as an app
+    calling one model again and again) rather than after whichever file ran
+    before it in the round, which favours the callables that follow one on
+    the same file.
     """
     positive("runs", runs)
     positive("warmup", warmup, 0)
@@ -465,6 +471,8 @@ def interleaved_ms(callables: dict[str, Callable[[], object]], runs: int, warmup
     for r in range(runs):
         shift = r % len(names) if names else 0
         for name in names[shift:] + names[:shift]:
+            if prime:
+                callables[name]()
             t = clock()
             callables[name]()
             times[name][r] = (clock() - t) * 1e3
