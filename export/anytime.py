@@ -102,7 +102,8 @@ class Result:
 class AnytimeEngine:
     """Runs a manifest's anytime file step by step (batch 1)."""
 
-    def __init__(self, manifest_path: str, precision: str = "float32", threads: int = 2):
+    def __init__(self, manifest_path: str, precision: str = "float32", threads: int = 2,
+                 per_step_threads: bool = False):
         rt.positive("threads", threads)
         if os.path.isdir(manifest_path):
             manifest_path = os.path.join(manifest_path, "manifest.json")
@@ -118,6 +119,14 @@ class AnytimeEngine:
         self.interpreter = rt.load_interpreter(self.path, num_threads=threads)
         self.threads = threads
         self._sequence = rt.Steps(self.interpreter, self.steps)
+        #: Threads per step: ``threads`` for all, or with ``per_step_threads``
+        #: the faster of 1 and ``threads`` for each step, measured here
+        #: (``runtime.thread_plan``; small steps gain nothing from waking a pool).
+        self.thread_plan = [threads] * self.num_steps
+        if per_step_threads and threads > 1:
+            image = np.zeros([1, *self.manifest["input"]["shape"][1:]], np.float32)
+            self.thread_plan = rt.thread_plan(self.path, self.steps, threads, image)
+            self._sequence = rt.planned_steps(self.path, self.steps, self.thread_plan)
         norm = self.manifest["input"]["normalization"]
         self.mean = np.asarray(norm["mean"], np.float32)
         self.std = np.asarray(norm["std"], np.float32)
@@ -159,8 +168,8 @@ class AnytimeEngine:
         while rule.run_next(done, self.num_steps, (time.perf_counter() - start) * 1e3,
                             self.predicted_ms[min(done, self.num_steps - 1)],
                             float(probs.max()) if probs is not None else 0.0):
-            logits = self._sequence.step(done, cache)[0]
-            total = logits if total is None else total + logits
+            logits = self._sequence.step(done, cache)[0]  # a view of the file's output buffer
+            total = logits.copy() if total is None else total + logits
             done += 1
             probs = softmax(total / done)
         return Result(int(np.argmax(probs)), probs, done, (time.perf_counter() - start) * 1e3)
@@ -306,7 +315,7 @@ def _replace_atomically(path: str, write) -> None:
 
 def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | None = None,
         num_images: int | None = None, threads: int = 2, output: str | None = None,
-        data_dir: str | None = None, log=print) -> dict:
+        data_dir: str | None = None, log=print, per_step_threads: bool = False) -> dict:
     """The runner's job; returns what it writes to ``<output>.json``.
 
     ``num_images``: the first N test images (None: all of them; 0 is an error).
@@ -316,7 +325,9 @@ def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | Non
     rt.positive("--threads", threads)
     if output:
         check_output(output)
-    engine = AnytimeEngine(manifest_path, precision, threads)
+    engine = AnytimeEngine(manifest_path, precision, threads, per_step_threads)
+    if per_step_threads:
+        log(f"threads per step (faster of 1 and {threads}, measured): {engine.thread_plan}")
     if rule is not None:
         engine.check_rule(rule)
     from export import inputs
@@ -384,7 +395,8 @@ def main(argv):
     manifest_dir = os.path.dirname(os.path.abspath(FLAGS.manifest))
     output = FLAGS.output or os.path.join(manifest_dir, f"anytime_eval_{FLAGS.precision}")
     try:
-        run(FLAGS.manifest, FLAGS.precision, rule, FLAGS.num_images, FLAGS.threads, output, FLAGS.data_dir)
+        run(FLAGS.manifest, FLAGS.precision, rule, FLAGS.num_images, FLAGS.threads, output, FLAGS.data_dir,
+            per_step_threads=FLAGS.per_step_threads)
     except (mf.ManifestError, ValueError, InputError) as e:
         if os.environ.get("HNE_TF_TRACEBACK"):
             raise
@@ -410,6 +422,8 @@ def _define_flags():
     flags.DEFINE_integer("leaves", None, "Number of leaves for --rule=leaves.")
     flags.DEFINE_integer("num_images", None, "First N test images (default: the whole test split).")
     flags.DEFINE_integer("threads", 2, "Interpreter threads.")
+    flags.DEFINE_bool("per_step_threads", False, "Run each step on 1 thread or --threads, whichever measured "
+                      "faster for it at start-up (small steps gain nothing from waking a thread pool).")
     flags.DEFINE_string("output", None, "Output path without extension (default: <manifest dir>/anytime_eval_"
                         "<precision>); writes .json and .png.")
     flags.DEFINE_string("data_dir", None, "Data location (default: the data set's default).")

@@ -15,11 +15,20 @@ float32 and int8):
    depend on them), beside the MAC ratio and the paper's
    R = (B + 1) / (2 - 2^-B).
 
-Every latency is the median of --runs timed calls after --warmup calls, each
-call a Python signature-runner call (its overhead, a few tens of
-microseconds, is included, as it is in the host runner). Ratios are taken
-within one run; the machine is shared, so compare ratios, not absolute times
-across runs. Writes the numbers to --output as JSON.
+Also, per file, the XNNPACK partitions per signature, the ops left outside
+XNNPACK and LiteRT CompiledModel's ``is_fully_accelerated``.
+
+Every latency is the median of --runs rounds after --warmup rounds; each
+round calls every measured path once, round-robin (``runtime.interleaved_ms``),
+so load lands on all of them alike, each timed call right after an untimed
+one of the same path (``prime``), so every path runs with its own weights in
+the caches. The main paths are zero-copy Python
+calls (``runtime.Runner.one``, ``runtime.Steps``; their overhead of a few
+microseconds per call is included, as in the host runner); beside them the
+copying signature calls, invoke only, LiteRT's CompiledModel with buffer
+handover between steps and, at 2 threads, a per-step thread choice.
+Ratios are taken within one run; the machine is shared, so compare ratios,
+not absolute times across runs. Writes the numbers to --output as JSON.
 """
 
 from __future__ import annotations
@@ -40,10 +49,13 @@ from export import runtime as rt  # noqa: E402
 
 def _independent_ensemble(manifest, log):
     """Latency of the N-leaf independent ensemble with the manifest model's base network."""
-    from export import convert as conv
-    from hne_tf.cost import cost_table
-    from hne_tf.models import build_model
-    from hne_tf.tree import hne_cost_formula
+    from export.quiet import quiet_native_stderr
+
+    with quiet_native_stderr():  # TensorFlow's start-up lines
+        from export import convert as conv
+        from hne_tf.cost import cost_table
+        from hne_tf.models import build_model
+        from hne_tf.tree import hne_cost_formula
 
     model_info = manifest["model"]
     n = manifest["num_leaves"]
@@ -65,6 +77,36 @@ def _independent_ensemble(manifest, log):
             "branching_blocks": b, "model": buf}
 
 
+def _partitions(base, files, log) -> dict:
+    """XNNPACK partitions of every file (most over its signatures) and the ops left outside."""
+    out = {}
+    for f in files:
+        with open(os.path.join(base, f["file"]), "rb") as fh:
+            per = rt.partitions(fh.read())
+        cm = rt.compiled_model(os.path.join(base, f["file"]))
+        fallback = sorted({op for p in per.values() for op in p["fallback"]})
+        out[f["file"]] = {"partitions_max": max(p["partitions"] for p in per.values()),
+                          "signatures": len(per), "fallback_ops": fallback,
+                          "fully_accelerated": None if cm is None else bool(cm.is_fully_accelerated())}
+        row = out[f["file"]]
+        log(f"  {f['file']:<28} XNNPACK partitions per signature: {row['partitions_max']} (over {len(per)} "
+            f"signature(s)); outside XNNPACK: {', '.join(fallback) or 'nothing'}; CompiledModel "
+            f"is_fully_accelerated: {row['fully_accelerated']}")
+    return out
+
+
+def _copy_steps(interpreter, steps):
+    """The anytime steps through copying signature calls (SetTensor / GetTensor), as before issue 10."""
+    runners = [rt.Runner(interpreter, s["signature"]) for s in steps]
+
+    def run(image):
+        cache = {"input": image}
+        for s, r in zip(steps, runners):
+            out = r(**{s["reads"]: cache[s["reads"]]})
+            cache.update({w: out[w] for w in s["writes"]})
+    return run
+
+
 def benchmark(manifest_path, threads_list=(1, 2), precisions=("float32", "int8"), runs=50, warmup=5,
               independent=True, log=print) -> dict:
     if os.path.isdir(manifest_path):
@@ -76,8 +118,10 @@ def benchmark(manifest_path, threads_list=(1, 2), precisions=("float32", "int8")
     steps = (manifest.get("anytime") or {}).get("steps", [])
     load = " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
     log(f"{manifest['model']['preset']} ({n} leaves), {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"load average {load}; median of {runs} runs after {warmup} warm-up, batch 1")
-    out = {"manifest": os.path.abspath(manifest_path), "runs": runs, "warmup": warmup, "results": []}
+        f"load average {load}; median of {runs} interleaved rounds after {warmup} warm-up, batch 1; "
+        "each call timed right after an untimed call of the same path (warm caches)")
+    out = {"manifest": os.path.abspath(manifest_path), "runs": runs, "warmup": warmup, "results": [],
+           "load_average": {"before": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}}
     ind = _independent_ensemble(manifest, log) if independent else None
     for precision in precisions:
         prefixes = sorted(mf.files_of(manifest, "prefix", precision), key=lambda f: f["k"])
@@ -85,33 +129,63 @@ def benchmark(manifest_path, threads_list=(1, 2), precisions=("float32", "int8")
         if not prefixes and not any_file:
             log(f"\n{precision}: not in this export; skipped")
             continue
+        log(f"\n== {precision}: partitions ==")
+        out.setdefault("partitions", {}).update(_partitions(base, prefixes + any_file, log))
         for threads in threads_list:
             callables = {}
             for f in prefixes:
-                runner = rt.Runner(rt.load_interpreter(os.path.join(base, f["file"]), num_threads=threads),
-                                   "serving_default")
-                callables[f"k{f['k']}"] = lambda runner=runner: runner(input=image)
+                path = os.path.join(base, f["file"])
+                runner = rt.Runner(rt.load_interpreter(path, num_threads=threads), "serving_default")
+                runner.one(image)
+                callables[f"k{f['k']}"] = lambda runner=runner: runner.one(image)
                 if f["k"] == n:
-                    runner(input=image)
+                    callables["full_copy"] = lambda runner=runner: runner(input=image)
                     callables["full_invoke"] = runner.invoke
+                    cm = rt.compiled_model(path, threads)
+                    if cm is not None:
+                        cin = cm.create_input_buffers(0)
+                        cout = cm.create_output_buffers(0)
+                        size = int(np.prod(cm.get_output_tensor_details("serving_default")["logits"]["shape"]))
+
+                        def full_compiled(cm=cm, cin=cin, cout=cout, size=size):
+                            cin[0].write(image)
+                            cm.run_by_index(0, cin, cout)
+                            return cout[0].read(size, np.float32)
+                        callables["full_compiled"] = full_compiled
             sequence = None
             step_ms = []  # one row of per-step times per timed run of the sequence
+            plan = None
             if any_file and steps:
-                interpreter = rt.load_interpreter(os.path.join(base, any_file[0]["file"]), num_threads=threads)
+                path = os.path.join(base, any_file[0]["file"])
+                interpreter = rt.load_interpreter(path, num_threads=threads)
                 sequence = rt.Steps(interpreter, steps)
 
                 def run_sequence(sequence=sequence):
                     step_ms.append(np.zeros(len(steps)))
                     sequence.run(image, step_ms[-1])
 
-                callables["steps"] = run_sequence
+                callables["steps"] = run_sequence  # with per-step times
+                callables["steps_untimed"] = lambda sequence=sequence: sequence.run(image)
                 sequence.run(image)
                 callables["steps_invoke"] = sequence.invoke
+                callables["steps_copy"] = lambda run=_copy_steps(rt.load_interpreter(path, threads), steps): run(image)
+                cm = rt.compiled_model(path, threads)
+                if cm is not None:
+                    compiled = rt.CompiledSteps(cm, steps)
+                    callables["steps_compiled"] = lambda compiled=compiled: compiled.run(image)
+                if threads > 1:
+                    plan = rt.thread_plan(path, steps, threads, image)
+                    if len(set(plan)) > 1 or plan[0] != threads:
+                        planned = rt.planned_steps(path, steps, plan)
+                        callables["steps_planned"] = lambda planned=planned: planned.run(image)
             if ind is not None and precision == "float32":
                 runner = rt.Runner(rt.load_interpreter(ind["model"], num_threads=threads), "serving_default")
-                callables["independent"] = lambda runner=runner: runner(input=image)
-            medians = {name: rt.median_iqr(v)[0] for name, v in rt.interleaved_ms(callables, runs, warmup).items()}
-            res = {"precision": precision, "threads": threads, "prefixes": [], "steps": []}
+                runner.one(image)
+                callables["independent"] = lambda runner=runner: runner.one(image)
+            times = rt.interleaved_ms(callables, runs, warmup, prime=True)
+            medians = {name: rt.median_iqr(v)[0] for name, v in times.items()}
+            res = {"precision": precision, "threads": threads, "prefixes": [], "steps": [],
+                   "medians_ms": medians}
             log(f"\n== {precision}, {threads} thread(s) ==")
             log(f"{'k':>4} {'MMACs':>8} {'ms':>9} {'lat(k)/lat(1)':>14} {'MACs(k)/MACs(1)':>16}")
             first = prefixes[0] if prefixes and prefixes[0]["k"] == 1 else None
@@ -133,15 +207,28 @@ def benchmark(manifest_path, threads_list=(1, 2), precisions=("float32", "int8")
                 res["all_steps_ms"] = medians["steps"]
                 log("anytime steps (ms):    " + ", ".join(f"{ms:.3f}" for ms in per_step))
                 log("anytime steps (MMACs): " + ", ".join(f"{s['macs'] / 1e6:.2f}" for s in steps))
+                if plan is not None:
+                    res["thread_plan"] = plan
+                    log(f"per-step thread choice (faster of 1 and {threads} threads per step): {plan}")
                 if full:
-                    res["progressive_ratio"] = medians["steps"] / full["latency_ms"]
-                    res["progressive_invoke_only"] = {"steps_ms": medians["steps_invoke"],
-                                                      "full_ms": medians["full_invoke"],
-                                                      "ratio": medians["steps_invoke"] / medians["full_invoke"]}
-                    log(f"progressive: steps 1..{n} in sequence {medians['steps']:.3f} ms vs the k={n} model once "
-                        f"{full['latency_ms']:.3f} ms: ratio {res['progressive_ratio']:.2f} (target <= 1.1); "
-                        f"invoke only (no input/output copies, no Python per step): {medians['steps_invoke']:.3f} "
-                        f"vs {medians['full_invoke']:.3f} ms, ratio {res['progressive_invoke_only']['ratio']:.2f}")
+                    ref = full["latency_ms"]
+                    res["progressive_ratio"] = medians["steps_untimed"] / ref
+                    ratios = {"zero-copy steps (runtime.Steps) / k=N zero-copy": ("steps_untimed", "k" + str(n)),
+                              "  the same, timing each step": ("steps", "k" + str(n)),
+                              "copying signature calls / k=N copying call": ("steps_copy", "full_copy"),
+                              "invoke only / k=N invoke only": ("steps_invoke", "full_invoke"),
+                              "CompiledModel buffer handover / k=N CompiledModel": ("steps_compiled",
+                                                                                    "full_compiled"),
+                              f"per-step threads {plan} / k=N": ("steps_planned", "k" + str(n))}
+                    res["progressive"] = {}
+                    log(f"progressive cost, steps 1..{n} in sequence / the k={n} model once "
+                        f"(goal <= {1.05 if threads == 1 else 1.10} float32, 1.10 int8 at 1 thread):")
+                    for label, (a, b) in ratios.items():
+                        if a in medians and b in medians:
+                            res["progressive"][a] = {"steps_ms": medians[a], "full_ms": medians[b],
+                                                     "ratio": medians[a] / medians[b]}
+                            log(f"  {label:<52} {medians[a]:8.3f} / {medians[b]:8.3f} ms = "
+                                f"{medians[a] / medians[b]:.3f}")
             if "independent" in medians and full:
                 ms = medians["independent"]
                 res["independent"] = {k: v for k, v in ind.items() if k != "model"}
@@ -153,6 +240,8 @@ def benchmark(manifest_path, threads_list=(1, 2), precisions=("float32", "int8")
                     f"{ms / full['latency_ms']:.2f}, MAC ratio {ind['macs'] / full['macs']:.2f}, paper R "
                     f"(equal-cost blocks, B={ind['branching_blocks']}) {paper}")
             out["results"].append(res)
+    out["load_average"]["after"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    log(f"\nload average after: {' '.join(f'{v:.2f}' for v in out['load_average']['after'] or [])}")
     return out
 
 

@@ -58,23 +58,34 @@ def step_key(step: int) -> str:
     return f"step{step:02d}"
 
 
+#: Batch size of the exported graphs' inputs: static 1, so that no op depends
+#: on a run-time batch size (a delegate then takes the graph whole). Host
+#: code runs larger batches one image at a time (:mod:`export.runtime`).
+BATCH = 1
+
+
 @dataclasses.dataclass
 class Graph:
     """One traced and frozen graph.
 
-    ``inputs``: input name -> shape with batch ``None``; ``fn``: a
-    ``tf.function`` with that input signature returning a dict of outputs.
+    ``inputs``: input name -> shape without batch; ``fn``: a ``tf.function``
+    with a static batch of :data:`BATCH` (what is converted); ``dynamic_fn``:
+    the same frozen graph for any batch (calibration data on the host).
+    Both return a dict of outputs.
     """
 
     key: str
     inputs: dict[str, tuple]
     outputs: dict[str, tuple]
     fn: Callable
+    dynamic_fn: Callable | None = None
 
 
 def _freeze(body, inputs: dict[str, tuple], key: str) -> Graph:
-    specs = [tf.TensorSpec((None,) + tuple(shape), tf.float32, name=name) for name, shape in inputs.items()]
-    concrete = tf.function(body, input_signature=specs).get_concrete_function()
+    def specs(batch):
+        return [tf.TensorSpec((batch,) + tuple(shape), tf.float32, name=name) for name, shape in inputs.items()]
+
+    concrete = tf.function(body, input_signature=specs(None)).get_concrete_function()
     frozen = convert_variables_to_constants_v2(concrete)
     structure = concrete.structured_outputs
 
@@ -82,9 +93,10 @@ def _freeze(body, inputs: dict[str, tuple], key: str) -> Graph:
         return tf.nest.pack_sequence_as(structure, frozen(*args))
 
     call.__name__ = key  # the converter names signatures after their functions
-    fn = tf.function(call, input_signature=specs)
+    fn = tf.function(call, input_signature=specs(BATCH))
+    dynamic_fn = tf.function(call, input_signature=specs(None))
     outputs = {name: tuple(t.shape[1:]) for name, t in structure.items()}
-    return Graph(key, dict(inputs), outputs, fn)
+    return Graph(key, dict(inputs), outputs, fn, dynamic_fn)
 
 
 def slot_shapes(model) -> dict[str, tuple]:
@@ -239,7 +251,9 @@ def representative_batches(graphs: dict[str, Graph], keys: Sequence[str], steps,
     step_inputs: dict[str, list[np.ndarray]] = {}
 
     def frozen_step(s, x):
-        out = graphs[step_key(s.step)].fn(x)
+        # The concrete function: calling the tf.function itself for 16 steps
+        # that share one Python body trips TF's "frequent retracing" warning.
+        out = graphs[step_key(s.step)].dynamic_fn.get_concrete_function()(x)
         return out["logits"], out
 
     if any(k.startswith("step") for k in keys):
@@ -252,15 +266,15 @@ def representative_batches(graphs: dict[str, Graph], keys: Sequence[str], steps,
         for key in keys:
             graph = graphs[key]
             (name,) = graph.inputs
-            if key in step_inputs:
-                for batch in step_inputs[key]:
-                    yield key, {name: batch}
-            else:
-                for start in range(0, len(images), batch_size):
-                    yield key, {name: images[start:start + batch_size]}
+            # The graphs take BATCH images at a time.
+            batches = step_inputs[key] if key in step_inputs else [
+                images[start:start + batch_size] for start in range(0, len(images), batch_size)]
+            for batch in batches:
+                for i in range(0, len(batch), BATCH):
+                    yield key, {name: batch[i:i + BATCH]}
 
     return gen
 
 
-__all__ = ["Converter", "Graph", "finalize", "member_key", "prefix_key",
+__all__ = ["BATCH", "Converter", "Graph", "finalize", "member_key", "prefix_key",
            "representative_batches", "slot_shapes", "step_key", "trace_graphs", "weight_bytes"]

@@ -286,8 +286,17 @@ def _measure_single(buf, kind, index, precision, name, x_test, y_test, num_parit
              "delegate": interpreter.delegate_used,
              "predictions": np.argmax(ensemble, -1),  # dropped before writing; for the accuracy drops
              "signatures": interpreter.get_signature_list(),
-             "tensor_order": mf.tensor_order(buf)}
+             "tensor_order": mf.tensor_order(buf),
+             "xnnpack": _xnnpack(buf)}
     return entry, parity_logits
+
+
+def _xnnpack(buf) -> dict:
+    """XNNPACK partitions of a file: the most and the total over its signatures, and the ops left outside."""
+    per = rt.partitions(buf)
+    return {"partitions_max": max((p["partitions"] for p in per.values()), default=0),
+            "partitions_total": sum(p["partitions"] for p in per.values()),
+            "fallback_ops": sorted({op for p in per.values() for op in p["fallback"]})}
 
 
 def _measure_anytime(path, buf, precision, step_dicts, x_test, y_test, num_parity):
@@ -301,7 +310,8 @@ def _measure_anytime(path, buf, precision, step_dicts, x_test, y_test, num_parit
              "weight_bytes": conv.weight_bytes(buf), "accuracy_by_leaves": acc,
              "delegate": interpreter.delegate_used,
              "signatures": interpreter.get_signature_list(),
-             "tensor_order": mf.tensor_order(buf)}
+             "tensor_order": mf.tensor_order(buf),
+             "xnnpack": _xnnpack(buf)}
     return entry, parity_logits
 
 
@@ -328,13 +338,16 @@ def _time_files(stage, entries, step_dicts, image, config, log) -> dict:
             callables[e["file"]] = run_all
         else:
             runner = rt.Runner(interpreter, conv.DEFAULT_SIGNATURE)
-            callables[e["file"]] = lambda runner=runner: runner(input=image)
+            callables[e["file"]] = lambda runner=runner: runner.one(image)
     t = time.time()
-    times = rt.interleaved_ms(callables, config.latency_runs, config.latency_warmup)
+    # prime: each timed call follows an untimed call of the same file, so
+    # every file is timed with its own weights in the caches.
+    times = rt.interleaved_ms(callables, config.latency_runs, config.latency_warmup, prime=True)
     for e in entries:
         median, iqr = rt.median_iqr(times[e["file"]])
         if e["kind"] == "anytime":
-            rows = np.asarray(step_rows[e["file"]][-config.latency_runs:])  # the timed rounds, not the warm-up
+            # Rows: the warm-up calls, then per round the priming call and the timed one.
+            rows = np.asarray(step_rows[e["file"]][config.latency_warmup + 1::2])
             stats = [rt.median_iqr(rows[:, i]) for i in range(rows.shape[1])]
             e["step_latency_ms"] = [round(m, 4) for m, _ in stats]
             e["step_latency_iqr_ms"] = [round(q, 4) for _, q in stats]
@@ -439,7 +452,11 @@ def _manifest(model, run, epochs, info, config, costs, entries, checks, num_eval
         "model": {"preset": model.preset, "family": model.family, "options": run.get("model_options") or {},
                   "branching": list(model.spec.branching), "num_leaves": n, "num_classes": model.num_classes,
                   "dataset": run["dataset"], "loss": run.get("loss"), "epochs_trained": epochs},
-        "input": {"name": "input", "shape": [-1, *model.image_shape], "dtype": "float32", "layout": "NHWC",
+        "input": {"name": "input", "shape": [conv.BATCH, *model.image_shape], "dtype": "float32", "layout": "NHWC",
+                  "batch": {"size": conv.BATCH, "static": True,
+                            "note": "every file takes one image per call (static batch, so that no op depends on "
+                                    "a run-time batch size and XNNPACK takes the graph whole); host evaluation "
+                                    "runs the test images one at a time through the same files"},
                   "normalization": {"formula": "(pixel / 255 - mean) / std, per channel",
                                     "mean": list(info.mean), "std": list(info.std)}},
         "labels": list(info.labels),
@@ -449,9 +466,12 @@ def _manifest(model, run, epochs, info, config, costs, entries, checks, num_eval
         "evaluation": {"dataset": run["dataset"], "split": "test", "num_examples": num_eval},
         "latency": {"unit": "ms", "statistic": "median", "batch": 1, "threads": config.latency_threads,
                     "runs": config.latency_runs, "warmup": config.latency_warmup, "delegate": rt.DELEGATE,
-                    "note": "host CPU, Python LiteRT; includes the Python call overhead",
+                    "note": "host CPU, Python LiteRT, zero-copy calls (runtime.Runner.one, runtime.Steps: the "
+                            "image and each step's slot copied into the input buffer, the outputs read in "
+                            "place); includes the Python call overhead",
                     "order": "interleaved: each round runs every file once, round-robin, from a rotating first "
                              "file, so that a burst of load lands on all files alike",
+                    "cache": "warm: each timed call right after an untimed call of the same file",
                     "spread": "*_iqr_ms: interquartile range (75th - 25th percentile) of the timed rounds",
                     "cpu_count": os.cpu_count(), **latency},
         "precisions": {p: precision_registry.get(p).help for p in config.precisions},
@@ -466,7 +486,7 @@ def _manifest(model, run, epochs, info, config, costs, entries, checks, num_eval
         for s in steps:
             shapes.update({w: graphs[conv.step_key(s.step)].outputs[w] for w in s.writes})
         manifest["anytime"] = {
-            "slots": {name: [-1, *shape] for name, shape in shapes.items()},
+            "slots": {name: [conv.BATCH, *shape] for name, shape in shapes.items()},
             "steps": [{**_step_dict(s), "leaf": s.leaf, "start_block": s.start_block,
                        "macs": costs["steps"][s.step - 1]["macs"], "params": costs["steps"][s.step - 1]["params"]}
                       for s in steps],

@@ -6,7 +6,7 @@ Schema version 1 (documented field by field in the README, "The manifest"):
 ``version``      ``1``
 ``model``        preset, family, options, branching, num_leaves, num_classes,
                  dataset, loss, epochs_trained
-``input``        name, shape (``-1`` = any batch), dtype, layout, normalization
+``input``        name, shape (batch first: ``1`` static, ``-1`` any), batch, dtype, layout, normalization
                  (``(pixel / 255 - mean) / std`` per channel)
 ``labels``       class names, ``num_classes`` of them
 ``num_leaves``   N

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 
@@ -13,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
 
-from export.quiet import quiet_native_stderr  # noqa: E402
+from export.quiet import NOISE, quiet_native_stderr  # noqa: E402
 
 DELEGATE = "XNNPACK (LiteRT's default CPU delegate); LiteRT's built-in kernels where XNNPACK rejects a model"
 
@@ -59,34 +60,44 @@ def _probe(interpreter: Interpreter) -> None:
 class Runner:
     """Calls one signature of an interpreter with numpy inputs of any batch size.
 
-    LiteRT's ``SignatureRunner.__call__`` resizes and re-allocates the
-    subgraph's tensors on every call, which costs more than a small anytime
-    step itself. This runner re-allocates only when an input shape changes,
-    as an app would, through the same wrapper calls that ``__call__`` makes
-    (falling back to ``__call__`` if a LiteRT version lacks them).
+    A file with a static batch (every on-device file since issue 10: batch
+    1) is run one such batch at a time and the outputs are concatenated, so
+    host code can pass any number of images. A dynamic-batch file is
+    resized and re-allocated only when an input shape changes. Each call
+    copies the inputs in and the outputs out (``SetTensor`` / ``GetTensor``);
+    :class:`Steps` is the zero-copy path for the anytime file.
     """
 
     def __init__(self, interpreter: Interpreter, key: str):
         self.interpreter = interpreter
         self.key = key
         self._runner = interpreter.get_signature_runner(key)
-        try:
-            self._wrapper = self._runner._interpreter_wrapper
-            self._index = self._runner._subgraph_index
-            self._inputs = dict(self._runner._inputs)
-            self._outputs = list(self._runner._outputs)
-        except AttributeError:  # pragma: no cover - other LiteRT versions
-            self._wrapper = None
+        self._wrapper = self._runner._interpreter_wrapper
+        self._index = self._runner._subgraph_index
+        self._inputs = dict(self._runner._inputs)
+        self._outputs = list(self._runner._outputs)
+        signatures = self._runner.get_input_details()
+        #: The static batch of the inputs, or None where it is dynamic (-1).
+        self.batch = static_batch(signatures[name]["shape_signature"] for name in self._inputs)
         self._shapes = None
+        self._views = None
 
     def __call__(self, **inputs: np.ndarray) -> dict[str, np.ndarray]:
         feed = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in inputs.items()}
-        if self._wrapper is None:
-            return self._runner(**feed)
         if set(feed) != set(self._inputs):
             raise ValueError(f"signature {self.key} takes inputs {sorted(self._inputs)}, got {sorted(feed)}")
+        n = len(next(iter(feed.values())))
+        if self.batch is not None and n != self.batch:
+            if n % self.batch:
+                raise ValueError(f"signature {self.key} has a static batch of {self.batch}; got {n} images")
+            parts = [self._call({k: v[i:i + self.batch] for k, v in feed.items()}) for i in range(0, n, self.batch)]
+            return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]} if parts else {}
+        return self._call(feed)
+
+    def _call(self, feed):
         shapes = {k: v.shape for k, v in feed.items()}
         if shapes != self._shapes:
+            self._views = None
             for name, value in feed.items():
                 self._wrapper.ResizeInputTensor(self._inputs[name], np.array(value.shape, np.int32), False,
                                                 self._index)
@@ -97,11 +108,31 @@ class Runner:
         self._wrapper.Invoke(self._index)
         return {name: self._wrapper.GetTensor(i, self._index) for name, i in self._outputs}
 
+    def one(self, image: np.ndarray, output: str = "logits") -> np.ndarray:
+        """One image ``[1, ...]`` through a one-input signature, zero-copy: the
+        image is copied into the input buffer, ``output`` is returned as a view
+        of the output buffer (valid until the next call). The single-file
+        counterpart of :class:`Steps`, used for timing."""
+        if self._views is None:
+            (name, index), = self._inputs.items()
+            self._call({name: np.zeros((1, *image.shape[1:]), np.float32)})
+            self._views = (self._wrapper.tensor(self.interpreter, index, self._index),
+                           {n: self._wrapper.tensor(self.interpreter, i, self._index) for n, i in self._outputs})
+        np.copyto(self._views[0], image)
+        self._wrapper.Invoke(self._index)
+        return self._views[1][output]
+
     def invoke(self) -> None:
         """Runs the signature again on the inputs of the last call, copying nothing (for timing)."""
-        if self._wrapper is None or self._shapes is None:
-            raise RuntimeError("invoke() needs a LiteRT with signature wrappers and a previous call")
+        if self._shapes is None:
+            raise RuntimeError("invoke() needs a previous call")
         self._wrapper.Invoke(self._index)
+
+
+def static_batch(shape_signatures) -> int | None:
+    """The batch every input shares if it is static in all of them, else None."""
+    batches = {int(s[0]) for s in shape_signatures}
+    return batches.pop() if len(batches) == 1 and min(batches | {0}) >= 0 and batches != {0} else None
 
 
 def run_batched(runner: Runner, images: np.ndarray, batch_size: int = 256, output: str = "logits") -> np.ndarray:
@@ -112,51 +143,298 @@ def run_batched(runner: Runner, images: np.ndarray, batch_size: int = 256, outpu
 
 
 class Steps:
-    """An anytime file's steps in order, passing one cache between them.
+    """An anytime file's steps in order, with the cache slots in the interpreter's own buffers.
 
     ``steps``: the manifest's ordered steps (``signature``, ``reads``,
     ``writes``). The host runner, the export and the benchmark all run the
     steps through this one class.
+
+    Zero-copy path: every signature is allocated once at one image (its
+    static batch; a dynamic-batch file is resized to 1). Each slot lives in
+    the output tensor of the step that writes it, and the class holds numpy
+    views of those buffers (``InterpreterWrapper.tensor``). A step copies
+    the one slot it reads from its writer's output buffer into its own input
+    buffer (LiteRT's Python API cannot point one subgraph's input at
+    another's output: this copy is the unavoidable one) and invokes its
+    subgraph. Nothing else is copied, resized or allocated per step.
+
+    ``interpreters``: optionally one interpreter per step, all of the same
+    file (e.g. a 1-thread one for small steps and a 2-thread one for large
+    ones, see :func:`thread_plan`); by default ``interpreter`` runs every
+    step.
     """
 
-    def __init__(self, interpreter: Interpreter, steps: Sequence[dict]):
+    def __init__(self, interpreter: Interpreter, steps: Sequence[dict],
+                 interpreters: Sequence[Interpreter] | None = None):
         self.steps = list(steps)
-        self.runners = [Runner(interpreter, s["signature"]) for s in self.steps]
+        self.interpreters = list(interpreters) if interpreters is not None else [interpreter] * len(self.steps)
+        if len(self.interpreters) != len(self.steps):
+            raise ValueError(f"{len(self.interpreters)} interpreters for {len(self.steps)} steps")
+        writer: dict[str, np.ndarray] = {}
+        self._fast = None
+        self._plan = []
+        #: The slot each step reads, as a view of the buffer that holds it (None: the image).
+        self._sources: list[np.ndarray | None] = []
+        self.outputs: list[dict[str, np.ndarray]] = []
+        for s, interp in zip(self.steps, self.interpreters):
+            runner = interp.get_signature_runner(s["signature"])
+            wrapper, index = runner._interpreter_wrapper, runner._subgraph_index
+            inputs, outputs = dict(runner._inputs), dict(runner._outputs)
+            if set(inputs) != {s["reads"]}:
+                raise ValueError(f"signature {s['signature']} takes inputs {sorted(inputs)}, the manifest says "
+                                 f"it reads {s['reads']!r}")
+            missing = set(s["writes"]) - set(outputs)
+            if missing or "logits" not in outputs:
+                lacking = sorted((missing | {"logits"}) - set(outputs))
+                raise ValueError(f"signature {s['signature']} has no output(s) {lacking}")
+            shape = runner.get_input_details()[s["reads"]]["shape_signature"]
+            if shape[0] != 1:
+                wrapper.ResizeInputTensor(inputs[s["reads"]], np.array([1, *shape[1:]], np.int32), False, index)
+            wrapper.AllocateTensors(index)
+            views = {name: wrapper.tensor(interp, i, index) for name, i in outputs.items()}
+            dst = wrapper.tensor(interp, inputs[s["reads"]], index)
+            if s["reads"] != "input" and s["reads"] not in writer:
+                raise ValueError(f"step {s['signature']} reads {s['reads']!r} before any step writes it")
+            # The slot as it stands before this step: its latest writer so far
+            # (later steps rewrite a slot for other nodes of the tree).
+            self._sources.append(None if s["reads"] == "input" else writer[s["reads"]])
+            self._plan.append((wrapper.Invoke, index, dst, s["reads"], views["logits"]))
+            self.outputs.append(views)
+            for w in s["writes"]:
+                writer[w] = views[w]
 
     def __len__(self) -> int:
         return len(self.steps)
 
     def step(self, index: int, cache: dict[str, np.ndarray]) -> np.ndarray:
-        """Runs step ``index`` (0-based) on ``cache``, adds the slots it writes; its logits."""
-        s = self.steps[index]
-        out = self.runners[index](**{s["reads"]: cache[s["reads"]]})
-        for w in s["writes"]:
-            cache[w] = out[w]
-        return out["logits"]
+        """Runs step ``index`` (0-based) on one image; its logits ``[1, classes]``.
+
+        ``cache`` must hold ``"input"`` (``[1, H, W, C]``); the slots the step
+        writes are added to it as views of the interpreter's buffers (valid
+        until that step runs again). The logits are such a view too.
+        """
+        invoke, sub, dst, reads, logits = self._plan[index]
+        src = self._sources[index]
+        np.copyto(dst, cache["input"] if src is None else src)
+        invoke(sub)
+        for w in self.steps[index]["writes"]:
+            cache[w] = self.outputs[index][w]
+        return logits
 
     def run(self, inputs: np.ndarray, step_ms: np.ndarray | None = None) -> np.ndarray:
-        """Every step on ``inputs``: logits ``[batch, steps, classes]``; each step's ms into ``step_ms``."""
-        cache = {"input": inputs}
-        logits = []
-        for i in range(len(self.steps)):
-            t = time.perf_counter()
-            logits.append(self.step(i, cache))
-            if step_ms is not None:
-                step_ms[i] = (time.perf_counter() - t) * 1e3
-        return np.stack(logits, axis=1)
+        """Every step on ``inputs`` ``[n, H, W, C]``, one image at a time: logits
+        ``[n, steps, classes]``; with ``step_ms``, each step's ms of the last
+        image into ``step_ms`` (``[steps]``) or of every image (``[n, steps]``)."""
+        inputs = np.asarray(inputs, np.float32)
+        n = len(inputs)
+        out = np.empty((n, len(self._plan)) + self._plan[0][4].shape[1:], np.float32) if self._plan else None
+        for i in range(n):
+            row = None if step_ms is None else (step_ms[i] if np.ndim(step_ms) == 2 else step_ms)
+            self._run_one(inputs[i:i + 1], out[i], row)
+        return out
+
+    def _run_one(self, image, out, step_ms) -> None:
+        # (invoke, subgraph, input buffer, slot source or None, logits row): all views, made once.
+        fast = self._fast
+        if fast is None:
+            fast = self._fast = [(invoke, sub, dst, src, logits[0]) for (invoke, sub, dst, _, logits), src
+                                 in zip(self._plan, self._sources)]
+        copyto = np.copyto
+        if step_ms is None:
+            for j, (invoke, sub, dst, src, row) in enumerate(fast):
+                copyto(dst, image if src is None else src)
+                invoke(sub)
+                out[j] = row
+            return
+        clock = time.perf_counter
+        for j, (invoke, sub, dst, src, row) in enumerate(fast):
+            t = clock()
+            copyto(dst, image if src is None else src)
+            invoke(sub)
+            out[j] = row
+            step_ms[j] = (clock() - t) * 1e3
 
     def invoke(self) -> None:
         """Every step again on its last inputs, copying nothing (for timing the compute alone)."""
-        for run in self.runners:
-            run.invoke()
+        for invoke, sub, *_ in self._plan:
+            invoke(sub)
 
 
 def run_steps(interpreter: Interpreter, steps: Sequence[dict], inputs: np.ndarray,
               batch_size: int = 256) -> np.ndarray:
-    """All anytime steps over ``inputs`` in batches: logits ``[n, steps, classes]``."""
+    """All anytime steps over ``inputs``, one image at a time: logits ``[n, steps, classes]``.
+
+    ``batch_size`` is kept for callers; the steps run at batch 1 (the
+    zero-copy path of :class:`Steps`)."""
     positive("batch_size", batch_size)
-    sequence = Steps(interpreter, steps)
-    return np.concatenate([sequence.run(inputs[i:i + batch_size]) for i in range(0, len(inputs), batch_size)])
+    return Steps(interpreter, steps).run(inputs)
+
+
+# LiteRT's CompiledModel start-up lines (environment, accelerator registry,
+# vendor plugins that are not installed): informational.
+_COMPILED_NOISE = tuple(re.compile(p) for p in (
+    r"^(INFO|WARNING): \[[\w.]+:\d+\]", r"^\u2514 Could not load shared library", r"^\s*$"))
+
+
+_ENVIRONMENT = None
+
+
+def compiled_model(path: str, num_threads: int = 1):
+    """LiteRT's ``CompiledModel`` of ``path`` on the CPU (XNNPACK), or None where
+    this ``ai_edge_litert`` has no such API."""
+    try:
+        from ai_edge_litert.compiled_model import CompiledModel
+        from ai_edge_litert.cpu_options import CpuOptions
+        from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+        from ai_edge_litert.options import Options
+    except ImportError:  # pragma: no cover - older LiteRT
+        return None
+    positive("num_threads", num_threads)
+    global _ENVIRONMENT
+    with quiet_native_stderr(NOISE + _COMPILED_NOISE):
+        if _ENVIRONMENT is None:
+            # One environment for every model: each one created and dropped
+            # announces its accelerators on stderr again.
+            from ai_edge_litert.compiled_model import _create_default_environment
+
+            _ENVIRONMENT = _create_default_environment()
+        model = CompiledModel.from_file(str(path), environment=_ENVIRONMENT, options=Options(
+            hardware_accelerators=HardwareAccelerator.CPU, cpu_options=CpuOptions(num_threads=num_threads)))
+        _flush_c_stdio()  # LiteRT's log lines sit in a C stdio buffer; flush them into the block
+    return model
+
+
+def _flush_c_stdio() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # pragma: no cover - no C library to reach
+        pass
+
+
+class CompiledSteps:
+    """The anytime steps on LiteRT's ``CompiledModel``, handing buffers over.
+
+    Every slot is one ``TensorBuffer``: the output buffer of the step that
+    writes it is passed, as is, as the input buffer of the step that reads
+    it, so no slot is copied at all; only the image is written in and each
+    step's logits read out. For measurement beside :class:`Steps`.
+    """
+
+    def __init__(self, model, steps: Sequence[dict]):
+        self.model = model
+        self.steps = list(steps)
+        signatures = model.get_signature_list()
+        first = self.steps[0]
+        self.image = model.create_input_buffer_by_name(first["signature"], first["reads"])
+        slots = {"input": self.image}
+        self._plan = []
+        for s in self.steps:
+            sig = s["signature"]
+            outs = {name: model.create_output_buffer_by_name(sig, name) for name in signatures[sig]["outputs"]}
+            self._plan.append((sig, {s["reads"]: slots[s["reads"]]}, outs, outs["logits"]))
+            slots.update({w: outs[w] for w in s["writes"]})
+        self.num_classes = int(np.prod(model.get_output_tensor_details(first["signature"])["logits"]["shape"]))
+
+    def run(self, image: np.ndarray) -> np.ndarray:
+        """Every step on one image ``[1, H, W, C]``: logits ``[steps, classes]``."""
+        self.image.write(np.asarray(image, np.float32))
+        run, n = self.model.run_by_name, self.num_classes
+        out = []
+        for sig, ins, outs, logits in self._plan:
+            run(sig, ins, outs)
+            out.append(logits.read(n, np.float32))
+        return np.stack(out)
+
+
+def thread_plan(path: str, steps: Sequence[dict], threads: int, image: np.ndarray, runs: int = 30,
+                warmup: int = 3) -> list[int]:
+    """Per step, the thread count (1 or ``threads``) under which it ran faster.
+
+    Both interpreters run the whole sequence, interleaved, ``runs`` times;
+    each step's medians are compared. Small steps usually do better on one
+    thread: waking the pool costs more than the second core saves.
+    """
+    seqs = {t: Steps(load_interpreter(path, num_threads=t), steps) for t in sorted({1, threads})}
+    rows = {t: [] for t in seqs}
+
+    def timed(t):
+        row = np.zeros(len(steps))
+        seqs[t].run(image, row)
+        rows[t].append(row)
+
+    interleaved_ms({t: (lambda t=t: timed(t)) for t in seqs}, runs, warmup)
+    med = {t: np.median(np.asarray(r[-runs:]), axis=0) for t, r in rows.items()}
+    return [threads if med[threads][i] < med[1][i] else 1 for i in range(len(steps))]
+
+
+def planned_steps(path: str, steps: Sequence[dict], plan: Sequence[int]) -> Steps:
+    """:class:`Steps` running step ``i`` on an interpreter of ``plan[i]`` threads (one per count)."""
+    interpreters = {t: load_interpreter(path, num_threads=t) for t in sorted(set(plan))}
+    return Steps(interpreters[plan[0]], steps, [interpreters[t] for t in plan])
+
+
+def signature_models(buf: bytes) -> dict[str, bytes]:
+    """Each signature of a flatbuffer as a model of its own (its subgraph alone,
+    the buffers shared), so that LiteRT's node list (subgraph 0 only in the
+    Python API) can be read for every signature."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(buf), 0)
+    out = {}
+    for sig in model.signatureDefs or []:
+        key = sig.signatureKey.decode() if isinstance(sig.signatureKey, bytes) else sig.signatureKey
+        one = schema.ModelT.InitFromPackedBuf(bytearray(buf), 0)
+        one.subgraphs = [one.subgraphs[sig.subgraphIndex]]
+        (one_sig,) = [d for d in one.signatureDefs if d.subgraphIndex == sig.subgraphIndex]
+        one_sig.subgraphIndex = 0
+        one.signatureDefs = [one_sig]
+        builder = flatbuffers.Builder(len(buf) + 1024)
+        builder.Finish(one.Pack(builder), file_identifier=b"TFL3")
+        out[key] = bytes(builder.Output())
+    return out
+
+
+def partitions(buf: bytes, num_threads: int = 1) -> dict[str, dict]:
+    """How XNNPACK takes each signature of a flatbuffer.
+
+    Per signature: ``partitions`` (the delegate kernels LiteRT put in its
+    execution plan; 1 = the whole graph, 0 = XNNPACK refused it), ``ops``
+    (the graph's op count) and ``fallback`` (the names of the ops that stay
+    on LiteRT's built-in kernels). Read from the interpreter's node list after
+    the delegate is applied: the replaced ops stay listed, the delegate
+    kernels are appended as ``DELEGATE`` nodes, and an op runs outside them
+    exactly when a tensor it writes is read by a partition, by another such
+    op or is a graph output, without being written by a partition.
+    """
+    result = {}
+    for key, one in signature_models(buf).items():
+        interpreter = load_interpreter(one, num_threads=num_threads)
+        if interpreter.delegate_used != "xnnpack":
+            ops = [d["op_name"] for d in interpreter._get_ops_details()]
+            result[key] = {"partitions": 0, "ops": len(ops), "fallback": sorted(ops)}
+            continue
+        details = interpreter._get_ops_details()
+        delegates = [d for d in details if d["op_name"] == "DELEGATE"]
+        ops = [d for d in details if d["op_name"] != "DELEGATE"]
+        by_delegate = {int(t) for d in delegates for t in d["outputs"]}
+        needed = {int(t) for d in delegates for t in d["inputs"]}
+        needed |= {int(d["index"]) for d in interpreter.get_output_details()}
+        outside: set[int] = set()
+        changed = True
+        while changed:
+            changed = False
+            for d in ops:
+                outs = {int(t) for t in d["outputs"]}
+                if d["index"] not in outside and outs & needed and not outs <= by_delegate:
+                    outside.add(d["index"])
+                    needed |= {int(t) for t in d["inputs"] if t >= 0}
+                    changed = True
+        result[key] = {"partitions": len(delegates), "ops": len(ops),
+                       "fallback": sorted(d["op_name"] for d in ops if d["index"] in outside)}
+    return result
 
 
 def positive(name: str, value, minimum: int = 1) -> None:
@@ -169,13 +447,19 @@ def positive(name: str, value, minimum: int = 1) -> None:
 
 
 def interleaved_ms(callables: dict[str, Callable[[], object]], runs: int, warmup: int = 3,
-                   clock: Callable[[], float] = time.perf_counter) -> dict[str, np.ndarray]:
+                   clock: Callable[[], float] = time.perf_counter, prime: bool = False) -> dict[str, np.ndarray]:
     """Wall time in ms of every callable, ``[runs]`` each, timed round-robin.
 
     ``warmup`` untimed rounds first; then each of ``runs`` rounds calls every
     callable once, starting one further along the list each round, so that a
     burst of load or a slow first call after a switch lands on all of them
     alike rather than on whichever was timed at that moment.
+
+    ``prime``: call each callable once, untimed, right before its timed call,
+    so every one is timed with its own weights in the caches (as an app
+    calling one model again and again) rather than after whichever file ran
+    before it in the round, which favours the callables that follow one on
+    the same file.
     """
     positive("runs", runs)
     positive("warmup", warmup, 0)
@@ -187,6 +471,8 @@ def interleaved_ms(callables: dict[str, Callable[[], object]], runs: int, warmup
     for r in range(runs):
         shift = r % len(names) if names else 0
         for name in names[shift:] + names[:shift]:
+            if prime:
+                callables[name]()
             t = clock()
             callables[name]()
             times[name][r] = (clock() - t) * 1e3
@@ -203,5 +489,6 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(logits, axis=-1) == labels))
 
 
-__all__ = ["DELEGATE", "Runner", "Steps", "accuracy", "interleaved_ms", "load_interpreter", "median_iqr", "positive",
-           "run_batched", "run_steps"]
+__all__ = ["DELEGATE", "CompiledSteps", "Runner", "Steps", "accuracy", "compiled_model", "planned_steps",
+           "thread_plan", "interleaved_ms", "load_interpreter", "median_iqr", "partitions",
+           "positive", "run_batched", "run_steps", "signature_models", "static_batch"]

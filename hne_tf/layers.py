@@ -126,7 +126,7 @@ class GroupedConv2D(keras.layers.Layer):
         self.bias = (self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
                      if self.use_bias else None)
 
-    def call(self, x, group_range=None):
+    def call(self, x, training=None, group_range=None):
         start, stop = _full(group_range, self.groups)
         kernel = self.kernel
         c = self.out_per_group
@@ -137,11 +137,15 @@ class GroupedConv2D(keras.layers.Layer):
             # TensorFlow has no reduced-precision grouped-conv gradient on CPU.
             x = tf.cast(x, tf.float32)
         strides = self.strides
-        if self.kernel_size == (1, 1) and strides != (1, 1):
+        if self.kernel_size == (1, 1) and strides != (1, 1) and training is not False:
             # A 1x1 "SAME" convolution never pads, so striding it equals
-            # subsampling the input first. This also avoids oneDNN's strided
-            # 1x1 filter-gradient kernel (TF 2.21), which corrupts the heap at
-            # odd batch sizes (e.g. [3, 16, 16, 8] -> 16 channels, stride 2).
+            # subsampling the input first. This avoids oneDNN's strided 1x1
+            # filter-gradient kernel (TF 2.21), which corrupts the heap at odd
+            # batch sizes (e.g. [3, 16, 16, 8] -> 16 channels, stride 2).
+            # Only a graph that may be differentiated needs it: with
+            # training=False (inference, the export) the plain strided
+            # convolution is traced, which a delegate such as XNNPACK takes
+            # whole, where the slice would run outside it as STRIDED_SLICE.
             x = x[:, ::strides[0], ::strides[1], :]
             strides = (1, 1)
         y = tf.nn.conv2d(x, tf.cast(kernel, x.dtype), strides=(1,) + strides + (1,), padding="SAME")
@@ -402,7 +406,7 @@ class TreeConvBN(_Composite):
 
     def call(self, x, training=None, group_range=None):
         x = self.replicate(x, group_range=group_range)
-        x = self.conv(x, group_range=group_range)
+        x = self.conv(x, training=training, group_range=group_range)
         x = self.bn(x, training=training, group_range=group_range)
         return self._act(x)
 
