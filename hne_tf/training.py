@@ -625,13 +625,18 @@ def _check_model_keys(path: str, model_variables: tf.train.Checkpoint) -> None:
     catches a checkpoint of a bigger model (extra variables).
     """
     # Checkpoint keys escape "." as ".." and "/" as "./" inside a name.
-    saved = {re.sub(r"\.(.)", r"\1", name.split("/")[1])
-             for name, _ in tf.train.list_variables(path) if name.startswith("model/")}
-    ours = set(model_variables._trackable_children()) - {"save_counter"}
-    if saved != ours:
-        missing, extra = sorted(ours - saved), sorted(saved - ours)
+    saved = {re.sub(r"\.(.)", r"\1", name.split("/")[1]): tuple(shape)
+             for name, shape in tf.train.list_variables(path) if name.startswith("model/")}
+    children = {k: v for k, v in model_variables._trackable_children().items() if k != "save_counter"}
+    if set(saved) != set(children):
+        missing, extra = sorted(set(children) - set(saved)), sorted(set(saved) - set(children))
         raise _ModelMismatch(f"{len(missing)} model variables missing from the checkpoint {missing[:3]}, "
                              f"{len(extra)} not in the model {extra[:3]}")
+    reshaped = [f"{k} {list(saved[k])} vs {list(v.shape)}" for k, v in sorted(children.items())
+                if hasattr(v, "shape") and tuple(v.shape) != saved[k]]
+    if reshaped:
+        raise _ModelMismatch(f"{len(reshaped)} model variables have other shapes in the checkpoint "
+                             f"(checkpoint vs model): {'; '.join(reshaped[:2])}")
 
 
 def _write_checkpoint_list(checkpoint_dir: str, latest: str) -> None:
