@@ -16,7 +16,7 @@ import threading
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import app, flags
 
 # What TensorFlow's C++ side prints that looks like a failure but is not one (issue 8 item 9):
 # absl's notice before its logging is set up, CUDA probes on a machine without a GPU, graph
@@ -44,10 +44,10 @@ class _StderrFilter:
     HNE_TF_TRACEBACK (debugging).
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.saved = None
 
-    def start(self):
+    def start(self) -> "_StderrFilter":
         if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0" or os.environ.get("HNE_TF_TRACEBACK"):
             return self
         sys.stderr.flush()
@@ -64,7 +64,7 @@ class _StderrFilter:
         drop_info = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2") >= "1"
         return not (_NOISE.search(text) or (drop_info and _CPP_INFO.match(text)))
 
-    def _copy(self, read):
+    def _copy(self, read) -> None:
         pending = b""
         while True:
             chunk = os.read(read, 65536)
@@ -81,7 +81,7 @@ class _StderrFilter:
             os.write(self.saved, pending)
         os.close(read)
 
-    def stop(self):
+    def stop(self) -> None:
         if self.saved is None:
             return
         sys.stderr.flush()
@@ -130,7 +130,7 @@ def _define_flags() -> None:
     _define_loss_flags(losses_lib)
 
 
-def _show(value):
+def _show(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -150,7 +150,7 @@ def _define_loss_flags(losses_lib) -> None:
 
 
 
-def main(argv):
+def main(argv) -> None:
     if len(argv) > 1:
         sys.exit(f"train.py: error: unexpected arguments {argv[1:]}; flags look like --name=value")
     from hne_tf import recipes as recipes_lib

@@ -38,9 +38,9 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from export import manifest as mf  # noqa: E402
-from export import precisions as precision_registry  # noqa: E402
-from export import runtime as rt  # noqa: E402
+from export import manifest as mf
+from export import precisions as precision_registry
+from export import runtime as rt
 
 RULES = ("deadline", "confidence", "leaves")
 
@@ -62,7 +62,7 @@ class StoppingRule:
     kind: str
     value: float
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.kind not in RULES:
             raise ValueError(f"unknown rule {self.kind!r}; choose from {', '.join(RULES)}")
         if self.kind == "deadline" and not self.value > 0:
@@ -103,7 +103,7 @@ class AnytimeEngine:
     """Runs a manifest's anytime file step by step (batch 1)."""
 
     def __init__(self, manifest_path: str, precision: str = "float32", threads: int = 2,
-                 per_step_threads: bool = False):
+                 per_step_threads: bool = False) -> None:
         rt.positive("threads", threads)
         if os.path.isdir(manifest_path):
             manifest_path = os.path.join(manifest_path, "manifest.json")
@@ -262,7 +262,7 @@ def plot(rows: list[dict], path: str, title: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for kind, marker in zip(RULES, "o^s"):
+    for kind, marker in zip(RULES, "o^s", strict=True):
         pts = sorted((r for r in rows if r["rule"] == kind), key=lambda r: r["mean_latency_ms"])
         if not pts:
             continue
@@ -295,7 +295,7 @@ def check_output(output: str) -> None:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
             pass
     except OSError as e:
-        raise ValueError(f"--output {output}: cannot write to {folder} ({e.strerror or e})")
+        raise ValueError(f"--output {output}: cannot write to {folder} ({e.strerror or e})") from None
     for ext in (".json", ".png"):
         if os.path.isdir(output + ext):
             raise ValueError(f"--output {output}: {output + ext} is a directory")
@@ -359,7 +359,7 @@ def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | Non
               "precision": precision, "threads": threads, "delegate": engine.interpreter.delegate_used,
               "num_images": int(len(images)), "mode": mode, "predicted_step_ms": predicted, "points": rows}
     if output:
-        def write_json(path):
+        def write_json(path) -> None:
             with open(path, "w") as f:
                 json.dump(result, f, indent=2)
         title = f"{engine.manifest['model']['preset']} anytime, {precision}, {threads} threads, {len(images)} images"
@@ -369,7 +369,7 @@ def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | Non
     return result
 
 
-def main(argv):
+def main(argv) -> None:
     from absl import flags
 
     FLAGS = flags.FLAGS
@@ -409,7 +409,7 @@ def main(argv):
                  "earlier results there are unchanged")
 
 
-def _define_flags():
+def _define_flags() -> None:
     from absl import flags
 
     flags.DEFINE_string("manifest", "runs/hne_fashion_mnist_tflite/manifest.json", "An export's manifest.json.")

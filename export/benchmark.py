@@ -38,16 +38,17 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from export import manifest as mf  # noqa: E402
-from export import runtime as rt  # noqa: E402
+from export import manifest as mf
+from export import runtime as rt
 
 
-def _independent_ensemble(manifest, log):
+def _independent_ensemble(manifest: dict, log: Callable[[str], None]) -> dict | None:
     """Latency of the N-leaf independent ensemble with the manifest model's base network."""
     from export.quiet import quiet_native_stderr
 
@@ -95,13 +96,13 @@ def _partitions(base, files, log) -> dict:
     return out
 
 
-def _copy_steps(interpreter, steps):
+def _copy_steps(interpreter: rt.Interpreter, steps: list[dict]) -> Callable[[np.ndarray], None]:
     """The anytime steps through copying signature calls (SetTensor / GetTensor), as before issue 10."""
     runners = [rt.Runner(interpreter, s["signature"]) for s in steps]
 
-    def run(image):
+    def run(image) -> None:
         cache = {"input": image}
-        for s, r in zip(steps, runners):
+        for s, r in zip(steps, runners, strict=True):
             out = r(**{s["reads"]: cache[s["reads"]]})
             cache.update({w: out[w] for w in s["writes"]})
     return run
@@ -147,7 +148,7 @@ def benchmark(manifest_path, threads_list=(1, 2), precisions=("float32", "int8")
                         cout = cm.create_output_buffers(0)
                         size = int(np.prod(cm.get_output_tensor_details("serving_default")["logits"]["shape"]))
 
-                        def full_compiled(cm=cm, cin=cin, cout=cout, size=size):
+                        def full_compiled(cm=cm, cin=cin, cout=cout, size=size) -> np.ndarray:
                             cin[0].write(image)
                             cm.run_by_index(0, cin, cout)
                             return cout[0].read(size, np.float32)
@@ -160,7 +161,7 @@ def benchmark(manifest_path, threads_list=(1, 2), precisions=("float32", "int8")
                 interpreter = rt.load_interpreter(path, num_threads=threads)
                 sequence = rt.Steps(interpreter, steps)
 
-                def run_sequence(sequence=sequence):
+                def run_sequence(sequence=sequence, step_ms=step_ms) -> None:
                     step_ms.append(np.zeros(len(steps)))
                     sequence.run(image, step_ms[-1])
 
@@ -168,7 +169,8 @@ def benchmark(manifest_path, threads_list=(1, 2), precisions=("float32", "int8")
                 callables["steps_untimed"] = lambda sequence=sequence: sequence.run(image)
                 sequence.run(image)
                 callables["steps_invoke"] = sequence.invoke
-                callables["steps_copy"] = lambda run=_copy_steps(rt.load_interpreter(path, threads), steps): run(image)
+                copy_run = _copy_steps(rt.load_interpreter(path, threads), steps)
+                callables["steps_copy"] = lambda run=copy_run: run(image)
                 cm = rt.compiled_model(path, threads)
                 if cm is not None:
                     compiled = rt.CompiledSteps(cm, steps)
@@ -203,7 +205,7 @@ def benchmark(manifest_path, threads_list=(1, 2), precisions=("float32", "int8")
                 # The last ``runs`` rows are the timed runs; the first are warm-up.
                 per_step = [float(v) for v in np.median(step_ms[-runs:], axis=0)]
                 res["steps"] = [{"step": s["step"], "macs": s["macs"], "latency_ms": ms}
-                                for s, ms in zip(steps, per_step)]
+                                for s, ms in zip(steps, per_step, strict=True)]
                 res["all_steps_ms"] = medians["steps"]
                 log("anytime steps (ms):    " + ", ".join(f"{ms:.3f}" for ms in per_step))
                 log("anytime steps (MMACs): " + ", ".join(f"{s['macs'] / 1e6:.2f}" for s in steps))
@@ -245,7 +247,7 @@ def benchmark(manifest_path, threads_list=(1, 2), precisions=("float32", "int8")
     return out
 
 
-def main(argv):
+def main(argv) -> None:
     from absl import flags
 
     FLAGS = flags.FLAGS

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import flatbuffers
 import numpy as np
@@ -41,7 +41,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 
 from export import precisions
 from export.quiet import quiet_native_stderr
-from hne_tf.tree import run_anytime_steps
+from hne_tf.tree import AnytimeStep, run_anytime_steps
 
 DEFAULT_SIGNATURE = "serving_default"
 
@@ -82,14 +82,14 @@ class Graph:
 
 
 def _freeze(body, inputs: dict[str, tuple], key: str) -> Graph:
-    def specs(batch):
+    def specs(batch: int | None) -> list[tf.TensorSpec]:
         return [tf.TensorSpec((batch,) + tuple(shape), tf.float32, name=name) for name, shape in inputs.items()]
 
     concrete = tf.function(body, input_signature=specs(None)).get_concrete_function()
     frozen = convert_variables_to_constants_v2(concrete)
     structure = concrete.structured_outputs
 
-    def call(*args):
+    def call(*args: tf.Tensor) -> dict[str, tf.Tensor]:
         return tf.nest.pack_sequence_as(structure, frozen(*args))
 
     call.__name__ = key  # the converter names signatures after their functions
@@ -122,7 +122,7 @@ def trace_graphs(model, prefixes: Sequence[int], members: Sequence[int], anytime
     if anytime:
         shapes = slot_shapes(model)
         for s in model.anytime_steps():
-            def body(x, s=s):
+            def body(x: tf.Tensor, s=s) -> dict[str, tf.Tensor]:
                 logits, writes = model.anytime_step(s.step, x, training=False)
                 return {"logits": logits, **writes}
             graphs[step_key(s.step)] = _freeze(body, {s.reads: shapes[s.reads]}, step_key(s.step))
@@ -133,7 +133,7 @@ def trace_graphs(model, prefixes: Sequence[int], members: Sequence[int], anytime
 class Converter:
     """Converts sets of frozen graphs (by key) to TFLite flatbuffers."""
 
-    def __init__(self, graphs: dict[str, Graph]):
+    def __init__(self, graphs: dict[str, Graph]) -> None:
         self.graphs = graphs
 
     def convert(self, keys: Sequence[str], precision: str,
@@ -163,7 +163,7 @@ class Converter:
 
 def _single_signature(representative: Callable[[], Iterable]) -> Callable[[], Iterable]:
     """A one-signature model calibrates on bare input dicts, without the key."""
-    def gen():
+    def gen() -> Iterator[dict[str, np.ndarray]]:
         for _, inputs in representative():
             yield inputs
     return gen
@@ -184,7 +184,7 @@ def finalize(buf: bytes, rename_single: str | None = None) -> bytes:
         for tmap in list(sig.inputs or []) + list(sig.outputs or []):
             keep.add((sig.subgraphIndex, tmap.tensorIndex))
 
-    def empty(b):
+    def empty(b) -> bool:
         return b.data is None or len(b.data) == 0
 
     for si, subgraph in enumerate(model.subgraphs):
@@ -219,11 +219,11 @@ class _SharingBuilder(flatbuffers.Builder):
     converter's 16-byte alignment.
     """
 
-    def __init__(self, size):
+    def __init__(self, size) -> None:
         super().__init__(size)
         self._shared = {}
 
-    def CreateNumpyVector(self, x):  # noqa: N802 - flatbuffers' name
+    def CreateNumpyVector(self, x: np.ndarray) -> int:  # flatbuffers' name (an override)
         if x.dtype == np.uint8:  # tensor data
             self.StartVector(1, x.size, 16)
             self.head = self.head - x.size
@@ -250,7 +250,7 @@ def representative_batches(graphs: dict[str, Graph], keys: Sequence[str], steps,
     from those images."""
     step_inputs: dict[str, list[np.ndarray]] = {}
 
-    def frozen_step(s, x):
+    def frozen_step(s: AnytimeStep, x: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         # The concrete function: calling the tf.function itself for 16 steps
         # that share one Python body trips TF's "frequent retracing" warning.
         out = graphs[step_key(s.step)].dynamic_fn.get_concrete_function()(x)
@@ -262,7 +262,7 @@ def representative_batches(graphs: dict[str, Graph], keys: Sequence[str], steps,
             for run in run_anytime_steps(steps, frozen_step, batch):
                 step_inputs.setdefault(step_key(run.step.step), []).append(run.inputs.numpy())
 
-    def gen():
+    def gen() -> Iterator[tuple[str, dict[str, np.ndarray]]]:
         for key in keys:
             graph = graphs[key]
             (name,) = graph.inputs

@@ -17,6 +17,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from export import runtime as rt
 from hne_tf import data as data_lib
 from hne_tf.cost import cost_table
 from hne_tf.tree import default_prefixes
+
+if TYPE_CHECKING:
+    from hne_tf.models import TreeEnsemble
 
 
 class ExportError(RuntimeError):
@@ -81,16 +85,16 @@ def _check_config(config: ExportConfig) -> None:
     try:
         publish.check_out_dir(config.out_dir, config.model_dir, config.overwrite)
     except publish.PublishError as e:
-        raise ExportError(str(e))
+        raise ExportError(str(e)) from None
 
 
-def _load_run(config: ExportConfig):
+def _load_run(config: ExportConfig) -> tuple[TreeEnsemble, dict, int | None]:
     from hne_tf.training import TrainingError, load_trained
 
     try:
         model = load_trained(config.model_dir)
     except TrainingError as e:
-        raise ExportError(str(e))
+        raise ExportError(str(e)) from e
     with open(os.path.join(config.model_dir, "config.json")) as f:
         run = json.load(f)
     epochs = None
@@ -131,7 +135,7 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print) -> dict
     try:
         stage = publish.make_stage(config.out_dir)  # before any work: an unwritable folder fails fast
     except publish.PublishError as e:
-        raise ExportError(str(e))
+        raise ExportError(str(e)) from None
     try:
         return _export(config, stage, started, log)
     except OSError as e:
@@ -161,7 +165,7 @@ def _export(config: ExportConfig, stage: str, started: float, log: Callable[[str
         if any(precision_registry.get(p).calibrated for p in config.precisions):
             calibration = inputs.calibration_images(dataset, config.calibration_images, data_dir)
     except inputs.InputError as e:
-        raise ExportError(str(e))
+        raise ExportError(str(e)) from e
     x_parity = x_test[:config.parity_examples]
     costs = cost_table(model)
     log(f"exporting {model.preset} ({n} leaves, {costs['full_macs'] / 1e6:.2f} MMACs) from {config.model_dir}: "
@@ -268,7 +272,8 @@ def _write(stage: str, name: str, buf: bytes) -> str:
 # The parity images are the first ``num_parity`` test images, so their
 # TFLite logits are the first rows of the test-split logits.
 
-def _measure_single(buf, kind, index, precision, name, x_test, y_test, num_parity, costs):
+def _measure_single(buf, kind, index, precision, name, x_test, y_test, num_parity,
+                    costs) -> tuple[dict, np.ndarray]:
     interpreter = rt.load_interpreter(buf, num_threads=os.cpu_count() or 1)
     run = rt.Runner(interpreter, conv.DEFAULT_SIGNATURE)
     test_logits = rt.run_batched(run, x_test)
@@ -299,7 +304,7 @@ def _xnnpack(buf) -> dict:
             "fallback_ops": sorted({op for p in per.values() for op in p["fallback"]})}
 
 
-def _measure_anytime(path, buf, precision, step_dicts, x_test, y_test, num_parity):
+def _measure_anytime(path, buf, precision, step_dicts, x_test, y_test, num_parity) -> tuple[dict, np.ndarray]:
     interpreter = rt.load_interpreter(path, num_threads=os.cpu_count() or 1)
     test_logits = rt.run_steps(interpreter, step_dicts, x_test)
     parity_logits = test_logits[:num_parity]
@@ -331,7 +336,7 @@ def _time_files(stage, entries, step_dicts, image, config, log) -> dict:
             sequence = rt.Steps(interpreter, step_dicts)
             rows = step_rows.setdefault(e["file"], [])
 
-            def run_all(sequence=sequence, rows=rows):
+            def run_all(sequence=sequence, rows=rows) -> None:
                 row = np.zeros(len(sequence))
                 sequence.run(image, row)
                 rows.append(row)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 
 from export.precisions import REGISTRY
 
@@ -247,7 +248,7 @@ def tensor_order(path_or_bytes) -> dict[str, dict[str, list[str]]]:
         sig = model.SignatureDefs(i)
         subgraph = model.Subgraphs(sig.SubgraphIndex())
 
-        def names(count, get, tensors):
+        def names(count: int, get: Callable, tensors: list[int]) -> list[str]:
             by_tensor = {get(j).TensorIndex(): get(j).Name().decode() for j in range(count)}
             return [by_tensor[t] for t in tensors if t in by_tensor]
 
@@ -283,9 +284,9 @@ def load(path: str, check_files: bool = True) -> dict:
         with open(path, encoding="utf-8") as f:
             manifest = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ManifestError(f"{path} is not valid JSON: {e}")
+        raise ManifestError(f"{path} is not valid JSON: {e}") from None
     except OSError as e:
-        raise ManifestError(f"{path} cannot be read: {e.strerror or e}")
+        raise ManifestError(f"{path} cannot be read: {e.strerror or e}") from None
     validate(manifest, os.path.dirname(os.path.abspath(path)), check_files)
     return manifest
 

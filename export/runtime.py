@@ -6,15 +6,19 @@ import os
 import re
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 # Quiet LiteRT's "Created TensorFlow Lite XNNPACK delegate" line unless asked.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from export.quiet import NOISE, quiet_native_stderr  # noqa: E402
+from export.quiet import NOISE, quiet_native_stderr
+
+if TYPE_CHECKING:
+    from ai_edge_litert.compiled_model import CompiledModel
 
 DELEGATE = "XNNPACK (LiteRT's default CPU delegate); LiteRT's built-in kernels where XNNPACK rejects a model"
 
@@ -68,7 +72,7 @@ class Runner:
     :class:`Steps` is the zero-copy path for the anytime file.
     """
 
-    def __init__(self, interpreter: Interpreter, key: str):
+    def __init__(self, interpreter: Interpreter, key: str) -> None:
         self.interpreter = interpreter
         self.key = key
         self._runner = interpreter.get_signature_runner(key)
@@ -94,7 +98,7 @@ class Runner:
             return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]} if parts else {}
         return self._call(feed)
 
-    def _call(self, feed):
+    def _call(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         shapes = {k: v.shape for k, v in feed.items()}
         if shapes != self._shapes:
             self._views = None
@@ -165,7 +169,7 @@ class Steps:
     """
 
     def __init__(self, interpreter: Interpreter, steps: Sequence[dict],
-                 interpreters: Sequence[Interpreter] | None = None):
+                 interpreters: Sequence[Interpreter] | None = None) -> None:
         self.steps = list(steps)
         self.interpreters = list(interpreters) if interpreters is not None else [interpreter] * len(self.steps)
         if len(self.interpreters) != len(self.steps):
@@ -176,7 +180,7 @@ class Steps:
         #: The slot each step reads, as a view of the buffer that holds it (None: the image).
         self._sources: list[np.ndarray | None] = []
         self.outputs: list[dict[str, np.ndarray]] = []
-        for s, interp in zip(self.steps, self.interpreters):
+        for s, interp in zip(self.steps, self.interpreters, strict=True):
             runner = interp.get_signature_runner(s["signature"])
             wrapper, index = runner._interpreter_wrapper, runner._subgraph_index
             inputs, outputs = dict(runner._inputs), dict(runner._outputs)
@@ -238,7 +242,7 @@ class Steps:
         fast = self._fast
         if fast is None:
             fast = self._fast = [(invoke, sub, dst, src, logits[0]) for (invoke, sub, dst, _, logits), src
-                                 in zip(self._plan, self._sources)]
+                                 in zip(self._plan, self._sources, strict=True)]
         copyto = np.copyto
         if step_ms is None:
             for j, (invoke, sub, dst, src, row) in enumerate(fast):
@@ -279,7 +283,7 @@ _COMPILED_NOISE = tuple(re.compile(p) for p in (
 _ENVIRONMENT = None
 
 
-def compiled_model(path: str, num_threads: int = 1):
+def compiled_model(path: str, num_threads: int = 1) -> CompiledModel | None:
     """LiteRT's ``CompiledModel`` of ``path`` on the CPU (XNNPACK), or None where
     this ``ai_edge_litert`` has no such API."""
     try:
@@ -322,7 +326,7 @@ class CompiledSteps:
     step's logits read out. For measurement beside :class:`Steps`.
     """
 
-    def __init__(self, model, steps: Sequence[dict]):
+    def __init__(self, model, steps: Sequence[dict]) -> None:
         self.model = model
         self.steps = list(steps)
         signatures = model.get_signature_list()
@@ -359,7 +363,7 @@ def thread_plan(path: str, steps: Sequence[dict], threads: int, image: np.ndarra
     seqs = {t: Steps(load_interpreter(path, num_threads=t), steps) for t in sorted({1, threads})}
     rows = {t: [] for t in seqs}
 
-    def timed(t):
+    def timed(t) -> None:
         row = np.zeros(len(steps))
         seqs[t].run(image, row)
         rows[t].append(row)

@@ -22,13 +22,18 @@ export), activations, pooling and residual additions are not counted.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import tensorflow as tf
 
 PACKAGE = "hne_tf"
 register = keras.saving.register_keras_serializable(package=PACKAGE)
+
+#: Per-group cost of a layer: ``(macs, params, output_hw)``.
+GroupCost = tuple[int, int, tuple[int, int]]
+#: Costs of a tree level, one entry per node: ``(macs, params, output_hw)``.
+NodeCosts = tuple[list[int], list[int], tuple[int, int]]
 
 _ACTIVATIONS = {
     None: lambda x: x,
@@ -38,7 +43,7 @@ _ACTIVATIONS = {
 }
 
 
-def _activation(name):
+def _activation(name) -> Callable[[tf.Tensor], tf.Tensor]:
     if name not in _ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; valid: {sorted(k for k in _ACTIVATIONS if k)}")
     return _ACTIVATIONS[name]
@@ -55,7 +60,7 @@ def _pair(v) -> tuple[int, int]:
 
 def _out_hw(hw, strides) -> tuple[int, int]:
     # "SAME" padding: ceil(size / stride).
-    return tuple(math.ceil(s / st) for s, st in zip(hw, _pair(strides)))
+    return tuple(math.ceil(s / st) for s, st in zip(hw, _pair(strides), strict=True))
 
 
 def _full(group_range, groups) -> tuple[int, int]:
@@ -103,7 +108,7 @@ class GroupedConv2D(keras.layers.Layer):
     """
 
     def __init__(self, filters, kernel_size=1, strides=1, groups=1, use_bias=False,
-                 kernel_initializer=_HE_NORMAL, **kwargs):
+                 kernel_initializer=_HE_NORMAL, **kwargs) -> None:
         super().__init__(**kwargs)
         if filters % groups:
             raise ValueError(f"filters={filters} is not divisible by groups={groups}")
@@ -114,7 +119,7 @@ class GroupedConv2D(keras.layers.Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
-    def build(self, input_shape):
+    def build(self, input_shape) -> None:
         cin = int(input_shape[-1])
         if cin % self.groups:
             raise ValueError(f"{self.name}: input channels {cin} not divisible by groups={self.groups}")
@@ -126,7 +131,7 @@ class GroupedConv2D(keras.layers.Layer):
         self.bias = (self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
                      if self.use_bias else None)
 
-    def call(self, x, training=None, group_range=None):
+    def call(self, x, training=None, group_range=None) -> tf.Tensor:
         start, stop = _full(group_range, self.groups)
         kernel = self.kernel
         c = self.out_per_group
@@ -154,18 +159,18 @@ class GroupedConv2D(keras.layers.Layer):
             y = y + tf.cast(self.bias[start * c: stop * c], y.dtype)
         return y
 
-    def group_cost(self, input_hw):
+    def group_cost(self, input_hw) -> GroupCost:
         out = _out_hw(input_hw, self.strides)
         kh, kw = self.kernel_size
         macs = out[0] * out[1] * kh * kw * self.in_per_group * self.out_per_group
         return macs, _count(self.weights) // self.groups, out
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape) -> tuple:
         h, w = input_shape[1:3]
         oh, ow = (None, None) if h is None else _out_hw((h, w), self.strides)
         return (input_shape[0], oh, ow, self.filters)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "groups": self.groups, "use_bias": self.use_bias,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
@@ -179,13 +184,13 @@ class TreeDepthwiseConv2D(keras.layers.Layer):
     Kernel ``[kh, kw, channels, 1]``.
     """
 
-    def __init__(self, kernel_size=3, strides=1, groups=1, **kwargs):
+    def __init__(self, kernel_size=3, strides=1, groups=1, **kwargs) -> None:
         super().__init__(**kwargs)
         self.kernel_size = _pair(kernel_size)
         self.strides = _pair(strides)
         self.groups = int(groups)
 
-    def build(self, input_shape):
+    def build(self, input_shape) -> None:
         c = int(input_shape[-1])
         if c % self.groups:
             raise ValueError(f"{self.name}: channels {c} not divisible by groups={self.groups}")
@@ -195,7 +200,7 @@ class TreeDepthwiseConv2D(keras.layers.Layer):
             name="depthwise_kernel", shape=self.kernel_size + (c, 1),
             initializer=keras.initializers.RandomNormal(stddev=math.sqrt(2.0 / fan_in)))
 
-    def call(self, x, group_range=None):
+    def call(self, x, group_range=None) -> tf.Tensor:
         start, stop = _full(group_range, self.groups)
         kernel = self.kernel
         if (start, stop) != (0, self.groups):
@@ -203,12 +208,12 @@ class TreeDepthwiseConv2D(keras.layers.Layer):
         return tf.nn.depthwise_conv2d(x, tf.cast(kernel, x.dtype), strides=(1,) + self.strides + (1,),
                                       padding="SAME")
 
-    def group_cost(self, input_hw):
+    def group_cost(self, input_hw) -> GroupCost:
         out = _out_hw(input_hw, self.strides)
         macs = out[0] * out[1] * self.kernel_size[0] * self.kernel_size[1] * self.per_group
         return macs, _count(self.weights) // self.groups, out
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "kernel_size": self.kernel_size, "strides": self.strides,
                 "groups": self.groups}
 
@@ -227,14 +232,14 @@ class TreeBatchNorm(keras.layers.Layer):
     one small all-reduce per layer per step.
     """
 
-    def __init__(self, groups=1, momentum=0.9, epsilon=1e-5, synchronized=True, **kwargs):
+    def __init__(self, groups=1, momentum=0.9, epsilon=1e-5, synchronized=True, **kwargs) -> None:
         super().__init__(**kwargs)
         self.groups = int(groups)
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
         self.synchronized = bool(synchronized)
 
-    def build(self, input_shape):
+    def build(self, input_shape) -> None:
         c = int(input_shape[-1])
         if c % self.groups:
             raise ValueError(f"{self.name}: channels {c} not divisible by groups={self.groups}")
@@ -246,12 +251,12 @@ class TreeBatchNorm(keras.layers.Layer):
         self.moving_variance = self.add_weight(name="moving_variance", shape=(c,), initializer="ones",
                                                trainable=False, autocast=False)
 
-    def call(self, x, training=None, group_range=None):
+    def call(self, x, training=None, group_range=None) -> tf.Tensor:
         start, stop = _full(group_range, self.groups)
         lo, hi = start * self.per_group, stop * self.per_group
         full = (start, stop) == (0, self.groups)
 
-        def part(v):
+        def part(v) -> tf.Tensor | keras.Variable:
             v = tf.convert_to_tensor(v)
             return v if full else v[lo:hi]
 
@@ -277,7 +282,7 @@ class TreeBatchNorm(keras.layers.Layer):
             return y
         return self._normalize(x, gamma, beta, part(self.moving_mean), part(self.moving_variance))
 
-    def _normalize(self, x, gamma, beta, mean, variance):
+    def _normalize(self, x, gamma, beta, mean, variance) -> tf.Tensor:
         scale = gamma * tf.math.rsqrt(variance + self.epsilon)
         shift = beta - mean * scale
         return x * tf.cast(scale, x.dtype) + tf.cast(shift, x.dtype)
@@ -286,7 +291,7 @@ class TreeBatchNorm(keras.layers.Layer):
         ctx = tf.distribute.get_replica_context()
         return self.synchronized and ctx is not None and ctx.num_replicas_in_sync > 1
 
-    def _synchronized_moments(self, x):
+    def _synchronized_moments(self, x) -> tuple[tf.Tensor, tf.Tensor]:
         ctx = tf.distribute.get_replica_context()
         count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), tf.float32)
         total = tf.reduce_sum(x, axis=[0, 1, 2])
@@ -295,10 +300,10 @@ class TreeBatchNorm(keras.layers.Layer):
         mean = total / count
         return mean, tf.maximum(squares / count - tf.square(mean), 0.0)
 
-    def group_cost(self, input_hw):
+    def group_cost(self, input_hw) -> GroupCost:
         return 0, _count(self.weights) // self.groups, tuple(input_hw)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "groups": self.groups, "momentum": self.momentum,
                 "epsilon": self.epsilon, "synchronized": self.synchronized}
 
@@ -313,14 +318,14 @@ class BranchReplicate(keras.layers.Layer):
     ``s // branch .. (e - 1) // branch``.
     """
 
-    def __init__(self, branch=2, groups=2, **kwargs):
+    def __init__(self, branch=2, groups=2, **kwargs) -> None:
         super().__init__(**kwargs)
         if groups % branch:
             raise ValueError(f"groups={groups} is not a multiple of branch={branch}")
         self.branch = int(branch)
         self.groups = int(groups)
 
-    def call(self, x, group_range=None):
+    def call(self, x, group_range=None) -> tf.Tensor:
         if self.branch == 1:
             return x
         start, stop = _full(group_range, self.groups)
@@ -338,17 +343,17 @@ class BranchReplicate(keras.layers.Layer):
             y = tf.gather(y, index, axis=3)
         return tf.reshape(y, tf.concat([shape[:3], [len(index) * c]], axis=0))
 
-    def group_cost(self, input_hw):
+    def group_cost(self, input_hw) -> GroupCost:
         return 0, 0, tuple(input_hw)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape) -> tuple:
         return tuple(input_shape[:-1]) + (input_shape[-1] * self.branch,)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "branch": self.branch, "groups": self.groups}
 
 
-def sequence_cost(layers, input_hw):
+def sequence_cost(layers, input_hw) -> GroupCost:
     """Per-group ``(macs, params, output_hw)`` of layers applied in order."""
     macs = params = 0
     hw = tuple(input_hw)
@@ -362,7 +367,7 @@ def sequence_cost(layers, input_hw):
 class _Composite(keras.layers.Layer):
     """A layer made of tree layers applied in sequence (after replication)."""
 
-    def _sublayers_cost(self, layers, input_hw):
+    def _sublayers_cost(self, layers, input_hw) -> GroupCost:
         return sequence_cost(layers, input_hw)
 
 
@@ -381,7 +386,7 @@ class TreeConvBN(_Composite):
     """
 
     def __init__(self, filters, kernel_size=3, strides=1, groups=1, branch=1, depthwise=False,
-                 activation="relu", **kwargs):
+                 activation="relu", **kwargs) -> None:
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.kernel_size = _pair(kernel_size)
@@ -399,21 +404,21 @@ class TreeConvBN(_Composite):
                                       self.groups, name="conv")
         self.bn = TreeBatchNorm(self.groups, name="bn")
 
-    def build(self, input_shape):
+    def build(self, input_shape) -> None:
         cin = int(input_shape[-1]) * self.branch
         if self.depthwise and cin != self.filters * self.groups:
             raise ValueError(f"{self.name}: depthwise needs filters per group == input channels per group")
 
-    def call(self, x, training=None, group_range=None):
+    def call(self, x, training=None, group_range=None) -> tf.Tensor:
         x = self.replicate(x, group_range=group_range)
         x = self.conv(x, training=training, group_range=group_range)
         x = self.bn(x, training=training, group_range=group_range)
         return self._act(x)
 
-    def group_cost(self, input_hw):
+    def group_cost(self, input_hw) -> GroupCost:
         return self._sublayers_cost([self.conv, self.bn], input_hw)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "groups": self.groups, "branch": self.branch,
                 "depthwise": self.depthwise, "activation": self.activation}
@@ -422,7 +427,7 @@ class TreeConvBN(_Composite):
 class _ResidualBlock(_Composite):
     """Shared machinery: [replicate] -> body -> (+ shortcut) -> activation."""
 
-    def __init__(self, filters, strides=1, groups=1, branch=1, projection=False, **kwargs):
+    def __init__(self, filters, strides=1, groups=1, branch=1, projection=False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.strides = _pair(strides)
@@ -433,7 +438,7 @@ class _ResidualBlock(_Composite):
         self.shortcut = (TreeConvBN(self.filters, 1, self.strides, self.groups, activation=None,
                                     name="shortcut") if self.projection else None)
 
-    def _check_identity(self, input_shape, residual):
+    def _check_identity(self, input_shape, residual) -> int:
         cin = int(input_shape[-1]) * self.branch // self.groups
         if residual and self.shortcut is None and (cin != self.filters or self.strides != (1, 1)):
             raise ValueError(
@@ -441,10 +446,10 @@ class _ResidualBlock(_Composite):
                 f"group, got stride {self.strides} and {cin}; pass projection=True")
         return cin
 
-    def _body(self):
+    def _body(self) -> list[keras.layers.Layer]:
         raise NotImplementedError
 
-    def call(self, x, training=None, group_range=None):
+    def call(self, x, training=None, group_range=None) -> tf.Tensor:
         x = self.replicate(x, group_range=group_range)
         h = x
         for layer in self._body():
@@ -455,17 +460,17 @@ class _ResidualBlock(_Composite):
             h = h + x
         return self._final(h)
 
-    def _final(self, h):
+    def _final(self, h) -> tf.Tensor:
         return h
 
-    def group_cost(self, input_hw):
+    def group_cost(self, input_hw) -> GroupCost:
         macs, params, hw = self._sublayers_cost(self._body(), input_hw)
         if self.shortcut is not None:
             m, p, _ = self.shortcut.group_cost(input_hw)
             macs, params = macs + m, params + p
         return macs, params, hw
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "filters": self.filters, "strides": self.strides,
                 "groups": self.groups, "branch": self.branch, "projection": self.projection}
 
@@ -483,7 +488,7 @@ class TreeBottleneck(_ResidualBlock):
     blocks.
     """
 
-    def __init__(self, filters, strides=1, groups=1, branch=1, projection=False, expansion=4, **kwargs):
+    def __init__(self, filters, strides=1, groups=1, branch=1, projection=False, expansion=4, **kwargs) -> None:
         super().__init__(filters, strides, groups, branch, projection, **kwargs)
         self.expansion = int(expansion)
         mid = max(1, self.filters // self.expansion)
@@ -493,16 +498,16 @@ class TreeBottleneck(_ResidualBlock):
         self.expand = TreeConvBN(self.filters, 1, 1, self.groups, activation=None, name="expand")
         self.residual = True
 
-    def build(self, input_shape):
+    def build(self, input_shape) -> None:
         self._check_identity(input_shape, True)
 
-    def _body(self):
+    def _body(self) -> list[keras.layers.Layer]:
         return [self.reduce, self.spatial, self.expand]
 
-    def _final(self, h):
+    def _final(self, h) -> tf.Tensor:
         return tf.nn.relu(h)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "expansion": self.expansion}
 
 
@@ -513,19 +518,19 @@ class TreeBasicBlock(_ResidualBlock):
     The CIFAR ResNet-32/110 of ONE, OEMC and EnsembleNet is built from it.
     """
 
-    def __init__(self, filters, strides=1, groups=1, branch=1, projection=False, **kwargs):
+    def __init__(self, filters, strides=1, groups=1, branch=1, projection=False, **kwargs) -> None:
         super().__init__(filters, strides, groups, branch, projection, **kwargs)
         self.conv1 = TreeConvBN(self.filters, 3, self.strides, self.groups, activation="relu", name="conv1")
         self.conv2 = TreeConvBN(self.filters, 3, 1, self.groups, activation=None, name="conv2")
         self.residual = True
 
-    def build(self, input_shape):
+    def build(self, input_shape) -> None:
         self._check_identity(input_shape, True)
 
-    def _body(self):
+    def _body(self) -> list[keras.layers.Layer]:
         return [self.conv1, self.conv2]
 
-    def _final(self, h):
+    def _final(self, h) -> tf.Tensor:
         return tf.nn.relu(h)
 
 
@@ -540,11 +545,11 @@ class TreeInvertedResidual(_ResidualBlock):
     shortcut-less blocks, has none.
     """
 
-    def __init__(self, filters, strides=1, groups=1, branch=1, expansion=6, **kwargs):
+    def __init__(self, filters, strides=1, groups=1, branch=1, expansion=6, **kwargs) -> None:
         super().__init__(filters, strides, groups, branch, projection=False, **kwargs)
         self.expansion = int(expansion)
 
-    def build(self, input_shape):
+    def build(self, input_shape) -> None:
         cin = int(input_shape[-1]) * self.branch // self.groups
         hidden = cin * self.expansion
         self.expand_conv = TreeConvBN(hidden, 1, 1, self.groups, activation="relu6", name="expand")
@@ -553,10 +558,10 @@ class TreeInvertedResidual(_ResidualBlock):
         self.project = TreeConvBN(self.filters, 1, 1, self.groups, activation=None, name="project")
         self.residual = self.branch == 1 and self.strides == (1, 1) and cin == self.filters
 
-    def _body(self):
+    def _body(self) -> list[keras.layers.Layer]:
         return [self.expand_conv, self.spatial, self.project]
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.pop("projection")
         return {**config, "expansion": self.expansion}
@@ -571,14 +576,14 @@ class TreeDense(keras.layers.Layer):
     so its fan-in is that of one group.
     """
 
-    def __init__(self, units, groups=1, activation=None, **kwargs):
+    def __init__(self, units, groups=1, activation=None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.units = int(units)
         self.groups = int(groups)
         self.activation = activation
         self._act = _activation(activation)
 
-    def build(self, input_shape):
+    def build(self, input_shape) -> None:
         self.in_features = int(input_shape[-1])
         self.kernel = self.add_weight(name="kernel", shape=(self.in_features, self.groups * self.units),
                                       initializer=_LINEAR_INIT)
@@ -586,7 +591,7 @@ class TreeDense(keras.layers.Layer):
         self.bias = self.add_weight(name="bias", shape=(self.groups * self.units,),
                                     initializer=keras.initializers.RandomUniform(-bound, bound))
 
-    def call(self, x, group_range=None):
+    def call(self, x, group_range=None) -> tf.Tensor:
         start, stop = _full(group_range, self.groups)
         if stop - start == 1:
             return self.single(x[:, 0], start)[:, None]
@@ -597,7 +602,7 @@ class TreeDense(keras.layers.Layer):
         y = tf.einsum("bgi,igo->bgo", x, tf.cast(kernel, x.dtype)) + tf.cast(bias, x.dtype)
         return self._act(y)
 
-    def single(self, x, group: int):
+    def single(self, x, group: int) -> tf.Tensor:
         """Group ``group`` alone: ``[batch, in_features] -> [batch, units]``.
 
         A plain matmul, which TFLite runs as one FULLY_CONNECTED op instead of
@@ -608,10 +613,10 @@ class TreeDense(keras.layers.Layer):
         bias = tf.convert_to_tensor(self.bias)[group * self.units:(group + 1) * self.units]
         return self._act(tf.matmul(x, tf.cast(kernel, x.dtype)) + tf.cast(bias, x.dtype))
 
-    def group_cost(self, input_hw=None):
+    def group_cost(self, input_hw=None) -> GroupCost:
         return self.in_features * self.units, _count(self.weights) // self.groups, (1, 1)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "units": self.units, "groups": self.groups,
                 "activation": self.activation}
 
@@ -625,7 +630,7 @@ class TreeHead(_Composite):
     ReLU6" layer (AAAI Table 3).
     """
 
-    def __init__(self, num_classes, groups=1, hidden_units=None, hidden_activation="relu6", **kwargs):
+    def __init__(self, num_classes, groups=1, hidden_units=None, hidden_activation="relu6", **kwargs) -> None:
         super().__init__(**kwargs)
         self.num_classes = int(num_classes)
         self.groups = int(groups)
@@ -635,7 +640,7 @@ class TreeHead(_Composite):
                        if self.hidden_units else None)
         self.classifier = TreeDense(self.num_classes, self.groups, name="classifier")
 
-    def call(self, x, training=None, group_range=None):
+    def call(self, x, training=None, group_range=None) -> tf.Tensor:
         start, stop = _full(group_range, self.groups)
         pooled = tf.reduce_mean(x, axis=[1, 2])
         h = tf.reshape(pooled, (-1, stop - start, x.shape[-1] // (stop - start)))
@@ -643,32 +648,32 @@ class TreeHead(_Composite):
             h = self.hidden(h, group_range=group_range)
         return self.classifier(h, group_range=group_range)
 
-    def leaf_logits(self, x, leaf: int, training=None):
+    def leaf_logits(self, x, leaf: int, training=None) -> tf.Tensor:
         """Logits ``[batch, num_classes]`` of group ``leaf`` alone; ``x`` holds only that group's channels."""
         h = tf.reduce_mean(x, axis=[1, 2])
         if self.hidden is not None:
             h = self.hidden.single(h, leaf)
         return self.classifier.single(h, leaf)
 
-    def group_cost(self, input_hw):
+    def group_cost(self, input_hw) -> GroupCost:
         layers = [self.classifier] if self.hidden is None else [self.hidden, self.classifier]
         return self._sublayers_cost(layers, input_hw)
 
-    def node_costs(self, input_hw):
+    def node_costs(self, input_hw) -> NodeCosts:
         """Per leaf: ``(macs, params)`` lists and the output resolution, as the blocks report them."""
         macs, params, hw = self.group_cost(input_hw)
         return [macs] * self.groups, [params] * self.groups, hw
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "num_classes": self.num_classes, "groups": self.groups,
                 "hidden_units": self.hidden_units, "hidden_activation": self.hidden_activation}
 
 
-def serialize_list(layers: Sequence[keras.layers.Layer]):
+def serialize_list(layers: Sequence[keras.layers.Layer]) -> list[dict]:
     return [keras.saving.serialize_keras_object(layer) for layer in layers]
 
 
-def _as_layer(obj):
+def _as_layer(obj) -> keras.layers.Layer:
     """A layer, or a layer's serialized config (as found in ``from_config``)."""
     return keras.saving.deserialize_keras_object(obj) if isinstance(obj, dict) else obj
 
@@ -682,28 +687,28 @@ class GroupedBlock(keras.layers.Layer):
     ``s..e-1`` of this block.
     """
 
-    def __init__(self, layers, **kwargs):
+    def __init__(self, layers, **kwargs) -> None:
         super().__init__(**kwargs)
         self.tree_layers = [_as_layer(c) for c in layers]
         self.groups = self.tree_layers[-1].groups
 
-    def call(self, x, training=None, group_range=None):
+    def call(self, x, training=None, group_range=None) -> tf.Tensor:
         for layer in self.tree_layers:
             x = layer(x, training=training, group_range=group_range)
         return x
 
-    def node_outputs(self, x, training=None, group_range=None):
+    def node_outputs(self, x, training=None, group_range=None) -> list[tf.Tensor]:
         """Nodes ``start..stop-1`` of this block, one tensor each (equal widths)."""
         start, stop = _full(group_range, self.groups)
         y = self(x, training=training, group_range=group_range)
         return tf.split(y, stop - start, axis=-1) if stop - start > 1 else [y]
 
-    def node_costs(self, input_hw):
+    def node_costs(self, input_hw) -> NodeCosts:
         """Per node: ``(macs, params)`` lists and the output resolution."""
         macs, params, hw = sequence_cost(self.tree_layers, input_hw)
         return [macs] * self.groups, [params] * self.groups, hw
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "layers": serialize_list(self.tree_layers)}
 
 
@@ -723,7 +728,7 @@ class PerNodeBlock(keras.layers.Layer):
         the channel axis (used for per-node classifier heads).
     """
 
-    def __init__(self, nodes, branch, input_widths, stack_outputs=False, **kwargs):
+    def __init__(self, nodes, branch, input_widths, stack_outputs=False, **kwargs) -> None:
         super().__init__(**kwargs)
         nodes = [[_as_layer(c) for c in node] for node in nodes]
         self.node_sizes = [len(node) for node in nodes]
@@ -734,11 +739,11 @@ class PerNodeBlock(keras.layers.Layer):
         self.stack_outputs = bool(stack_outputs)
         self.groups = len(nodes)
 
-    def node_layers(self, j):
+    def node_layers(self, j) -> list[keras.layers.Layer]:
         start = sum(self.node_sizes[:j])
         return self.flat_layers[start:start + self.node_sizes[j]]
 
-    def node_outputs(self, x, training=None, group_range=None):
+    def node_outputs(self, x, training=None, group_range=None) -> list[tf.Tensor]:
         start, stop = _full(group_range, self.groups)
         first_parent = start // self.branch
         last_parent = (stop - 1) // self.branch
@@ -752,13 +757,13 @@ class PerNodeBlock(keras.layers.Layer):
             outputs.append(h)
         return outputs
 
-    def call(self, x, training=None, group_range=None):
+    def call(self, x, training=None, group_range=None) -> tf.Tensor:
         outputs = self.node_outputs(x, training, group_range)
         if len(outputs) == 1:
             return outputs[0]
         return tf.concat(outputs, axis=1 if self.stack_outputs else -1)
 
-    def leaf_logits(self, x, leaf: int, training=None):
+    def leaf_logits(self, x, leaf: int, training=None) -> tf.Tensor:
         """As the model's head (one classifier stack per node, e.g. OEMC's students):
         node ``leaf``'s logits ``[batch, num_classes]``; ``x`` holds only that node's input."""
         *body, head = self.node_layers(leaf)
@@ -766,12 +771,12 @@ class PerNodeBlock(keras.layers.Layer):
             x = layer(x, training=training)
         return head.leaf_logits(x, 0, training=training)
 
-    def node_costs(self, input_hw):
+    def node_costs(self, input_hw) -> NodeCosts:
         """Per node: ``(macs, params)`` lists and the output resolution."""
         costs = [sequence_cost(self.node_layers(j), input_hw) for j in range(self.groups)]
         return [c[0] for c in costs], [c[1] for c in costs], costs[-1][2]
 
-    def get_config(self):
+    def get_config(self) -> dict:
         nodes = [serialize_list(self.node_layers(j)) for j in range(self.groups)]
         return {**super().get_config(), "nodes": nodes, "branch": self.branch,
                 "input_widths": self.input_widths, "stack_outputs": self.stack_outputs}

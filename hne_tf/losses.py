@@ -115,7 +115,7 @@ class HParam:
         hi = "inf)" if self.high is None else f"{self.high:g}" + (")" if self.high_open else "]")
         return f"{lo}, {hi}"
 
-    def check(self, value, loss: str):
+    def check(self, value, loss: str) -> float | str:
         """Returns ``value`` as the type the loss uses; a ValueError names the hyperparameter."""
         where = f"hyperparameter {self.name} of loss {loss!r}"
         if self.choices:
@@ -172,7 +172,7 @@ def register(name: str, *, summary: str, families: Sequence[str] = FAMILIES,
     for h in all_hparams:
         h.check(h.default, name)  # a default outside its own range is a bug here
 
-    def wrap(fn):
+    def wrap(fn: Callable) -> Callable:
         LOSSES[name] = LossSpec(name, fn, tuple(families), summary, all_hparams)
         return fn
     return wrap
@@ -197,7 +197,7 @@ def describe() -> str:
 
 
 # ------------------------------------------------------------ helpers
-def sigmoid_rampup(epoch, rampup_epochs):
+def sigmoid_rampup(epoch, rampup_epochs) -> float | tf.Tensor:
     """Sigmoid-shaped ramp from ~0 to 1: ``exp(-5 (1 - t)^2)``, ``t = clip(epoch / rampup_epochs, 0, 1)``.
 
     ``rampup_epochs <= 0`` means no ramp-up: 1.0. A Python number ``epoch``

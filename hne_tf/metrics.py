@@ -22,7 +22,7 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
 class _Scores:
     """Streaming accuracy, NLL and ECE of one predictor (``num_bins`` confidence bins)."""
 
-    def __init__(self, num_bins: int):
+    def __init__(self, num_bins: int) -> None:
         self.bins = num_bins
         self.count = 0
         self.correct = 0.0
@@ -56,7 +56,7 @@ class EnsembleEvaluator:
       num_bins: ECE bins (15, as is usual for calibration studies).
     """
 
-    def __init__(self, num_leaves: int, num_bins: int = 15):
+    def __init__(self, num_leaves: int, num_bins: int = 15) -> None:
         self.n = int(num_leaves)
         self.bins = int(num_bins)
         self.count = 0

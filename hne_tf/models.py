@@ -12,6 +12,9 @@ from hne_tf import layers as L
 from hne_tf.presets import TEACHER, Extra, get_preset, list_models
 from hne_tf.tree import AnytimeStep, StepRun, TreeSpec, run_anytime_steps, slot_name
 
+#: A forward pass's outputs: ``"logits"`` ``[batch, leaves, classes]`` and the extras' entries.
+Outputs = dict[str, tf.Tensor | list[tf.Tensor]]
+
 
 @L.register
 class TreeEnsemble(keras.Model):
@@ -32,7 +35,7 @@ class TreeEnsemble(keras.Model):
     """
 
     def __init__(self, preset: str, input_shape, num_classes: int, options: dict | None = None,
-                 **kwargs):
+                 **kwargs) -> None:
         kwargs.setdefault("name", preset)
         super().__init__(**kwargs)
         build = get_preset(preset)  # an unknown name lists the valid ones
@@ -77,14 +80,14 @@ class TreeEnsemble(keras.Model):
     def num_blocks(self) -> int:
         return self.spec.num_blocks
 
-    def build(self, input_shape):
+    def build(self, input_shape) -> None:
         # Sub-layers are built by the forward pass in __init__.
         self.built = True
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None) -> Outputs:
         return self.forward(inputs, training=training, extras=True)
 
-    def forward(self, inputs, num_leaves: int | None = None, training=None, extras: bool = False):
+    def forward(self, inputs, num_leaves: int | None = None, training=None, extras: bool = False) -> Outputs:
         """Runs the first ``num_leaves`` leaves (all by default).
 
         Returns the output dict; the extras' entries only with ``extras`` and
@@ -103,7 +106,7 @@ class TreeEnsemble(keras.Model):
                 h = nodes[b][0] if len(nodes[b]) == 1 else tf.concat(nodes[b], axis=-1)
             else:
                 h = block(h, training=training, group_range=group_range)
-        out: dict[str, object] = {"logits": self.head(h, training=training, group_range=(0, k))}
+        out: Outputs = {"logits": self.head(h, training=training, group_range=(0, k))}
         for e in run_extras:
             out[e.output] = e(nodes, training=training)
         return out
@@ -199,7 +202,7 @@ class TreeEnsemble(keras.Model):
             raise ValueError(f"leaf must be an integer in [0, {self.num_leaves - 1}], got {leaf!r}")
         return self._leaf_path(inputs, leaf, 0, training)[0]
 
-    def _leaf_path(self, h, leaf: int, start_block: int, training, keep=()):
+    def _leaf_path(self, h, leaf: int, start_block: int, training, keep=()) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """Leaf ``leaf``'s nodes from ``start_block`` on, then its head.
 
         Returns ``(logits [batch, classes], {slot: activation})`` for the
@@ -250,19 +253,19 @@ class TreeEnsemble(keras.Model):
         return tf.train.Checkpoint(**by_path)
 
     # --------------------------------------------------------------- config
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"preset": self.preset, "input_shape": list(self.image_shape),
                 "num_classes": self.num_classes, "options": _jsonable(self.options), "name": self.name,
                 "trainable": self.trainable}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config) -> TreeEnsemble:
         return cls(**config)
 
-    def build_from_config(self, config):
+    def build_from_config(self, config) -> None:
         pass  # built in __init__
 
-    def get_build_config(self):
+    def get_build_config(self) -> dict:
         return {"input_shape": (None,) + self.image_shape}
 
 
@@ -270,7 +273,7 @@ def _positive_int(v) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
 
 
-def _jsonable(v):
+def _jsonable(v) -> object:
     if isinstance(v, (tuple, list)):
         return [_jsonable(i) for i in v]
     if isinstance(v, dict):
@@ -285,14 +288,14 @@ class PrefixModel(keras.Model):
     after loading.
     """
 
-    def __init__(self, ensemble: TreeEnsemble, k: int, **kwargs):
+    def __init__(self, ensemble: TreeEnsemble, k: int, **kwargs) -> None:
         kwargs.setdefault("name", f"{ensemble.name}_prefix{k}")
         super().__init__(**kwargs)
         self.ensemble = ensemble
         self.k = int(k)
         self.built = True  # the ensemble's weights already exist
 
-    def call(self, inputs, training=False):
+    def call(self, inputs, training=False) -> tf.Tensor:
         return self.ensemble.forward(inputs, num_leaves=self.k, training=training)["logits"]
 
 

@@ -16,8 +16,12 @@ epochs, an ImageNet one 120-150.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from hne_tf import losses as losses_lib
+
+if TYPE_CHECKING:
+    from hne_tf.training import TrainConfig
 
 # Flags that name loss hyperparameters travel in TrainConfig.loss_options.
 _HNE_CIFAR = dict(loss="hierarchical_distillation", alpha=0.5, temperature=2.0, epochs=200, batch_size=128,
@@ -162,7 +166,7 @@ def config_fields(name: str, **overrides) -> dict:
     return merged
 
 
-def config(name: str, **overrides):
+def config(name: str, **overrides) -> TrainConfig:
     """A :class:`hne_tf.training.TrainConfig` for recipe ``name`` (see :func:`config_fields`)."""
     from hne_tf.training import TrainConfig  # TensorFlow only when a config is built
     return TrainConfig(**config_fields(name, **overrides))

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import keras
 import numpy as np
@@ -36,7 +36,7 @@ from hne_tf import losses as losses_lib
 from hne_tf.cost import cost_table
 from hne_tf.ensemble import ensemble_logits
 from hne_tf.metrics import EnsembleEvaluator
-from hne_tf.models import TreeEnsemble, build_model
+from hne_tf.models import Outputs, TreeEnsemble, build_model
 from hne_tf.presets import list_models
 from hne_tf.tree import default_prefixes
 
@@ -67,12 +67,12 @@ class PaperSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     HALVING = (60 / 150, 90 / 150, 110 / 150, 125 / 150, 135 / 150, 145 / 150)
 
-    def __init__(self, kind, lr, total_steps):
+    def __init__(self, kind, lr, total_steps) -> None:
         if kind not in SCHEDULES:
             raise ValueError(f"unknown schedule {kind!r}; valid: {', '.join(SCHEDULES)}")
         self.kind, self.lr, self.total_steps = kind, float(lr), max(1, int(total_steps))
 
-    def __call__(self, step):
+    def __call__(self, step) -> tf.Tensor:
         t = tf.minimum(tf.cast(step, tf.float32) / self.total_steps, 1.0)
         if self.kind == "cosine":
             return self.lr * 0.5 * (1.0 + tf.cos(math.pi * t))
@@ -83,7 +83,7 @@ class PaperSchedule(keras.optimizers.schedules.LearningRateSchedule):
             return self.lr * tf.pow(0.5, drops)
         return tf.constant(self.lr, tf.float32)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"kind": self.kind, "lr": self.lr, "total_steps": self.total_steps}
 
 
@@ -110,7 +110,7 @@ class EnsembleTrainer(keras.Model):
     """
 
     def __init__(self, ensemble: TreeEnsemble, loss_fn, weight_decay: float = 0.0,
-                 rampup_epochs: float = 0.0, **kwargs):
+                 rampup_epochs: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.ensemble = ensemble
         self.loss_fn = loss_fn
@@ -132,10 +132,10 @@ class EnsembleTrainer(keras.Model):
         self.built = True
 
     @property
-    def metrics(self):
+    def metrics(self) -> list[keras.metrics.Metric]:
         return list(self.loss_trackers.values()) + list(self.acc_trackers.values())
 
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None) -> None:
         # Keras 3.15's fit() first reduces a sample batch across replicas to
         # build the model symbolically; under MultiWorkerMirroredStrategy that
         # reduction fails (PerReplica -> Tensor). The model and metrics are
@@ -144,13 +144,13 @@ class EnsembleTrainer(keras.Model):
             with self.distribute_strategy.scope():
                 self.optimizer.build(self.ensemble.trainable_variables)
 
-    def call(self, inputs, training=False):
+    def call(self, inputs, training=False) -> Outputs:
         return self.ensemble(inputs, training=training)
 
-    def _distill_scale(self):
+    def _distill_scale(self) -> float | tf.Tensor:
         return losses_lib.sigmoid_rampup(self.epoch, self.rampup_epochs)
 
-    def _update(self, y, outputs, terms):
+    def _update(self, y, outputs, terms) -> dict[str, tf.Tensor]:
         for name, value in terms.items():
             self.loss_trackers[name].update_state(value)
         logits = tf.cast(outputs["logits"], tf.float32)
@@ -163,12 +163,12 @@ class EnsembleTrainer(keras.Model):
             results = {name: tf.reshape(v, [1]) for name, v in results.items()}
         return results
 
-    def _terms(self, y, outputs, distill_scale, split: bool):
+    def _terms(self, y, outputs, distill_scale, split: bool) -> dict[str, tf.Tensor]:
         if split and self._accepts_split:
             return self.loss_fn(y, outputs, distill_scale=distill_scale, no_trunk_grad=True)
         return self.loss_fn(y, outputs, distill_scale=distill_scale)
 
-    def compute_gradients(self, x, y):
+    def compute_gradients(self, x, y) -> tuple[list, list, Outputs, dict[str, tf.Tensor], tf.Tensor | None]:
         """One forward pass and the gradients of the training objective.
 
         The objective is the global-batch mean of ``terms["loss"]`` plus the
@@ -209,13 +209,13 @@ class EnsembleTrainer(keras.Model):
             trunk = {id(v) for v in self.ensemble.trunk_variables()}
             rest = [i for i, v in enumerate(variables) if id(v) not in trunk]
             extra = tape.gradient(scaled_part, [variables[i] for i in rest])
-            for i, g in zip(rest, extra):
+            for i, g in zip(rest, extra, strict=True):
                 if g is not None:
                     grads[i] = g if grads[i] is None else grads[i] + g
         del tape
         return grads, variables, outputs, terms, l2
 
-    def train_step(self, data):
+    def train_step(self, data) -> dict[str, tf.Tensor]:
         x, y = data
         grads, variables, outputs, terms, l2 = self.compute_gradients(x, y)
         self.optimizer.apply(grads, variables)
@@ -224,7 +224,7 @@ class EnsembleTrainer(keras.Model):
             terms["l2"] = l2
         return self._update(y, outputs, terms)
 
-    def test_step(self, data):
+    def test_step(self, data) -> dict[str, tf.Tensor]:
         x, y = data
         outputs = self.ensemble(x, training=False)
         terms = self.loss_fn(y, outputs, distill_scale=1.0)
@@ -264,7 +264,7 @@ class TrainConfig:
     # Changing these in an existing --model_dir would not resume the same run.
     IDENTITY = ("model", "loss", "dataset", "model_options")
 
-    def to_json(self):
+    def to_json(self) -> dict:
         return dataclasses.asdict(self)
 
 
@@ -297,7 +297,7 @@ def validate(config: TrainConfig) -> None:
     Every count is >= 1 (a count of 0 never means "all": leave the flag unset
     for that), every rate or coefficient finite and in its range.
     """
-    def choice(flag, value, valid):
+    def choice(flag, value, valid) -> None:
         if value not in valid:
             raise TrainingError(f"unknown --{flag}={value!r}; valid choices: {', '.join(valid)}")
     choice("model", config.model, list_models())
@@ -423,21 +423,21 @@ class _Checkpointer(keras.callbacks.Callback):
     """
 
     def __init__(self, manager: tf.train.CheckpointManager, epoch_var: tf.Variable,
-                 interrupt: _SigintGuard | None = None):
+                 interrupt: _SigintGuard | None = None) -> None:
         super().__init__()
         self.manager, self.epoch_var, self.interrupt = manager, epoch_var, interrupt
         self.stopped_on_nan = False
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch, logs=None) -> None:
         self.model.epoch.assign(float(epoch))
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch, logs=None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(float(loss)):
             self.stopped_on_nan = True
             self.model.stop_training = True
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch, logs=None) -> None:
         if self.interrupt is not None and self.interrupt.requested:
             return  # the epoch did not finish: its checkpoint would claim it did
         if self.stopped_on_nan or any(not np.isfinite(float(v)) for v in (logs or {}).values()):
@@ -477,25 +477,25 @@ class _SigintGuard:
     KeyboardInterrupt as usual. Installed only in the main thread.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.requested = False
         self.trainer: keras.Model | None = None
         self._saving = False
         self._previous = None
         self._installed = False
 
-    def __enter__(self):
+    def __enter__(self) -> _SigintGuard:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
             self._installed = True
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> bool:
         if self._installed:
             signal.signal(signal.SIGINT, self._previous)
         return False
 
-    def _handle(self, signum, frame):
+    def _handle(self, signum, frame) -> None:
         if self._saving:
             self.requested = True
             return
@@ -505,7 +505,7 @@ class _SigintGuard:
         self.trainer.stop_training = True
 
     @contextlib.contextmanager
-    def saving(self):
+    def saving(self) -> Iterator[None]:
         self._saving = True
         try:
             yield
@@ -526,7 +526,7 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
-def _checkpoint(trainer: EnsembleTrainer, epoch_var):
+def _checkpoint(trainer: EnsembleTrainer, epoch_var) -> tf.train.Checkpoint:
     return tf.train.Checkpoint(model=trainer.ensemble.checkpoint_variables(), optimizer=trainer.optimizer,
                                epoch=epoch_var)
 
@@ -663,7 +663,7 @@ def _write_checkpoint_list(checkpoint_dir: str, latest: str) -> None:
                 os.path.exists(p + ".index") or os.path.exists(os.path.join(checkpoint_dir, p) + ".index")
                 for p in current.all_model_checkpoint_paths):
             return
-    except Exception:  # noqa: BLE001 - a garbage list file is what we replace
+    except Exception:  # any failure: a garbage list file is what we replace
         pass
     _write_text(path, "\n".join(lines) + "\n")
 
@@ -691,7 +691,7 @@ class RunLock:
     killed run (a dead PID left in the file) is simply taken over.
     """
 
-    def __init__(self, model_dir: str):
+    def __init__(self, model_dir: str) -> None:
         self.model_dir = model_dir
         self.path = os.path.join(model_dir, LOCK_FILE)
         self.fd: int | None = None
@@ -806,7 +806,7 @@ def _write_text(path: str, text: str) -> None:
         raise TrainingError(f"cannot write {path}: {_os_reason(e)}") from None
 
 
-def _write_json(path, obj):
+def _write_json(path, obj) -> None:
     _write_text(path, json.dumps(obj, indent=2))
 
 
@@ -851,7 +851,7 @@ def evaluate(ensemble: TreeEnsemble, dataset, num_batches: int | None = None, ve
     ``"teacher"``: accuracy, nll, ece and macs (the full model's MACs, every
     leaf; the gate's own few MACs are not counted).
     """
-    def forward(x):
+    def forward(x) -> dict[str, tf.Tensor]:
         outputs = ensemble(x, training=False)
         out = {"logits": tf.cast(outputs["logits"], tf.float32)}
         teacher = ensemble.teacher_logits(outputs)
@@ -925,16 +925,16 @@ class _PeriodicProgress(keras.callbacks.Callback):
     line per epoch instead, and this callback one line per interval within it.
     """
 
-    def __init__(self, epochs: int, steps: int, log, interval: float = 60.0):
+    def __init__(self, epochs: int, steps: int, log, interval: float = 60.0) -> None:
         super().__init__()
         self.epochs, self.steps, self.log, self.interval = epochs, steps, log, interval
         self.epoch, self.start, self.last = 0, 0.0, 0.0
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch, logs=None) -> None:
         self.epoch, self.start = epoch, time.time()
         self.last = self.start
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch, logs=None) -> None:
         now = time.time()
         if now - self.last < self.interval:
             return
@@ -981,7 +981,7 @@ def run(config: TrainConfig, log=print, callbacks: Sequence[keras.callbacks.Call
             loss_fn = losses_lib.get_loss(config.loss, ensemble.family, ensemble.num_leaves,
                                           **config.loss_options)
         except ValueError as e:
-            raise TrainingError(str(e))
+            raise TrainingError(str(e)) from None
         trainer = EnsembleTrainer(ensemble, loss_fn, config.weight_decay, config.rampup_epochs)
         steps_per_epoch = config.steps_per_epoch or max(1, info.train_size // config.batch_size)
         schedule = PaperSchedule(config.schedule, config.lr, steps_per_epoch * config.epochs)
@@ -1108,14 +1108,14 @@ def load_trained(model_dir: str) -> TreeEnsemble:
         model, dataset = saved["model"], saved["dataset"]
         options = saved.get("model_options") or {}
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as e:
-        raise TrainingError(f"{config_path} is not a train.py config (needs model and dataset): {e!r}")
+        raise TrainingError(f"{config_path} is not a train.py config (needs model and dataset): {e!r}") from None
     except OSError as e:
         raise TrainingError(f"cannot read {config_path}: {_os_reason(e)}") from None
     try:
         info = data_lib.dataset_info(dataset)
         ensemble = build_model(model, info.input_shape, info.num_classes, **options)
     except (ValueError, TypeError) as e:
-        raise TrainingError(f"{config_path} names a model that cannot be built: {e}")
+        raise TrainingError(f"{config_path} names a model that cannot be built: {e}") from None
     checkpoint = tf.train.Checkpoint(model=ensemble.checkpoint_variables())
     try:
         path = restore(checkpoint, os.path.join(model_dir, "checkpoints"), partial=True,
