@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 import pytest
-from kit import ROOT
+from kit import ROOT, run_cli
 
 from export import exporter, publish
 from export import manifest as mf
@@ -58,10 +58,9 @@ def _small(run_dir, out, **kw):
     return run_export(ExportConfig(**config), log=_quiet)
 
 
-def _cli(module, *flags, timeout=300):
-    env = {k: v for k, v in os.environ.items() if k != "HNE_TF_TRACEBACK"}
-    return subprocess.run([sys.executable, "-m", module, *flags], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+def _cli(module, *flags):
+    """``python -m module flags`` run in this process (kit.run_cli): exit code, stdout, stderr."""
+    return run_cli(module, *flags, env={"HNE_TF_TRACEBACK": None})
 
 
 def _last_line(stderr: str) -> str:

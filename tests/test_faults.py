@@ -25,12 +25,12 @@ import hne_tf
 from hne_tf import data as data_lib
 from hne_tf import training
 
-TINY = dict(dataset="synthetic", model="hne_resnet_tiny", batch_size=16, steps_per_epoch=2, eval_examples=32,
+QUICK = dict(dataset="synthetic", model="hne_resnet_tiny", batch_size=16, steps_per_epoch=2, eval_examples=32,
             eval_batch_size=32, lr=0.05)
 
 
 def config(model_dir, **kw):
-    return training.TrainConfig(model_dir=str(model_dir), **{**TINY, "epochs": 2, **kw})
+    return training.TrainConfig(model_dir=str(model_dir), **{**QUICK, "epochs": 2, **kw})
 
 
 class Log(list):
@@ -297,7 +297,7 @@ def _train_py(args, fault=None, timeout=300):
 
 
 def _flags(d, **kw):
-    return [f"--{k}={v}" for k, v in {**TINY, "epochs": 2, "model_dir": d, **kw}.items()]
+    return [f"--{k}={v}" for k, v in {**QUICK, "epochs": 2, "model_dir": d, **kw}.items()]
 
 
 @pytest.mark.slow
