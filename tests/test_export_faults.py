@@ -176,17 +176,24 @@ def test_stale_staging_folders_of_dead_exports_are_removed(run_copy, small_expor
     assert sums(out) == before
 
 
+@pytest.fixture(scope="module")
+def newer_export(hne_run, tmp_path_factory):
+    """Another complete small export (prefix k=2, so its files differ from ``small_export``'s), to be copied."""
+    out = tmp_path_factory.mktemp("faults") / "newer"
+    _small(hne_run, out, prefixes=[2])
+    return out
+
+
 @pytest.mark.parametrize("new_export_complete", [True, False])
-def test_publish_killed_between_its_renames_is_finished_or_rolled_back(run_copy, small_export, tmp_path,
-                                                                       new_export_complete):
+def test_publish_killed_between_its_renames_is_finished_or_rolled_back(run_copy, small_export, newer_export,
+                                                                       tmp_path, new_export_complete):
     """The state a kill between ``out -> out.old-PID`` and ``out.partial-PID -> out`` leaves."""
     pid = _dead_pid()
     old = tmp_path / f"out.old-{pid}"
     shutil.copytree(small_export, old)
     old_sums = sums(old)
     partial = tmp_path / f"out.partial-{pid}"
-    _small(run_copy, tmp_path / "newer", prefixes=[2])
-    os.replace(tmp_path / "newer", partial)
+    shutil.copytree(newer_export, partial)
     if not new_export_complete:
         (partial / "manifest.json").unlink()  # killed before the staging folder was complete
     new_sums = sums(partial)
