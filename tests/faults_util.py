@@ -20,7 +20,8 @@ import signal
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from kit import ROOT
+
 
 
 def checksums(folder) -> dict:

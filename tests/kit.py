@@ -1,22 +1,37 @@
-"""Shared test kit: train and export the tiny models the export and demo tests read.
+"""Shared test kit: the repository root, the tiny presets, test images, the tiny
+trained and exported models the export and demo tests read, and in-process CLI runs.
 
 Session-scoped fixtures (in ``conftest.py``) build each of these once per test
 run: a tiny HNE (width 1/4 of Table 2's tree, 16 leaves) trained for 60 steps
 on the synthetic data set, its float32 + int8 export, and the demo assets
-(sample PNGs and the decision fixture) made from that export.
+(sample PNGs and the decision fixture) made from that export. Model checks that
+every preset goes through are in ``model_checks.py``.
 """
 
+import contextlib
+import io
 import os
-
-from export.exporter import ExportConfig, run_export
-from hne_tf.training import TrainConfig
-from hne_tf.training import run as train_run
+import runpy
+import subprocess
+import sys
+import traceback
+import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HNE_OPTIONS = {"width": 0.25}
+if ROOT not in sys.path:  # a child process started on a script in tests/
+    sys.path.insert(0, ROOT)
+
+import hne_tf  # noqa: E402
+
+# Every tiny preset (each family's smallest variant), the ones the in-process tests build.
+TINY_PRESETS = [n for n in hne_tf.list_models() if n.endswith("_tiny")]
 
 
 def train(model_dir, model, loss, steps, options=None):
+    from hne_tf.training import TrainConfig
+    from hne_tf.training import run as train_run
+
     config = TrainConfig(model=model, loss=loss, dataset="synthetic", model_dir=str(model_dir), epochs=1,
                          steps_per_epoch=steps, batch_size=32, eval_examples=64, eval_batch_size=64, lr=0.05,
                          model_options=dict(options or {}))
@@ -25,6 +40,91 @@ def train(model_dir, model, loss, steps, options=None):
 
 
 def export(run_dir, out_dir, **kw):
-    config = ExportConfig(model_dir=str(run_dir), out_dir=str(out_dir), eval_examples=256, parity_examples=64,
-                          calibration_images=64, latency_runs=20, **kw)
-    return run_export(config, log=lambda *_: None)
+    from export.exporter import ExportConfig, run_export
+
+    settings = dict(model_dir=str(run_dir), out_dir=str(out_dir), eval_examples=256, parity_examples=64,
+                    calibration_images=64, latency_runs=20)
+    settings.update(kw)
+    return run_export(ExportConfig(**settings), log=lambda *_: None)
+
+
+def test_images(n=64):
+    """The first ``n`` images and labels of the synthetic test split (numpy)."""
+    from hne_tf import data as data_lib
+
+    x, y = next(iter(data_lib.load("synthetic", "test", n, take=n)))
+    return x.numpy(), y.numpy()
+
+
+test_images.__test__ = False  # a helper, not a test
+
+
+@contextlib.contextmanager
+def _own_flags():
+    """absl flags defined inside the block are removed after it: every CLI here defines its flags on
+    the one global FLAGS, and several define the same names (--model_dir, --data_dir, ...)."""
+    from absl import app, flags
+
+    app.define_help_flags()  # absl's own flags stay; only the program's are removed after the run
+    fv = flags.FLAGS
+    before, was_parsed = set(fv), fv.is_parsed()
+    try:
+        yield
+    finally:
+        for name in set(fv) - before:
+            if name in fv:
+                delattr(fv, name)
+        if not was_parsed:
+            fv.unparse_flags()
+
+
+def cli_namespace(script):
+    """The top-level names of ``script`` (a ``.py`` path under ROOT), run as a module, not as ``__main__``;
+    the flags it defines are removed again."""
+    with _own_flags():
+        return runpy.run_path(os.path.join(ROOT, script), run_name=os.path.splitext(os.path.basename(script))[0])
+
+
+def run_cli(target, *args, env=None):
+    """Runs ``python -m target args`` (or ``python target args`` for a ``.py`` path under ROOT) in this
+    process, sparing a TensorFlow start-up per case: returns a ``subprocess.CompletedProcess`` with the
+    exit code and what the program printed to ``sys.stdout`` / ``sys.stderr``.
+
+    As the interpreter would: ``sys.exit(text)`` prints the text and exits 1; an uncaught exception
+    prints its traceback and exits 1. ``env`` sets (``None``: unsets) variables for the run. The
+    program's absl flags are defined afresh for each run and removed after it. What the tests that use
+    it check is the CLI's own logic (flag handling, messages, exit codes, files); what only the real
+    process shows (start-up noise, signals) is checked with a subprocess where a test asks for it.
+    """
+    saved_argv, saved_env = sys.argv, dict(os.environ)
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    for key, value in (env or {}).items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    sys.argv = [target] + [str(a) for a in args]
+    try:
+        with _own_flags(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+                warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "'.*' found in sys.modules", RuntimeWarning)  # runpy on export.anytime
+            try:
+                if target.endswith(".py"):
+                    runpy.run_path(os.path.join(ROOT, target), run_name="__main__")
+                else:
+                    runpy.run_module(target, run_name="__main__", alter_sys=False)
+            except SystemExit as e:
+                if e.code is None or isinstance(e.code, int):
+                    code = e.code or 0
+                else:
+                    print(e.code, file=sys.stderr)
+                    code = 1
+            except Exception:  # what the interpreter does with an uncaught exception
+                traceback.print_exc()
+                code = 1
+    finally:
+        sys.argv = saved_argv
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return subprocess.CompletedProcess([target, *args], code, out.getvalue(), err.getvalue())

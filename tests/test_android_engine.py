@@ -13,11 +13,11 @@ import subprocess
 
 import numpy as np
 import pytest
+from kit import ROOT
 
 from export import manifest as mf
 from export.samples import SAMPLES_FILE, manifest_test_images, preprocess
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENGINE_SCRIPT = os.path.join(ROOT, "android_demo", "engine", "run_tests.sh")
 JUNIT_JAR = "/usr/share/java/junit-platform-console-standalone.jar"
 JSON_JARS = ("/usr/share/java/com.android.json.jar", "/usr/share/java/android-json.jar")

@@ -14,8 +14,9 @@ import sys
 
 import numpy as np
 import pytest
-from kit import ROOT
+from kit import ROOT, run_cli
 from kit import export as _export
+from kit import test_images as _images
 from kit import train as _train
 
 from export import convert as conv
@@ -23,18 +24,12 @@ from export import manifest as mf
 from export import precisions
 from export import runtime as rt
 from export.exporter import ExportConfig, ExportError, run_export
-from hne_tf import data as data_lib
 from hne_tf.training import load_trained
 
 
 @pytest.fixture(scope="module")
 def hne_model(hne_run):
     return load_trained(str(hne_run))
-
-
-def _images(n=64):
-    x, y = next(iter(data_lib.load("synthetic", "test", n, take=n)))
-    return x.numpy(), y.numpy()
 
 
 # ----------------------------------------------------------------- parity
@@ -195,11 +190,18 @@ def test_parity_tolerance_is_relative_to_the_logits(hne_run):
     assert not result["passed"], result
 
 
+@pytest.fixture(scope="module")
+def prefix2_graphs(hne_model):
+    """Prefix k=2 of the tiny HNE, traced once for every precision case (tracing costs seconds;
+    the converter keeps no state between conversions)."""
+    return conv.trace_graphs(hne_model, [2], [], anytime=False, log=lambda _: None)
+
+
 @pytest.mark.parametrize("precision", list(precisions.REGISTRY))
-def test_every_registered_precision_converts_and_runs(hne_model, precision):
+def test_every_registered_precision_converts_and_runs(hne_model, prefix2_graphs, precision):
     """Each registry entry sets up a converter whose file runs and agrees with Keras on most images."""
     entry = precisions.get(precision)
-    graphs = conv.trace_graphs(hne_model, [2], [], anytime=False, log=lambda _: None)
+    graphs = prefix2_graphs
     converter = conv.Converter(graphs)
     x, _ = _images(64)
     rep = conv.representative_batches(graphs, ["prefix_k02"], [], x[:32]) if entry.calibrated else None
@@ -395,17 +397,15 @@ def test_live_engine_on_the_exported_file(hne_export, hne_model):
 
 def test_runner_cli_writes_table_json_and_plot(hne_export, tmp_path):
     out, _ = hne_export
-    r = subprocess.run([sys.executable, "-m", "export.anytime", f"--manifest={out / 'manifest.json'}",
-                        "--num_images=64", f"--output={tmp_path / 'eval'}"], cwd=ROOT, capture_output=True,
-                       text=True, timeout=300)
+    r = run_cli("export.anytime", f"--manifest={out / 'manifest.json'}", "--num_images=64",
+                f"--output={tmp_path / 'eval'}")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "accuracy %" in r.stdout and "deadline" in r.stdout
     result = json.loads((tmp_path / "eval.json").read_text())
     assert result["num_images"] == 64 and (tmp_path / "eval.png").exists()
     leaves = [p for p in result["points"] if p["rule"] == "leaves"]
     assert [p["mean_leaves"] for p in leaves] == list(range(1, 17))
-    r = subprocess.run([sys.executable, "-m", "export.anytime", f"--manifest={out / 'manifest.json'}",
-                        "--rule=confidence"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = run_cli("export.anytime", f"--manifest={out / 'manifest.json'}", "--rule=confidence")
     assert r.returncode != 0 and "--confidence" in r.stderr
 
 

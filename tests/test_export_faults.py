@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 import pytest
-from kit import ROOT
+from kit import ROOT, run_cli
 
 from export import exporter, publish
 from export import manifest as mf
@@ -58,10 +58,9 @@ def _small(run_dir, out, **kw):
     return run_export(ExportConfig(**config), log=_quiet)
 
 
-def _cli(module, *flags, timeout=300):
-    env = {k: v for k, v in os.environ.items() if k != "HNE_TF_TRACEBACK"}
-    return subprocess.run([sys.executable, "-m", module, *flags], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+def _cli(module, *flags):
+    """``python -m module flags`` run in this process (kit.run_cli): exit code, stdout, stderr."""
+    return run_cli(module, *flags, env={"HNE_TF_TRACEBACK": None})
 
 
 def _last_line(stderr: str) -> str:
@@ -177,17 +176,24 @@ def test_stale_staging_folders_of_dead_exports_are_removed(run_copy, small_expor
     assert sums(out) == before
 
 
+@pytest.fixture(scope="module")
+def newer_export(hne_run, tmp_path_factory):
+    """Another complete small export (prefix k=2, so its files differ from ``small_export``'s), to be copied."""
+    out = tmp_path_factory.mktemp("faults") / "newer"
+    _small(hne_run, out, prefixes=[2])
+    return out
+
+
 @pytest.mark.parametrize("new_export_complete", [True, False])
-def test_publish_killed_between_its_renames_is_finished_or_rolled_back(run_copy, small_export, tmp_path,
-                                                                       new_export_complete):
+def test_publish_killed_between_its_renames_is_finished_or_rolled_back(run_copy, small_export, newer_export,
+                                                                       tmp_path, new_export_complete):
     """The state a kill between ``out -> out.old-PID`` and ``out.partial-PID -> out`` leaves."""
     pid = _dead_pid()
     old = tmp_path / f"out.old-{pid}"
     shutil.copytree(small_export, old)
     old_sums = sums(old)
     partial = tmp_path / f"out.partial-{pid}"
-    _small(run_copy, tmp_path / "newer", prefixes=[2])
-    os.replace(tmp_path / "newer", partial)
+    shutil.copytree(newer_export, partial)
     if not new_export_complete:
         (partial / "manifest.json").unlink()  # killed before the staging folder was complete
     new_sums = sums(partial)

@@ -25,12 +25,12 @@ import hne_tf
 from hne_tf import data as data_lib
 from hne_tf import training
 
-TINY = dict(dataset="synthetic", model="hne_resnet_tiny", batch_size=16, steps_per_epoch=2, eval_examples=32,
+QUICK = dict(dataset="synthetic", model="hne_resnet_tiny", batch_size=16, steps_per_epoch=2, eval_examples=32,
             eval_batch_size=32, lr=0.05)
 
 
 def config(model_dir, **kw):
-    return training.TrainConfig(model_dir=str(model_dir), **{**TINY, "epochs": 2, **kw})
+    return training.TrainConfig(model_dir=str(model_dir), **{**QUICK, "epochs": 2, **kw})
 
 
 class Log(list):
@@ -297,7 +297,7 @@ def _train_py(args, fault=None, timeout=300):
 
 
 def _flags(d, **kw):
-    return [f"--{k}={v}" for k, v in {**TINY, "epochs": 2, "model_dir": d, **kw}.items()]
+    return [f"--{k}={v}" for k, v in {**QUICK, "epochs": 2, "model_dir": d, **kw}.items()]
 
 
 @pytest.mark.slow
@@ -405,7 +405,7 @@ def test_resume_with_changed_mixed_precision_names_the_flag(run_dir):
     ("weight_decay", -1.0, r"--weight_decay must be a number >= 0, got -1.0"),
     ("momentum", 1.0, r"--momentum must be a number in \[0, 1\), got 1.0"),
     ("momentum", -0.1, r"--momentum must be a number in \[0, 1\)"),
-    ("label_smoothing", 1.0, r"--label_smoothing must be a number in \[0, 1\)"),
+    ("loss_options", {"label_smoothing": 1.0}, r"--label_smoothing: .* must be in \[0, 1\), got 1"),
     ("rampup_epochs", -3.0, r"--rampup_epochs must be a number >= 0"),
     ("lr", float("nan"), r"--lr must be a number > 0, got nan"),
     ("weight_decay", float("inf"), r"--weight_decay must be a number >= 0, got inf"),

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from model_checks import check_forward, check_model
+from kit import TINY_PRESETS
 from model_checks import images as _images
 from reference import leaf_network, randomize_batchnorm
 
@@ -16,7 +17,7 @@ from hne_tf import layers as L
 from hne_tf import presets
 from hne_tf.tree import AnytimeStep, cumulative_groups, run_anytime_steps
 
-TINY = [n for n in hne_tf.list_models() if n.endswith("_tiny")]
+TINY = TINY_PRESETS
 FULL = [n for n in hne_tf.list_models() if n not in TINY]
 
 

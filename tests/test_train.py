@@ -1,4 +1,10 @@
-"""train.py end to end: artifacts, resume after a kill, bad input, NaN, distribution."""
+"""train.py end to end: artifacts, resume after a kill, bad input, NaN, distribution.
+
+The finished run, the kill and the start-up noise checks run train.py in a
+child process (what a user's shell sees); the other cases run its main in this
+process (``kit.run_cli``), which checks the same flags, messages, exit codes and
+files without a TensorFlow start-up each.
+"""
 
 import json
 import os
@@ -9,25 +15,24 @@ import sys
 import time
 
 import pytest
+from kit import ROOT, cli_namespace, run_cli
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = ["--dataset=synthetic", "--model=hne_resnet_tiny", "--batch_size=16", "--steps_per_epoch=3",
          "--eval_examples=64", "--eval_batch_size=32"]
 
 
-def train(args, model_dir=None, timeout=300, env=None):
-    cmd = [sys.executable, os.path.join(ROOT, "train.py")] + list(args)
-    if model_dir is not None:
-        cmd.append(f"--model_dir={model_dir}")
-    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=full_env)
+def train(args, model_dir=None):
+    """train.py's main in this process."""
+    return run_cli("train.py", *args, *([f"--model_dir={model_dir}"] if model_dir is not None else []))
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    """One finished 1-epoch run; tests that need one get a copy."""
+    """One finished 1-epoch run of the train.py process; tests that need one get a copy."""
     d = tmp_path_factory.mktemp("base") / "run"
-    r = train(QUICK + ["--epochs=1"], d, env={"TF_CPP_MIN_LOG_LEVEL": "2"})  # the default level
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}  # the default level
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *QUICK, "--epochs=1", f"--model_dir={d}"],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     (d.parent / "stdout.txt").write_text(r.stdout)
     (d.parent / "stderr.txt").write_text(r.stderr)
@@ -202,8 +207,11 @@ def test_what_a_new_user_sees(finished_run):
     assert "3/3 - " in out  # the epoch's one line (Keras prints no "Epoch 1/1" header for one epoch)
 
 
-def test_stderr_filter_drops_noise_keeps_warnings():
-    """train.py's filter on fd 2, fed TensorFlow's noise and real warnings and errors (no TensorFlow import)."""
+def test_stderr_filter_drops_noise_keeps_warnings(capfd, monkeypatch):
+    """train.py's filter on fd 2, fed TensorFlow's noise and real warnings and errors (in this process:
+    the filter works on the file descriptor, which pytest's capfd reads)."""
+    for name in ("TF_CPP_MIN_LOG_LEVEL", "HNE_TF_TRACEBACK"):
+        monkeypatch.delenv(name, raising=False)
     noise = ["WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
              "I0000 00:00:1795364019.373794   11889 port.cc:153] oneDNN custom operations are on.",
              "E0000 00:00:1795364019.4 11889 cuda_executor.cc:1] failed call to cuInit: INTERNAL: CUDA error",
@@ -211,13 +219,10 @@ def test_stderr_filter_drops_noise_keeps_warnings():
     kept = ["W1122 16:16:12.764387 1398 checkpoint.py:234] Value in checkpoint could not be found",
             "E0000 00:00:1795364019.6 11889 allocator.cc:1] a real C++ error",
             "UserWarning: something real"]
-    payload = ("\n".join(noise + kept) + "\n").encode()
-    script = (f"import os, sys; sys.argv = ['train.py']; sys.path.insert(0, {ROOT!r}); import train\n"
-              "f = train._StderrFilter().start()\n"
-              f"os.write(2, {payload!r})\n"
-              "print('partial, no newline', end='', file=sys.stderr)\n"
-              "f.stop()\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "HNE_TF_TRACEBACK")}
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
-    assert r.returncode == 0, r.stderr
-    assert r.stderr.splitlines() == kept + ["partial, no newline"]
+    stderr_filter = cli_namespace("train.py")["_StderrFilter"]
+    capfd.readouterr()
+    f = stderr_filter().start()
+    os.write(2, ("\n".join(noise + kept) + "\n").encode())
+    os.write(2, b"partial, no newline")
+    f.stop()
+    assert capfd.readouterr().err.splitlines() == kept + ["partial, no newline"]

@@ -7,15 +7,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from kit import TINY_PRESETS
 
 import hne_tf
 from hne_tf import data as data_lib
 from hne_tf import losses as losses_lib
 from hne_tf import training
 
-TINY = ["hne_resnet_tiny", "multibranch_resnet_tiny", "independent_resnet_tiny", "hne_mobilenetv2_tiny",
-        "one_resnet_tiny", "oemc_resnet_tiny", "ensemblenet_resnet_tiny"]
-PAIRS = [(m, name) for m in TINY for name in losses_lib.LOSSES
+PAIRS = [(m, name) for m in TINY_PRESETS for name in losses_lib.LOSSES
          if name not in ("one", "oemc") or m.startswith(name)]
 
 

@@ -14,8 +14,8 @@ import threading
 
 import numpy as np
 import pytest
+from kit import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WEB = os.path.join(ROOT, "web_demo")
 CHROMES = ("/usr/bin/chromium-headless-shell", "/usr/bin/chromium")
 NUM_SAMPLES = 3  # images run through all leaves in the browser
