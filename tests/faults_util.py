@@ -23,7 +23,6 @@ import sys
 from kit import ROOT
 
 
-
 def checksums(folder) -> dict:
     """``{relative path: sha256}`` of every file under ``folder``."""
     out = {}

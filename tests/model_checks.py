@@ -83,7 +83,7 @@ def check_save_load(model, x, path):
     a, b = model(x), loaded(x)
     assert a.keys() == b.keys()
     for key in a:
-        for u, v in zip(tf.nest.flatten(a[key]), tf.nest.flatten(b[key])):
+        for u, v in zip(tf.nest.flatten(a[key]), tf.nest.flatten(b[key]), strict=True):
             np.testing.assert_array_equal(u.numpy(), v.numpy(), err_msg=key)
 
 

@@ -126,7 +126,7 @@ def test_fashion_training_augmentation_is_pad_crop_flip():
                 for i in range(n):
                     candidates.setdefault(view[i].tobytes(), set()).add((orig_labels[i], (dy, dx, flip)))
     transforms = []
-    for img, label in zip(aug_px, aug_labels):
+    for img, label in zip(aug_px, aug_labels, strict=True):
         matches = [t for lab, t in candidates.get(img.tobytes(), ()) if lab == label]
         assert matches, "an augmented image is not a 2-pixel shift / mirror of a training image"
         transforms.append(matches)
@@ -271,7 +271,7 @@ def test_synthetic_is_deterministic():
     a = _batches(D.load("synthetic", "train", 64, training=True, seed=5, take=256))
     b = _batches(D.load("synthetic", "train", 64, training=True, seed=5, take=256))
     c = _batches(D.load("synthetic", "train", 64, training=True, seed=6, take=256))
-    for (xa, ya), (xb, yb) in zip(a, b):
+    for (xa, ya), (xb, yb) in zip(a, b, strict=True):
         np.testing.assert_array_equal(xa, xb)
         np.testing.assert_array_equal(ya, yb)
     assert not np.array_equal(a[0][0], c[0][0])

@@ -63,7 +63,7 @@ def test_two_workers_on_loopback(tmp_path):
     finally:
         for p in procs:
             p.kill()
-    for p, (out, err) in zip(procs, outs):
+    for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-3000:]
     assert "2 replica(s)" in outs[0][0]
     assert "non-chief" in outs[1][0]

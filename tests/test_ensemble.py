@@ -37,7 +37,7 @@ def test_prefix_ensembles_numpy_and_tf():
 def test_running_mean_matches_prefix_ensembles():
     running = RunningMean()
     with pytest.raises(ValueError, match="no leaf"):
-        running.value
+        _ = running.value
     for k in range(3):
         got = running.add(LOGITS[:, k])
         np.testing.assert_array_equal(got, prefix_ensembles(LOGITS)[:, k])

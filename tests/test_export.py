@@ -42,7 +42,8 @@ def test_export_writes_every_file_and_a_valid_manifest(hne_export):
     assert names == expected
     assert sorted(os.listdir(out)) == sorted(expected + ["manifest.json"])
     mf.load(str(out / "manifest.json"))  # validates sizes and sha256 of every file
-    assert manifest["num_leaves"] == 16 and manifest["input"]["shape"] == [-1, 28, 28, 1]
+    assert manifest["num_leaves"] == 16 and manifest["input"]["shape"] == [1, 28, 28, 1]
+    assert manifest["input"]["batch"]["static"] is True
     assert manifest["input"]["normalization"]["mean"] == [0.5]
 
 
@@ -73,7 +74,7 @@ def test_anytime_signatures_in_order(hne_export):
     # its path leaves leaf k-1's, at the block of the lowest set bit of k.
     reads = ["input", "block3", "block2", "block3", "block1", "block3", "block2", "block3",
              "block0", "block3", "block2", "block3", "block1", "block3", "block2", "block3"]
-    for (key, sig), step, read in zip(signatures.items(), manifest["anytime"]["steps"], reads):
+    for (_key, sig), step, read in zip(signatures.items(), manifest["anytime"]["steps"], reads, strict=True):
         assert sig["inputs"] == [read] == [step["reads"]]
         assert sorted(sig["outputs"]) == sorted(["logits"] + step["writes"])
     assert manifest["anytime"]["steps"][0]["writes"] == ["block0", "block1", "block2", "block3"]
@@ -121,7 +122,7 @@ def test_anytime_weights_stored_once(hne_export, hne_model, tmp_path):
     graphs = conv.trace_graphs(hne_model, [], [0, 1], anytime=False, log=lambda _: None)
     converter = conv.Converter(graphs)
     paths = [tmp_path / f"member_{m}.tflite" for m in (0, 1)]
-    for m, path in zip((0, 1), paths):
+    for m, path in zip((0, 1), paths, strict=True):
         path.write_bytes(converter.convert([conv.member_key(m)], "float32"))
     ratio, repeats = _weights_stored_once(paths, out / "prefix_k02_float32.tflite")
     assert ratio > 1.1 and repeats > 0, (ratio, repeats)

@@ -178,8 +178,8 @@ def test_load_trained_uses_the_same_restore(run_dir):
     fresh = [w.numpy() for w in reference.weights]
     tf.train.Checkpoint(model=reference.checkpoint_variables()).restore(
         str(ckpt_dir(run_dir) / "ckpt-1")).expect_partial().assert_existing_objects_matched()
-    assert any(not np.array_equal(a, w.numpy()) for a, w in zip(fresh, reference.weights))
-    for ours, ref in zip(model.weights, reference.weights):
+    assert any(not np.array_equal(a, w.numpy()) for a, w in zip(fresh, reference.weights, strict=True))
+    for ours, ref in zip(model.weights, reference.weights, strict=True):
         np.testing.assert_array_equal(ours.numpy(), ref.numpy())
 
 

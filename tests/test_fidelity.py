@@ -77,9 +77,9 @@ def test_oemc_feature_hint_never_reaches_the_trunk(weight_decay):
         if weight_decay:
             old_total += 0.5 * weight_decay * tf.add_n([tf.reduce_sum(tf.square(v)) for v in variables])
         rest = old_total - hint
-    g_hint = dict(zip(map(id, variables), tape.gradient(hint, variables)))
-    g_rest = dict(zip(map(id, variables), tape.gradient(rest, variables)))
-    g_old = dict(zip(map(id, variables), tape.gradient(old_total, variables)))
+    g_hint = dict(zip(map(id, variables), tape.gradient(hint, variables), strict=True))
+    g_rest = dict(zip(map(id, variables), tape.gradient(rest, variables), strict=True))
+    g_old = dict(zip(map(id, variables), tape.gradient(old_total, variables), strict=True))
     del tape
     # The test can fail: the hint does reach the base block through the students' branches.
     assert all(_nonzero(g_hint[id(v)]) for v in roles["base"] if "gamma" not in v.path and "kernel" in v.path)
@@ -93,7 +93,7 @@ def test_oemc_feature_hint_never_reaches_the_trunk(weight_decay):
     total = tf.reduce_mean(terms["loss"]) + (l2 if l2 is not None else 0.0)
     np.testing.assert_allclose(float(total), float(old_total), rtol=1e-6)
     trunk = {id(v) for v in roles["base"]}
-    for v, g in zip(variables, grads):
+    for v, g in zip(variables, grads, strict=True):
         if id(v) in trunk:
             _close(g, g_rest[id(v)])                     # CE and KD (and L2) still train the base block
             assert _nonzero(g), v.path
@@ -120,8 +120,8 @@ def test_oemc_train_step_logs_no_split_part_and_a_plain_loss_keeps_its_gradient(
         want = tape.gradient(tf.reduce_mean(fn(y, hne(x, training=True))["loss"]), hne.trunk_variables())
     grads, variables, *_ = trainer.compute_gradients(x, y)
     trunk = {id(v) for v in hne.trunk_variables()}
-    got = [g for v, g in zip(variables, grads) if id(v) in trunk]
-    for a, b in zip(got, want):
+    got = [g for v, g in zip(variables, grads, strict=True) if id(v) in trunk]
+    for a, b in zip(got, want, strict=True):
         _close(a, b)
 
 

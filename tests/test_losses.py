@@ -57,7 +57,7 @@ def reference(name, logits, labels, gate=None, features=None, alpha=0.5, T=2.0, 
     out = {}
     for b in range(logits.shape[0]):
         z, y = logits[b], int(labels[b])
-        ens = lambda k: z[:k].mean(axis=0)  # noqa: E731
+        ens = lambda k, z=z: z[:k].mean(axis=0)  # noqa: E731
         q = np_softmax(ens(n_leaves) / T)
         l_i = sum(np_ce_label(y, z[n], eps) for n in range(n_leaves))
         l_s = sum(np_ce_label(y, ens(k), eps) for k in SIZES[n_leaves])
@@ -314,7 +314,7 @@ def test_oemc_feature_mse_only_trains_students():
     fv = [tf.Variable(f) for f in features]
     g = _grad(HL.get_loss("oemc", "oemc", N), labels, {"logits": tf.constant(logits), "features": fv},
               "feature_mse", fv)
-    for f, gf in zip(features, g):
+    for f, gf in zip(features, g, strict=True):
         gf = gf.numpy()
         assert not np.any(gf[:, 0]), "pseudo teacher features must get no gradient"
         size = np.prod(f.shape[2:])
@@ -422,7 +422,7 @@ def test_sigmoid_rampup():
     assert HL.sigmoid_rampup(25, 10) == 1.0
     assert HL.sigmoid_rampup(-3, 10) == pytest.approx(math.exp(-5.0))
     vals = [HL.sigmoid_rampup(e, 10) for e in range(11)]
-    assert all(a < b for a, b in zip(vals, vals[1:]))
+    assert all(a < b for a, b in zip(vals, vals[1:], strict=True))
 
 
 def test_sigmoid_rampup_on_the_trainers_epoch_variable():
@@ -464,36 +464,6 @@ def test_ensemblenet_ensembler_averages_probabilities():
     big = tf.constant([[[1000.0, 0.0, 0.0], [0.0, 1000.0, 0.0]]])
     ce = HL.get_loss("ensemblenet_ensembling", "ensemblenet", 2)(np.array([2]), {"logits": big})["ce_ensemble"]
     assert float(ce[0]) == pytest.approx(1000.0, rel=1e-6)
-
-
-def _oemc_parts(model):
-    """Trainable variables of the OEMC tiny preset by role: base block, pseudo teacher's branch,
-    compressed students' branches, adapters."""
-    branch = lambda s: [v for block in model.tree_blocks[1:] for layer in block.node_layers(s)  # noqa: E731
-                        for v in layer.trainable_variables]
-    students = [v for s in range(1, model.num_leaves) for v in branch(s)]
-    return {"base": model.tree_blocks[0].trainable_variables, "pseudo_teacher": branch(0),
-            "students": students, "adapters": model.extra("feature_adapter").trainable_weights}
-
-
-@pytest.mark.xfail(strict=True, reason="by design: the trainer, not the model's tape, keeps the hint off the base "
-                   "block (tests/test_fidelity.py); delete this test")
-def test_oemc_feature_mse_updates_only_compressed_students_on_the_model():
-    # OEMC section 3.3: L_intermediate updates only the compressed students, "not the other way
-    # round". The base block belongs to the pseudo teacher too, so it must not learn from it.
-    model = hne_tf.build_model("oemc_resnet_tiny", input_shape=(16, 16, 3), num_classes=C)
-    x = tf.constant(np.random.default_rng(10).normal(size=(4, 16, 16, 3)).astype("float32"))
-    parts = _oemc_parts(model)
-    with tf.GradientTape(persistent=True) as tape:
-        out = model(x, training=True)
-        res = HL.get_loss("oemc", "oemc", model.num_leaves)(tf.constant([1, 4, 0, 2]), out)
-        mse, ce = tf.reduce_sum(res["feature_mse"]), tf.reduce_sum(res["ce_independent"])
-    for role in ("students", "adapters"):
-        assert all(not _zero_or_none(g) for g in tape.gradient(mse, parts[role])), role
-    for role in ("base", "pseudo_teacher"):
-        assert all(_zero_or_none(g) for g in tape.gradient(mse, parts[role])), role
-    # The base block still learns from the other terms.
-    assert all(not _zero_or_none(g) for g in tape.gradient(ce, parts["base"]))
 
 
 # ---------------------------------------------------------------- registry

@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from model_checks import check_forward, check_model
 from kit import TINY_PRESETS
+from model_checks import check_forward, check_model
 from model_checks import images as _images
 from reference import leaf_network, randomize_batchnorm
 
@@ -308,7 +308,7 @@ def test_cost_table_consistency(name):
     assert table["unit"] == "MACs"
     assert sum(s["macs"] for s in table["steps"]) == table["full_macs"]
     macs = [p["macs"] for p in table["prefixes"]]
-    assert all(a < b for a, b in zip(macs, macs[1:]))
+    assert all(a < b for a, b in zip(macs, macs[1:], strict=True))
     training_only = sum(int(np.prod(w.shape)) for w in model.extra_weights())
     assert table["prefixes"][-1]["params"] == model.count_params() - training_only
     assert table["members"][0]["macs"] == table["steps"][0]["macs"]  # step 1 is leaf 0's whole path
@@ -362,10 +362,10 @@ def test_gradients_at_odd_batch_size(name):
         loss = tf.reduce_sum(model(_images((16, 16, 3), batch=3), training=True)["logits"])
     grads = tape.gradient(loss, model.trainable_weights)
     extra = {id(w) for w in model.extra_weights()}
-    tree = [g for w, g in zip(model.trainable_weights, grads) if id(w) not in extra]
+    tree = [g for w, g in zip(model.trainable_weights, grads, strict=True) if id(w) not in extra]
     assert tree
     assert all(g is not None and np.isfinite(g.numpy()).all() for g in tree)
-    assert all(g is None for w, g in zip(model.trainable_weights, grads) if id(w) in extra)
+    assert all(g is None for w, g in zip(model.trainable_weights, grads, strict=True) if id(w) in extra)
 
 
 def test_strided_pointwise_conv_equals_keras_conv2d():
@@ -428,7 +428,7 @@ def _train_step(model, x, y):
         labels = tf.repeat(y[:, None], model.num_leaves, axis=1)
         loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
     grads = tape.gradient(loss, model.trainable_weights)
-    opt.apply_gradients([(g, w) for g, w in zip(grads, model.trainable_weights) if g is not None])
+    opt.apply_gradients([(g, w) for g, w in zip(grads, model.trainable_weights, strict=True) if g is not None])
     return float(loss), before, grads
 
 

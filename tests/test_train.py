@@ -71,7 +71,7 @@ def test_restored_run_reproduces_its_evaluation(finished_run):
     model = load_trained(str(finished_run))
     test_ds = data_lib.load("synthetic", "test", 32, take=64)
     again = evaluate(model, test_ds, verbose=0)
-    for a, b in zip(saved["prefixes"], again["prefixes"]):
+    for a, b in zip(saved["prefixes"], again["prefixes"], strict=True):
         assert a["accuracy"] == pytest.approx(b["accuracy"], abs=1e-6)
         assert a["nll"] == pytest.approx(b["nll"], rel=1e-4)
     bn_means = [v for v in model.variables if "moving_mean" in v.path]

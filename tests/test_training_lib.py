@@ -46,7 +46,7 @@ def test_every_model_loss_pair_trains(model_name, loss):
     # Grouped kernels hold every leaf's weights in one variable: check each leaf's logits too.
     for leaf in range(model.num_leaves):
         assert np.any(logit_grads.numpy()[:, leaf]), f"leaf {leaf}: no gradient from {loss}"
-    grads = dict(zip((id(v) for v in model.trainable_variables), var_grads))
+    grads = dict(zip((id(v) for v in model.trainable_variables), var_grads, strict=True))
     unused = {id(v) for user, part in _extras(model).items() if user != loss for v in part}
     for v in model.trainable_variables:
         g = grads[id(v)]

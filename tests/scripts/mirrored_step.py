@@ -48,9 +48,10 @@ w2 = mirrored.ensemble.get_weights()
 print(json.dumps({
     "replicas": mirrored_strategy.num_replicas_in_sync,
     "loss": [h1["loss"][0], h2["loss"][0]],
-    "max_weight_diff": max(float(np.abs(a - b).max()) for a, b in zip(w1, w2)),
-    "max_update": max(float(np.abs(a - b).max()) for a, b in zip(w0, w1)),
-    "max_rel": max(float(np.abs(a - b).max() / max(np.abs(c - a).max(), 1e-12)) for a, b, c in zip(w1, w2, w0)),
+    "max_weight_diff": max(float(np.abs(a - b).max()) for a, b in zip(w1, w2, strict=True)),
+    "max_update": max(float(np.abs(a - b).max()) for a, b in zip(w0, w1, strict=True)),
+    "max_rel": max(float(np.abs(a - b).max() / max(np.abs(c - a).max(), 1e-12))
+                   for a, b, c in zip(w1, w2, w0, strict=True)),
     "worst": sorted(((float(np.abs(a - b).max()), v.path) for a, b, v in
-                     zip(w1, w2, single.ensemble.weights)), reverse=True)[:4],
+                     zip(w1, w2, single.ensemble.weights, strict=True)), reverse=True)[:4],
 }))
