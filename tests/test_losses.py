@@ -1,6 +1,7 @@
 """Losses: values against an independent NumPy reference, stop-gradients,
 argument checking, label smoothing, ramp-up and real model outputs."""
 
+import itertools
 import math
 import re
 
@@ -422,7 +423,7 @@ def test_sigmoid_rampup():
     assert HL.sigmoid_rampup(25, 10) == 1.0
     assert HL.sigmoid_rampup(-3, 10) == pytest.approx(math.exp(-5.0))
     vals = [HL.sigmoid_rampup(e, 10) for e in range(11)]
-    assert all(a < b for a, b in zip(vals, vals[1:], strict=True))
+    assert all(a < b for a, b in itertools.pairwise(vals))
 
 
 def test_sigmoid_rampup_on_the_trainers_epoch_variable():

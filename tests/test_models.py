@@ -1,6 +1,7 @@
 """Tree-ensemble models: equivalence with explicit per-leaf networks, prefixes,
 anytime steps, cost accounting, serialization and shapes."""
 
+import itertools
 import math
 
 import keras
@@ -308,7 +309,7 @@ def test_cost_table_consistency(name):
     assert table["unit"] == "MACs"
     assert sum(s["macs"] for s in table["steps"]) == table["full_macs"]
     macs = [p["macs"] for p in table["prefixes"]]
-    assert all(a < b for a, b in zip(macs, macs[1:], strict=True))
+    assert all(a < b for a, b in itertools.pairwise(macs))
     training_only = sum(int(np.prod(w.shape)) for w in model.extra_weights())
     assert table["prefixes"][-1]["params"] == model.count_params() - training_only
     assert table["members"][0]["macs"] == table["steps"][0]["macs"]  # step 1 is leaf 0's whole path
