@@ -338,7 +338,11 @@ class BranchReplicate(keras.layers.Layer):
         c = x.shape[-1] // parents
         y = tf.reshape(x, tf.concat([shape[:3], [parents, c]], axis=0))
         if index == [i // self.branch for i in range(len(index))] and len(index) == parents * self.branch:
-            y = tf.repeat(y, self.branch, axis=3)
+            # Every parent's channels ``branch`` times in a row: [p0, p0, p1, p1, ...]. A concat on
+            # the channel axis of [b, h, w, parents, c] lays them out exactly as tf.repeat on the
+            # parents axis would, but converts to CONCATENATION, which XNNPACK runs, where
+            # tf.repeat becomes TILE, which it does not.
+            y = tf.concat([y] * self.branch, axis=4)
         else:
             y = tf.gather(y, index, axis=3)
         return tf.reshape(y, tf.concat([shape[:3], [len(index) * c]], axis=0))
@@ -593,8 +597,8 @@ class TreeDense(keras.layers.Layer):
 
     def call(self, x, group_range=None) -> tf.Tensor:
         start, stop = _full(group_range, self.groups)
-        if stop - start == 1:
-            return self.single(x[:, 0], start)[:, None]
+        if stop - start == 1:  # a reshape, not x[:, 0]: XNNPACK rejects a shrinking STRIDED_SLICE
+            return self.single(tf.reshape(x, (-1, self.in_features)), start)[:, None]
         kernel = tf.reshape(tf.convert_to_tensor(self.kernel), (self.in_features, self.groups, self.units))
         bias = tf.reshape(tf.convert_to_tensor(self.bias), (self.groups, self.units))
         if (start, stop) != (0, self.groups):
