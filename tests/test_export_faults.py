@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 import pytest
+from faults_util import checksums as sums
 from kit import ROOT, run_cli
 
 from export import exporter, publish
@@ -37,17 +38,6 @@ from export.exporter import ExportConfig, ExportError, run_export
 
 def _quiet(*_):
     pass
-
-
-def sums(path) -> dict:
-    """sha256 of every file under ``path`` (relative path -> digest)."""
-    out = {}
-    for folder, _, files in os.walk(path):
-        for name in files:
-            full = os.path.join(folder, name)
-            with open(full, "rb") as f:
-                out[os.path.relpath(full, path)] = hashlib.sha256(f.read()).hexdigest()
-    return out
 
 
 def _small(run_dir, out, **kw):
