@@ -159,3 +159,15 @@ def test_hne_export_has_no_teacher(hne_export):
     assert all("k" in r for r in manifest["checks"]["accuracy_drops"])
     with pytest.raises(mf.ManifestError, match="no teacher section"):
         mf.teacher_file(manifest, "float32")
+
+
+def test_noteacher_flag_leaves_it_out(one_export, tmp_path):
+    from kit import run_cli
+
+    run_dir = one_export[0]
+    out = tmp_path / "out"
+    r = run_cli("export", f"--model_dir={run_dir}", f"--out_dir={out}", "--noteacher", "--precisions=float32",
+                "--prefixes=1", "--noanytime", "--eval_examples=16", "--parity_examples=8", "--latency_runs=1")
+    assert r.returncode == 0, r.stderr[-2000:]
+    manifest = mf.load(str(out / "manifest.json"))
+    assert "teacher" not in manifest and [f["file"] for f in manifest["files"]] == ["prefix_k01_float32.tflite"]
