@@ -158,8 +158,6 @@ def _export(config: ExportConfig, stage: str, started: float, log: Callable[[str
     model, run, epochs = _load_run(config)
     prefixes, members = _resolve_leaves(config, model)
     n = model.num_leaves
-    # Asked by role: a family with a "teacher" extra (ONE's gate) gets its teacher file.
-    teacher = _teacher_cost(model, cost_table(model)) if config.teacher and model.extra(TEACHER) else None
     data_dir = config.data_dir if config.data_dir is not None else run.get("data_dir")
     dataset = run["dataset"]
     info = data_lib.dataset_info(dataset)
@@ -172,6 +170,8 @@ def _export(config: ExportConfig, stage: str, started: float, log: Callable[[str
         raise ExportError(str(e)) from e
     x_parity = x_test[:config.parity_examples]
     costs = cost_table(model)
+    # Asked by role: a family with a "teacher" extra (ONE's gate) gets its teacher file.
+    teacher = _teacher_cost(model, costs) if config.teacher and model.extra(TEACHER) else None
     log(f"exporting {model.preset} ({n} leaves, {costs['full_macs'] / 1e6:.2f} MMACs) from {config.model_dir}: "
         f"prefixes {prefixes}, members {members or 'none'}, anytime {'yes' if config.anytime else 'no'}, "
         f"{'teacher (every leaf + gate), ' if teacher else ''}"
