@@ -6,6 +6,8 @@ Writes, for every precision in --precisions:
   prefix_kNN_<precision>.tflite   the first NN leaves; output "logits" [batch, NN, classes]
   member_NN_<precision>.tflite    leaf NN alone (--members; default: every OEMC student)
   anytime_<precision>.tflite      one signature per leaf step (step01..stepN)
+  teacher_<precision>.tflite      the family's own teacher, where the model has one (ONE's gated
+                                  teacher, "ONE-E": every leaf and the gate); output "logits" [batch, classes]
 and manifest.json (README, "The manifest"). Every float32 graph is checked
 against Keras; the export exits non-zero, writing nothing to --out_dir, when a
 check fails.
@@ -31,6 +33,8 @@ flags.DEFINE_string("precisions", ",".join(precision_registry.REGISTRY), precisi
 flags.DEFINE_string("members", "default", "Leaves (0-based) to export alone, e.g. 0,3; 'default' = every OEMC "
                     "student, none for other families (prefix k=1 already is leaf 0 alone); 'none'.")
 flags.DEFINE_bool("anytime", True, "Export the anytime file (one signature per leaf step).")
+flags.DEFINE_bool("teacher", True, "Export the family's own teacher (ONE's gated teacher: every leaf and the gate) "
+                  "as teacher_<precision>.tflite, for models that have one; no effect on others.")
 flags.DEFINE_integer("eval_examples", None, "Measure accuracy on the first N test examples (default: all).")
 flags.DEFINE_integer("calibration_images", 256, "Training images for the calibrated precisions ("
                      + ", ".join(p.name for p in precision_registry.REGISTRY.values() if p.calibrated) + ").")
@@ -86,7 +90,8 @@ def main(argv: list[str]) -> None:
     logging.set_verbosity(logging.WARNING)
     config = ExportConfig(
         model_dir=FLAGS.model_dir, out_dir=out_dir, prefixes=prefixes, precisions=precisions, members=members,
-        anytime=FLAGS.anytime, eval_examples=FLAGS.eval_examples, calibration_images=FLAGS.calibration_images,
+        anytime=FLAGS.anytime, teacher=FLAGS.teacher, eval_examples=FLAGS.eval_examples,
+        calibration_images=FLAGS.calibration_images,
         parity_examples=FLAGS.parity_examples, parity_tolerance=FLAGS.parity_tolerance,
         max_anytime_size_ratio=FLAGS.max_anytime_size_ratio, latency_threads=FLAGS.latency_threads,
         latency_runs=FLAGS.latency_runs, data_dir=FLAGS.data_dir, overwrite=FLAGS.overwrite)

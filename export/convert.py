@@ -1,6 +1,6 @@
 """Keras tree ensemble -> TFLite flatbuffers.
 
-Three kinds of graph come out of one trained :class:`hne_tf.TreeEnsemble`:
+Four kinds of graph come out of one trained :class:`hne_tf.TreeEnsemble`:
 
 * ``prefix_kNN``: the first ``k`` leaves, input ``"input"`` ``[batch, H, W, C]``,
   output ``"logits"`` ``[batch, k, classes]`` (the per-leaf logits; the
@@ -10,6 +10,10 @@ Three kinds of graph come out of one trained :class:`hne_tf.TreeEnsemble`:
 * ``stepNN``: anytime step ``NN`` (DESIGN.md, "The anytime export"). Its input
   is the cache slot it reads (``"input"`` or ``"block{b}"``); its outputs are
   ``"logits"`` ``[batch, classes]`` of its leaf plus the slots it writes.
+* ``teacher``: the family's own teacher, for models with a ``"teacher"``
+  extra (ONE's gated teacher, the paper's "ONE-E"): every leaf and the gate,
+  input ``"input"``, output ``"logits"`` ``[batch, classes]``
+  (``model.teacher_logits``: ``sum_i gate_i z_i``).
 
 Every graph is traced, then frozen (variables become constants) *before* it
 reaches the converter. Two facts make this necessary (TF 2.21):
@@ -56,6 +60,10 @@ def member_key(leaf: int) -> str:
 
 def step_key(step: int) -> str:
     return f"step{step:02d}"
+
+
+#: Key (and file name stem) of the teacher graph.
+TEACHER_KEY = "teacher"
 
 
 #: Batch size of the exported graphs' inputs: static 1, so that no op depends
@@ -108,8 +116,9 @@ def slot_shapes(model) -> dict[str, tuple]:
 
 
 def trace_graphs(model, prefixes: Sequence[int], members: Sequence[int], anytime: bool = True,
-                 log: Callable[[str], None] = print) -> dict[str, Graph]:
-    """Traces and freezes the requested prefix, member and anytime-step graphs."""
+                 log: Callable[[str], None] = print, teacher: bool = False) -> dict[str, Graph]:
+    """Traces and freezes the requested prefix, member and anytime-step graphs, and with
+    ``teacher`` the teacher graph (the model must have a ``"teacher"`` extra)."""
     image = {"input": tuple(model.image_shape)}
     graphs: dict[str, Graph] = {}
     for k in prefixes:
@@ -126,6 +135,13 @@ def trace_graphs(model, prefixes: Sequence[int], members: Sequence[int], anytime
                 logits, writes = model.anytime_step(s.step, x, training=False)
                 return {"logits": logits, **writes}
             graphs[step_key(s.step)] = _freeze(body, {s.reads: shapes[s.reads]}, step_key(s.step))
+    if teacher:
+        def teacher_body(x: tf.Tensor) -> dict[str, tf.Tensor]:
+            logits = model.teacher_logits(model(x, training=False))
+            if logits is None:
+                raise ValueError(f"{model.preset} has no teacher extra: there is no teacher graph to export")
+            return {"logits": logits}
+        graphs[TEACHER_KEY] = _freeze(teacher_body, image, TEACHER_KEY)
     log(f"traced and froze {len(graphs)} graphs")
     return graphs
 
@@ -245,7 +261,7 @@ def weight_bytes(buf: bytes) -> int:
 
 def representative_batches(graphs: dict[str, Graph], keys: Sequence[str], steps, images: np.ndarray,
                            batch_size: int = 16) -> Callable[[], Iterable]:
-    """Calibration data for ``keys``: the images for prefix and member graphs,
+    """Calibration data for ``keys``: the images for prefix, member and teacher graphs,
     and for anytime steps the cache slots that the frozen float steps compute
     from those images."""
     step_inputs: dict[str, list[np.ndarray]] = {}
@@ -276,5 +292,5 @@ def representative_batches(graphs: dict[str, Graph], keys: Sequence[str], steps,
     return gen
 
 
-__all__ = ["BATCH", "Converter", "Graph", "finalize", "member_key", "prefix_key",
+__all__ = ["BATCH", "TEACHER_KEY", "Converter", "Graph", "finalize", "member_key", "prefix_key",
            "representative_batches", "slot_shapes", "step_key", "trace_graphs", "weight_bytes"]

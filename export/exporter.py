@@ -28,6 +28,7 @@ from export import precisions as precision_registry
 from export import runtime as rt
 from hne_tf import data as data_lib
 from hne_tf.cost import cost_table
+from hne_tf.presets import TEACHER
 from hne_tf.tree import default_prefixes
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class ExportConfig:
     precisions: Sequence[str] = tuple(precision_registry.REGISTRY)
     members: Sequence[int] | None = None       # default: every OEMC student, none otherwise
     anytime: bool = True
+    teacher: bool = True                       # the family's own teacher file, where the model has one
     eval_examples: int | None = None           # default: the whole test split
     calibration_images: int = 256
     parity_examples: int = 256
@@ -168,8 +170,11 @@ def _export(config: ExportConfig, stage: str, started: float, log: Callable[[str
         raise ExportError(str(e)) from e
     x_parity = x_test[:config.parity_examples]
     costs = cost_table(model)
+    # Asked by role: a family with a "teacher" extra (ONE's gate) gets its teacher file.
+    teacher = _teacher_cost(model, costs) if config.teacher and model.extra(TEACHER) else None
     log(f"exporting {model.preset} ({n} leaves, {costs['full_macs'] / 1e6:.2f} MMACs) from {config.model_dir}: "
         f"prefixes {prefixes}, members {members or 'none'}, anytime {'yes' if config.anytime else 'no'}, "
+        f"{'teacher (every leaf + gate), ' if teacher else ''}"
         f"precisions {', '.join(config.precisions)}; accuracy on {len(y_test)} {dataset} test images; "
         f"Keras reference on {_keras_device()}")
 
@@ -177,8 +182,10 @@ def _export(config: ExportConfig, stage: str, started: float, log: Callable[[str
     # k = N model, so that one is always built (and published only if asked for).
     reference_precision = precision_registry.REFERENCE
     traced_prefixes = sorted(set(prefixes) | ({n} if config.anytime else set()))
-    log(f"tracing and freezing {len(traced_prefixes) + len(members) + (n if config.anytime else 0)} graphs")
-    graphs = conv.trace_graphs(model, traced_prefixes, members, anytime=config.anytime, log=log)
+    log(f"tracing and freezing {len(traced_prefixes) + len(members) + (n if config.anytime else 0) + bool(teacher)}"
+        " graphs")
+    graphs = conv.trace_graphs(model, traced_prefixes, members, anytime=config.anytime, log=log,
+                               teacher=teacher is not None)
     converter = conv.Converter(graphs)
     steps = model.anytime_steps()
     step_dicts = [_step_dict(s) for s in steps]
@@ -186,6 +193,8 @@ def _export(config: ExportConfig, stage: str, started: float, log: Callable[[str
     reference.update({conv.member_key(m): model.member_logits(x_parity, m).numpy() for m in members})
     if config.anytime:
         reference["anytime"] = model.run_anytime(x_parity).numpy()
+    if teacher:
+        reference[conv.TEACHER_KEY] = model.teacher_logits(model(x_parity, training=False)).numpy()
 
     entries: list[dict] = []
     parity: list[dict] = []
@@ -194,8 +203,9 @@ def _export(config: ExportConfig, stage: str, started: float, log: Callable[[str
         calibrated = precision_registry.get(precision).calibrated
         jobs = [("prefix", k, conv.prefix_key(k)) for k in traced_prefixes]
         jobs += [("member", m, conv.member_key(m)) for m in members]
+        jobs += [("teacher", None, conv.TEACHER_KEY)] if teacher else []
         for kind, index, key in jobs:
-            publish_it = kind == "member" or index in prefixes
+            publish_it = kind != "prefix" or index in prefixes
             if not publish_it and precision != reference_precision:
                 continue
             t = time.time()
@@ -203,7 +213,7 @@ def _export(config: ExportConfig, stage: str, started: float, log: Callable[[str
             buf = converter.convert([key], precision, rep)
             name = f"{key}_{precision}.tflite"
             entry, logits = _measure_single(buf, kind, index, precision, name, x_test, y_test,
-                                            len(x_parity), costs)
+                                            len(x_parity), costs, teacher)
             if kind == "prefix" and index == n and precision == reference_precision:
                 full_reference = {"bytes": len(buf), "weight_bytes": conv.weight_bytes(buf), "file": name}
             if precision == reference_precision:
@@ -239,7 +249,7 @@ def _export(config: ExportConfig, stage: str, started: float, log: Callable[[str
     if config.anytime and reference_precision in config.precisions:
         checks["anytime_size"] = _size_check(entries, full_reference, config.max_anytime_size_ratio)
     manifest = _manifest(model, run, epochs, info, config, costs, entries, checks, len(y_test), steps, graphs,
-                         latency)
+                         latency, teacher)
     mf.validate(manifest, stage)
     _write(stage, "manifest.json", json.dumps(manifest, indent=2).encode("utf-8"))
     _report(manifest, log)
@@ -273,7 +283,7 @@ def _write(stage: str, name: str, buf: bytes) -> str:
 # TFLite logits are the first rows of the test-split logits.
 
 def _measure_single(buf, kind, index, precision, name, x_test, y_test, num_parity,
-                    costs) -> tuple[dict, np.ndarray]:
+                    costs, teacher=None) -> tuple[dict, np.ndarray]:
     interpreter = rt.load_interpreter(buf, num_threads=os.cpu_count() or 1)
     run = rt.Runner(interpreter, conv.DEFAULT_SIGNATURE)
     test_logits = rt.run_batched(run, x_test)
@@ -282,6 +292,9 @@ def _measure_single(buf, kind, index, precision, name, x_test, y_test, num_parit
     if kind == "prefix":
         cost = costs["prefixes"][index - 1]
         extra = {"k": index}
+    elif kind == "teacher":
+        cost = teacher
+        extra = {}
     else:
         cost = costs["members"][index]
         extra = {"leaf": index}
@@ -371,6 +384,30 @@ def _loadavg() -> list[float] | None:
         return None
 
 
+def _teacher_cost(model, costs) -> dict:
+    """MACs and params of the teacher file: every leaf (the full model) plus the teacher extra's layers.
+
+    The extra's MACs follow the cost table's rule (convolutions and dense
+    layers only): ONE's gate is a dense layer on the globally pooled shared
+    features, ``channels x branches`` MACs; its batch norm adds params only.
+    """
+    import keras
+
+    extra = model.extra(TEACHER)
+    gate_macs = 0
+    for layer in extra.layers:
+        if isinstance(layer, keras.layers.Dense):
+            gate_macs += int(np.prod(layer.kernel.shape))
+        elif not isinstance(layer, keras.layers.BatchNormalization):
+            raise ExportError(f"{model.preset}: cannot count the MACs of the teacher's layer {layer.name} "
+                              f"({type(layer).__name__}); export with --noteacher")
+    gate_params = sum(int(np.prod(w.shape)) for w in extra.weights)
+    full = costs["prefixes"][-1]
+    return {"macs": full["macs"] + gate_macs, "params": full["params"] + gate_params,
+            "leaves_macs": full["macs"], "leaves_params": full["params"],
+            "gate_macs": gate_macs, "gate_params": gate_params}
+
+
 def _step_dict(s) -> dict:
     return {"step": s.step, "signature": conv.step_key(s.step), "reads": s.reads, "writes": list(s.writes)}
 
@@ -400,7 +437,7 @@ def _accuracy_drops(entries) -> dict:
     (the int8 rows without that field).
     """
     reference = precision_registry.REFERENCE
-    by = {(e["kind"], e.get("k", e.get("leaf")), e["precision"]): e for e in entries if e["kind"] != "anytime"}
+    by = {(e["kind"], e.get("k", e.get("leaf", -1)), e["precision"]): e for e in entries if e["kind"] != "anytime"}
     rows = []
     order = list(precision_registry.REGISTRY)
     for (kind, index, precision), e in sorted(by.items(), key=lambda kv: (order.index(kv[0][2]), kv[0][0],
@@ -408,7 +445,8 @@ def _accuracy_drops(entries) -> dict:
         ref = by.get((kind, index, reference))
         if precision == reference or ref is None:
             continue
-        rows.append({"precision": precision, "kind": kind, ("k" if kind == "prefix" else "leaf"): index,
+        where = {} if kind == "teacher" else {("k" if kind == "prefix" else "leaf"): index}
+        rows.append({"precision": precision, "kind": kind, **where,
                      f"{reference}_accuracy": ref["accuracy"], "accuracy": e["accuracy"],
                      "drop_points": round((ref["accuracy"] - e["accuracy"]) * 100, 3),
                      "top1_agreement": float(np.mean(ref["predictions"] == e["predictions"]))})
@@ -417,7 +455,7 @@ def _accuracy_drops(entries) -> dict:
     legacy = [{"kind": r["kind"], **({"k": r["k"]} if "k" in r else {"leaf": r["leaf"]}),
                "float32_accuracy": r[f"{reference}_accuracy"], "int8_accuracy": r["accuracy"],
                "drop_points": r["drop_points"], "top1_agreement": r["top1_agreement"]}
-              for r in rows if r["precision"] == "int8"]  # the v1 field checks.int8
+              for r in rows if r["precision"] == "int8" and r["kind"] != "teacher"]  # the v1 field checks.int8
     return {"accuracy_drops": rows, "int8": legacy}
 
 
@@ -448,7 +486,8 @@ def _failures(checks) -> list[str]:
     return out
 
 
-def _manifest(model, run, epochs, info, config, costs, entries, checks, num_eval, steps, graphs, latency) -> dict:
+def _manifest(model, run, epochs, info, config, costs, entries, checks, num_eval, steps, graphs, latency,
+              teacher=None) -> dict:
     n = model.num_leaves
     manifest = {
         "format": mf.FORMAT,
@@ -497,6 +536,17 @@ def _manifest(model, run, epochs, info, config, costs, entries, checks, num_eval
                       for s in steps],
             "full_macs": costs["full_macs"],
         }
+    if teacher:
+        manifest["teacher"] = {
+            "role": TEACHER,
+            "combine": "gated_sum",
+            "prediction": "softmax of sum_i gate_i z_i over all N leaves' logits z_i, with gate weights "
+                          "(softmax over the leaves) computed from the shared features (ONE, Lan et al. 2018: "
+                          "the gated teacher, 'ONE-E')",
+            "num_leaves": n,
+            "output": {"name": "logits", "shape": [conv.BATCH, model.num_classes]},
+            **teacher,
+        }
     return manifest
 
 
@@ -509,8 +559,8 @@ def _report(manifest, log) -> None:
     log("\n".join(rows))
     reference = precision_registry.REFERENCE
     for row in manifest["checks"]["accuracy_drops"]:
-        what = f"k={row['k']}" if "k" in row else f"leaf {row['leaf']}"
-        log(f"{row['precision']} {row['kind']} {what}: {reference} {row[reference + '_accuracy'] * 100:.2f}% -> "
+        what = f" k={row['k']}" if "k" in row else f" leaf {row['leaf']}" if "leaf" in row else ""
+        log(f"{row['precision']} {row['kind']}{what}: {reference} {row[reference + '_accuracy'] * 100:.2f}% -> "
             f"{row['accuracy'] * 100:.2f}% (drop {row['drop_points']:.2f} points, "
             f"top-1 agreement {row['top1_agreement'] * 100:.1f}%)")
     parity = manifest["checks"]["parity"]

@@ -16,6 +16,10 @@ Schema version 1 (documented field by field in the README, "The manifest"):
 ``files``        one entry per ``.tflite`` (see ``FILE_KINDS``)
 ``anytime``      slots (cache tensors and shapes) and the ordered steps:
                  signature, leaf, reads, writes, start_block, MACs, params
+``teacher``      only for models with a teacher role (ONE's gated teacher,
+                 "ONE-E"): role, combine, prediction, num_leaves, output
+                 (name, shape), macs = leaves_macs + gate_macs, params =
+                 leaves_params + gate_params; its files have kind ``"teacher"``
 ``checks``       parity, int8 accuracy drops, the anytime size bound
 
 The Python runner (``export.anytime``) and the Java engine read the same file;
@@ -33,7 +37,9 @@ from export.precisions import REGISTRY
 
 FORMAT = "hne-tf-manifest"
 VERSION = 1
-FILE_KINDS = ("prefix", "member", "anytime")
+FILE_KINDS = ("prefix", "member", "anytime", "teacher")
+#: The ``teacher`` section's cost fields (non-negative integers).
+TEACHER_COSTS = ("macs", "params", "leaves_macs", "leaves_params", "gate_macs", "gate_params")
 PRECISIONS = tuple(REGISTRY)  # the names, in the registry's order
 
 
@@ -129,6 +135,9 @@ def validate(manifest: dict, base_dir: str | None = None, check_files: bool = Tr
     anytime = manifest.get("anytime")
     if anytime is not None:
         _validate_anytime(anytime, n, p)
+    teacher = manifest.get("teacher")
+    if teacher is not None:
+        _validate_teacher(teacher, n, num_classes, anytime, p)
     files = _need(manifest, "files", list, "manifest", p) or []
     names = set()
     for i, f in enumerate(files):
@@ -167,6 +176,11 @@ def validate(manifest: dict, base_dir: str | None = None, check_files: bool = Tr
             acc = f.get("accuracy_by_leaves")
             if acc is not None and (not _numbers(acc) or (n is not None and len(acc) != n)):
                 p.append(f"{where}.accuracy_by_leaves: expected {n} numbers, got {acc!r:.80}")
+        if kind == "teacher":
+            if not isinstance(teacher, dict):
+                p.append(f"{where}: a teacher file needs the manifest's 'teacher' section")
+            elif "macs" in f and f["macs"] != teacher.get("macs"):
+                p.append(f"{where}.macs: {f['macs']!r} differs from teacher.macs {teacher.get('macs')!r}")
         order = f.get("tensor_order")
         if order is not None and not _is_tensor_order(order):
             p.append(f"{where}.tensor_order: expected {{signature: {{inputs: [names], outputs: [names]}}}}")
@@ -222,6 +236,40 @@ def _validate_anytime(anytime, n, p: list[str]) -> None:
     if steps and isinstance(full, int) and macs and all(isinstance(m, int) for m in macs):
         if sum(macs) != full:
             p.append(f"anytime: step MACs sum to {sum(macs)}, full_macs is {full}")
+
+
+def _validate_teacher(teacher, n, num_classes, anytime, p: list[str]) -> None:
+    """The ``teacher`` section: what the teacher files compute and cost."""
+    if not isinstance(teacher, dict):
+        p.append(f"teacher: expected dict, got {type(teacher).__name__}")
+        return
+    role = _need(teacher, "role", str, "teacher", p)
+    if role is not None and role != "teacher":
+        p.append(f"teacher.role: expected 'teacher', got {role!r}")
+    _need(teacher, "combine", str, "teacher", p)
+    leaves = _need(teacher, "num_leaves", int, "teacher", p)
+    if leaves is not None and n is not None and leaves != n:
+        p.append(f"teacher.num_leaves: {leaves}, the manifest's num_leaves is {n} (the teacher uses every leaf)")
+    output = _need(teacher, "output", dict, "teacher", p)
+    if output is not None:
+        _need(output, "name", str, "teacher.output", p)
+        shape = _need(output, "shape", list, "teacher.output", p)
+        if shape is not None and not (len(shape) == 2 and all(isinstance(d, int) and not isinstance(d, bool)
+                                                              for d in shape)
+                                      and (num_classes is None or shape[1] == num_classes)):
+            p.append(f"teacher.output.shape: expected [batch, {num_classes}], got {shape!r:.80}")
+    costs = {key: _need(teacher, key, int, "teacher", p) for key in TEACHER_COSTS}
+    for key, value in costs.items():
+        if value is not None and value < 0:
+            p.append(f"teacher.{key}: must not be negative, got {value}")
+    for total in ("macs", "params"):
+        parts = costs[f"leaves_{total}"], costs[f"gate_{total}"]
+        if costs[total] is not None and None not in parts and costs[total] != sum(parts):
+            p.append(f"teacher.{total}: {costs[total]} is not leaves_{total} + gate_{total} = {sum(parts)}")
+    full = anytime.get("full_macs") if isinstance(anytime, dict) else None
+    if isinstance(full, int) and costs["leaves_macs"] is not None and costs["leaves_macs"] != full:
+        p.append(f"teacher.leaves_macs: {costs['leaves_macs']}, anytime.full_macs is {full} "
+                 "(the teacher runs every leaf)")
 
 
 def _is_tensor_order(order) -> bool:
@@ -295,6 +343,18 @@ def files_of(manifest: dict, kind: str, precision: str | None = None) -> list[di
     return [f for f in manifest["files"] if f["kind"] == kind and (precision is None or f["precision"] == precision)]
 
 
+def teacher_file(manifest: dict, precision: str) -> dict:
+    """The teacher file of ``precision``; ManifestError naming what there is when it is missing."""
+    if "teacher" not in manifest:
+        raise ManifestError("the manifest has no teacher section: its model has no teacher role (only ONE's "
+                            "gated teacher is one), or it was exported with --noteacher")
+    found = files_of(manifest, "teacher", precision)
+    if not found:
+        have = sorted({f["precision"] for f in files_of(manifest, "teacher")})
+        raise ManifestError(f"the manifest has no {precision} teacher file; it has: {', '.join(have) or 'none'}")
+    return found[0]
+
+
 def anytime_file(manifest: dict, precision: str) -> dict:
     found = files_of(manifest, "anytime", precision)
     if not found:
@@ -303,5 +363,5 @@ def anytime_file(manifest: dict, precision: str) -> dict:
     return found[0]
 
 
-__all__ = ["FORMAT", "FILE_KINDS", "ManifestError", "PRECISIONS", "VERSION", "anytime_file", "files_of", "load",
-           "sha256", "tensor_order", "validate"]
+__all__ = ["FORMAT", "FILE_KINDS", "ManifestError", "PRECISIONS", "TEACHER_COSTS", "VERSION", "anytime_file",
+           "files_of", "load", "sha256", "teacher_file", "tensor_order", "validate"]

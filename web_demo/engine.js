@@ -79,6 +79,7 @@ export function validateManifest(manifest) {
       p.push(e.message);
     }
   }
+  if ('teacher' in manifest) validateTeacher(manifest, p);
   if (!Array.isArray(manifest.files)) {
     p.push("missing 'files'");
   } else {
@@ -88,10 +89,55 @@ export function validateManifest(manifest) {
       } else if (f.file.includes('/') || f.file.includes('\\') || f.file.startsWith('.')) {
         p.push(`files[${i}].file: must be a bare file name, got ${JSON.stringify(f.file)}`);
       }
+      if (isObject(f) && f.kind === 'teacher') {
+        if (!isObject(manifest.teacher)) {
+          p.push(`files[${i}]: a teacher file needs the manifest's 'teacher' section`);
+        } else if ('macs' in f && f.macs !== manifest.teacher.macs) {
+          const want = JSON.stringify(manifest.teacher.macs);
+          p.push(`files[${i}].macs: ${JSON.stringify(f.macs)} differs from teacher.macs ${want}`);
+        }
+      }
     });
   }
   if (p.length) throw new InputError(`manifest.json is not a valid hne-tf manifest: ${p.join('; ')}`);
   return manifest;
+}
+
+const TEACHER_COSTS = ['macs', 'params', 'leaves_macs', 'leaves_params', 'gate_macs', 'gate_params'];
+
+/**
+ * The 'teacher' section (models with a teacher role: ONE's gated teacher, "ONE-E"; its files have
+ * kind 'teacher'), checked as export/manifest.py's _validate_teacher does. The page does not run
+ * the teacher; it accepts a manifest that has one.
+ */
+function validateTeacher(manifest, p) {
+  const t = manifest.teacher;
+  if (!isObject(t)) {
+    p.push(`teacher: expected an object, got ${JSON.stringify(t)}`);
+    return;
+  }
+  if (t.role !== 'teacher') p.push(`teacher.role: expected 'teacher', got ${JSON.stringify(t.role)}`);
+  if (typeof t.combine !== 'string') p.push("teacher: missing 'combine'");
+  if (t.num_leaves !== manifest.num_leaves) {
+    p.push(`teacher.num_leaves: ${JSON.stringify(t.num_leaves)}, the manifest's num_leaves is ${manifest.num_leaves}`);
+  }
+  const numClasses = isObject(manifest.model) ? manifest.model.num_classes : undefined;
+  const shape = isObject(t.output) ? t.output.shape : undefined;
+  if (!isObject(t.output) || typeof t.output.name !== 'string' || !Array.isArray(shape) || shape.length !== 2 ||
+      !shape.every(isInt) || (isInt(numClasses) && shape[1] !== numClasses)) {
+    p.push(`teacher.output: expected {name, shape: [batch, ${numClasses}]}, got ${JSON.stringify(t.output)}`);
+  }
+  const bad = TEACHER_COSTS.filter((key) => !isInt(t[key]) || t[key] < 0);
+  bad.forEach((key) => p.push(`teacher.${key}: expected a non-negative integer, got ${JSON.stringify(t[key])}`));
+  if (bad.length) return;
+  for (const total of ['macs', 'params']) {
+    const sum = t[`leaves_${total}`] + t[`gate_${total}`];
+    if (t[total] !== sum) p.push(`teacher.${total}: ${t[total]} is not leaves_${total} + gate_${total} = ${sum}`);
+  }
+  const full = isObject(manifest.anytime) ? manifest.anytime.full_macs : undefined;
+  if (isInt(full) && t.leaves_macs !== full) {
+    p.push(`teacher.leaves_macs: ${t.leaves_macs}, anytime.full_macs is ${full} (the teacher runs every leaf)`);
+  }
 }
 
 /** The manifest's file entry of the given kind and precision (and k for prefix files), or null. */

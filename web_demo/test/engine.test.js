@@ -8,8 +8,8 @@ import {readFileSync} from 'node:fs';
 import {test} from 'node:test';
 
 import {
-  InputError, RunningMean, SlotCache, StoppingRule, argmax, percentile, preprocess, replay, runAnytime, softmax,
-  stepPlan, topK, validateManifest,
+  InputError, RunningMean, SlotCache, StoppingRule, argmax, findFile, percentile, preprocess, replay, runAnytime,
+  softmax, stepPlan, topK, validateManifest,
 } from '../engine.js';
 
 const close = (a, b, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
@@ -196,6 +196,43 @@ test('manifest checks: unknown version, non-image input, bad file names', () => 
     assert.throws(() => validateManifest(m), message);
   }
   assert.throws(() => validateManifest([1, 2]), /JSON object/);
+});
+
+// toyManifest() with what the export adds for a model with a teacher role (ONE's gated teacher).
+function teacherManifest() {
+  const m = toyManifest();
+  m.anytime.full_macs = 80;
+  m.teacher = {role: 'teacher', combine: 'gated_sum', prediction: 'softmax of sum_i gate_i z_i', num_leaves: 4,
+    output: {name: 'logits', shape: [1, 3]}, macs: 86, leaves_macs: 80, gate_macs: 6, params: 40,
+    leaves_params: 30, gate_params: 10};
+  for (const precision of ['float32', 'int8']) {
+    m.files.push({file: `teacher_${precision}.tflite`, kind: 'teacher', precision, sha256: 'cd', bytes: 12,
+      macs: 86, params: 40, accuracy: 0.5});
+  }
+  return m;
+}
+
+test('manifest checks: a teacher section is accepted and checked', () => {
+  const m = validateManifest(teacherManifest());
+  assert.equal(findFile(m, 'teacher', 'int8').file, 'teacher_int8.tflite');
+  assert.equal(findFile(m, 'anytime', 'float32').file, 'anytime_float32.tflite');
+  assert.equal(stepPlan(m).numSteps, 4);
+  const cases = [
+    [(t) => { delete t.teacher; }, /files\[1\]: a teacher file needs the manifest's 'teacher' section/],
+    [(t) => { t.teacher = [1]; }, /teacher: expected an object/],
+    [(t) => { t.teacher.gate_macs = 7; }, /teacher.macs: 86 is not leaves_macs \+ gate_macs = 87/],
+    [(t) => { t.teacher.params = -1; }, /teacher.params: expected a non-negative integer, got -1/],
+    [(t) => { t.teacher.leaves_macs = 70; t.teacher.macs = 76; }, /anytime.full_macs is 80/],
+    [(t) => { t.teacher.num_leaves = 2; }, /teacher.num_leaves: 2/],
+    [(t) => { t.teacher.role = 'gate'; }, /teacher.role/],
+    [(t) => { t.teacher.output.shape = [1, 4]; }, /teacher.output/],
+    [(t) => { t.files[2].macs = 5; }, /files\[2\].macs: 5 differs from teacher.macs 86/],
+  ];
+  for (const [edit, message] of cases) {
+    const t = teacherManifest();
+    edit(t);
+    assert.throws(() => validateManifest(t), message);
+  }
 });
 
 test('percentile interpolates as numpy', () => {

@@ -32,7 +32,11 @@ import org.json.JSONObject;
 public final class Manifest {
   public static final String FORMAT = "hne-tf-manifest";
   public static final int VERSION = 1;
-  public static final List<String> FILE_KINDS = Collections.unmodifiableList(Arrays.asList("prefix", "member", "anytime"));
+  public static final List<String> FILE_KINDS =
+      Collections.unmodifiableList(Arrays.asList("prefix", "member", "anytime", "teacher"));
+  /** The {@code teacher} section's cost fields (non-negative integers). */
+  public static final List<String> TEACHER_COSTS = Collections.unmodifiableList(Arrays.asList(
+      "macs", "params", "leaves_macs", "leaves_params", "gate_macs", "gate_params"));
   public static final List<String> PRECISIONS = Collections.unmodifiableList(Arrays.asList("float32", "float16", "dynamic", "int8"));
   /** The cache name of the image itself: step 1 reads it. */
   public static final String INPUT_SLOT = "input";
@@ -333,6 +337,11 @@ public final class Manifest {
       }
     }
 
+    JSONObject teacher = m.optJSONObject("teacher");
+    if (m.has("teacher")) {
+      validateTeacher(m.opt("teacher"), n, model == null ? null : model.opt("num_classes"), anytime, p);
+    }
+
     JSONArray files = needArray(m, "files", "manifest", p);
     Set<String> names = new HashSet<>();
     for (int i = 0; files != null && i < files.length(); i++) {
@@ -382,8 +391,73 @@ public final class Manifest {
           p.add(where + ".accuracy_by_leaves: " + acc.length() + " values for " + n + " leaves");
         }
       }
+      if ("teacher".equals(kind)) {
+        if (teacher == null) {
+          p.add(where + ": a teacher file needs the manifest's 'teacher' section");
+        } else if (f.has("macs") && !String.valueOf(f.opt("macs")).equals(String.valueOf(teacher.opt("macs")))) {
+          p.add(where + ".macs: " + repr(f.opt("macs")) + " differs from teacher.macs " + repr(teacher.opt("macs")));
+        }
+      }
     }
     return p;
+  }
+
+  /**
+   * The {@code teacher} section (models with a teacher role: ONE's gated teacher, "ONE-E"), as
+   * {@code export/manifest.py:_validate_teacher} checks it.
+   */
+  private static void validateTeacher(Object value, Integer n, Object numClasses, JSONObject anytime,
+      List<String> p) {
+    if (!(value instanceof JSONObject)) {
+      p.add("teacher: expected dict, got " + typeName(value));
+      return;
+    }
+    JSONObject t = (JSONObject) value;
+    String role = needString(t, "role", "teacher", p);
+    if (role != null && !"teacher".equals(role)) {
+      p.add("teacher.role: expected 'teacher', got '" + role + "'");
+    }
+    needString(t, "combine", "teacher", p);
+    Integer leaves = needInt(t, "num_leaves", "teacher", p);
+    if (leaves != null && n != null && !leaves.equals(n)) {
+      p.add("teacher.num_leaves: " + leaves + ", the manifest's num_leaves is " + n
+          + " (the teacher uses every leaf)");
+    }
+    JSONObject output = needObject(t, "output", "teacher", p);
+    if (output != null) {
+      needString(output, "name", "teacher.output", p);
+      JSONArray shape = needArray(output, "shape", "teacher.output", p);
+      if (shape != null && !(shape.length() == 2 && allInts(shape)
+          && (!isInt(numClasses) || shape.optLong(1) == ((Number) numClasses).longValue()))) {
+        p.add("teacher.output.shape: expected [batch, " + repr(numClasses) + "], got " + shape);
+      }
+    }
+    Map<String, Long> costs = new LinkedHashMap<>();
+    for (String key : TEACHER_COSTS) {
+      Object v = need(t, key, "int", "teacher", p);
+      if (v != null) {
+        long c = ((Number) v).longValue();
+        if (c < 0) {
+          p.add("teacher." + key + ": must not be negative, got " + c);
+        }
+        costs.put(key, c);
+      }
+    }
+    for (String total : new String[] {"macs", "params"}) {
+      Long all = costs.get(total);
+      Long leavesPart = costs.get("leaves_" + total);
+      Long gatePart = costs.get("gate_" + total);
+      if (all != null && leavesPart != null && gatePart != null && all != leavesPart + gatePart) {
+        p.add("teacher." + total + ": " + all + " is not leaves_" + total + " + gate_" + total + " = "
+            + (leavesPart + gatePart));
+      }
+    }
+    Object full = anytime == null ? null : anytime.opt("full_macs");
+    Long leavesMacs = costs.get("leaves_macs");
+    if (isInt(full) && leavesMacs != null && leavesMacs != ((Number) full).longValue()) {
+      p.add("teacher.leaves_macs: " + leavesMacs + ", anytime.full_macs is " + full
+          + " (the teacher runs every leaf)");
+    }
   }
 
   // ---- files --------------------------------------------------------------------------------
@@ -412,6 +486,27 @@ public final class Manifest {
       throw new ManifestException(
           "the manifest has no " + precision + " anytime file; it has: "
               + (have.isEmpty() ? "none" : String.join(", ", have)));
+    }
+    return found.get(0);
+  }
+
+  /**
+   * The teacher file of {@code precision} (ONE's gated teacher: every leaf and the gate, output
+   * {@code logits [batch, numClasses]}).
+   */
+  public FileEntry teacherFile(String precision) {
+    if (!json.has("teacher")) {
+      throw new ManifestException("the manifest has no teacher section: its model has no teacher role (only "
+          + "ONE's gated teacher is one), or it was exported with --noteacher");
+    }
+    List<FileEntry> found = filesOf("teacher", precision);
+    if (found.isEmpty()) {
+      Set<String> have = new java.util.TreeSet<>();
+      for (FileEntry f : filesOf("teacher", null)) {
+        have.add(f.precision);
+      }
+      throw new ManifestException("the manifest has no " + precision + " teacher file; it has: "
+          + (have.isEmpty() ? "none" : String.join(", ", have)));
     }
     return found.get(0);
   }

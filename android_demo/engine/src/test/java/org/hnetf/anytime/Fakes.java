@@ -76,6 +76,32 @@ final class Fakes {
     return f;
   }
 
+  /**
+   * {@link #manifestJson()} with what the export adds for a model with a teacher role (ONE's gated
+   * teacher): the {@code teacher} section (every leaf, 150 MACs, plus a 4-MAC gate) and the files
+   * {@code teacher_float32.tflite} and {@code teacher_int8.tflite}.
+   */
+  static JSONObject manifestWithTeacher() {
+    try {
+      JSONObject m = manifestJson();
+      JSONObject t = new JSONObject();
+      t.put("role", "teacher").put("combine", "gated_sum").put("prediction", "softmax of sum_i gate_i z_i");
+      t.put("num_leaves", 3);
+      t.put("output", new JSONObject().put("name", "logits").put("shape", new JSONArray(Arrays.asList(1, 2))));
+      t.put("macs", 154).put("leaves_macs", 150).put("gate_macs", 4);
+      t.put("params", 60).put("leaves_params", 50).put("gate_params", 10);
+      m.put("teacher", t);
+      for (String precision : new String[] {"float32", "int8"}) {
+        JSONObject f = file("teacher_" + precision + ".tflite", "teacher", 0);
+        f.put("precision", precision).put("macs", 154).put("params", 60).put("accuracy", 0.5);
+        m.getJSONArray("files").put(f);
+      }
+      return m;
+    } catch (JSONException e) {
+      throw new AssertionError(e);
+    }
+  }
+
   static Manifest manifest() {
     return Manifest.parse(manifestJson().toString());
   }

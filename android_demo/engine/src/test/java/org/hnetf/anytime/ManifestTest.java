@@ -104,6 +104,61 @@ class ManifestTest {
   }
 
   @Test
+  void readsAManifestWithATeacher() {
+    Manifest m = Manifest.parse(Fakes.manifestWithTeacher().toString());
+    assertEquals("teacher_int8.tflite", m.teacherFile("int8").file);
+    assertEquals("teacher", m.teacherFile("float32").kind);
+    assertEquals(2, m.filesOf("teacher", null).size());
+    // The anytime engine and the prefix files are what they are without the teacher.
+    assertEquals(3, m.steps.size());
+    assertEquals(Arrays.asList(1, 3), m.prefixSizes("float32"));
+    assertEquals("anytime_float32.tflite", m.anytimeFile("float32").file);
+    assertEquals("the manifest has no float16 teacher file; it has: float32, int8",
+        assertThrows(ManifestException.class, () -> m.teacherFile("float16")).getMessage());
+    String msg = assertThrows(ManifestException.class, () -> Fakes.manifest().teacherFile("float32")).getMessage();
+    assertTrue(msg.startsWith("the manifest has no teacher section"), msg);
+  }
+
+  @Test
+  void teacherProblemsAreListed() throws JSONException {
+    JSONObject m = Fakes.manifestWithTeacher();
+    JSONObject t = m.getJSONObject("teacher");
+    t.put("gate_macs", 5);
+    t.put("leaves_params", -1);
+    t.put("num_leaves", 2);
+    t.put("role", "gate");
+    t.remove("combine");
+    t.getJSONObject("output").put("shape", new JSONArray(Arrays.asList(1, 3)));
+    m.getJSONArray("files").getJSONObject(3).put("macs", 7);
+    String msg = problems(m);
+    assertTrue(msg.contains("teacher.macs: 154 is not leaves_macs + gate_macs = 155"), msg);
+    assertTrue(msg.contains("teacher.leaves_params: must not be negative, got -1"), msg);
+    assertTrue(msg.contains("teacher.params: 60 is not leaves_params + gate_params = 9"), msg);
+    assertTrue(msg.contains("teacher.num_leaves: 2, the manifest's num_leaves is 3"), msg);
+    assertTrue(msg.contains("teacher.role: expected 'teacher', got 'gate'"), msg);
+    assertTrue(msg.contains("teacher: missing 'combine'"), msg);
+    assertTrue(msg.contains("teacher.output.shape: expected [batch, 2], got [1,3]"), msg);
+    assertTrue(msg.contains("files[3].macs: 7 differs from teacher.macs 154"), msg);
+
+    JSONObject leaves = Fakes.manifestWithTeacher();
+    leaves.getJSONObject("teacher").put("leaves_macs", 100).put("macs", 104);
+    assertTrue(problems(leaves).contains("teacher.leaves_macs: 100, anytime.full_macs is 150"));
+
+    JSONObject noSection = Fakes.manifestWithTeacher();
+    noSection.remove("teacher");
+    assertTrue(problems(noSection).contains("files[3]: a teacher file needs the manifest's 'teacher' section"));
+
+    JSONObject notObject = Fakes.manifestWithTeacher();
+    notObject.put("teacher", new JSONArray());
+    assertTrue(problems(notObject).contains("teacher: expected dict, got list"));
+
+    JSONObject badKind = Fakes.manifestWithTeacher();
+    badKind.getJSONArray("files").getJSONObject(3).put("kind", "teachers");
+    assertTrue(problems(badKind)
+        .contains("files[3].kind: 'teachers' is not one of [prefix, member, anytime, teacher]"));
+  }
+
+  @Test
   void notJsonIsAClearError() {
     String msg = assertThrows(ManifestException.class, () -> Manifest.parse("{\"format\": ")).getMessage();
     assertTrue(msg.startsWith("manifest.json is not a JSON object"), msg);
