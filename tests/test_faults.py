@@ -24,6 +24,8 @@ from faults_util import ROOT, checksums, dead_pid
 import hne_tf
 from hne_tf import data as data_lib
 from hne_tf import training
+from hne_tf.training import errors as training_errors
+from hne_tf.training import job as training_job
 
 QUICK = dict(dataset="synthetic", model="hne_resnet_tiny", batch_size=16, steps_per_epoch=2, eval_examples=32,
             eval_batch_size=32, lr=0.05)
@@ -468,13 +470,13 @@ def test_full_disk_while_writing_json_keeps_the_old_file(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(os, "fsync", full)
     with pytest.raises(training.TrainingError, match=r"cannot write .*eval.json: the disk is full"):
-        training._write_json(str(path), {"new": 2})
+        training_errors._write_json(str(path), {"new": 2})
     assert path.read_text() == '{"old": 1}' and os.listdir(tmp_path) == ["eval.json"]
 
 
 def test_progress_without_a_terminal_is_a_line_per_interval():
     log = Log()
-    progress = training._PeriodicProgress(epochs=3, steps=10, log=log, interval=0.0)
+    progress = training_job._PeriodicProgress(epochs=3, steps=10, log=log, interval=0.0)
     progress.on_epoch_begin(1)
     progress.on_train_batch_end(4, {"loss": 1.5})
     progress.interval = 3600.0
