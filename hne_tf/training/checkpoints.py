@@ -15,13 +15,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hne_tf.training.errors import TrainingError, _os_reason, _write_text
+from hne_tf.osutil import os_reason, pid_alive
+from hne_tf.training.errors import TrainingError, _write_text
 from hne_tf.training.interrupt import _SigintGuard
 from hne_tf.training.trainer import EnsembleTrainer
 
 CHECKPOINT_PREFIX = "ckpt"
 _CKPT_FILE = re.compile(rf"^{CHECKPOINT_PREFIX}-(\d+)(\.index|\.data-\d+-of-\d+)$")
 _CKPT_TEMP = re.compile(rf"^{CHECKPOINT_PREFIX}-\d+_temp$")
+_JSON_TEMP = re.compile(r"^.+\.json\.tmp(?:-(\d+))?$")
 
 
 class _Checkpointer(keras.callbacks.Callback):
@@ -62,7 +64,7 @@ class _Checkpointer(keras.callbacks.Callback):
             except (tf.errors.OpError, OSError) as e:
                 self.epoch_var.assign(epoch)
                 _remove_checkpoint_files(self.manager.directory, epoch + 1)
-                reason = _os_reason(e)
+                reason = os_reason(e)
                 raise TrainingError(
                     f"could not save checkpoint {CHECKPOINT_PREFIX}-{epoch + 1} in {self.manager.directory}: "
                     f"{reason}. The last good checkpoint is {previous or 'none (no epoch was saved)'}; "
@@ -85,7 +87,7 @@ def checkpoint_numbers(checkpoint_dir: str) -> list[int]:
     except (FileNotFoundError, NotADirectoryError):
         return []
     except OSError as e:
-        raise TrainingError(f"cannot read {checkpoint_dir}: {_os_reason(e)}") from None
+        raise TrainingError(f"cannot read {checkpoint_dir}: {os_reason(e)}") from None
     return sorted({int(m.group(1)) for m in map(_CKPT_FILE.match, names) if m}, reverse=True)
 
 
@@ -213,11 +215,14 @@ def _write_checkpoint_list(checkpoint_dir: str, latest: str) -> None:
 
 def _clean_stale(model_dir: str, checkpoint_dir: str, log) -> None:
     """Removes what killed runs left behind: ``ckpt-N_temp/`` of a save that never finished and
-    ``*.tmp`` of a JSON write. Called with the run lock held, so no live run owns them."""
+    ``*.json.tmp-<pid>`` of a JSON write by a process that is gone. Called with the run lock held."""
     stale = []
     if os.path.isdir(checkpoint_dir):
         stale += [os.path.join(checkpoint_dir, n) for n in os.listdir(checkpoint_dir) if _CKPT_TEMP.match(n)]
-    stale += [os.path.join(model_dir, n) for n in os.listdir(model_dir) if n.endswith(".json.tmp")]
+    for name in os.listdir(model_dir):  # <name>.json.tmp-<pid> (osutil.temp_path) of a process that is gone
+        m = _JSON_TEMP.match(name)
+        if m and not (m.group(1) and pid_alive(int(m.group(1)))):
+            stale.append(os.path.join(model_dir, name))
     for path in sorted(stale):
         if os.path.isdir(path):
             shutil.rmtree(path, ignore_errors=True)

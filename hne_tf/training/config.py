@@ -10,9 +10,10 @@ import os
 
 from hne_tf import data as data_lib
 from hne_tf import losses as losses_lib
+from hne_tf.osutil import os_reason
 from hne_tf.presets import list_models
 from hne_tf.training.distribute import STRATEGIES
-from hne_tf.training.errors import TrainingError, _os_reason
+from hne_tf.training.errors import TrainingError
 from hne_tf.training.schedules import SCHEDULES
 
 
@@ -146,7 +147,7 @@ def _check_resume(config: TrainConfig, path: str) -> None:
         raise TrainingError(f"{path} is not valid JSON ({e}); restore it (it holds the run's flags), "
                             "or use a new --model_dir") from None
     except OSError as e:
-        raise TrainingError(f"cannot read {path}: {_os_reason(e)}") from None
+        raise TrainingError(f"cannot read {path}: {os_reason(e)}") from None
     if not isinstance(saved, dict) or not all(k in saved for k in TrainConfig.IDENTITY):
         raise TrainingError(f"{path} is not a train.py config (a JSON object with "
                             f"{', '.join(TrainConfig.IDENTITY)}); restore it, or use a new --model_dir")

@@ -21,6 +21,7 @@ from hne_tf import data as data_lib
 from hne_tf import losses as losses_lib
 from hne_tf.cost import cost_table
 from hne_tf.models import TreeEnsemble, build_model
+from hne_tf.osutil import os_reason, pid_alive
 from hne_tf.training.checkpoints import (
     CHECKPOINT_PREFIX,
     _checkpoint,
@@ -31,9 +32,9 @@ from hne_tf.training.checkpoints import (
 )
 from hne_tf.training.config import TrainConfig, _check_resume, validate
 from hne_tf.training.distribute import describe_devices, is_chief, make_strategy
-from hne_tf.training.errors import Interrupted, TrainingError, _os_reason, _write_json
+from hne_tf.training.errors import Interrupted, TrainingError, _write_json
 from hne_tf.training.interrupt import _SigintGuard
-from hne_tf.training.lock import RunLock, _pid_alive
+from hne_tf.training.lock import RunLock
 from hne_tf.training.report import evaluate, format_eval, plot_eval
 from hne_tf.training.schedules import PaperSchedule
 from hne_tf.training.trainer import EnsembleTrainer
@@ -118,7 +119,7 @@ def run(config: TrainConfig, log=print, callbacks: Sequence[keras.callbacks.Call
     # Only the chief writes into --model_dir, so only the chief locks it.
     lock = RunLock(config.model_dir) if chief else contextlib.nullcontext()
     with lock, _SigintGuard() as interrupt:
-        if chief and lock.stale_pid is not None and not _pid_alive(lock.stale_pid):
+        if chief and lock.stale_pid is not None and not pid_alive(lock.stale_pid):
             log(f"took over the lock of a run that is gone (PID {lock.stale_pid})")
         return _train_and_evaluate(config, info, strategy, chief, ensemble, trainer, epoch_var, train_ds, test_ds,
                                    steps_per_epoch, interrupt, list(callbacks), log)
@@ -199,7 +200,7 @@ def _train_and_evaluate(config, info, strategy, chief, ensemble, trainer, epoch_
     try:
         plot_eval(result, os.path.join(config.model_dir, "eval.png"), f"{config.model} / {config.loss}")
     except OSError as e:
-        raise TrainingError(f"cannot write {config.model_dir}/eval.png: {_os_reason(e)} "
+        raise TrainingError(f"cannot write {config.model_dir}/eval.png: {os_reason(e)} "
                             "(eval.json is written)") from None
     with tf.summary.create_file_writer(os.path.join(config.model_dir, "tensorboard", "eval")).as_default():
         for r in result["prefixes"]:
@@ -232,7 +233,7 @@ def load_trained(model_dir: str) -> TreeEnsemble:
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as e:
         raise TrainingError(f"{config_path} is not a train.py config (needs model and dataset): {e!r}") from None
     except OSError as e:
-        raise TrainingError(f"cannot read {config_path}: {_os_reason(e)}") from None
+        raise TrainingError(f"cannot read {config_path}: {os_reason(e)}") from None
     try:
         info = data_lib.dataset_info(dataset)
         ensemble = build_model(model, info.input_shape, info.num_classes, **options)

@@ -6,19 +6,10 @@ import fcntl
 import os
 import socket
 
-from hne_tf.training.errors import TrainingError, _os_reason
+from hne_tf.osutil import os_reason
+from hne_tf.training.errors import TrainingError
 
 LOCK_FILE = "train.lock"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class RunLock:
@@ -44,7 +35,7 @@ class RunLock:
                 if not os.path.isdir(self.model_dir):
                     raise TrainingError(f"--model_dir {self.model_dir} is a file, not a folder") from None
             except OSError as e:
-                raise TrainingError(f"cannot create --model_dir {self.model_dir}: {_os_reason(e)}") from None
+                raise TrainingError(f"cannot create --model_dir {self.model_dir}: {os_reason(e)}") from None
             else:
                 self.created_dir = True
         while True:
@@ -52,7 +43,7 @@ class RunLock:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as e:
                 self._undo_dir()
-                raise TrainingError(f"--model_dir {self.model_dir} is not writable ({_os_reason(e)}); "
+                raise TrainingError(f"--model_dir {self.model_dir} is not writable ({os_reason(e)}); "
                                     "pass a folder you can write to") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
