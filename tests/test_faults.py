@@ -236,10 +236,15 @@ def test_leftovers_of_a_killed_save_are_cleaned(run_dir):
     temp.mkdir()
     shutil.copy(next(ckpt_dir(run_dir).glob("ckpt-2.data-*")), temp / "part-00000-of-00001.data-00000-of-00001")
     (run_dir / "eval.json.tmp").write_text("{")
+    dead_write = run_dir / f"eval.json.tmp-{dead_pid()}"  # osutil.temp_path of a process that is gone
+    dead_write.write_text("{")
+    live_write = run_dir / f"notes.json.tmp-{os.getppid()}"  # a live process's write in progress: kept
+    live_write.write_text("{")
     good = checksums(ckpt_dir(run_dir))
     log = Log()
     training.run(config(run_dir), log=log)
-    assert not temp.exists() and not (run_dir / "eval.json.tmp").exists()
+    assert not temp.exists() and not (run_dir / "eval.json.tmp").exists() and not dead_write.exists()
+    assert live_write.exists()
     assert "ckpt-3_temp, left by an interrupted run" in log.text()
     assert {k: v for k, v in checksums(ckpt_dir(run_dir)).items() if k.startswith("ckpt-")} == {
         k: v for k, v in good.items() if k.startswith("ckpt-") and "_temp" not in k}
