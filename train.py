@@ -8,89 +8,18 @@ ensemble size. Rerunning the same command resumes from --model_dir.
       --dataset=fashion_mnist --epochs=1 --steps_per_epoch=20 --model_dir=/tmp/r
 """
 
+import dataclasses
 import json
 import os
-import re
 import sys
-import threading
+import types
+import typing
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags
 
-# What TensorFlow's C++ side prints that looks like a failure but is not one (issue 8 item 9):
-# absl's notice before its logging is set up, CUDA probes on a machine without a GPU, graph
-# attributes newer than the runtime's op registry, and build notes. TF_CPP_MIN_LOG_LEVEL cannot
-# silence them: they are written before TensorFlow reads it, or as errors.
-_NOISE = re.compile(
-    r"All log messages before absl::InitializeLog\(\)"
-    r"|failed call to cuInit|cuda_diagnostics|Could not find cuda drivers|CUDA_ERROR_NO_DEVICE"
-    r"|Unable to register cu(DNN|FFT|BLAS) factory|computation placer already registered"
-    r"|NodeDef mentions attribute"
-    r"|oneDNN custom operations are on|cpu_feature_guard|To enable the following instructions"
-    r"|rebuild TensorFlow with the appropriate compiler flags")
-# A C++ INFO or WARNING line written before absl's logging is set up, which TF_CPP_MIN_LOG_LEVEL
-# would have dropped ("I0000 00:00:1795364019.37 11889 port.cc:153] ..."; its date is zero, unlike
-# the Python warnings absl prints, which stay).
-_CPP_INFO = re.compile(r"^[IW]0000 00:00:[\d.]+\s+\d+ \S+:\d+\] ")
-
-
-class _StderrFilter:
-    """Drops TensorFlow's known noise from file descriptor 2; every other line passes unchanged.
-
-    C++ code writes to the descriptor directly, so the filter sits below
-    Python: fd 2 becomes a pipe, and a thread copies its lines to the real
-    stderr. Off with TF_CPP_MIN_LOG_LEVEL=0 (show everything) or
-    HNE_TF_TRACEBACK (debugging).
-    """
-
-    def __init__(self) -> None:
-        self.saved = None
-
-    def start(self) -> "_StderrFilter":
-        if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0" or os.environ.get("HNE_TF_TRACEBACK"):
-            return self
-        sys.stderr.flush()
-        self.saved = os.dup(2)
-        read, write = os.pipe()
-        os.dup2(write, 2)
-        os.close(write)
-        self.thread = threading.Thread(target=self._copy, args=(read,), daemon=True)
-        self.thread.start()
-        return self
-
-    def _keep(self, line: bytes) -> bool:
-        text = line.decode(errors="replace")
-        drop_info = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2") >= "1"
-        return not (_NOISE.search(text) or (drop_info and _CPP_INFO.match(text)))
-
-    def _copy(self, read) -> None:
-        pending = b""
-        while True:
-            chunk = os.read(read, 65536)
-            if not chunk:
-                break
-            lines = (pending + chunk).split(b"\n")
-            pending = lines.pop()
-            out = b"".join(line + b"\n" for line in lines if self._keep(line))
-            if pending and not _NOISE.search(pending.decode(errors="replace")) and pending[:1] not in b"IWE":
-                out, pending = out + pending, b""  # a prompt or a progress bar: pass it on now
-            if out:
-                os.write(self.saved, out)
-        if pending and self._keep(pending):
-            os.write(self.saved, pending)
-        os.close(read)
-
-    def stop(self) -> None:
-        if self.saved is None:
-            return
-        sys.stderr.flush()
-        os.dup2(self.saved, 2)  # closes the pipe's last write end: the thread reads EOF
-        self.thread.join(timeout=5)
-        os.close(self.saved)
-        self.saved = None
-
-
+from hne_tf.quiet import StderrFilter
 
 FLAGS = flags.FLAGS
 
@@ -98,29 +27,9 @@ FLAGS = flags.FLAGS
 def _define_flags() -> None:
     """Defines every flag; the loss flags come from the loss registry, which imports TensorFlow."""
     from hne_tf import losses as losses_lib
+    from hne_tf.training import TrainConfig
 
-    flags.DEFINE_string("model", "hne_resnet_mini", "Preset name; see the README's table or hne_tf.list_models().")
-    flags.DEFINE_string("loss", "hierarchical_distillation", "Training objective, one of:\n" + losses_lib.describe())
-    flags.DEFINE_string("dataset", "fashion_mnist", "fashion_mnist | cifar10 | cifar100 | imagenet2012 | synthetic")
-    flags.DEFINE_string("data_dir", None, "Fashion-MNIST IDX folder, or TFDS data dir (ImageNet: its manual dir).")
-    flags.DEFINE_string("model_dir", "runs/hne_fashion_mnist", "Checkpoints, TensorBoard logs, config.json, eval.json.")
-    flags.DEFINE_integer("epochs", 2, "Training epochs.")
-    flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass over the training split).")
-    flags.DEFINE_integer("batch_size", 128, "Global training batch size (split across replicas).")
-    flags.DEFINE_integer("eval_batch_size", 256, "Evaluation batch size.")
-    flags.DEFINE_integer("eval_examples", None, "Evaluate on the first N test examples only (default: all).")
-    flags.DEFINE_float("lr", 0.1, "Initial learning rate (SGD).")
-    flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
-    flags.DEFINE_bool("nesterov", False, "Nesterov momentum (ONE used it).")
-    flags.DEFINE_string("schedule", "cosine", "cosine | step | imagenet_halving | constant")
-    flags.DEFINE_float("weight_decay", 5e-4, "L2 coefficient (PyTorch-style, added to the gradient).")
-    flags.DEFINE_float("rampup_epochs", 0.0, "Sigmoid ramp-up of the distillation weight over N epochs (ONE: 80).")
-    flags.DEFINE_string("strategy", "default", "default | mirrored | multi_worker | tpu")
-    flags.DEFINE_string("tpu", "", "TPU address for --strategy=tpu.")
-    flags.DEFINE_bool("mixed_precision", False, "Train with the mixed_float16 policy.")
-    flags.DEFINE_integer("seed", 0, "Random seed.")
-    flags.DEFINE_string("model_options", "{}", 'Preset options as JSON, e.g. \'{"branching": [1, 1, 1, 16, 1]}\'.')
-    flags.DEFINE_bool("eval_only", False, "Evaluate the latest checkpoint in --model_dir without training.")
+    _define_config_flags(TrainConfig, loss_help=losses_lib.describe())
     from hne_tf import recipes as recipes_lib  # named paper-scale settings
 
     flags.DEFINE_string("recipe", None, "A paper's setting by name: every flag it sets applies unless given "
@@ -128,6 +37,59 @@ def _define_flags() -> None:
                         "figure. Recipes:\n"
                         + "\n".join(f"{r.name}: {r.summary}" for r in recipes_lib.RECIPES.values()))
     _define_loss_flags(losses_lib)
+
+
+# The help of each flag that sets the TrainConfig field of its name; the field gives its type and default.
+# loss_options has no flag of its own: one flag per loss hyperparameter (_define_loss_flags) fills it.
+_CONFIG_HELP = {
+    "model": "Preset name; see the README's table or hne_tf.list_models().",
+    "loss": "Training objective, one of:\n",  # + the loss registry's list
+    "dataset": "fashion_mnist | cifar10 | cifar100 | imagenet2012 | synthetic",
+    "data_dir": "Fashion-MNIST IDX folder, or TFDS data dir (ImageNet: its manual dir).",
+    "model_dir": "Checkpoints, TensorBoard logs, config.json, eval.json.",
+    "epochs": "Training epochs.",
+    "steps_per_epoch": "Steps per epoch (default: one pass over the training split).",
+    "batch_size": "Global training batch size (split across replicas).",
+    "eval_batch_size": "Evaluation batch size.",
+    "eval_examples": "Evaluate on the first N test examples only (default: all).",
+    "lr": "Initial learning rate (SGD).",
+    "momentum": "SGD momentum.",
+    "nesterov": "Nesterov momentum (ONE used it).",
+    "schedule": "cosine | step | imagenet_halving | constant",
+    "weight_decay": "L2 coefficient (PyTorch-style, added to the gradient).",
+    "rampup_epochs": "Sigmoid ramp-up of the distillation weight over N epochs (ONE: 80).",
+    "strategy": "default | mirrored | multi_worker | tpu",
+    "tpu": "TPU address for --strategy=tpu.",
+    "mixed_precision": "Train with the mixed_float16 policy.",
+    "seed": "Random seed.",
+    "model_options": 'Preset options as JSON, e.g. \'{"branching": [1, 1, 1, 16, 1]}\'.',
+    "eval_only": "Evaluate the latest checkpoint in --model_dir without training.",
+}
+_DEFINE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string}
+
+
+def _define_config_flags(config_class, loss_help: str) -> None:
+    """One flag per field of ``config_class`` (TrainConfig) but loss_options, with the field's type and default.
+
+    A dict field is a JSON flag. A field without help in _CONFIG_HELP fails here (KeyError), so a new
+    TrainConfig field cannot go without its flag.
+    """
+    hints = typing.get_type_hints(config_class)
+    default = config_class()
+    for field in dataclasses.fields(config_class):
+        if field.name == "loss_options":
+            continue
+        kind = hints[field.name]
+        if isinstance(kind, types.UnionType):  # "int | None": an optional flag of that type
+            kind = next(t for t in typing.get_args(kind) if t is not type(None))
+        kind = typing.get_origin(kind) or kind  # dict[str, object] -> dict
+        value, text = getattr(default, field.name), _CONFIG_HELP[field.name]
+        if field.name == "loss":
+            text += loss_help
+        if kind is dict:
+            flags.DEFINE_string(field.name, json.dumps(value), text)
+        else:
+            _DEFINE[kind](field.name, value, text)
 
 
 def _show(value) -> str:
@@ -180,16 +142,13 @@ def main(argv) -> None:
             raise ValueError("not a JSON object")
     except ValueError as e:
         sys.exit(f"train.py: error: --model_options must be a JSON object: {e}")
-    fields = dict(
-        model=FLAGS.model, loss=FLAGS.loss, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
-        model_dir=FLAGS.model_dir, epochs=FLAGS.epochs, steps_per_epoch=FLAGS.steps_per_epoch,
-        batch_size=FLAGS.batch_size, eval_batch_size=FLAGS.eval_batch_size, eval_examples=FLAGS.eval_examples,
-        lr=FLAGS.lr, momentum=FLAGS.momentum, nesterov=FLAGS.nesterov, schedule=FLAGS.schedule,
-        weight_decay=FLAGS.weight_decay, rampup_epochs=FLAGS.rampup_epochs, strategy=FLAGS.strategy,
-        loss_options={name: FLAGS[name].value for name in losses_lib.hyperparameters()
-                      if FLAGS[name].value is not None},
-        tpu=FLAGS.tpu, mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed, model_options=options,
-        eval_only=FLAGS.eval_only)
+    # One TrainConfig field per flag of the same name; the loss hyperparameters (one flag each) go
+    # into loss_options, and --model_options is JSON.
+    given = {"loss_options": {name: FLAGS[name].value for name in losses_lib.hyperparameters()
+                              if FLAGS[name].value is not None},
+             "model_options": options}
+    fields = {f.name: given[f.name] if f.name in given else FLAGS[f.name].value
+              for f in dataclasses.fields(TrainConfig)}
     if FLAGS.recipe:
         # The recipe's settings, then every flag given on the command line over them.
         explicit = {name: value for name, value in fields.items()
@@ -214,7 +173,7 @@ def main(argv) -> None:
 if __name__ == "__main__":
     # TensorFlow prints its start-up noise while it is imported (the loss registry imports it):
     # filter stderr before that.
-    _noise_filter = _StderrFilter().start()
+    _noise_filter = StderrFilter().start()
     try:
         _define_flags()
         app.run(main)

@@ -29,6 +29,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from hne_tf import osutil
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -100,13 +102,6 @@ def _read_json(path: str) -> dict | None:
         raise ExperimentError(f"{path} is not valid JSON ({e}); delete it to rerun that run") from None
 
 
-def _write_json(path: str, obj) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
-
-
 def execute(study: Study, arm: Arm, seed: int, runs_dir: str, log: Callable[[str], None] = print,
             nice: int = 0) -> dict | None:
     """Runs (or resumes, or skips) one run; returns its eval.json, or None if it failed."""
@@ -130,7 +125,7 @@ def execute(study: Study, arm: Arm, seed: int, runs_dir: str, log: Callable[[str
         rc = subprocess.call(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     record = {"flags": flags, "seconds": record.get("seconds", 0.0) + time.time() - started, "exit_code": rc,
               "attempts": record.get("attempts", 0) + 1}
-    _write_json(record_path, record)
+    osutil.write_json(record_path, record)
     if rc != 0:
         log(f"[{study.name}] {arm.name} seed {seed} FAILED (exit {rc}); see {directory}/train.log")
         return None

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import json
 import os
 import sys
 import tempfile
@@ -41,6 +40,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from export import manifest as mf
 from export import precisions as precision_registry
 from export import runtime as rt
+from hne_tf import osutil
 
 RULES = ("deadline", "confidence", "leaves")
 
@@ -301,18 +301,6 @@ def check_output(output: str) -> None:
             raise ValueError(f"--output {output}: {output + ext} is a directory")
 
 
-def _replace_atomically(path: str, write) -> None:
-    """``write(tmp_path)``, then rename over ``path``: an earlier file survives a failed write."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | None = None,
         num_images: int | None = None, threads: int = 2, output: str | None = None,
         data_dir: str | None = None, log=print, per_step_threads: bool = False) -> dict:
@@ -359,12 +347,9 @@ def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | Non
               "precision": precision, "threads": threads, "delegate": engine.interpreter.delegate_used,
               "num_images": int(len(images)), "mode": mode, "predicted_step_ms": predicted, "points": rows}
     if output:
-        def write_json(path) -> None:
-            with open(path, "w") as f:
-                json.dump(result, f, indent=2)
         title = f"{engine.manifest['model']['preset']} anytime, {precision}, {threads} threads, {len(images)} images"
-        _replace_atomically(output + ".json", write_json)
-        _replace_atomically(output + ".png", lambda path: plot(rows, path, title))
+        osutil.write_json(output + ".json", result)
+        osutil.replace_atomically(output + ".png", lambda path: plot(rows, path, title))
         log(f"wrote {output}.json and {output}.png")
     return result
 

@@ -33,7 +33,6 @@ not absolute times across runs. Writes the numbers to --output as JSON.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -46,6 +45,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from export import manifest as mf
 from export import runtime as rt
+from hne_tf import osutil
 
 
 def _independent_ensemble(manifest: dict, log: Callable[[str], None]) -> dict | None:
@@ -275,8 +275,7 @@ def main(argv) -> None:
     except mf.ManifestError as e:
         sys.exit(f"export.benchmark: error: {e}")
     output = FLAGS.output or os.path.join(os.path.dirname(os.path.abspath(FLAGS.manifest)), "latency.json")
-    with open(output, "w") as f:
-        json.dump(result, f, indent=2)
+    osutil.write_json(output, result)
     print(f"\nwrote {output} ({time.time() - started:.0f} s)")
 
 

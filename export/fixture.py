@@ -44,7 +44,6 @@ case sits on a tie.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -54,6 +53,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from export import manifest as mf
+from hne_tf import osutil
 
 FORMAT = "hne-tf-decision-fixture"
 VERSION = 1
@@ -104,10 +104,7 @@ def build(manifest_path: str, num_images: int = 32, precision: str = "float32", 
 
 
 def write(fixture: dict, path: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(fixture, f)
-    os.replace(tmp, path)
+    osutil.write_json(path, fixture, indent=None)
 
 
 def main(argv) -> None:

@@ -4,8 +4,8 @@ An entry holds everything the export, the CLI, the manifest and its
 validator need to know about a precision: its name, a one-line help (the
 CLI's ``--precisions`` help and the manifest's ``precisions`` table), whether
 the converter needs calibration images, and how to set up a
-``tf.lite.TFLiteConverter`` for it. Adding a precision is one
-:func:`register` call here plus its test.
+``tf.lite.TFLiteConverter`` for it. Adding a precision is one file in
+:mod:`export.extra_precisions` with its :func:`register` call, plus its test.
 
 This module imports no TensorFlow: the manifest validator and the host runner
 read the names and the help without it; ``configure`` receives the converter
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
+
+from hne_tf import plugins
 
 # The precision every other one is checked against: its graphs must match
 # Keras (the parity check) and its k = N model bounds the anytime file's size.
@@ -91,3 +93,6 @@ def cli_help() -> str:
 
 
 __all__ = ["Precision", "REFERENCE", "REGISTRY", "cli_help", "get", "register"]
+
+# Precisions in files of their own (export/extra_precisions/): each module registers itself.
+plugins.import_package("export.extra_precisions")

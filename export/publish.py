@@ -35,6 +35,7 @@ import shutil
 from collections.abc import Callable
 
 from export import manifest as mf
+from hne_tf.osutil import pid_alive
 
 # Files that the runner and the benchmark write into an export folder.
 COMPANIONS = re.compile(r"^(anytime_eval_[A-Za-z0-9_.-]+\.(json|png)|latency\.json)$")
@@ -100,23 +101,6 @@ def check_out_dir(out_dir: str, model_dir: str, overwrite: bool) -> None:
         raise PublishError(f"--out_dir {out_dir} holds files that are not part of its export ({shown}); "
                            "--overwrite replaces only an export's own files: move them away or choose "
                            "another --out_dir")
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists and is not a zombie (this process counts as alive)."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _leftovers(out: str) -> list[tuple]:

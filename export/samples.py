@@ -15,12 +15,13 @@ pipeline. Writes ``DIR/NN_<label>.png`` and ``DIR/samples.json``::
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
 
 import numpy as np
+
+from hne_tf import osutil
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -87,9 +88,8 @@ def write_samples(manifest: dict, out_dir: str, num: int = 12, data_dir: str | N
         name = f"{i:02d}_{_slug(names[label])}.png"
         write_png(os.path.join(out_dir, name), image)
         samples.append({"file": name, "index": i, "label": int(label), "label_name": names[label]})
-    with open(os.path.join(out_dir, SAMPLES_FILE), "w") as f:
-        json.dump({"dataset": manifest["model"]["dataset"], "split": "test", "shape": list(images.shape[1:]),
-                   "samples": samples}, f, indent=2)
+    osutil.write_json(os.path.join(out_dir, SAMPLES_FILE), {
+        "dataset": manifest["model"]["dataset"], "split": "test", "shape": list(images.shape[1:]), "samples": samples})
     return samples
 
 

@@ -1,10 +1,34 @@
-"""hne-tf: tree ensembles (HNE, ONE, OEMC, EnsembleNet) for anytime inference."""
+"""hne-tf: tree ensembles (HNE, ONE, OEMC, EnsembleNet) for anytime inference.
 
-from hne_tf.cost import cost_table, format_cost_table
-from hne_tf.models import PrefixModel, TreeEnsemble, build_model
-from hne_tf.presets import list_models
-from hne_tf.tree import AnytimeStep, StepRun, TreeSpec, default_prefixes, run_anytime_steps
+The names below load their module (and TensorFlow) on first use (PEP 562), so that the plain
+Python submodules (``hne_tf.osutil``, ``hne_tf.quiet``, ``hne_tf.tree``) import without TensorFlow.
+"""
 
-__all__ = ["AnytimeStep", "PrefixModel", "StepRun", "TreeEnsemble", "TreeSpec", "build_model", "cost_table",
-           "default_prefixes", "format_cost_table", "list_models", "run_anytime_steps"]
+from __future__ import annotations
+
+import importlib
+
+# Public name -> the submodule that defines it.
+_EXPORTS = {
+    "cost_table": "cost", "format_cost_table": "cost",
+    "PrefixModel": "models", "TreeEnsemble": "models", "build_model": "models",
+    "list_models": "presets",
+    "AnytimeStep": "tree", "StepRun": "tree", "TreeSpec": "tree", "default_prefixes": "tree",
+    "run_anytime_steps": "tree",
+}
+
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hne_tf' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"hne_tf.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -75,10 +75,10 @@ from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
+from hne_tf import plugins
 from hne_tf.ensemble import ensemble_logits
 from hne_tf.tree import default_prefixes
 
-FAMILIES = ("hne", "one", "oemc", "ensemblenet")
 NO_TRUNK_GRAD = "no_trunk_grad"  # the part of "loss" that trains every variable except the trunk's
 
 LossFn = Callable[..., dict[str, tf.Tensor]]
@@ -138,7 +138,7 @@ class LossSpec:
 
     name: str
     fn: Callable
-    families: tuple[str, ...]
+    families: tuple[str, ...]  # the model families it fits; () for every family
     summary: str
     hparams: tuple[HParam, ...]
 
@@ -157,17 +157,16 @@ TEMPERATURE = HParam("temperature", 2.0, "softening temperature T of teacher and
 LOSSES: dict[str, LossSpec] = {}
 
 
-def register(name: str, *, summary: str, families: Sequence[str] = FAMILIES,
+def register(name: str, *, summary: str, families: Sequence[str] = (),
              hparams: Sequence[HParam] = ()) -> Callable:
     """Decorator: registers ``fn`` as the loss ``name`` (see :class:`LossSpec`).
 
-    ``label_smoothing`` is added to every loss's hyperparameters.
+    ``families``: the model families (``hne_tf.presets.FAMILIES``) the loss
+    fits; empty for every family. ``label_smoothing`` is added to every
+    loss's hyperparameters.
     """
     if name in LOSSES:
         raise ValueError(f"loss {name!r} is registered twice")
-    unknown = sorted(set(families) - set(FAMILIES))
-    if unknown:
-        raise ValueError(f"loss {name!r}: unknown families {unknown}; valid: {', '.join(FAMILIES)}")
     all_hparams = tuple(hparams) + (LABEL_SMOOTHING,)
     for h in all_hparams:
         h.check(h.default, name)  # a default outside its own range is a bug here
@@ -191,7 +190,7 @@ def describe() -> str:
     """One line per loss: name, families it fits, summary (the ``--loss`` help)."""
     lines = []
     for spec in LOSSES.values():
-        fams = "all families" if spec.families == FAMILIES else "family " + "/".join(spec.families) + " only"
+        fams = "all families" if not spec.families else "family " + "/".join(spec.families) + " only"
         lines.append(f"{spec.name}: {spec.summary} [{fams}]")
     return "\n".join(lines)
 
@@ -461,8 +460,9 @@ def get_loss(name: str, family: str, num_leaves: int, **hparams) -> LossFn:
 
     Args:
       name: a key of :data:`LOSSES`.
-      family: the model's family (``model.family``), one of :data:`FAMILIES`;
-        the loss must list it (``one`` and ``oemc`` need their own family).
+      family: the model's family (``model.family``), one of
+        ``hne_tf.presets.FAMILIES``; a loss that lists families must list it
+        (``one`` and ``oemc`` need their own family).
       num_leaves: number of leaves ``N`` of the model.
       **hparams: the loss's hyperparameters (``LOSSES[name].hparams``); a
         value of ``None`` or a missing one takes the loss's default. A name
@@ -477,9 +477,16 @@ def get_loss(name: str, family: str, num_leaves: int, **hparams) -> LossFn:
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; valid losses: {', '.join(LOSSES)}")
     spec = LOSSES[name]
+    # Imported here: the presets register the families, and a family's own file may register a loss.
+    from hne_tf.presets import FAMILIES
+
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; valid families: {', '.join(FAMILIES)}")
-    if family not in spec.families:
+    unknown = sorted(set(spec.families) - set(FAMILIES))
+    if unknown:
+        raise ValueError(f"loss {name!r} names unregistered model families {unknown}; registered: "
+                         f"{', '.join(FAMILIES)}")
+    if spec.families and family not in spec.families:
         raise ValueError(f"loss {name!r} supports model families {', '.join(spec.families)} only, "
                          f"got family {family!r}")
     if isinstance(num_leaves, bool) or not isinstance(num_leaves, numbers.Integral) or num_leaves < 1:
@@ -509,5 +516,8 @@ def get_loss(name: str, family: str, num_leaves: int, **hparams) -> LossFn:
     return loss_fn
 
 
-__all__ = ["FAMILIES", "HParam", "LOSSES", "LossSpec", "NO_TRUNK_GRAD", "describe", "get_loss", "hyperparameters",
+__all__ = ["HParam", "LOSSES", "LossSpec", "NO_TRUNK_GRAD", "describe", "get_loss", "hyperparameters",
            "register", "sigmoid_rampup"] + list(LOSSES)
+
+# Losses in files of their own (hne_tf/extra_losses/): each module registers itself.
+plugins.import_package("hne_tf.extra_losses")

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from hne_tf import layers as L
+from hne_tf import plugins
 from hne_tf.tree import cumulative_groups
 
 # --------------------------------------------------------------------------
@@ -127,13 +128,40 @@ class FeatureAdapters(Extra):
         return features
 
 
+# --------------------------------------------------------------------------
+# Model families: a label on every Architecture that the losses check
+# (``losses.register(families=...)``) and the manifest records
+# --------------------------------------------------------------------------
+
+FAMILIES: dict[str, str] = {}  # name -> one line: the paper and what its models add
+
+
+def register_family(name: str, summary: str) -> str:
+    """Registers the model family ``name`` (see :data:`FAMILIES`) and returns the name.
+
+    A family in a file of its own (:mod:`hne_tf.families`) calls this next to
+    its presets; an Architecture of an unregistered family is refused.
+    """
+    if name in FAMILIES:
+        raise ValueError(f"model family {name!r} is registered twice")
+    FAMILIES[name] = summary
+    return name
+
+
+HNE = register_family("hne", "Hierarchical Neural Ensembles (Ruiz & Verbeek, AAAI 2021): a tree of shared blocks")
+ONE = register_family("one", "On-the-Fly Native Ensemble (Lan et al., NeurIPS 2018): branches and a gated teacher")
+OEMC = register_family("oemc", "Online Ensemble Model Compression (Walawalkar et al., ECCV 2020): students of "
+                       "decreasing width")
+ENSEMBLENET = register_family("ensemblenet", "EnsembleNet: a shared lower half and narrower heads")
+
+
 @dataclasses.dataclass
 class Architecture:
     """What a preset builds.
 
     Attributes:
-      family: the paper family ("hne", "one", "oemc", "ensemblenet"); a label
-        for losses and the manifest, never a switch in the model code.
+      family: a registered model family (:data:`FAMILIES`); a label for
+        losses and the manifest, never a switch in the model code.
       branching: branching factor per block.
       blocks: ``GroupedBlock`` / ``PerNodeBlock``, one per tree block.
       head: per-leaf classifiers after the last block: a ``TreeHead`` or a
@@ -241,15 +269,20 @@ class Preset:
     def __call__(self, input_shape, num_classes, **options) -> Architecture:
         merged = self.options(options)
         try:
-            return self.builder(tuple(int(d) for d in input_shape), int(num_classes), **merged)
+            arch = self.builder(tuple(int(d) for d in input_shape), int(num_classes), **merged)
         except OptionError as e:  # a check that needs several options (e.g. branching per variant)
             raise ValueError(f"{self.name}: {e}") from None
+        if arch.family not in FAMILIES:
+            raise ValueError(f"{self.name}: model family {arch.family!r} is not registered "
+                             f"(presets.register_family); registered: {', '.join(FAMILIES)}")
+        return arch
 
 
 PRESETS: dict[str, Preset] = {}
 
 
-def _preset(name: str, checks: dict[str, Check], **defaults) -> Callable[[Builder], Builder]:
+def register_preset(name: str, checks: dict[str, Check], **defaults) -> Callable[[Builder], Builder]:
+    """Decorator: registers a builder as the preset ``name`` with its options' checks and defaults."""
     if set(defaults) != set(checks):
         raise AssertionError(f"{name}: defaults {sorted(defaults)} do not match the options {sorted(checks)}")
 
@@ -311,57 +344,62 @@ def _hne_resnet(input_shape, num_classes, branching, width, repeats, expansion) 
                    for i in range(repeats[b - 1])]
         blocks.append(L.GroupedBlock(layers, name=f"block{b}"))
     head = L.TreeHead(num_classes, groups[-1], name="head")
-    return Architecture("hne", branching, blocks, head)
+    return Architecture(HNE, branching, blocks, head)
 
 
 _HNE_RESNET = {"branching": integers(1, length=5), "width": positive(), "repeats": integers(0, length=4),
                "expansion": integer(1)}
 
 
-@_preset("hne_resnet", _HNE_RESNET, branching=(1, 2, 2, 2, 2), width=1.0, repeats=(2, 3, 3, 4), expansion=4)
+@register_preset("hne_resnet", _HNE_RESNET, branching=(1, 2, 2, 2, 2), width=1.0, repeats=(2, 3, 3, 4), expansion=4)
 def hne_resnet(input_shape, num_classes, **o) -> Architecture:
     """HNE, 16 ResNet-50-depth paths with depthwise 3x3 (AAAI Table 2)."""
     return _hne_resnet(input_shape, num_classes, **o)
 
 
-@_preset("hne_resnet_small", _HNE_RESNET, branching=(1, 2, 2, 2, 2), width=0.5, repeats=(2, 3, 3, 4), expansion=4)
+@register_preset("hne_resnet_small", _HNE_RESNET,
+                 branching=(1, 2, 2, 2, 2), width=0.5, repeats=(2, 3, 3, 4), expansion=4)
 def hne_resnet_small(input_shape, num_classes, **o) -> Architecture:
     """HNE_small: Table 2 with every channel count halved."""
     return _hne_resnet(input_shape, num_classes, **o)
 
 
-@_preset("hne_resnet_mini", _HNE_RESNET, branching=(1, 2, 2, 2, 2), width=0.25, repeats=(1, 1, 1, 1), expansion=4)
+@register_preset("hne_resnet_mini", _HNE_RESNET,
+                 branching=(1, 2, 2, 2, 2), width=0.25, repeats=(1, 1, 1, 1), expansion=4)
 def hne_resnet_mini(input_shape, num_classes, **o) -> Architecture:
     """Table 2's 16-leaf tree at a quarter of the channels and one repeat per
     block: the main job's default, a full Fashion-MNIST epoch in minutes on CPU."""
     return _hne_resnet(input_shape, num_classes, **o)
 
 
-@_preset("multibranch_resnet", _HNE_RESNET, branching=(1, 1, 1, 16, 1), width=0.5, repeats=(2, 3, 3, 4), expansion=4)
+@register_preset("multibranch_resnet", _HNE_RESNET,
+                 branching=(1, 1, 1, 16, 1), width=0.5, repeats=(2, 3, 3, 4), expansion=4)
 def multibranch_resnet(input_shape, num_classes, **o) -> Architecture:
     """Fig. 5 baseline: the first three blocks shared, then 16 branches (HNE_small widths)."""
     return _hne_resnet(input_shape, num_classes, **o)
 
 
-@_preset("independent_resnet", _HNE_RESNET, branching=(16, 1, 1, 1, 1), width=0.5, repeats=(2, 3, 3, 4), expansion=4)
+@register_preset("independent_resnet", _HNE_RESNET,
+                 branching=(16, 1, 1, 1, 1), width=0.5, repeats=(2, 3, 3, 4), expansion=4)
 def independent_resnet(input_shape, num_classes, **o) -> Architecture:
     """Fig. 5 baseline: 16 separate networks (HNE_small widths)."""
     return _hne_resnet(input_shape, num_classes, **o)
 
 
-@_preset("hne_resnet_tiny", _HNE_RESNET, branching=(1, 2, 2, 2, 2), width=1 / 16, repeats=(0, 0, 0, 1), expansion=4)
+@register_preset("hne_resnet_tiny", _HNE_RESNET,
+                 branching=(1, 2, 2, 2, 2), width=1 / 16, repeats=(0, 0, 0, 1), expansion=4)
 def hne_resnet_tiny(input_shape, num_classes, **o) -> Architecture:
     """A very small Table 2 tree for tests and quick runs."""
     return _hne_resnet(input_shape, num_classes, **o)
 
 
-@_preset("multibranch_resnet_tiny", _HNE_RESNET, branching=(1, 1, 1, 4, 1), width=1 / 16, repeats=(0, 0, 0, 1),
+@register_preset("multibranch_resnet_tiny", _HNE_RESNET, branching=(1, 1, 1, 4, 1), width=1 / 16, repeats=(0, 0, 0, 1),
          expansion=4)
 def multibranch_resnet_tiny(input_shape, num_classes, **o) -> Architecture:
     return _hne_resnet(input_shape, num_classes, **o)
 
 
-@_preset("independent_resnet_tiny", _HNE_RESNET, branching=(4, 1, 1, 1, 1), width=1 / 16, repeats=(0, 0, 0, 1),
+@register_preset("independent_resnet_tiny", _HNE_RESNET, branching=(4, 1, 1, 1, 1), width=1 / 16, repeats=(0, 0, 0, 1),
          expansion=4)
 def independent_resnet_tiny(input_shape, num_classes, **o) -> Architecture:
     return _hne_resnet(input_shape, num_classes, **o)
@@ -438,10 +476,10 @@ def _hne_mobilenetv2(input_shape, num_classes, variant, branching, width, expans
         blocks.append(L.GroupedBlock(layers, name=f"block{b}"))
     head = L.TreeHead(num_classes, groups[-1], hidden_units=w(t["hidden"]), hidden_activation="relu6",
                       name="head")
-    return Architecture("hne", branching, blocks, head)
+    return Architecture(HNE, branching, blocks, head)
 
 
-@_preset("hne_mobilenetv2", _HNE_MBNET, variant="aaai", branching=None, width=1.0, expansion=6)
+@register_preset("hne_mobilenetv2", _HNE_MBNET, variant="aaai", branching=None, width=1.0, expansion=6)
 def hne_mobilenetv2(input_shape, num_classes, **o) -> Architecture:
     """MobileNetV2 HNE, AAAI Table 3: 16 nets at width 1.4 (the table's channels).
 
@@ -451,13 +489,13 @@ def hne_mobilenetv2(input_shape, num_classes, **o) -> Architecture:
     return _hne_mobilenetv2(input_shape, num_classes, **o)
 
 
-@_preset("hne_mobilenetv2_preprint", _HNE_MBNET, variant="preprint", branching=None, width=1.0, expansion=6)
+@register_preset("hne_mobilenetv2_preprint", _HNE_MBNET, variant="preprint", branching=None, width=1.0, expansion=6)
 def hne_mobilenetv2_preprint(input_shape, num_classes, **o) -> Architecture:
     """MobileNetV2 HNE of the preprint (Table 3): 8 nets at width 0.75."""
     return _hne_mobilenetv2(input_shape, num_classes, **o)
 
 
-@_preset("hne_mobilenetv2_tiny", _HNE_MBNET, variant="preprint", branching=None, width=0.25, expansion=2)
+@register_preset("hne_mobilenetv2_tiny", _HNE_MBNET, variant="preprint", branching=None, width=0.25, expansion=2)
 def hne_mobilenetv2_tiny(input_shape, num_classes, **o) -> Architecture:
     return _hne_mobilenetv2(input_shape, num_classes, **o)
 
@@ -498,7 +536,7 @@ def _basic_blocks(plan, cin, groups, branch, prefix) -> tuple[list[L.TreeBasicBl
     return layers, cin
 
 
-@_preset("one_resnet", _ONE, depth=32, num_branches=3, width=1.0)
+@register_preset("one_resnet", _ONE, depth=32, num_branches=3, width=1.0)
 def one_resnet(input_shape, num_classes, depth, num_branches, width) -> Architecture:
     """ONE (Lan et al. 2018): CIFAR ResNet whose last stage is replicated.
 
@@ -515,16 +553,16 @@ def one_resnet(input_shape, num_classes, depth, num_branches, width) -> Architec
     blocks = [L.GroupedBlock([_stem(input_shape, width=width)] + shared1, name="block0"),
               L.GroupedBlock(shared2, name="block1"),
               L.GroupedBlock(branch_layers, name="block2")]
-    return Architecture("one", (1, 1, g), blocks, L.TreeHead(num_classes, g, name="head"),
+    return Architecture(ONE, (1, 1, g), blocks, L.TreeHead(num_classes, g, name="head"),
                         extras=(GatedTeacher(g, block=1),))
 
 
-@_preset("one_resnet_tiny", _ONE, depth=8, num_branches=3, width=0.5)
+@register_preset("one_resnet_tiny", _ONE, depth=8, num_branches=3, width=0.5)
 def one_resnet_tiny(input_shape, num_classes, **o) -> Architecture:
     return one_resnet(input_shape, num_classes, **o)
 
 
-@_preset("ensemblenet_resnet", _ENSEMBLENET, depth=32, num_heads=2, shrink=1.5, width=1.0)
+@register_preset("ensemblenet_resnet", _ENSEMBLENET, depth=32, num_heads=2, shrink=1.5, width=1.0)
 def ensemblenet_resnet(input_shape, num_classes, depth, num_heads, shrink, width) -> Architecture:
     """EnsembleNet (multi-headed) CIFAR ResNet.
 
@@ -540,15 +578,15 @@ def ensemblenet_resnet(input_shape, num_classes, depth, num_heads, shrink, width
     heads, _ = _basic_blocks(heads_plan, cin, g, g, "head")
     blocks = [L.GroupedBlock([_stem(input_shape, width=width)] + shared, name="block0"),
               L.GroupedBlock(heads, name="block1")]
-    return Architecture("ensemblenet", (1, g), blocks, L.TreeHead(num_classes, g, name="head"))
+    return Architecture(ENSEMBLENET, (1, g), blocks, L.TreeHead(num_classes, g, name="head"))
 
 
-@_preset("ensemblenet_resnet_tiny", _ENSEMBLENET, depth=8, num_heads=2, shrink=1.5, width=0.5)
+@register_preset("ensemblenet_resnet_tiny", _ENSEMBLENET, depth=8, num_heads=2, shrink=1.5, width=0.5)
 def ensemblenet_resnet_tiny(input_shape, num_classes, **o) -> Architecture:
     return ensemblenet_resnet(input_shape, num_classes, **o)
 
 
-@_preset("oemc_resnet", _OEMC, depth=32, num_students=5, width=1.0)
+@register_preset("oemc_resnet", _OEMC, depth=32, num_students=5, width=1.0)
 def oemc_resnet(input_shape, num_classes, depth, num_students, width) -> Architecture:
     """OEMC (Walawalkar et al. 2020): base block + students of decreasing width.
 
@@ -584,11 +622,11 @@ def oemc_resnet(input_shape, num_classes, depth, num_students, width) -> Archite
     head = L.PerNodeBlock([[L.TreeHead(num_classes, 1, name=f"student{s}_head")] for s in range(s_count)],
                           branch=1, input_widths=widths_in, stack_outputs=True, name="head")
     adapters = FeatureAdapters((1, 2, 3), feature_channels, s_count)
-    return Architecture("oemc", (1, s_count, 1, 1), blocks, head, extras=(adapters,),
+    return Architecture(OEMC, (1, s_count, 1, 1), blocks, head, extras=(adapters,),
                         deployable_members=tuple(range(s_count)))
 
 
-@_preset("oemc_resnet_tiny", _OEMC, depth=8, num_students=3, width=0.5)
+@register_preset("oemc_resnet_tiny", _OEMC, depth=8, num_students=3, width=0.5)
 def oemc_resnet_tiny(input_shape, num_classes, **o) -> Architecture:
     return oemc_resnet(input_shape, num_classes, **o)
 
@@ -598,7 +636,7 @@ def oemc_resnet_tiny(input_shape, num_classes, **o) -> Architecture:
 # cost arithmetic, and a handy toy).
 # --------------------------------------------------------------------------
 
-@_preset("uniform_tree", {"branching": integers(1), "channels": integer(1)}, branching=(1, 2, 2, 2, 2),
+@register_preset("uniform_tree", {"branching": integers(1), "channels": integer(1)}, branching=(1, 2, 2, 2, 2),
          channels=8)
 def uniform_tree(input_shape, num_classes, branching, channels) -> Architecture:
     """Each block is one 3x3 conv + BN + ReLU with ``channels`` per branch.
@@ -609,4 +647,8 @@ def uniform_tree(input_shape, num_classes, branching, channels) -> Architecture:
     groups = cumulative_groups(branching)
     blocks = [L.GroupedBlock([L.TreeConvBN(channels, 3, 1, g, branch=r, name="conv")], name=f"block{b}")
               for b, (r, g) in enumerate(zip(branching, groups, strict=True))]
-    return Architecture("hne", branching, blocks, L.TreeHead(num_classes, groups[-1], name="head"))
+    return Architecture(HNE, branching, blocks, L.TreeHead(num_classes, groups[-1], name="head"))
+
+
+# Families and presets in files of their own (hne_tf/families/): each module registers itself.
+plugins.import_package("hne_tf.families")

@@ -346,11 +346,11 @@ def test_runner_disk_full_keeps_earlier_results(hne_export, tmp_path, monkeypatc
         if mounted:
             _fill(disk)  # an empty probe file still fits (check_output passes); the results do not
         else:
-            import export.anytime as anytime_module
+            from hne_tf import osutil
 
             def full(path, write):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
-            monkeypatch.setattr(anytime_module, "_replace_atomically", full)
+            monkeypatch.setattr(osutil, "replace_atomically", full)
         with pytest.raises(OSError) as info:
             run_anytime(str(out / "manifest.json"), output=str(disk / "eval"), num_images=4, log=_quiet)
         assert info.value.errno == errno.ENOSPC

@@ -24,6 +24,8 @@ from faults_util import ROOT, checksums, dead_pid
 import hne_tf
 from hne_tf import data as data_lib
 from hne_tf import training
+from hne_tf.training import errors as training_errors
+from hne_tf.training import job as training_job
 
 QUICK = dict(dataset="synthetic", model="hne_resnet_tiny", batch_size=16, steps_per_epoch=2, eval_examples=32,
             eval_batch_size=32, lr=0.05)
@@ -234,10 +236,15 @@ def test_leftovers_of_a_killed_save_are_cleaned(run_dir):
     temp.mkdir()
     shutil.copy(next(ckpt_dir(run_dir).glob("ckpt-2.data-*")), temp / "part-00000-of-00001.data-00000-of-00001")
     (run_dir / "eval.json.tmp").write_text("{")
+    dead_write = run_dir / f"eval.json.tmp-{dead_pid()}"  # osutil.temp_path of a process that is gone
+    dead_write.write_text("{")
+    live_write = run_dir / f"notes.json.tmp-{os.getppid()}"  # a live process's write in progress: kept
+    live_write.write_text("{")
     good = checksums(ckpt_dir(run_dir))
     log = Log()
     training.run(config(run_dir), log=log)
-    assert not temp.exists() and not (run_dir / "eval.json.tmp").exists()
+    assert not temp.exists() and not (run_dir / "eval.json.tmp").exists() and not dead_write.exists()
+    assert live_write.exists()
     assert "ckpt-3_temp, left by an interrupted run" in log.text()
     assert {k: v for k, v in checksums(ckpt_dir(run_dir)).items() if k.startswith("ckpt-")} == {
         k: v for k, v in good.items() if k.startswith("ckpt-") and "_temp" not in k}
@@ -468,13 +475,13 @@ def test_full_disk_while_writing_json_keeps_the_old_file(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(os, "fsync", full)
     with pytest.raises(training.TrainingError, match=r"cannot write .*eval.json: the disk is full"):
-        training._write_json(str(path), {"new": 2})
+        training_errors._write_json(str(path), {"new": 2})
     assert path.read_text() == '{"old": 1}' and os.listdir(tmp_path) == ["eval.json"]
 
 
 def test_progress_without_a_terminal_is_a_line_per_interval():
     log = Log()
-    progress = training._PeriodicProgress(epochs=3, steps=10, log=log, interval=0.0)
+    progress = training_job._PeriodicProgress(epochs=3, steps=10, log=log, interval=0.0)
     progress.on_epoch_begin(1)
     progress.on_train_batch_end(4, {"loss": 1.5})
     progress.interval = 3600.0

@@ -15,7 +15,7 @@ import sys
 import time
 
 import pytest
-from kit import ROOT, cli_namespace, run_cli
+from kit import ROOT, run_cli
 
 QUICK = ["--dataset=synthetic", "--model=hne_resnet_tiny", "--batch_size=16", "--steps_per_epoch=3",
          "--eval_examples=64", "--eval_batch_size=32"]
@@ -208,8 +208,8 @@ def test_what_a_new_user_sees(finished_run):
 
 
 def test_stderr_filter_drops_noise_keeps_warnings(capfd, monkeypatch):
-    """train.py's filter on fd 2, fed TensorFlow's noise and real warnings and errors (in this process:
-    the filter works on the file descriptor, which pytest's capfd reads)."""
+    """train.py's filter on fd 2 (hne_tf.quiet.StderrFilter), fed TensorFlow's noise and real warnings and
+    errors (in this process: the filter works on the file descriptor, which pytest's capfd reads)."""
     for name in ("TF_CPP_MIN_LOG_LEVEL", "HNE_TF_TRACEBACK"):
         monkeypatch.delenv(name, raising=False)
     noise = ["WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
@@ -219,7 +219,7 @@ def test_stderr_filter_drops_noise_keeps_warnings(capfd, monkeypatch):
     kept = ["W1122 16:16:12.764387 1398 checkpoint.py:234] Value in checkpoint could not be found",
             "E0000 00:00:1795364019.6 11889 allocator.cc:1] a real C++ error",
             "UserWarning: something real"]
-    stderr_filter = cli_namespace("train.py")["_StderrFilter"]
+    from hne_tf.quiet import StderrFilter as stderr_filter
     capfd.readouterr()
     f = stderr_filter().start()
     os.write(2, ("\n".join(noise + kept) + "\n").encode())

@@ -1,0 +1,164 @@
+"""What a run is: :class:`TrainConfig` (the ``train.py`` flags), the checks of its values
+before anything is written (:func:`validate`), and the check that a resumed run is the same run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+
+from hne_tf import data as data_lib
+from hne_tf import losses as losses_lib
+from hne_tf.osutil import os_reason
+from hne_tf.presets import list_models
+from hne_tf.training.distribute import STRATEGIES
+from hne_tf.training.errors import TrainingError
+from hne_tf.training.schedules import SCHEDULES
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    model: str = "hne_resnet_mini"
+    loss: str = "hierarchical_distillation"
+    dataset: str = "fashion_mnist"
+    data_dir: str | None = None
+    model_dir: str = "runs/hne_fashion_mnist"
+    epochs: int = 2
+    steps_per_epoch: int | None = None
+    batch_size: int = 128
+    eval_batch_size: int = 256
+    eval_examples: int | None = None
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = False
+    schedule: str = "cosine"
+    weight_decay: float = 5e-4
+    # Loss hyperparameters given on the command line (alpha, temperature, label_smoothing, ...);
+    # the others take the loss's defaults (hne_tf.losses.LOSSES[loss].hparams).
+    loss_options: dict[str, object] = dataclasses.field(default_factory=dict)
+    rampup_epochs: float = 0.0
+    strategy: str = "default"
+    tpu: str = ""
+    mixed_precision: bool = False
+    seed: int = 0
+    model_options: dict[str, object] = dataclasses.field(default_factory=dict)
+    eval_only: bool = False
+
+    # Changing these in an existing --model_dir would not resume the same run.
+    IDENTITY = ("model", "loss", "dataset", "model_options")
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _check_range(flag: str, value, low=None, high=None, *, low_open=False, high_open=False,
+                 integer=False) -> None:
+    """Raises TrainingError unless ``value`` is a finite number in the range, naming ``--flag`` and the range."""
+    lo = "" if low is None else ("(" if low_open else "[") + f"{low}, "
+    hi = "" if high is None else f"{high}" + (")" if high_open else "]")
+    if low is not None and high is None:
+        wanted = f"> {low}" if low_open else f">= {low}"
+    elif low is None and high is not None:
+        wanted = f"< {high}" if high_open else f"<= {high}"
+    else:
+        wanted = f"in {lo}{hi}"
+    kind = "an integer" if integer else "a number"
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if integer:
+        ok = ok and float(value).is_integer()
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        raise TrainingError(f"--{flag} must be {kind} {wanted}, got {value!r}")
+
+
+def validate(config: TrainConfig) -> None:
+    """Flag checks that need no data and no model: fail before writing anything.
+
+    Every count is >= 1 (a count of 0 never means "all": leave the flag unset
+    for that), every rate or coefficient finite and in its range.
+    """
+    def choice(flag, value, valid) -> None:
+        if value not in valid:
+            raise TrainingError(f"unknown --{flag}={value!r}; valid choices: {', '.join(valid)}")
+    choice("model", config.model, list_models())
+    choice("loss", config.loss, list(losses_lib.LOSSES))
+    choice("dataset", config.dataset, list(data_lib.DATASETS))
+    choice("schedule", config.schedule, list(SCHEDULES))
+    choice("strategy", config.strategy, list(STRATEGIES))
+    for flag in ("epochs", "batch_size", "eval_batch_size"):
+        _check_range(flag, getattr(config, flag), 1, integer=True)
+    for flag in ("steps_per_epoch", "eval_examples"):  # unset means "one pass" / "all"
+        if getattr(config, flag) is not None:
+            _check_range(flag, getattr(config, flag), 1, integer=True)
+    _check_range("lr", config.lr, 0, low_open=True)
+    _check_range("momentum", config.momentum, 0, 1, high_open=True)
+    _check_range("weight_decay", config.weight_decay, 0)
+    spec = losses_lib.LOSSES[config.loss]  # the loss's hyperparameters: known names, in range
+    unknown = sorted(set(config.loss_options) - set(spec.defaults))
+    if unknown:
+        raise TrainingError(f"--{unknown[0]} does not apply to --loss={config.loss}; its hyperparameters: "
+                            f"{', '.join(spec.defaults)}")
+    for h in spec.hparams:
+        if config.loss_options.get(h.name) is not None:
+            try:
+                h.check(config.loss_options[h.name], config.loss)
+            except ValueError as e:
+                raise TrainingError(f"--{h.name}: {e}") from None
+    _check_range("rampup_epochs", config.rampup_epochs, 0)
+    _check_range("seed", config.seed, 0, 2 ** 32 - 1, integer=True)
+    if not config.model_dir:
+        raise TrainingError("--model_dir must not be empty")
+    _check_model_dir(config.model_dir)
+
+
+def _check_model_dir(model_dir: str) -> None:
+    """A --model_dir that cannot hold a run fails here, before anything is written."""
+    path = os.path.abspath(model_dir)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise TrainingError(f"--model_dir {model_dir} is a file, not a folder; pass a folder path")
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise TrainingError(f"--model_dir {model_dir}: {existing} is a file, not a folder")
+    # access() also reports a read-only file system and (for root) an immutable folder.
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "--model_dir" if existing == path else f"--model_dir {model_dir}: its parent"
+        raise TrainingError(f"{what} {existing} is not writable; pass a folder you can write to")
+
+
+# Flags that a resumed run must keep, with what to do about a change.
+RESUME_FLAGS = {"mixed_precision": "its optimizer state (loss scaling) differs"}
+
+
+def _flag_value(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else json.dumps(value)
+
+
+def _check_resume(config: TrainConfig, path: str) -> None:
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise TrainingError(f"{path} is not valid JSON ({e}); restore it (it holds the run's flags), "
+                            "or use a new --model_dir") from None
+    except OSError as e:
+        raise TrainingError(f"cannot read {path}: {os_reason(e)}") from None
+    if not isinstance(saved, dict) or not all(k in saved for k in TrainConfig.IDENTITY):
+        raise TrainingError(f"{path} is not a train.py config (a JSON object with "
+                            f"{', '.join(TrainConfig.IDENTITY)}); restore it, or use a new --model_dir")
+    for key in TrainConfig.IDENTITY:
+        if saved[key] != json.loads(json.dumps(getattr(config, key))):
+            raise TrainingError(
+                f"--model_dir holds a run with {key}={saved[key]!r}, but this command asks for "
+                f"{getattr(config, key)!r}; use a new --model_dir or the same flags to resume")
+    for key, why in RESUME_FLAGS.items():
+        if key in saved and saved[key] != getattr(config, key):
+            raise TrainingError(
+                f"--model_dir holds a run trained with --{key}={_flag_value(saved[key])}, but this command "
+                f"has --{key}={_flag_value(getattr(config, key))} ({why}). Rerun with "
+                f"--{key}={_flag_value(saved[key])} to resume it, or use a new --model_dir")

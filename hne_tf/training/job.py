@@ -1,0 +1,251 @@
+"""The whole job behind ``train.py`` (:func:`run`: data, model, optimizer and schedule,
+strategy, checkpoints with resume, TensorBoard, evaluation and plots) and the loader of a
+finished run (:func:`load_trained`)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+
+import keras
+import tensorflow as tf
+
+from hne_tf import data as data_lib
+from hne_tf import losses as losses_lib
+from hne_tf.cost import cost_table
+from hne_tf.models import TreeEnsemble, build_model
+from hne_tf.osutil import os_reason, pid_alive
+from hne_tf.training.checkpoints import (
+    CHECKPOINT_PREFIX,
+    _checkpoint,
+    _Checkpointer,
+    _clean_stale,
+    _write_checkpoint_list,
+    restore,
+)
+from hne_tf.training.config import TrainConfig, _check_resume, validate
+from hne_tf.training.distribute import describe_devices, is_chief, make_strategy
+from hne_tf.training.errors import Interrupted, TrainingError, _write_json
+from hne_tf.training.interrupt import _SigintGuard
+from hne_tf.training.lock import RunLock
+from hne_tf.training.report import evaluate, format_eval, plot_eval
+from hne_tf.training.schedules import PaperSchedule
+from hne_tf.training.trainer import EnsembleTrainer
+
+
+class _PeriodicProgress(keras.callbacks.Callback):
+    """A progress line every ``interval`` seconds, for output that is not a terminal.
+
+    Keras' per-step progress bar redraws one line with carriage returns; in a
+    log file each redraw becomes a line. Without a terminal, ``fit`` prints a
+    line per epoch instead, and this callback one line per interval within it.
+    """
+
+    def __init__(self, epochs: int, steps: int, log, interval: float = 60.0) -> None:
+        super().__init__()
+        self.epochs, self.steps, self.log, self.interval = epochs, steps, log, interval
+        self.epoch, self.start, self.last = 0, 0.0, 0.0
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self.epoch, self.start = epoch, time.time()
+        self.last = self.start
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        now = time.time()
+        if now - self.last < self.interval:
+            return
+        self.last = now
+        loss = (logs or {}).get("loss")
+        shown = f", loss {float(loss):.4f}" if loss is not None else ""
+        self.log(f"epoch {self.epoch + 1}/{self.epochs}: step {batch + 1}/{self.steps}{shown}, "
+                 f"{now - self.start:.0f} s")
+
+
+def _interactive() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def run(config: TrainConfig, log=print, callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict:
+    """Trains (resuming from ``config.model_dir``) and evaluates; returns eval.json's content.
+
+    ``callbacks`` are extra Keras callbacks for ``fit``. Raises TrainingError
+    (Interrupted for Ctrl-C) with a message for the user; whatever happens,
+    the checkpoints already in ``config.model_dir`` stay intact.
+    """
+    validate(config)
+    keras.utils.set_random_seed(config.seed)
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    info = data_lib.dataset_info(config.dataset)
+    strategy = make_strategy(config.strategy, config.tpu)
+    log(describe_devices(strategy))
+    # Data first: a missing dataset must fail before anything is written.
+    train_ds = data_lib.load(config.dataset, "train", config.batch_size, data_dir=config.data_dir,
+                             training=True, seed=config.seed, repeat=True, drop_remainder=True)
+    test_ds = data_lib.load(config.dataset, "test", config.eval_batch_size, data_dir=config.data_dir,
+                            take=config.eval_examples)
+    with strategy.scope():
+        try:
+            ensemble = build_model(config.model, info.input_shape, info.num_classes, **config.model_options)
+        except (ValueError, TypeError, ZeroDivisionError) as e:
+            raise TrainingError(f"--model={config.model} --model_options={json.dumps(config.model_options)}: "
+                                f"{e}") from None
+        try:
+            loss_fn = losses_lib.get_loss(config.loss, ensemble.family, ensemble.num_leaves,
+                                          **config.loss_options)
+        except ValueError as e:
+            raise TrainingError(str(e)) from None
+        trainer = EnsembleTrainer(ensemble, loss_fn, config.weight_decay, config.rampup_epochs)
+        steps_per_epoch = config.steps_per_epoch or max(1, info.train_size // config.batch_size)
+        schedule = PaperSchedule(config.schedule, config.lr, steps_per_epoch * config.epochs)
+        optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, nesterov=config.nesterov)
+        if config.mixed_precision:
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        trainer.compile(optimizer=optimizer)
+        optimizer.build(ensemble.trainable_variables)
+        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+
+    chief = is_chief(strategy)
+    # Only the chief writes into --model_dir, so only the chief locks it.
+    lock = RunLock(config.model_dir) if chief else contextlib.nullcontext()
+    with lock, _SigintGuard() as interrupt:
+        if chief and lock.stale_pid is not None and not pid_alive(lock.stale_pid):
+            log(f"took over the lock of a run that is gone (PID {lock.stale_pid})")
+        return _train_and_evaluate(config, info, strategy, chief, ensemble, trainer, epoch_var, train_ds, test_ds,
+                                   steps_per_epoch, interrupt, list(callbacks), log)
+
+
+def _train_and_evaluate(config, info, strategy, chief, ensemble, trainer, epoch_var, train_ds, test_ds,
+                        steps_per_epoch, interrupt, extra_callbacks, log) -> dict:
+    """The part of :func:`run` that reads and writes ``--model_dir``, under its lock."""
+    checkpoint_dir = os.path.join(config.model_dir, "checkpoints")
+    for name in ("checkpoints", "tensorboard"):
+        path = os.path.join(config.model_dir, name)
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise TrainingError(f"{path} is a file, but train.py keeps a folder there; move it away")
+    if chief:
+        _clean_stale(config.model_dir, checkpoint_dir, log)
+    config_path = os.path.join(config.model_dir, "config.json")
+    if os.path.exists(config_path):
+        _check_resume(config, config_path)
+    ckpt = _checkpoint(trainer, epoch_var)
+    resumed = restore(ckpt, checkpoint_dir, warn=log)
+    if config.eval_only and not resumed:
+        raise TrainingError(f"--eval_only needs a checkpoint in {checkpoint_dir}; none found")
+    if chief and resumed:
+        _write_checkpoint_list(checkpoint_dir, resumed)
+    # Every worker saves (saving may take part in collectives); only the
+    # chief saves into --model_dir.
+    write_dir = config.model_dir if chief else tempfile.mkdtemp(prefix="hne_tf_worker_")
+    manager = tf.train.CheckpointManager(ckpt, os.path.join(write_dir, "checkpoints"), max_to_keep=3,
+                                         checkpoint_name=CHECKPOINT_PREFIX)
+    if chief:
+        _write_json(config_path, config.to_json())
+    log(f"model {config.model}: {ensemble.num_leaves} leaves, {ensemble.count_params():,} params, "
+        f"{cost_table(ensemble)['full_macs'] / 1e6:.1f} MMACs per image (all leaves); "
+        f"{strategy.num_replicas_in_sync} replica(s)")
+
+    start_epoch = int(epoch_var.numpy())
+    if resumed:
+        log(f"resumed from {resumed} (epoch {start_epoch} done)")
+    if not config.eval_only and start_epoch < config.epochs:
+        checkpointer = _Checkpointer(manager, epoch_var, interrupt)
+        callbacks = [checkpointer,
+                     keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard"),
+                                                 write_graph=False)]
+        interactive = _interactive()
+        if not interactive:
+            callbacks.append(_PeriodicProgress(config.epochs, steps_per_epoch, log))
+        started = time.time()
+        interrupt.trainer = trainer
+        try:
+            trainer.fit(train_ds, epochs=config.epochs, initial_epoch=start_epoch,
+                        steps_per_epoch=steps_per_epoch, callbacks=callbacks + extra_callbacks,
+                        verbose=1 if interactive else 2, shuffle=False)
+        finally:
+            interrupt.trainer = None
+        last = manager.latest_checkpoint or "none (no epoch finished)"
+        if interrupt.requested:
+            raise Interrupted(f"interrupted (Ctrl-C) with {int(epoch_var.numpy())} of {config.epochs} epochs done "
+                              f"and saved (an epoch in progress is not). Last checkpoint: {last}. Rerun the same "
+                              "command to resume")
+        if checkpointer.stopped_on_nan:
+            raise TrainingError(f"the loss became NaN or Inf; training stopped. Last good checkpoint: {last}. "
+                                "Try a lower --lr or --mixed_precision off.")
+        log(f"trained epochs {start_epoch + 1}..{config.epochs} in {time.time() - started:.1f} s")
+    elif not config.eval_only:
+        log(f"all {config.epochs} epochs already done; evaluating")
+
+    if not chief:
+        shutil.rmtree(write_dir, ignore_errors=True)
+        log("trained as a non-chief worker; the chief evaluates and writes the run's files")
+        return {}
+    num_eval = math.ceil(min(config.eval_examples or info.test_size, info.test_size) / config.eval_batch_size)
+    log(f"evaluating every ensemble size on the {config.dataset} test split")
+    result = evaluate(ensemble, test_ds, num_batches=num_eval, verbose=1 if _interactive() else 0)
+    result.update({"model": config.model, "loss": config.loss, "dataset": config.dataset,
+                   "num_leaves": ensemble.num_leaves, "epochs_trained": int(epoch_var.numpy()),
+                   "labels": list(info.labels)})
+    _write_json(os.path.join(config.model_dir, "eval.json"), result)
+    try:
+        plot_eval(result, os.path.join(config.model_dir, "eval.png"), f"{config.model} / {config.loss}")
+    except OSError as e:
+        raise TrainingError(f"cannot write {config.model_dir}/eval.png: {os_reason(e)} "
+                            "(eval.json is written)") from None
+    with tf.summary.create_file_writer(os.path.join(config.model_dir, "tensorboard", "eval")).as_default():
+        for r in result["prefixes"]:
+            tf.summary.scalar(f"eval/accuracy_k{r['k']}", r["accuracy"], step=int(epoch_var.numpy()))
+        if "teacher" in result:
+            tf.summary.scalar("eval/accuracy_teacher", result["teacher"]["accuracy"], step=int(epoch_var.numpy()))
+    log(format_eval(result))
+    log(f"wrote {config.model_dir}/eval.json and eval.png")
+    return result
+
+
+def load_trained(model_dir: str) -> TreeEnsemble:
+    """Rebuilds the ensemble of a ``train.py`` run and restores its latest weights.
+
+    Uses :func:`restore`, like resuming: the newest checkpoint that restores,
+    with a warning for any newer one that does not. Raises TrainingError
+    (with what to do) for a missing or incomplete ``model_dir`` and for a
+    checkpoint that does not match its config.json.
+    """
+    if not os.path.isdir(model_dir):
+        raise TrainingError(f"--model_dir {model_dir} does not exist")
+    config_path = os.path.join(model_dir, "config.json")
+    if not os.path.exists(config_path):
+        raise TrainingError(f"{model_dir} has no config.json: not a train.py --model_dir")
+    try:
+        with open(config_path) as f:
+            saved = json.load(f)
+        model, dataset = saved["model"], saved["dataset"]
+        options = saved.get("model_options") or {}
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as e:
+        raise TrainingError(f"{config_path} is not a train.py config (needs model and dataset): {e!r}") from None
+    except OSError as e:
+        raise TrainingError(f"cannot read {config_path}: {os_reason(e)}") from None
+    try:
+        info = data_lib.dataset_info(dataset)
+        ensemble = build_model(model, info.input_shape, info.num_classes, **options)
+    except (ValueError, TypeError) as e:
+        raise TrainingError(f"{config_path} names a model that cannot be built: {e}") from None
+    checkpoint = tf.train.Checkpoint(model=ensemble.checkpoint_variables())
+    try:
+        path = restore(checkpoint, os.path.join(model_dir, "checkpoints"), partial=True,
+                       warn=lambda text: print(text, file=sys.stderr))
+    except TrainingError as e:
+        raise TrainingError(str(e).replace("the model built from the flags", config_path)) from None
+    if not path:
+        raise TrainingError(f"{model_dir}/checkpoints holds no checkpoint: train first (train.py --model_dir="
+                            f"{model_dir})")
+    return ensemble
