@@ -50,6 +50,7 @@ _CONFIG_HELP = {
     "epochs": "Training epochs.",
     "steps_per_epoch": "Steps per epoch (default: one pass over the training split).",
     "batch_size": "Global training batch size (split across replicas).",
+    "augmentation": "standard (the data set's crop + flip) | flip (horizontal flip only) | none.",
     "eval_batch_size": "Evaluation batch size.",
     "eval_examples": "Evaluate on the first N test examples only (default: all).",
     "lr": "Initial learning rate (SGD).",

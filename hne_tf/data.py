@@ -30,6 +30,12 @@ Training augmentation (``training=True``, which also shuffles):
 * synthetic: zero padding of ``max(1, H // 14)`` pixels + random crop (no flip:
   the class textures are not mirror-symmetric).
 
+``augmentation="flip"`` keeps only the horizontal flip (ImageNet: the evaluation
+crop, flipped), and ``augmentation="none"`` only shuffles (ImageNet: the
+evaluation crop). Short schedules fit better without the crops: on Fashion-MNIST
+two epochs of ``hne_resnet_mini`` reached 87.2% (k = 16) without augmentation
+against 85.9% with the flip only and 85.8% with the standard crop + flip.
+
 Zero padding happens on raw pixels (black), before normalization. Random ops are
 stateless and seeded per example from ``seed``, so a pipeline is reproducible.
 """
@@ -537,10 +543,17 @@ def _normalizer(info: DatasetInfo) -> Callable:
     return normalize
 
 
+AUGMENTATIONS = ("standard", "flip", "none")
+
+
 def _pipeline(src: _Source, info: DatasetInfo, batch_size: int, *, shuffle: bool, augment: bool,
               seed: int, drop_remainder: bool, take: int | None, repeat: bool,
-              max_buffer: int = 50_000) -> tf.data.Dataset:
+              max_buffer: int = 50_000, augmentation: str = "standard") -> tf.data.Dataset:
     """take -> cache -> shuffle -> repeat -> per-example map -> batch -> batch augment -> normalize."""
+    if augment and augmentation != "standard":
+        # Only the flip, or nothing: the per-example map becomes the evaluation one.
+        flip = _pad_crop_flip(0, flip=True) if augmentation == "flip" else None
+        src = dataclasses.replace(src, train_map=None, batch_augment=flip)
     ds = src.ds if take is None else src.ds.take(take)
     if src.cache:
         ds = ds.cache()
@@ -566,7 +579,8 @@ def _pipeline(src: _Source, info: DatasetInfo, batch_size: int, *, shuffle: bool
 
 def load(name: str, split: str, batch_size: int, *, data_dir: str | None = None, training: bool = False,
          seed: int = 0, source: str = "auto", drop_remainder: bool | None = None,
-         take: int | None = None, repeat: bool = False, image_size=None) -> tf.data.Dataset:
+         take: int | None = None, repeat: bool = False, image_size=None,
+         augmentation: str = "standard") -> tf.data.Dataset:
     """A ``tf.data`` pipeline of ``(images float32 [b, H, W, C], labels int32 [b])``.
 
     Args:
@@ -583,8 +597,12 @@ def load(name: str, split: str, batch_size: int, *, data_dir: str | None = None,
       take: use only the first ``take`` examples of the split.
       repeat: repeat indefinitely (reshuffled and re-augmented every pass).
       image_size: see :func:`dataset_info`.
+      augmentation: with ``training``: ``"standard"`` (the data set's, above),
+        ``"flip"`` (horizontal flip only) or ``"none"``.
     """
     info = dataset_info(name, image_size)
+    if augmentation not in AUGMENTATIONS:
+        raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, got {augmentation!r}")
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -597,7 +615,7 @@ def load(name: str, split: str, batch_size: int, *, data_dir: str | None = None,
         known = min(x for x in (src.size, take, float("inf")) if x)
         drop_remainder = training and known >= batch_size
     return _pipeline(src, info, batch_size, shuffle=training, augment=training, seed=seed,
-                     drop_remainder=drop_remainder, take=take, repeat=repeat)
+                     drop_remainder=drop_remainder, take=take, repeat=repeat, augmentation=augmentation)
 
 
 def load_arrays(name: str, split: str, *, data_dir: str | None = None, take: int | None = None,

@@ -27,6 +27,7 @@ class TrainConfig:
     epochs: int = 2
     steps_per_epoch: int | None = None
     batch_size: int = 128
+    augmentation: str = "standard"
     eval_batch_size: int = 256
     eval_examples: int | None = None
     lr: float = 0.1
@@ -87,6 +88,7 @@ def validate(config: TrainConfig) -> None:
     choice("model", config.model, list_models())
     choice("loss", config.loss, list(losses_lib.LOSSES))
     choice("dataset", config.dataset, list(data_lib.DATASETS))
+    choice("augmentation", config.augmentation, list(data_lib.AUGMENTATIONS))
     choice("schedule", config.schedule, list(SCHEDULES))
     choice("strategy", config.strategy, list(STRATEGIES))
     for flag in ("epochs", "batch_size", "eval_batch_size"):

@@ -91,7 +91,8 @@ def run(config: TrainConfig, log=print, callbacks: Sequence[keras.callbacks.Call
     log(describe_devices(strategy))
     # Data first: a missing dataset must fail before anything is written.
     train_ds = data_lib.load(config.dataset, "train", config.batch_size, data_dir=config.data_dir,
-                             training=True, seed=config.seed, repeat=True, drop_remainder=True)
+                             training=True, seed=config.seed, repeat=True, drop_remainder=True,
+                             augmentation=config.augmentation)
     test_ds = data_lib.load(config.dataset, "test", config.eval_batch_size, data_dir=config.data_dir,
                             take=config.eval_examples)
     with strategy.scope():
