@@ -138,8 +138,9 @@ class GroupedConv2D(keras.layers.Layer):
         if (start, stop) != (0, self.groups):
             kernel = kernel[..., start * c: stop * c]
         dtype = x.dtype
-        if dtype != tf.float32 and stop - start > 1 and _cpu_only():
-            # TensorFlow has no reduced-precision grouped-conv gradient on CPU.
+        if dtype == tf.float16 and stop - start > 1 and _cpu_only():
+            # TensorFlow has no float16 grouped-conv gradient on CPU (oneDNN
+            # has a bfloat16 one, so bfloat16 stays bfloat16).
             x = tf.cast(x, tf.float32)
         strides = self.strides
         if self.kernel_size == (1, 1) and strides != (1, 1) and training is not False:
@@ -642,7 +643,10 @@ class TreeHead(_Composite):
         self.hidden_activation = hidden_activation
         self.hidden = (TreeDense(self.hidden_units, self.groups, hidden_activation, name="hidden")
                        if self.hidden_units else None)
-        self.classifier = TreeDense(self.num_classes, self.groups, name="classifier")
+        # Logits in float32 under mixed precision, as Keras advises for a model's output: the
+        # softmax and the loss then see float32 values (bfloat16 would round a logit of 10 to
+        # steps of 1/16). The classifier is a tiny matmul, so this costs nothing measurable.
+        self.classifier = TreeDense(self.num_classes, self.groups, name="classifier", dtype="float32")
 
     def call(self, x, training=None, group_range=None) -> tf.Tensor:
         start, stop = _full(group_range, self.groups)
@@ -650,14 +654,14 @@ class TreeHead(_Composite):
         h = tf.reshape(pooled, (-1, stop - start, x.shape[-1] // (stop - start)))
         if self.hidden is not None:
             h = self.hidden(h, group_range=group_range)
-        return self.classifier(h, group_range=group_range)
+        return self.classifier(tf.cast(h, tf.float32), group_range=group_range)
 
     def leaf_logits(self, x, leaf: int, training=None) -> tf.Tensor:
         """Logits ``[batch, num_classes]`` of group ``leaf`` alone; ``x`` holds only that group's channels."""
         h = tf.reduce_mean(x, axis=[1, 2])
         if self.hidden is not None:
             h = self.hidden.single(h, leaf)
-        return self.classifier.single(h, leaf)
+        return self.classifier.single(tf.cast(h, tf.float32), leaf)
 
     def group_cost(self, input_hw) -> GroupCost:
         layers = [self.classifier] if self.hidden is None else [self.hidden, self.classifier]
