@@ -33,6 +33,7 @@ import argparse
 import collections
 import glob
 import os
+import re
 import sys
 import tempfile
 import time
@@ -53,6 +54,7 @@ from hne_tf import precision
 
 def categorize(name: str, op: str) -> str:
     """The kind of work of one op, from its full name and type."""
+    name = re.sub(r"_\d+(?=/|$)", "", name)  # Keras' call-count suffixes: "conv_1/" -> "conv/"
     low, grad = name.lower(), "gradient" in name.lower() or "Grad" in op or "Backprop" in op
     if "stridedslice" in op.lower() and "/conv/" in low:
         return "stride-2 subsampling"
@@ -72,7 +74,7 @@ def categorize(name: str, op: str) -> str:
         return "optimizer"
     if "/head/" in low or "softmax" in low or "cross_entropy" in low or "einsum" in low.replace("_", ""):
         return "head + loss"
-    if any(k in op for k in ("Relu", "Add", "Mul", "Cast", "Sub", "Maximum", "Minimum", "Select")):
+    if any(k in op for k in ("Relu", "Add", "Mul", "Cast", "Sub", "Maximum", "Minimum", "Select")):  # AddN: grad sums
         return "elementwise"
     return "other"
 
@@ -92,12 +94,31 @@ def op_events(logdir: str) -> list[tuple[str, str, float]]:
         for line in plane.lines:
             for ev in line.events:
                 md = plane.event_metadata[ev.metadata_id]
-                label = md.display_name or md.name
-                if ":" not in label or label.startswith("tf_") or "/" not in label.split(":")[0]:
-                    continue  # not an op ("name:Type") event: executor, function calls, ...
+                label = md.name  # an op is "full/op/name:OpType" (display_name: the type alone)
+                if ":" not in label or "::" in label:
+                    continue  # executor and thread-pool events ("ExecutorState::Process", ...)
                 name, op = label.rsplit(":", 1)
+                if not op.strip() or not name.strip() or "__inference" in label:
+                    continue  # the tf.function's own event spans all its ops
                 out.append((name, op, ev.duration_ps * 1e-12))
     return out
+
+
+def summarize(events, steps: int, top: int) -> None:
+    """Prints op time per step by category and by op type (markdown)."""
+    by_cat, by_op = collections.Counter(), collections.Counter()
+    for n, op, sec in events:
+        by_cat[categorize(n, op)] += sec
+        by_op[op] += sec
+    total = sum(by_cat.values())
+    print(f"{len(events)} op events, summed op time {total / steps * 1e3:.1f} ms per step (summed over the threads "
+          "that ran ops concurrently: compare shares, not ms with wall time)")
+    print("\n| category | ms per step | share of op time |\n|---|---|---|")
+    for cat, sec in by_cat.most_common():
+        print(f"| {cat} | {sec / steps * 1e3:.1f} | {sec / total:.1%} |")
+    print(f"\n| op type (top {top}) | ms per step | share |\n|---|---|---|")
+    for op, sec in by_op.most_common(top):
+        print(f"| {op} | {sec / steps * 1e3:.1f} | {sec / total:.1%} |")
 
 
 def main(argv=None) -> int:
@@ -112,7 +133,11 @@ def main(argv=None) -> int:
     p.add_argument("--intra_op_threads", type=int, default=2)
     p.add_argument("--inter_op_threads", type=int, default=0)
     p.add_argument("--top", type=int, default=12, help="also list the N most expensive op types")
+    p.add_argument("--trace", default=None, help="summarize this earlier trace directory instead of tracing")
     args = p.parse_args(argv)
+    if args.trace:
+        summarize(op_events(args.trace), args.steps, args.top)
+        return 0
     set_threads(args.intra_op_threads, args.inter_op_threads)
     print(env_summary())
     name, options = args.model
@@ -132,22 +157,10 @@ def main(argv=None) -> int:
     run_steps(step, x, y, args.steps)
     wall = time.perf_counter() - t0
     tf.profiler.experimental.stop()
-    events = op_events(logdir)
-    by_cat, by_op = collections.Counter(), collections.Counter()
-    for n, op, sec in events:
-        by_cat[categorize(n, op)] += sec
-        by_op[op] += sec
-    total = sum(by_cat.values())
     print(f"{name} {options or ''} [{args.precision}], batch {args.batch_size}: {args.steps} steps in {wall:.3f} s "
-          f"({args.steps * args.batch_size / wall:.1f} img/s under the profiler), {len(events)} op events, "
-          f"summed op time {total:.3f} s ({total / wall:.2f}x wall: ops overlap on {args.intra_op_threads} threads)")
-    print("\n| category | ms per step | share of op time |\n|---|---|---|")
-    for cat, sec in by_cat.most_common():
-        print(f"| {cat} | {sec / args.steps * 1e3:.1f} | {sec / total:.1%} |")
-    print(f"\n| op type (top {args.top}) | ms per step | share |\n|---|---|---|")
-    for op, sec in by_op.most_common(args.top):
-        print(f"| {op} | {sec / args.steps * 1e3:.1f} | {sec / total:.1%} |")
-    print(f"trace: {logdir}")
+          f"({args.steps * args.batch_size / wall:.1f} img/s under the profiler)")
+    summarize(op_events(logdir), args.steps, args.top)
+    print(f"trace: {logdir} (summarize again with --trace {logdir} --steps {args.steps})")
     if hasattr(os, "getloadavg"):
         print("load average at end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     return 0

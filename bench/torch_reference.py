@@ -73,8 +73,11 @@ def _torch_worker(spec_path: str, threads: int) -> None:
             self.act = s["activation"]
             kernel = weights[s["path"] + "/conv/" + ("depthwise_kernel" if s["depthwise"] else "kernel")]
             kh, kw, cin_g, cout = kernel.shape
-            groups = cout if s["depthwise"] else s["groups"]
-            cin = cout if s["depthwise"] else cin_g * groups
+            if s["depthwise"]:  # [kh, kw, channels, 1]: one filter per channel
+                cout = groups = cin = cin_g
+            else:
+                groups = s["groups"]
+                cin = cin_g * groups
             self.pad = s["strides"] > 1 and kh > 1  # TF SAME, stride 2, even size: pad 0 before, 1 after
             self.conv = nn.Conv2d(cin, cout, (kh, kw), s["strides"], 0 if self.pad else kh // 2,
                                   groups=groups, bias=False)
@@ -140,7 +143,7 @@ def _torch_worker(spec_path: str, threads: int) -> None:
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.repeat_interleave(logits.shape[1]))
         loss.backward()
         opt.step()
-        return float(loss)
+        return float(loss.detach())
 
     for line in sys.stdin:
         cmd = json.loads(line)
