@@ -1,0 +1,312 @@
+"""The same tree in PyTorch (``nn.Conv2d(groups=G)``): parameters, logits and train-step speed against ours.
+
+PyTorch is an optional, bench-only dependency (``bench/requirements-torch.txt``;
+see ``bench/README.md``). The library and its tests never import it.
+
+What it does, in one run:
+
+1. Builds ``--model`` (default ``hne_resnet_small``, 32x32x3, 10 classes) in
+   Keras, randomizes its batch-norm statistics, and saves every weight.
+2. Starts PyTorch workers as subprocesses (the allocator's environment must be
+   set before a process starts): ``default`` (glibc as is) and ``tuned``
+   (``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=<--trim_threshold>``: freed
+   memory stays in the heap instead of going back to the kernel, which saves
+   PyTorch's page faults on every step). Each worker rebuilds the network in
+   PyTorch, layer by layer from our layers' settings (kernel size, stride,
+   groups, branching): grouped 1x1 and 3x3 as ``nn.Conv2d(groups=G)``,
+   depthwise as ``groups=channels``, batch norm as ``nn.BatchNorm2d``, the
+   per-leaf classifiers as one grouped 1x1 convolution; TF's "SAME" padding
+   of a stride-2 3x3 (0 before, 1 after) as an explicit ``F.pad``.
+3. Checks: trainable parameter counts equal; with our weights copied in,
+   inference-mode logits agree with ours to ``--rtol`` relative to the
+   logits' largest magnitude (float32 sums of up to ~600 terms in a different
+   order: ~1e-6 expected; 1e-4 leaves a margin and still catches any wrong
+   weight or layout).
+4. Times the train step (forward + backward + SGD momentum 0.9, mean
+   cross-entropy over all leaves, one fixed batch) of ours (``tf.function``)
+   and of each worker, round-robin, ``--steps`` steps per repeat, ``--repeats``
+   repeats; the workers idle while another variant runs. Prints the median
+   images/s and ours / each.
+
+Example:
+  python bench/torch_reference.py                   # about 2-3 minutes on 2 CPU cores
+  python bench/torch_reference.py --batch_size 128 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+
+
+# ----------------------------------------------------------------- worker (PyTorch only, no TensorFlow)
+
+def _torch_worker(spec_path: str, threads: int) -> None:
+    """Reads commands as JSON lines on stdin, answers JSON lines on stdout."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+    from torch import nn
+
+    torch.set_num_threads(threads)
+    spec = json.load(open(spec_path))
+    weights = dict(np.load(spec["weights"]))
+
+    def param(path) -> nn.Parameter:
+        return nn.Parameter(torch.from_numpy(np.ascontiguousarray(weights[path])))
+
+    class ConvBN(nn.Module):
+        def __init__(self, s) -> None:
+            super().__init__()
+            if s["branch"] != 1:  # our presets branch in bottlenecks only (Bottleneck replicates)
+                raise SystemExit(f"error: {s['path']}: a branching TreeConvBN is not rebuilt here")
+            self.act = s["activation"]
+            kernel = weights[s["path"] + "/conv/" + ("depthwise_kernel" if s["depthwise"] else "kernel")]
+            kh, kw, cin_g, cout = kernel.shape
+            if s["depthwise"]:  # [kh, kw, channels, 1]: one filter per channel
+                cout = groups = cin = cin_g
+            else:
+                groups = s["groups"]
+                cin = cin_g * groups
+            self.pad = s["strides"] > 1 and kh > 1  # TF SAME, stride 2, even size: pad 0 before, 1 after
+            self.conv = nn.Conv2d(cin, cout, (kh, kw), s["strides"], 0 if self.pad else kh // 2,
+                                  groups=groups, bias=False)
+            k = kernel.transpose(2, 3, 0, 1) if s["depthwise"] else kernel.transpose(3, 2, 0, 1)
+            self.conv.weight = nn.Parameter(torch.from_numpy(np.ascontiguousarray(k)))
+            self.bn = nn.BatchNorm2d(cout, eps=1e-5, momentum=0.1)
+            for name, key in (("weight", "gamma"), ("bias", "beta")):
+                setattr(self.bn, name, param(f"{s['path']}/bn/{key}"))
+            self.bn.running_mean.copy_(torch.from_numpy(weights[s["path"] + "/bn/moving_mean"]))
+            self.bn.running_var.copy_(torch.from_numpy(weights[s["path"] + "/bn/moving_variance"]))
+
+        def forward(self, x) -> torch.Tensor:
+            if self.pad:
+                x = F.pad(x, (0, 1, 0, 1))
+            x = self.bn(self.conv(x))
+            return {"relu": F.relu, "relu6": F.relu6}.get(self.act, lambda t: t)(x)
+
+    class Bottleneck(nn.Module):
+        def __init__(self, s) -> None:
+            super().__init__()
+            self.branch, self.parents = s["branch"], s["parents"]
+            self.body = nn.ModuleList([ConvBN(c) for c in s["body"]])
+            self.shortcut = ConvBN(s["shortcut"]) if s["shortcut"] else None
+
+        def forward(self, x) -> torch.Tensor:
+            if self.branch > 1:  # [b, P*c] -> [b, P*branch*c]: each parent's channels branch times in a row
+                b, c, h, w = x.shape
+                x = x.view(b, self.parents, 1, c // self.parents, h, w).expand(
+                    b, self.parents, self.branch, c // self.parents, h, w).reshape(b, c * self.branch, h, w)
+            y = x
+            for layer in self.body:
+                y = layer(y)
+            return F.relu(y + (self.shortcut(x) if self.shortcut is not None else x))
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            layers = []
+            for s in spec["layers"]:
+                layers.append(ConvBN(s) if s["kind"] == "convbn" else Bottleneck(s))
+            self.layers = nn.Sequential(*layers)
+            head = spec["head"]
+            kernel = weights[head + "/classifier/kernel"]
+            self.leaves, self.classes = spec["leaves"], spec["num_classes"]
+            cin = kernel.shape[0]
+            self.classifier = nn.Conv2d(cin * self.leaves, self.leaves * self.classes, 1, groups=self.leaves)
+            self.classifier.weight = nn.Parameter(torch.from_numpy(np.ascontiguousarray(kernel.T[:, :, None, None])))
+            self.classifier.bias = param(head + "/classifier/bias")
+
+        def forward(self, x) -> torch.Tensor:
+            h = self.layers(x).mean(dim=(2, 3), keepdim=True)
+            return self.classifier(h).view(-1, self.leaves, self.classes)
+
+    net = Net()
+    out = sys.stdout
+    opt = torch.optim.SGD(net.parameters(), lr=spec["learning_rate"], momentum=0.9)
+    data = np.load(spec["batch"])
+    x, y = torch.from_numpy(data["x"].transpose(0, 3, 1, 2).copy()), torch.from_numpy(data["y"].astype(np.int64))
+
+    def step() -> float:
+        opt.zero_grad(set_to_none=True)
+        logits = net(x)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.repeat_interleave(logits.shape[1]))
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        if cmd["op"] == "params":
+            reply = {"trainable": sum(p.numel() for p in net.parameters() if p.requires_grad)}
+        elif cmd["op"] == "logits":
+            net.eval()
+            with torch.no_grad():
+                reply = {"logits": net(x).numpy().tolist()}
+            net.train()
+        elif cmd["op"] == "steps":
+            t0 = time.perf_counter()
+            for _ in range(cmd["n"]):
+                loss = step()
+            reply = {"seconds": time.perf_counter() - t0, "loss": loss}
+        else:
+            reply = {"error": f"unknown op {cmd['op']}"}
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
+
+
+# ----------------------------------------------------------------- main process (TensorFlow)
+
+def _layer_spec(layer, path) -> dict:
+    from hne_tf import layers as L
+
+    if isinstance(layer, L.TreeConvBN):
+        return {"kind": "convbn", "path": path, "branch": layer.branch, "groups": layer.groups,
+                "strides": layer.strides[0], "depthwise": layer.depthwise, "activation": layer.activation}
+    if isinstance(layer, L.TreeBottleneck):
+        return {"kind": "bottleneck", "branch": layer.branch, "parents": layer.groups // layer.branch,
+                "body": [_layer_spec(c, f"{path}/{c.name}") for c in layer._body()],
+                "shortcut": _layer_spec(layer.shortcut, f"{path}/shortcut") if layer.shortcut is not None else None}
+    raise SystemExit(f"error: the PyTorch rebuild knows TreeConvBN and TreeBottleneck, not {type(layer).__name__}")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--model", default="hne_resnet_small", help="an hne_resnet-family preset (ResNet bottlenecks)")
+    p.add_argument("--input_shape", default="32,32,3")
+    p.add_argument("--num_classes", type=int, default=10)
+    p.add_argument("--batch_size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--warmup_steps", type=int, default=2)
+    p.add_argument("--learning_rate", type=float, default=0.01)
+    p.add_argument("--threads", type=int, default=2, help="intra-op threads of TF and PyTorch")
+    p.add_argument("--inter_op_threads", type=int, default=0, help="TF inter-op threads (0: TF's default)")
+    p.add_argument("--rtol", type=float, default=1e-4)
+    p.add_argument("--trim_threshold", type=int, default=1 << 34, help="MALLOC_TRIM_THRESHOLD_ of the tuned worker")
+    p.add_argument("--variants", default="default,tuned", help="PyTorch workers: default and/or tuned")
+    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        _torch_worker(args.worker, args.threads)
+        return 0
+    try:
+        import torch  # noqa: F401  (only to fail early with the install hint)
+    except ImportError:
+        print("error: PyTorch is not installed; it is an optional bench dependency: "
+              "pip install -r bench/requirements-torch.txt (see bench/README.md)", file=sys.stderr)
+        return 1
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np
+    import tensorflow as tf
+    from common import env_summary, set_threads
+
+    import hne_tf
+
+    set_threads(args.threads, args.inter_op_threads)
+    print(env_summary())
+    print(f"PyTorch {torch.__version__} (workers: {args.threads} threads), batch {args.batch_size}, "
+          f"{args.steps} steps x {args.repeats} repeats after {args.warmup_steps} warm-up steps")
+    shape = tuple(int(v) for v in args.input_shape.split(","))
+    tf.random.set_seed(0)
+    model = hne_tf.build_model(args.model, shape, args.num_classes)
+    rng = np.random.default_rng(0)
+    for v in model.variables:  # randomized BN statistics: the logits check then covers them
+        if v.path.endswith("/moving_mean"):
+            v.assign(rng.normal(0, 0.1, v.shape).astype("float32"))
+        elif v.path.endswith("/moving_variance"):
+            v.assign(rng.uniform(0.5, 1.5, v.shape).astype("float32"))
+    root = model.name
+    layers = []
+    for block in model.tree_blocks:
+        for layer in block.tree_layers:
+            layers.append(_layer_spec(layer, f"{root}/{block.name}/{layer.name}"))
+    tmp = tempfile.mkdtemp(prefix="torch_ref_")
+    np.savez(os.path.join(tmp, "weights.npz"), **{v.path: v.numpy() for v in model.variables})
+    x = rng.normal(size=(args.batch_size,) + shape).astype("float32")
+    y = rng.integers(0, args.num_classes, args.batch_size).astype("int32")
+    np.savez(os.path.join(tmp, "batch.npz"), x=x, y=y)
+    spec = {"weights": os.path.join(tmp, "weights.npz"), "batch": os.path.join(tmp, "batch.npz"), "layers": layers,
+            "head": f"{root}/{model.head.name}", "leaves": model.num_leaves, "num_classes": args.num_classes,
+            "learning_rate": args.learning_rate}
+    with open(os.path.join(tmp, "spec.json"), "w") as f:
+        json.dump(spec, f)
+
+    workers = {}
+    for variant in [v for v in args.variants.split(",") if v]:
+        env = dict(os.environ)
+        if variant == "tuned":
+            env.update(MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_=str(args.trim_threshold))
+        elif variant != "default":
+            raise SystemExit(f"error: --variants: unknown {variant!r}; valid: default, tuned")
+        workers[variant] = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--worker", os.path.join(tmp, "spec.json"),
+             "--threads", str(args.threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+
+    def ask(variant, **cmd) -> dict:
+        w = workers[variant]
+        w.stdin.write(json.dumps(cmd) + "\n")
+        w.stdin.flush()
+        line = w.stdout.readline()
+        if not line:
+            raise SystemExit(f"error: PyTorch worker {variant!r} exited (code {w.wait()})")
+        return json.loads(line)
+
+    try:
+        ours_params = int(sum(np.prod(v.shape) for v in model.trainable_variables))
+        ours_logits = model(tf.constant(x), training=False)["logits"].numpy()
+        scale = np.abs(ours_logits).max()
+        for variant in workers:
+            theirs = ask(variant, op="params")["trainable"]
+            logits = np.asarray(ask(variant, op="logits")["logits"], np.float32)
+            err = np.abs(logits - ours_logits).max() / scale
+            print(f"PyTorch ({variant}): trainable parameters {theirs:,} (ours {ours_params:,}, "
+                  f"{'equal' if theirs == ours_params else 'DIFFERENT'}); logits max |diff| / max |logit| = "
+                  f"{err:.2e} (--rtol {args.rtol:g})")
+            if theirs != ours_params or err > args.rtol:
+                raise SystemExit("error: the PyTorch rebuild is not the same network")
+
+        from bench_train_throughput import make_train_step, run_steps
+        ours_step = make_train_step(model, args.learning_rate, False)
+        xt, yt = tf.constant(x), tf.constant(y)
+        run_steps(ours_step, xt, yt, args.warmup_steps)
+        for variant in workers:
+            ask(variant, op="steps", n=args.warmup_steps)
+        times = {"ours": [], **{v: [] for v in workers}}
+        for r in range(args.repeats):
+            times["ours"].append(run_steps(ours_step, xt, yt, args.steps)[0])
+            for variant in workers:
+                times[variant].append(ask(variant, op="steps", n=args.steps)["seconds"])
+            print(f"  repeat {r + 1}: " + "  ".join(f"{k} {args.steps * args.batch_size / t[-1]:.1f}"
+                                                    for k, t in times.items()), flush=True)
+    finally:
+        for w in workers.values():
+            w.stdin.close()
+            w.wait()
+    ips = {k: statistics.median(args.steps * args.batch_size / t for t in v) for k, v in times.items()}
+    print("\n| model | batch | ours img/s | " + " | ".join(f"PyTorch {v} img/s" for v in workers) + " |")
+    print("|---|---|---|" + "---|" * len(workers))
+    print(f"| {args.model} | {args.batch_size} | {ips['ours']:.1f} | "
+          + " | ".join(f"{ips[v]:.1f} (ours {ips['ours'] / ips[v]:.2f}x)" for v in workers) + " |")
+    if hasattr(os, "getloadavg"):
+        print("load average at end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""hne_tf.layers.TreeBatchNorm in training mode against batch norm computed by hand in numpy (float64)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hne_tf import layers as L
+
+EPS = 1e-5
+
+
+def numpy_batch_norm(x, gamma, beta, dy):
+    """Training-mode batch norm and its gradients, written out (float64).
+
+    y = gamma * xhat + beta with xhat = (x - mean) / sqrt(var + eps), mean and
+    (biased) var over batch and pixels; dx = gamma / std * (dy - mean(dy) -
+    xhat * mean(dy * xhat)).
+    """
+    x, dy = x.astype(np.float64), dy.astype(np.float64)
+    mean = x.mean(axis=(0, 1, 2))
+    var = x.var(axis=(0, 1, 2))
+    std = np.sqrt(var + EPS)
+    xhat = (x - mean) / std
+    y = gamma * xhat + beta
+    dgamma = (dy * xhat).sum(axis=(0, 1, 2))
+    dbeta = dy.sum(axis=(0, 1, 2))
+    dx = gamma / std * (dy - dy.mean(axis=(0, 1, 2)) - xhat * (dy * xhat).mean(axis=(0, 1, 2)))
+    return y, dx, dgamma, dbeta, mean, var
+
+
+# 23 and 90 channels take the folded path (k = 8 and 4), 24 the plain fused kernel,
+# 7x7 pixels cannot be folded by 8 and fall back to it too.
+@pytest.mark.parametrize("shape,fold", [((4, 8, 8, 23), 8), ((3, 4, 4, 90), 4), ((4, 8, 8, 24), 1),
+                                        ((2, 7, 7, 23), 1)])
+def test_batch_norm_training_matches_numpy(shape, fold):
+    rng = np.random.default_rng(0)
+    c = shape[-1]
+    # A mean far from zero and unequal scales per channel: a variance formula that cancels
+    # badly, or statistics pooled across the wrong columns, would show.
+    x = (rng.normal(size=shape) * rng.uniform(0.5, 3.0, c) + rng.uniform(-5, 5, c)).astype(np.float32)
+    dy = rng.normal(size=shape).astype(np.float32)
+    gamma = rng.uniform(0.5, 1.5, c).astype(np.float32)
+    beta = rng.normal(size=c).astype(np.float32)
+    layer = L.TreeBatchNorm(momentum=0.9, epsilon=EPS)
+    layer.build(shape)
+    layer.gamma.assign(gamma)
+    layer.beta.assign(beta)
+    assert L._fold_factor(tf.zeros(shape)) == fold
+
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = layer(xt, training=True)
+        loss = tf.reduce_sum(y * dy)
+    dx, dgamma, dbeta = tape.gradient(loss, [xt, layer.gamma.value, layer.beta.value])
+    want_y, want_dx, want_dgamma, want_dbeta, mean, var = numpy_batch_norm(x, gamma, beta, dy)
+
+    def close(got, want, what):
+        # float32 rounding of sums over up to 256 values, relative to the largest entry.
+        np.testing.assert_allclose(np.asarray(got), want, rtol=0, atol=1e-5 * np.abs(want).max(), err_msg=what)
+
+    close(y, want_y, "y")
+    close(dx, want_dx, "dx")
+    close(dgamma, want_dgamma, "dgamma")
+    close(dbeta, want_dbeta, "dbeta")
+    # Moving averages: 0.9 * initial (0 and 1) + 0.1 * the batch's mean and biased variance.
+    close(layer.moving_mean.numpy(), 0.1 * mean, "moving_mean")
+    close(layer.moving_variance.numpy(), 0.9 + 0.1 * var, "moving_variance")
+
+
+def test_folded_batch_norm_in_a_group_range_and_bfloat16():
+    """A slice of the groups (23 channels each) folds too; bfloat16 input stays bfloat16."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(2.0, 1.5, (4, 8, 8, 46)).astype(np.float32)
+    layer = L.TreeBatchNorm(groups=2)
+    layer.build(x.shape)
+    y = layer(tf.constant(x[..., 23:]), training=True, group_range=(1, 2))
+    want = numpy_batch_norm(x[..., 23:], 1.0, 0.0, x[..., 23:])[0]
+    np.testing.assert_allclose(y.numpy(), want, atol=1e-5 * np.abs(want).max())
+    np.testing.assert_array_equal(layer.moving_mean.numpy()[:23], 0.0)  # group 0 untouched
+    mixed = L.TreeBatchNorm(groups=2, dtype="mixed_bfloat16")
+    mixed.build(x.shape)
+    yb = mixed(tf.constant(x, tf.bfloat16)[..., 23:], training=True, group_range=(1, 2))
+    assert mixed.gamma.dtype == "float32"
+    assert yb.dtype == tf.bfloat16
+    # bfloat16 rounds input and output to 8 significant bits: 2**-8 of |y| <= ~4, twice.
+    np.testing.assert_allclose(tf.cast(yb, tf.float32).numpy(), want, atol=4e-2)
