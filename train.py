@@ -61,7 +61,8 @@ _CONFIG_HELP = {
     "rampup_epochs": "Sigmoid ramp-up of the distillation weight over N epochs (ONE: 80).",
     "strategy": "default | mirrored | multi_worker | tpu",
     "tpu": "TPU address for --strategy=tpu.",
-    "mixed_precision": "Train with the mixed_float16 policy.",
+    "mixed_precision": "off | float16 (mixed_float16, with loss scaling) | bfloat16 (mixed_bfloat16); variables, "
+                       "batch-norm statistics, logits and the loss stay float32.",
     "seed": "Random seed.",
     "model_options": 'Preset options as JSON, e.g. \'{"branching": [1, 1, 1, 16, 1]}\'.',
     "eval_only": "Evaluate the latest checkpoint in --model_dir without training.",

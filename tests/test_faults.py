@@ -395,10 +395,10 @@ def test_hand_edited_config_json(run_dir, content, match):
 def test_resume_with_changed_mixed_precision_names_the_flag(run_dir):
     before = checksums(run_dir)
     try:
-        with pytest.raises(training.TrainingError, match=r"trained with --mixed_precision=false, but this command "
-                                                         r"has --mixed_precision=true.*Rerun with "
-                                                         r"--mixed_precision=false"):
-            training.run(config(run_dir, epochs=3, mixed_precision=True), log=Log())
+        with pytest.raises(training.TrainingError, match=r"trained with --mixed_precision=off, but this command "
+                                                         r"has --mixed_precision=float16.*Rerun with "
+                                                         r"--mixed_precision=off"):
+            training.run(config(run_dir, epochs=3, mixed_precision="float16"), log=Log())
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert checksums(run_dir) == before

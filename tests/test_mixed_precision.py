@@ -23,6 +23,9 @@ def policy():
 
 def _pair(name="hne_resnet_tiny"):
     """A float32 model and a bfloat16-policy model of preset ``name`` holding the same weights."""
+    # Seeded: with some draws a tiny tree's features die (ReLU), the logits are the classifier's
+    # bias alone, and both models agree exactly; the result must not depend on earlier tests' RNG use.
+    keras.utils.set_random_seed(7)
     reference = hne_tf.build_model(name, SHAPE, CLASSES)
     previous = precision.apply("bfloat16")
     try:

@@ -10,6 +10,7 @@ import os
 
 from hne_tf import data as data_lib
 from hne_tf import losses as losses_lib
+from hne_tf import precision as precision_lib
 from hne_tf.osutil import os_reason
 from hne_tf.presets import list_models
 from hne_tf.training.distribute import STRATEGIES
@@ -41,7 +42,7 @@ class TrainConfig:
     rampup_epochs: float = 0.0
     strategy: str = "default"
     tpu: str = ""
-    mixed_precision: bool = False
+    mixed_precision: str = "off"
     seed: int = 0
     model_options: dict[str, object] = dataclasses.field(default_factory=dict)
     eval_only: bool = False
@@ -89,6 +90,7 @@ def validate(config: TrainConfig) -> None:
     choice("loss", config.loss, list(losses_lib.LOSSES))
     choice("dataset", config.dataset, list(data_lib.DATASETS))
     choice("augmentation", config.augmentation, list(data_lib.AUGMENTATIONS))
+    choice("mixed_precision", config.mixed_precision, list(precision_lib.MODES))
     choice("schedule", config.schedule, list(SCHEDULES))
     choice("strategy", config.strategy, list(STRATEGIES))
     for flag in ("epochs", "batch_size", "eval_batch_size"):
@@ -135,10 +137,14 @@ def _check_model_dir(model_dir: str) -> None:
 
 # Flags that a resumed run must keep, with what to do about a change.
 RESUME_FLAGS = {"mixed_precision": "its optimizer state (loss scaling) differs"}
+# Values that runs written by earlier versions saved, as today's: --mixed_precision was a boolean.
+_LEGACY_VALUES = {"mixed_precision": {True: "float16", False: "off"}}
 
 
 def _flag_value(value) -> str:
-    return str(value).lower() if isinstance(value, bool) else json.dumps(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _check_resume(config: TrainConfig, path: str) -> None:
@@ -159,6 +165,8 @@ def _check_resume(config: TrainConfig, path: str) -> None:
                 f"--model_dir holds a run with {key}={saved[key]!r}, but this command asks for "
                 f"{getattr(config, key)!r}; use a new --model_dir or the same flags to resume")
     for key, why in RESUME_FLAGS.items():
+        if key in saved and isinstance(saved[key], bool):
+            saved[key] = _LEGACY_VALUES.get(key, {}).get(saved[key], saved[key])
         if key in saved and saved[key] != getattr(config, key):
             raise TrainingError(
                 f"--model_dir holds a run trained with --{key}={_flag_value(saved[key])}, but this command "

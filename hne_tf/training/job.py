@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from hne_tf import data as data_lib
 from hne_tf import losses as losses_lib
+from hne_tf import precision as precision_lib
 from hne_tf.cost import cost_table
 from hne_tf.models import TreeEnsemble, build_model
 from hne_tf.osutil import os_reason, pid_alive
@@ -84,8 +85,7 @@ def run(config: TrainConfig, log=print, callbacks: Sequence[keras.callbacks.Call
     """
     validate(config)
     keras.utils.set_random_seed(config.seed)
-    if config.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    precision_lib.apply(config.mixed_precision)
     info = data_lib.dataset_info(config.dataset)
     strategy = make_strategy(config.strategy, config.tpu)
     log(describe_devices(strategy))
@@ -110,8 +110,7 @@ def run(config: TrainConfig, log=print, callbacks: Sequence[keras.callbacks.Call
         steps_per_epoch = config.steps_per_epoch or max(1, info.train_size // config.batch_size)
         schedule = PaperSchedule(config.schedule, config.lr, steps_per_epoch * config.epochs)
         optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, nesterov=config.nesterov)
-        if config.mixed_precision:
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer = precision_lib.wrap_optimizer(optimizer, config.mixed_precision)
         trainer.compile(optimizer=optimizer)
         optimizer.build(ensemble.trainable_variables)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
