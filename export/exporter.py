@@ -26,6 +26,7 @@ from export import inputs, publish
 from export import manifest as mf
 from export import precisions as precision_registry
 from export import runtime as rt
+from hne_tf import cost as hne_cost
 from hne_tf import data as data_lib
 from hne_tf.cost import cost_table
 from hne_tf.presets import TEACHER
@@ -385,27 +386,12 @@ def _loadavg() -> list[float] | None:
 
 
 def _teacher_cost(model, costs) -> dict:
-    """MACs and params of the teacher file: every leaf (the full model) plus the teacher extra's layers.
-
-    The extra's MACs follow the cost table's rule (convolutions and dense
-    layers only): ONE's gate is a dense layer on the globally pooled shared
-    features, ``channels x branches`` MACs; its batch norm adds params only.
-    """
-    import keras
-
-    extra = model.extra(TEACHER)
-    gate_macs = 0
-    for layer in extra.layers:
-        if isinstance(layer, keras.layers.Dense):
-            gate_macs += int(np.prod(layer.kernel.shape))
-        elif not isinstance(layer, keras.layers.BatchNormalization):
-            raise ExportError(f"{model.preset}: cannot count the MACs of the teacher's layer {layer.name} "
-                              f"({type(layer).__name__}); export with --noteacher")
-    gate_params = sum(int(np.prod(w.shape)) for w in extra.weights)
-    full = costs["prefixes"][-1]
-    return {"macs": full["macs"] + gate_macs, "params": full["params"] + gate_params,
-            "leaves_macs": full["macs"], "leaves_params": full["params"],
-            "gate_macs": gate_macs, "gate_params": gate_params}
+    """The teacher file's MACs and params: ``cost_table``'s teacher row (every leaf plus the gate)."""
+    try:
+        teacher = costs.get("teacher") or hne_cost.teacher_cost(model, costs["prefixes"][-1])
+    except ValueError as e:
+        raise ExportError(f"{e}; export with --noteacher") from None
+    return dict(teacher)
 
 
 def _step_dict(s) -> dict:

@@ -5,10 +5,13 @@ and dense layers only (see ``hne_tf.layers``); papers that say "FLOPs" often
 mean the same count. Parameters count every weight of the Keras layers a
 prefix uses, batch-norm statistics included. A family's training-only extras
 (``TreeEnsemble.extras``: ONE's gate, OEMC's adaptation convolutions) are not
-part of any prefix, step or member.
+part of any prefix, step or member; a teacher extra (ONE's gate) is costed
+on its own as ``table["teacher"]``: every leaf plus the extra's layers.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from hne_tf.tree import default_prefixes
 
@@ -55,8 +58,44 @@ def cost_table(model) -> dict:
     steps = [{"step": s.step, "start_block": s.start_block, **path_cost(s.leaf, s.start_block)}
              for s in spec.anytime_steps()]
     members = [{"leaf": leaf, **path_cost(leaf, 0)} for leaf in range(n)]
-    return {"unit": "MACs", "num_leaves": n, "prefixes": prefixes, "steps": steps, "members": members,
-            "full_macs": prefixes[-1]["macs"]}
+    table = {"unit": "MACs", "num_leaves": n, "prefixes": prefixes, "steps": steps, "members": members,
+             "full_macs": prefixes[-1]["macs"]}
+    try:
+        teacher = teacher_cost(model, prefixes[-1])
+    except ValueError:  # a teacher of unknown cost: no row (the export says why when asked for it)
+        teacher = None
+    if teacher is not None:
+        table["teacher"] = teacher
+    return table
+
+
+def teacher_cost(model, full: dict) -> dict | None:
+    """MACs and params of the model's teacher (every leaf plus the ``"teacher"`` extra), or None.
+
+    ``full`` is the k = N row of :func:`cost_table`. The extra's MACs follow
+    the table's rule (convolutions and dense layers only): ONE's gate is a
+    dense layer on the globally pooled shared features, ``channels x
+    branches`` MACs; its batch norm adds params only. A layer of another kind
+    raises ValueError (its MACs would be unknown).
+    """
+    import keras
+
+    from hne_tf.presets import TEACHER
+
+    extra = model.extra(TEACHER)
+    if extra is None:
+        return None
+    gate_macs = 0
+    for layer in extra.layers:
+        if isinstance(layer, keras.layers.Dense):
+            gate_macs += int(np.prod(layer.kernel.shape))
+        elif not isinstance(layer, keras.layers.BatchNormalization):
+            raise ValueError(f"{model.preset}: cannot count the MACs of the teacher's layer {layer.name} "
+                             f"({type(layer).__name__})")
+    gate_params = sum(int(np.prod(w.shape)) for w in extra.weights)
+    return {"macs": full["macs"] + gate_macs, "params": full["params"] + gate_params,
+            "leaves_macs": full["macs"], "leaves_params": full["params"],
+            "gate_macs": gate_macs, "gate_params": gate_params}
 
 
 def format_cost_table(table: dict, prefixes=None) -> str:

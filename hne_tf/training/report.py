@@ -17,8 +17,8 @@ def evaluate(ensemble: TreeEnsemble, dataset, num_batches: int | None = None, ve
 
     For a family with its own teacher (``ensemble.teacher_logits`` is not None:
     ONE's gated teacher, the paper's "ONE-E", ONE Table 5) the result also has
-    ``"teacher"``: accuracy, nll, ece and macs (the full model's MACs, every
-    leaf; the gate's own few MACs are not counted).
+    ``"teacher"``: accuracy, nll, ece and macs (every leaf plus the gate:
+    ``cost_table(ensemble)["teacher"]``, the figure the export's teacher file carries).
     """
     def forward(x) -> dict[str, tf.Tensor]:
         outputs = ensemble(x, training=False)
@@ -38,7 +38,8 @@ def evaluate(ensemble: TreeEnsemble, dataset, num_batches: int | None = None, ve
         if bar:
             bar.update(i + 1)
     table = cost_table(ensemble)
-    result = evaluator.result(macs=[p["macs"] for p in table["prefixes"]], teacher_macs=table["full_macs"])
+    teacher_macs = table.get("teacher", {}).get("macs", table["full_macs"])
+    result = evaluator.result(macs=[p["macs"] for p in table["prefixes"]], teacher_macs=teacher_macs)
     result["unit"] = "MACs"
     result["anytime_step_macs"] = [s["macs"] for s in table["steps"]]
     return result
