@@ -39,13 +39,15 @@ def train(model_dir, model, loss, steps, options=None):
     return model_dir
 
 
-def export(run_dir, out_dir, **kw):
+def export(run_dir, out_dir, log=None, **kw):
+    """``run_export`` of ``run_dir`` with the tests' small settings (``kw`` overrides them); its manifest.
+    ``log`` receives the export's log lines (default: dropped)."""
     from export.exporter import ExportConfig, run_export
 
     settings = dict(model_dir=str(run_dir), out_dir=str(out_dir), eval_examples=256, parity_examples=64,
                     calibration_images=64, latency_runs=20)
     settings.update(kw)
-    return run_export(ExportConfig(**settings), log=lambda *_: None)
+    return run_export(ExportConfig(**settings), log=log or (lambda *_: None))
 
 
 def test_images(n=64):
