@@ -80,13 +80,6 @@ def _own_flags():
             fv.unparse_flags()
 
 
-def cli_namespace(script):
-    """The top-level names of ``script`` (a ``.py`` path under ROOT), run as a module, not as ``__main__``;
-    the flags it defines are removed again."""
-    with _own_flags():
-        return runpy.run_path(os.path.join(ROOT, script), run_name=os.path.splitext(os.path.basename(script))[0])
-
-
 def run_cli(target, *args, env=None):
     """Runs ``python -m target args`` (or ``python target args`` for a ``.py`` path under ROOT) in this
     process, sparing a TensorFlow start-up per case: returns a ``subprocess.CompletedProcess`` with the
