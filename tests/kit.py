@@ -4,8 +4,9 @@ trained and exported models the export and demo tests read, and in-process CLI r
 Session-scoped fixtures (in ``conftest.py``) build each of these once per test
 run: a tiny HNE (width 1/4 of Table 2's tree, 16 leaves) trained for 60 steps
 on the synthetic data set, its float32 + int8 export, and the demo assets
-(sample PNGs and the decision fixture) made from that export. Model checks that
-every preset goes through are in ``model_checks.py``.
+(sample PNGs and the decision fixture) made from that export; a tiny ONE trained
+for 20 steps and its float32 + int8 export (gated teacher included). Model checks
+that every preset goes through are in ``model_checks.py``.
 """
 
 import contextlib
