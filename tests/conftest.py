@@ -49,3 +49,24 @@ def demo_assets(hne_export, tmp_path_factory):
         fixture = json.load(f)
     return {"export": out, "manifest": manifest, "samples": base / "samples",
             "fixture_path": base / fx.FIXTURE_FILE, "fixture": fixture}
+
+
+@pytest.fixture(scope="session")
+def one_run(tmp_path_factory):
+    """A tiny ONE (3 branches and the gate) trained 20 steps on the synthetic data (the model directory)."""
+    import kit
+
+    return kit.train(tmp_path_factory.mktemp("one") / "run", "one_resnet_tiny", "one", 20)
+
+
+@pytest.fixture(scope="session")
+def one_export(one_run, tmp_path_factory):
+    """``(run_dir, out_dir, manifest, log lines)``: the tiny ONE exported in float32 and int8 with the default
+    prefixes (1, 2, 3), the anytime file and the gated teacher. Read it, never write into it."""
+    import kit
+
+    out = tmp_path_factory.mktemp("one_export") / "out"
+    lines = []
+    manifest = kit.export(one_run, out, precisions=("float32", "int8"), max_anytime_size_ratio=3.0, latency_runs=5,
+                          log=lines.append)
+    return one_run, out, manifest, lines

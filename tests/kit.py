@@ -4,8 +4,9 @@ trained and exported models the export and demo tests read, and in-process CLI r
 Session-scoped fixtures (in ``conftest.py``) build each of these once per test
 run: a tiny HNE (width 1/4 of Table 2's tree, 16 leaves) trained for 60 steps
 on the synthetic data set, its float32 + int8 export, and the demo assets
-(sample PNGs and the decision fixture) made from that export. Model checks that
-every preset goes through are in ``model_checks.py``.
+(sample PNGs and the decision fixture) made from that export; a tiny ONE trained
+for 20 steps and its float32 + int8 export (gated teacher included). Model checks
+that every preset goes through are in ``model_checks.py``.
 """
 
 import contextlib
@@ -39,13 +40,15 @@ def train(model_dir, model, loss, steps, options=None):
     return model_dir
 
 
-def export(run_dir, out_dir, **kw):
+def export(run_dir, out_dir, log=None, **kw):
+    """``run_export`` of ``run_dir`` with the tests' small settings (``kw`` overrides them); its manifest.
+    ``log`` receives the export's log lines (default: dropped)."""
     from export.exporter import ExportConfig, run_export
 
     settings = dict(model_dir=str(run_dir), out_dir=str(out_dir), eval_examples=256, parity_examples=64,
                     calibration_images=64, latency_runs=20)
     settings.update(kw)
-    return run_export(ExportConfig(**settings), log=lambda *_: None)
+    return run_export(ExportConfig(**settings), log=log or (lambda *_: None))
 
 
 def test_images(n=64):
@@ -76,13 +79,6 @@ def _own_flags():
                 delattr(fv, name)
         if not was_parsed:
             fv.unparse_flags()
-
-
-def cli_namespace(script):
-    """The top-level names of ``script`` (a ``.py`` path under ROOT), run as a module, not as ``__main__``;
-    the flags it defines are removed again."""
-    with _own_flags():
-        return runpy.run_path(os.path.join(ROOT, script), run_name=os.path.splitext(os.path.basename(script))[0])
 
 
 def run_cli(target, *args, env=None):

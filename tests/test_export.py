@@ -2,7 +2,7 @@
 
 One tiny HNE (width 1/4 of Table 2's tree, 16 leaves) and one tiny ONE are
 trained for a few dozen steps on the synthetic data set and exported once per
-module; the tests read those exports.
+test session (conftest.py); the tests read those exports.
 """
 
 import copy
@@ -472,17 +472,10 @@ def test_failed_check_publishes_nothing(one_run, tmp_path):
 
 # ------------------------------------------------------- other families
 
-@pytest.fixture(scope="module")
-def one_run(tmp_path_factory):
-    return _train(tmp_path_factory.mktemp("one") / "run", "one_resnet_tiny", "one", 20)
-
-
-def test_one_exports_its_branches_and_ensemble(one_run, tmp_path):
-    run_dir = one_run
-    out = tmp_path / "one_out"
-    manifest = _export(run_dir, out, precisions=("float32",), max_anytime_size_ratio=3.0)
+def test_one_exports_its_branches_and_ensemble(one_export):
+    run_dir, out, manifest, _ = one_export  # the session's ONE export (float32 + int8, default prefixes)
     assert manifest["checks"]["parity"]["passed"]
-    assert [f["k"] for f in mf.files_of(manifest, "prefix")] == [1, 2, 3]
+    assert [f["k"] for f in mf.files_of(manifest, "prefix", "float32")] == [1, 2, 3]
     assert [s["reads"] for s in manifest["anytime"]["steps"]] == ["input", "block1", "block1"]
     model = load_trained(str(run_dir))
     x, _ = _images(16)

@@ -1,7 +1,8 @@
 """ONE's gated teacher ("ONE-E", Lan et al. 2018, Table 5) exported as one file per precision.
 
 One tiny ONE (3 branches) is trained for 20 steps on the synthetic data set
-and exported once (float32 + int8); the tests read that export. The
+and exported once (float32 + int8; the session fixture ``one_export`` in
+conftest.py, which test_export.py reads too); the tests read that export. The
 reference for the teacher's logits is computed here by hand from the Keras
 model's branch logits and gate: ``sum_i gate_i z_i``.
 """
@@ -13,28 +14,14 @@ import re
 import numpy as np
 import pytest
 from kit import test_images as _images
-from kit import train as _train
 
 from export import manifest as mf
 from export import runtime as rt
-from export.exporter import ExportConfig, parity_result, run_export
+from export.exporter import parity_result
 from hne_tf.training import load_trained
 
 PRECISIONS = ("float32", "int8")
 TOLERANCE = 1e-5  # the export's default --parity_tolerance (relative to max(1, max |logit|))
-
-
-@pytest.fixture(scope="module")
-def one_export(tmp_path_factory):
-    """``(run_dir, out_dir, manifest, log lines)`` of the tiny ONE's export."""
-    run_dir = _train(tmp_path_factory.mktemp("one_teacher") / "run", "one_resnet_tiny", "one", 20)
-    out = tmp_path_factory.mktemp("one_teacher_export") / "out"
-    lines = []
-    config = ExportConfig(model_dir=str(run_dir), out_dir=str(out), precisions=PRECISIONS, prefixes=[1, 3],
-                          max_anytime_size_ratio=3.0, eval_examples=256, parity_examples=64,
-                          calibration_images=64, latency_runs=5)
-    manifest = run_export(config, log=lines.append)
-    return run_dir, out, manifest, lines
 
 
 def _by_hand(model, x):

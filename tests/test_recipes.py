@@ -7,17 +7,14 @@ only epochs, steps, batch and evaluation size are cut down.
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import tensorflow_datasets as tfds
+from kit import run_cli
 
 from hne_tf import data as data_lib
 from hne_tf import recipes, training
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHORT = dict(epochs=1, steps_per_epoch=2, batch_size=2, eval_examples=4, eval_batch_size=4)
 # Over ~10 s each on 2 shared cores (224x224 ImageNet, or 110-layer nets): slow.
 SLOW = {"hne_mobilenetv2_imagenet", "hne_mobilenetv2_preprint_imagenet", "one_resnet110_cifar100",
@@ -77,11 +74,11 @@ def test_recipe_starts_training(name, tmp_path):
 
 def test_train_py_recipe_flag(tmp_path):
     # The recipe's settings apply; flags given explicitly win (a tiny model on the synthetic data).
+    # train.py's flags and main run in this process (kit.run_cli): a TensorFlow start-up per case spared.
     d = tmp_path / "run"
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--recipe=one_resnet32_cifar100",
-                        "--dataset=synthetic", "--model=one_resnet_tiny", "--model_options={}", "--epochs=1",
-                        "--steps_per_epoch=1", "--batch_size=4", "--eval_examples=8", "--temperature=4",
-                        f"--model_dir={d}"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    r = run_cli("train.py", "--recipe=one_resnet32_cifar100", "--dataset=synthetic", "--model=one_resnet_tiny",
+                "--model_options={}", "--epochs=1", "--steps_per_epoch=1", "--batch_size=4", "--eval_examples=8",
+                "--temperature=4", f"--model_dir={d}")
     assert r.returncode == 0, r.stderr[-3000:]
     saved = json.loads((d / "config.json").read_text())
     assert (saved["model"], saved["dataset"], saved["model_options"], saved["epochs"]) == (
@@ -90,6 +87,5 @@ def test_train_py_recipe_flag(tmp_path):
         "step", True, 80.0, 0.1, "one")
     assert saved["loss_options"] == {"temperature": 4.0}
     assert "(gated teacher)" in r.stdout  # ONE-E in the printed table
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--recipe=list"], capture_output=True,
-                       text=True, timeout=120, cwd=ROOT)
+    r = run_cli("train.py", "--recipe=list")
     assert r.returncode == 0 and "oemc_resnet110_cifar100" in r.stdout and "46.76" in r.stdout
