@@ -1,7 +1,7 @@
 """Train and evaluate a tree ensemble.
 
-With no flags: a small HNE (hne_resnet_mini, 16 leaves) trained for two
-epochs on Fashion-MNIST from the offline IDX files, evaluated for every
+With no flags: a small HNE (hne_resnet_mini, 16 leaves) trained for three
+epochs (lr 0.2, no augmentation) on Fashion-MNIST from the offline IDX files, evaluated for every
 ensemble size. Rerunning the same command resumes from --model_dir.
 
   python train.py --model=hne_resnet_small --loss=hierarchical_distillation \

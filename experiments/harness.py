@@ -83,6 +83,11 @@ def flag_args(flags: dict[str, object]) -> list[str]:
     return args
 
 
+# train.py's defaults until the main job's change (lr 0.1, the standard augmentation): a run whose
+# record does not name these flags trained with these values.
+LEGACY_DEFAULTS = {"lr": 0.1, "augmentation": "standard"}
+
+
 def run_dir(runs_dir: str, arm: Arm, seed: int) -> str:
     return os.path.join(runs_dir, f"{arm.name}_s{seed}")
 
@@ -109,7 +114,10 @@ def execute(study: Study, arm: Arm, seed: int, runs_dir: str, log: Callable[[str
     flags = arm_flags(study, arm, seed, directory)
     record_path = os.path.join(directory, "run.json")
     record = _read_json(record_path) or {}
-    if record.get("flags") and record["flags"] != json.loads(json.dumps(flags)):
+    # A run recorded before a flag was pinned ran with that flag's value of the time (LEGACY_DEFAULTS).
+    legacy = {k: v for k, v in LEGACY_DEFAULTS.items() if k in flags}
+    recorded = {**legacy, **record["flags"]} if record.get("flags") else None
+    if recorded and recorded != json.loads(json.dumps(flags)):
         raise ExperimentError(f"{directory} was started with other flags ({record['flags']}); this study asks "
                               f"for {flags}. Delete the folder or rename the arm.")
     done = _read_json(os.path.join(directory, "eval.json"))

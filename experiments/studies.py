@@ -15,9 +15,12 @@ import numpy as np
 
 from experiments.harness import Arm, Study, mean_std, prefix_values
 
-HNE_COMMON = {"model": "hne_resnet_mini", "dataset": "fashion_mnist", "epochs": 1, "batch_size": 128}
+# lr and augmentation are pinned: train.py's defaults moved to the main job's (lr 0.2, no augmentation)
+# after the first runs, which trained with lr 0.1 and the standard crop + flip.
+PINNED = {"lr": 0.1, "augmentation": "standard"}
+HNE_COMMON = {"model": "hne_resnet_mini", "dataset": "fashion_mnist", "epochs": 1, "batch_size": 128, **PINNED}
 RESNET14 = {"depth": 14, "width": 0.5}
-CIFAR_COMMON = {"dataset": "fashion_mnist", "epochs": 1, "batch_size": 128}
+CIFAR_COMMON = {"dataset": "fashion_mnist", "epochs": 1, "batch_size": 128, **PINNED}
 SHOWN_K = (1, 2, 4, 8, 16)
 
 

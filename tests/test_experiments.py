@@ -98,6 +98,19 @@ def test_changed_arm_flags_are_refused(fake_root, tmp_path):
                   log=lambda *_: None)
 
 
+@pytest.mark.parametrize("lr, ok", [(0.1, True), (0.2, False)])
+def test_runs_recorded_before_lr_was_pinned_ran_with_the_old_default(fake_root, tmp_path, lr, ok):
+    run_study(_study(Arm("a", "A", {"loss": "x"})), str(tmp_path / "out"), str(tmp_path / "runs"), [0],
+              log=lambda *_: None)
+    os.remove(tmp_path / "runs" / "a_s0" / "eval.json")
+    pinned = _study(Arm("a", "A", {"loss": "x", "lr": lr}))
+    if ok:  # the record names no lr: it ran with train.py's old default, 0.1
+        run_study(pinned, str(tmp_path / "out"), str(tmp_path / "runs"), [0], log=lambda *_: None)
+    else:
+        with pytest.raises(ExperimentError, match="was started with other flags"):
+            run_study(pinned, str(tmp_path / "out"), str(tmp_path / "runs"), [0], log=lambda *_: None)
+
+
 def test_max_runs_stops_early(fake_root, tmp_path):
     study = _study(Arm("a", "A", {"loss": "x"}))
     run_study(study, str(tmp_path / "out"), str(tmp_path / "runs"), [0, 1, 2], max_runs=1, log=lambda *_: None)

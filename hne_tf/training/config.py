@@ -25,13 +25,15 @@ class TrainConfig:
     dataset: str = "fashion_mnist"
     data_dir: str | None = None
     model_dir: str = "runs/hne_fashion_mnist"
-    epochs: int = 2
+    epochs: int = 3
     steps_per_epoch: int | None = None
     batch_size: int = 128
-    augmentation: str = "standard"
+    # The defaults are the main job's (README): 3 epochs at lr 0.2 without augmentation reached
+    # 90.6-90.9% at k = 16 and 89.2-89.4% at k = 1 (2 seeds); the paper recipes set their own.
+    augmentation: str = "none"
     eval_batch_size: int = 256
     eval_examples: int | None = None
-    lr: float = 0.1
+    lr: float = 0.2
     momentum: float = 0.9
     nesterov: bool = False
     schedule: str = "cosine"
