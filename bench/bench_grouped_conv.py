@@ -36,7 +36,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import statistics
 import sys
@@ -49,7 +48,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras
 import numpy as np
 import tensorflow as tf
-from common import env_summary, set_threads  # bench/common.py
+from common import env_summary, set_threads, write_csv  # bench/common.py
 
 from hne_tf.layers import GroupedConv2D
 
@@ -305,12 +304,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{len({(r['kernel'], r['groups'], r['c_per_group']) for r in slower})} configuration(s) "
               "(ratio > 1 above).")
     if args.csv:
-        os.makedirs(os.path.dirname(os.path.abspath(args.csv)), exist_ok=True)
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
-            writer.writeheader()
-            writer.writerows(rows)
-        print(f"wrote {args.csv}")
+        write_csv(args.csv, rows)
 
 
 def format_table(rows: list[dict]) -> str:

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import csv
 import itertools
 import math
 import os
@@ -58,7 +57,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras
 import tensorflow as tf
-from common import env_summary, set_threads  # bench/common.py
+from common import env_summary, set_threads, write_csv  # bench/common.py
 from peak import cpu_peak  # bench/peak.py
 
 import hne_tf
@@ -400,12 +399,7 @@ def main(argv: list[str] | None = None) -> None:
     if hasattr(os, "getloadavg"):
         print("load average at end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     if args.csv:
-        os.makedirs(os.path.dirname(os.path.abspath(args.csv)), exist_ok=True)
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
-            writer.writeheader()
-            writer.writerows(rows)
-        print(f"wrote {args.csv}")
+        write_csv(args.csv, rows)
 
 
 def _device() -> str:

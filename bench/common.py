@@ -1,5 +1,6 @@
-"""Shared by the benchmark scripts: thread settings and the environment header."""
+"""Shared by the benchmark scripts: thread settings, the environment header and the CSV output."""
 
+import csv
 import os
 import platform
 
@@ -27,3 +28,13 @@ def env_summary() -> str:
     if hasattr(os, "getloadavg"):
         lines.append("load average at start: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     return "\n".join(lines)
+
+
+def write_csv(path: str, rows: list[dict]) -> None:
+    """Writes ``rows`` (dicts with the same keys) to ``path`` as CSV, creating its folder."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {path}")
