@@ -278,20 +278,23 @@ def _folded_batch_norm(x, gamma, beta, epsilon: float, k: int) -> tuple[tf.Tenso
             exponential_avg_factor=1.0, data_format="NHWC", is_training=False)
 
         def grad(dy, _dmean, _dvariance) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-            # The moving averages' updates are not differentiated (as with the fused kernel).
-            dx, dscale, doffset, _, _ = tf.raw_ops.FusedBatchNormGradV3(
-                y_backprop=tf.reshape(dy, [-1, 1, 1, k * c]), x=v, scale=t_gamma, reserve_space_1=t_mean,
-                reserve_space_2=t_var, reserve_space_3=_EMPTY(), epsilon=epsilon, data_format="NHWC",
-                is_training=False)
-            dgamma = tf.reduce_sum(tf.reshape(dscale, [k, c]), 0)
-            dbeta = tf.reduce_sum(tf.reshape(doffset, [k, c]), 0)
-            n = rows * k
+            # The moving averages' updates are not differentiated (as with the fused kernel). Written
+            # out rather than through FusedBatchNormGradV3 in inference mode, whose scale and offset
+            # gradients on this view came back zero in some processes (oneDNN; seen in CI as a batch
+            # norm scale with no gradient, nondeterministically).
+            dyv = tf.cast(tf.reshape(dy, [-1, k * c]), tf.float32)
+            vv = tf.cast(tf.reshape(v, [-1, k * c]), tf.float32)
             rstd = tf.math.rsqrt(variance + epsilon)
-            # dx -= gamma*rstd * (dbeta/n + (x - mean)*rstd * dgamma/n) = x*coef + const, per channel.
+            t_rstd = tile(rstd)
+            xhat = (vv - t_mean) * t_rstd
+            dgamma = tf.reduce_sum(tf.reshape(tf.reduce_sum(dyv * xhat, 0), [k, c]), 0)
+            dbeta = tf.reduce_sum(tf.reshape(tf.reduce_sum(dyv, 0), [k, c]), 0)
+            n = rows * k
+            # dx = gamma*rstd * (dy - dbeta/n - xhat * dgamma/n) = dy*gamma*rstd - x*coef - const, per channel.
             coef = gamma * tf.square(rstd) * dgamma / n
             const = gamma * rstd * dbeta / n - mean * coef
-            dx = dx - v * tf.cast(tile(coef), v.dtype) - tf.cast(tile(const), v.dtype)
-            return tf.reshape(dx, shape), dgamma, dbeta
+            dx = dyv * (t_gamma * t_rstd) - vv * tile(coef) - tile(const)
+            return tf.reshape(tf.cast(dx, x.dtype), shape), dgamma, dbeta
 
         return (tf.reshape(y, shape), mean, variance), grad
 
