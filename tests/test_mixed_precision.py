@@ -67,13 +67,17 @@ def test_bfloat16_forward_matches_float32(policy, name):
     logits = mixed(x)["logits"]
     assert logits.dtype == tf.float32  # the classifier runs in float32
     logits = logits.numpy()
-    # bfloat16 keeps 8 significant bits: each rounding is off by up to 2**-9 = 0.2% relative,
-    # and ~20 layers of them add up (as a random walk, ~1%). Compare to the logits' scale, as
-    # tests/model_checks.py does for float16; 3% holds that with a margin, and a model left in
-    # float32 or one layer computing garbage would fail it either way.
+    # bfloat16 keeps 8 significant bits: each rounding is off by up to 2**-9 = 0.2% relative, and
+    # ~20 layers of them add up. Measured against the logits' scale (as tests/model_checks.py does
+    # for float16) over repeated runs: the largest error 0.4% (ResNet) and 2.5-3.5% (the MobileNet
+    # tree, whose tiny logits sit near zero), the mean error 0.04% and 0.3%. Bounds: 8% for the
+    # largest, 1% for the mean; a model left in float32 fails the last assert, and one layer
+    # computing garbage moves the mean error to the order of the scale.
     scale = np.abs(full).max()
     assert scale > 0.1
-    np.testing.assert_allclose(logits, full, atol=3e-2 * scale)
+    error = np.abs(logits - full)
+    assert error.max() <= 8e-2 * scale, (error.max(), scale)
+    assert error.mean() <= 1e-2 * scale, (error.mean(), scale)
     assert np.abs(logits - full).max() > 1e-6 * scale  # and it really was not computed in float32
 
 
