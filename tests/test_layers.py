@@ -32,7 +32,9 @@ def numpy_batch_norm(x, gamma, beta, dy):
 # 7x7 pixels cannot be folded by 8 and fall back to it too.
 @pytest.mark.parametrize("shape,fold", [((4, 8, 8, 23), 8), ((3, 4, 4, 90), 4), ((4, 8, 8, 24), 1),
                                         ((2, 7, 7, 23), 1)])
-def test_batch_norm_training_matches_numpy(shape, fold):
+@pytest.mark.parametrize("folding", [False, True])  # TreeBatchNorm's default, and the folded path (off by default)
+def test_batch_norm_training_matches_numpy(shape, fold, folding, monkeypatch):
+    monkeypatch.setattr(L, "FOLD_ODD_CHANNELS", folding)
     rng = np.random.default_rng(0)
     c = shape[-1]
     # A mean far from zero and unequal scales per channel: a variance formula that cancels
@@ -68,7 +70,8 @@ def test_batch_norm_training_matches_numpy(shape, fold):
     close(layer.moving_variance.numpy(), 0.9 + 0.1 * var, "moving_variance")
 
 
-def test_folded_batch_norm_in_a_group_range_and_bfloat16():
+def test_folded_batch_norm_in_a_group_range_and_bfloat16(monkeypatch):
+    monkeypatch.setattr(L, "FOLD_ODD_CHANNELS", True)
     """A slice of the groups (23 channels each) folds too; bfloat16 input stays bfloat16."""
     rng = np.random.default_rng(1)
     x = rng.normal(2.0, 1.5, (4, 8, 8, 46)).astype(np.float32)
