@@ -257,8 +257,9 @@ def _folded_batch_norm(x, gamma, beta, epsilon: float, k: int) -> tuple[tf.Tenso
     ``i`` of every ``k``-th pixel: the fused kernel's per-column moments are
     pooled into per-channel ones (exactly, by the law of total variance),
     ``y`` is the fused kernel in inference mode with the pooled statistics
-    tiled ``k`` times, and the gradient is its inference-mode gradient plus
-    the batch statistics' share, ``-gamma / std * (mean(dy) + xhat * mean(dy * xhat))``.
+    tiled ``k`` times, and the gradient is batch norm's, written out in TF ops:
+    ``gamma / std * (dy - mean(dy) - xhat * mean(dy * xhat))`` per channel.
+    Used only when :data:`FOLD_ODD_CHANNELS` is on.
     """
     c = int(x.shape[-1])
     shape = tf.shape(x)
@@ -314,10 +315,11 @@ class TreeBatchNorm(keras.layers.Layer):
     float32 under mixed precision. Defaults follow PyTorch (momentum 0.9 in
     Keras' convention, epsilon 1e-5), the framework of the seed papers.
 
-    Training runs TF's fused kernel; on a channel count that is not a
+    Training runs TF's fused kernel. On a channel count that is not a
     multiple of :data:`BN_CHANNEL_ALIGN`, where that kernel is 2-3x slower,
-    through an aligned view of the same memory (:func:`_folded_batch_norm`),
-    which gives the same values up to float32 rounding.
+    :data:`FOLD_ODD_CHANNELS` (off by default, see there) routes it through an
+    aligned view of the same memory (:func:`_folded_batch_norm`), which gives
+    the same values up to float32 rounding.
 
     ``synchronized`` (default on): under a multi-replica ``tf.distribute``
     strategy, batch moments are all-reduced across replicas, so training on
@@ -358,8 +360,8 @@ class TreeBatchNorm(keras.layers.Layer):
             if self._sync_replicas():
                 mean, variance = self._synchronized_moments(tf.cast(x, tf.float32))
                 y = self._normalize(x, gamma, beta, mean, variance)
-            elif FOLD_ODD_CHANNELS and _fold_factor(x) > 1:
-                y, mean, variance = _folded_batch_norm(x, gamma, beta, self.epsilon, _fold_factor(x))
+            elif FOLD_ODD_CHANNELS and (k := _fold_factor(x)) > 1:
+                y, mean, variance = _folded_batch_norm(x, gamma, beta, self.epsilon, k)
             else:
                 # One fused kernel: about 2x faster on CPU than moments + affine.
                 y, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
