@@ -10,8 +10,9 @@ beside their multiples of 8.
 
 Variants (columns):
 
-- ``tree``: ``hne_tf.layers.TreeBatchNorm`` as it is now (it picks its
-  path by channel count, see its docstring);
+- ``tree``: ``hne_tf.layers.TreeBatchNorm`` with its folded path for odd
+  channel counts switched on (``hne_tf.layers.FOLD_ODD_CHANNELS``, off by
+  default; on multiples of 8 it is the fused kernel);
 - ``fused``: ``tf.raw_ops.FusedBatchNormV3`` (TreeBatchNorm's path before
   issue 14 on every channel count, and ``tf.nn.fused_batch_norm``'s kernel);
 - ``moments``: ``tf.nn.moments`` then one scale and offset per channel;
@@ -45,6 +46,7 @@ import numpy as np
 import tensorflow as tf
 from common import env_summary, set_threads  # bench/common.py
 
+from hne_tf import layers as hne_layers
 from hne_tf.layers import TreeBatchNorm
 
 DEFAULT_SHAPES = ("32x32x16,32x32x22,32x32x23,32x32x24,32x32x91,32x32x96,16x16x45,16x16x48,16x16x182,"
@@ -103,6 +105,7 @@ def _padded(x, gamma, beta) -> tf.Tensor:
 def make_variant(name, channels) -> tuple[Callable, keras.layers.Layer | None]:
     """``(fn(x, gamma, beta) -> y, variables or None)``; the layers use their own gamma/beta."""
     if name == "tree":
+        hne_layers.FOLD_ODD_CHANNELS = True  # what this column times (read when the layer is traced)
         layer = TreeBatchNorm()
         layer.build((None, None, None, channels))
         return (lambda x, g, b: layer(x, training=True)), layer
