@@ -22,7 +22,7 @@ SLOW = {"hne_mobilenetv2_imagenet", "hne_mobilenetv2_preprint_imagenet", "one_re
 
 
 def test_every_recipe_names_its_paper_and_valid_settings():
-    assert len(recipes.RECIPES) == 10
+    assert len(recipes.RECIPES) == 11
     for name, r in recipes.RECIPES.items():
         assert r.paper and r.citation and r.summary and "\n" not in r.summary, name
         config = recipes.config(name)
