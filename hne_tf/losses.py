@@ -141,6 +141,7 @@ class LossSpec:
     families: tuple[str, ...]  # the model families it fits; () for every family
     summary: str
     hparams: tuple[HParam, ...]
+    min_leaves: int = 1  # 2 for a loss that is meaningless on one member (ONE, OEMC, EnsembleNet's eq. 3)
 
     @property
     def defaults(self) -> dict[str, object]:
@@ -158,12 +159,15 @@ LOSSES: dict[str, LossSpec] = {}
 
 
 def register(name: str, *, summary: str, families: Sequence[str] = (),
-             hparams: Sequence[HParam] = ()) -> Callable:
+             hparams: Sequence[HParam] = (), min_leaves: int = 1) -> Callable:
     """Decorator: registers ``fn`` as the loss ``name`` (see :class:`LossSpec`).
 
     ``families``: the model families (``hne_tf.presets.FAMILIES``) the loss
     fits; empty for every family. ``label_smoothing`` is added to every
-    loss's hyperparameters.
+    loss's hyperparameters. ``min_leaves``: 2 where the loss has no meaning
+    on a single member (ONE's gate, OEMC's pseudo teacher, EnsembleNet's
+    co-distillation would distil a network into itself). HNE's losses stay
+    defined at N = 1, where every distillation term is 0.
     """
     if name in LOSSES:
         raise ValueError(f"loss {name!r} is registered twice")
@@ -172,7 +176,7 @@ def register(name: str, *, summary: str, families: Sequence[str] = (),
         h.check(h.default, name)  # a default outside its own range is a bug here
 
     def wrap(fn: Callable) -> Callable:
-        LOSSES[name] = LossSpec(name, fn, tuple(families), summary, all_hparams)
+        LOSSES[name] = LossSpec(name, fn, tuple(families), summary, all_hparams, min_leaves)
         return fn
     return wrap
 
@@ -340,7 +344,7 @@ def hierarchical_distillation(labels, logits, outputs, *, distill_scale, label_s
 
 
 @register("one", summary="L_I + CE(g, z_e) + T^2 KL(gated teacher z_e || branch) (ONE eq. 6)",
-          families=("one",), hparams=(TEMPERATURE.at(3.0),))
+          families=("one",), hparams=(TEMPERATURE.at(3.0),), min_leaves=2)
 def one(labels, logits, outputs, *, distill_scale, label_smoothing, temperature) -> dict[str, tf.Tensor]:
     """ONE eq. 6: ``L_I + CE(g, z_e) + s T^2 sum_n KL(sg softmax(z_e / T) || softmax(z_n / T))``.
 
@@ -366,7 +370,8 @@ def one(labels, logits, outputs, *, distill_scale, label_smoothing, temperature)
                    HParam("oemc_ce_weight", 0.7, "OEMC eq. 7 alpha: weight of the students' cross-entropy",
                           0.0, None),
                    HParam("oemc_feature_weight", 0.15, "OEMC eq. 7 beta: weight of the feature MSE", 0.0, None),
-                   HParam("oemc_kd_weight", 0.15, "OEMC eq. 7 gamma: weight of the KD term", 0.0, None)))
+                   HParam("oemc_kd_weight", 0.15, "OEMC eq. 7 gamma: weight of the KD term", 0.0, None)),
+          min_leaves=2)
 def oemc(labels, logits, outputs, *, distill_scale, label_smoothing, temperature, oemc_ce_weight,
          oemc_feature_weight, oemc_kd_weight) -> dict[str, tf.Tensor]:
     """OEMC eq. 7: ``a L_normal + s (b L_intermediate + c L_KD)``.
@@ -438,7 +443,7 @@ def ensemblenet_ensembling(labels, logits, outputs, *, distill_scale, label_smoo
           "heads' mean probabilities (EnsembleNet eq. 3)",
           hparams=(HParam("ensemble_mu", 3.0, "EnsembleNet eq. 3 mu: weight of the co-distillation term "
                           "(the paper: 2 to 3)", 0.0, None),
-                   TEMPERATURE.at(1.0), ENSEMBLE_AVERAGE))
+                   TEMPERATURE.at(1.0), ENSEMBLE_AVERAGE), min_leaves=2)
 def ensemblenet_codistillation(labels, logits, outputs, *, distill_scale, label_smoothing, ensemble_mu,
                                temperature, ensemble_average) -> dict[str, tf.Tensor]:
     """EnsembleNet eq. 3: ``mu s sum_n T^2 CE(sg p_ens^T, softmax(z_n / T)) + N CE(g, p_ens)``.
@@ -492,6 +497,9 @@ def get_loss(name: str, family: str, num_leaves: int, **hparams) -> LossFn:
     if isinstance(num_leaves, bool) or not isinstance(num_leaves, numbers.Integral) or num_leaves < 1:
         raise ValueError(f"num_leaves must be a positive integer, got {num_leaves!r}")
     n = int(num_leaves)
+    if n < spec.min_leaves:
+        raise ValueError(f"loss {name!r} needs a model with at least {spec.min_leaves} leaves, got {n}. "
+                         f"Train a single network with loss 'independent'")
     given = {k: v for k, v in hparams.items() if v is not None}
     unknown = sorted(set(given) - set(spec.defaults))
     if unknown:

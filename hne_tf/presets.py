@@ -515,10 +515,11 @@ def _cifar_plan(depth, input_shape, width=1.0) -> list[tuple[int, int]]:
     return plan
 
 
-# An ensemble needs two members: ONE's gate, EnsembleNet's co-distillation and
-# OEMC's pseudo teacher all compare several of them.
-_ONE = {"depth": CIFAR_DEPTH, "num_branches": integer(2), "width": positive()}
-_ENSEMBLENET = {"depth": CIFAR_DEPTH, "num_heads": integer(2), "shrink": positive(), "width": positive()}
+# One branch (head) is the single network the ONE and EnsembleNet papers compare against, trained with a
+# loss that needs no ensemble (losses refuse a 1-leaf model where they distil from one). OEMC's students
+# need their pseudo teacher, a second member.
+_ONE = {"depth": CIFAR_DEPTH, "num_branches": integer(1), "width": positive()}
+_ENSEMBLENET = {"depth": CIFAR_DEPTH, "num_heads": integer(1), "shrink": positive(), "width": positive()}
 _OEMC = {"depth": CIFAR_DEPTH, "num_students": integer(2), "width": positive()}
 
 

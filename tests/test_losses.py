@@ -550,3 +550,16 @@ def test_losses_on_real_model_outputs(preset):
     else:
         adapter_grads = tape.gradient(mse, [a.kernel for a in model.extra("feature_adapter").adapters])
         assert all(g is not None and np.any(g.numpy()) for g in adapter_grads)
+
+
+@pytest.mark.parametrize("name,family", [("one", "one"), ("oemc", "oemc"), ("ensemblenet_codistillation",
+                                                                             "ensemblenet")])
+def test_member_losses_refuse_a_single_leaf(name, family):
+    # On one member ONE's gate, OEMC's pseudo teacher and EnsembleNet's co-distillation would distil a
+    # network into itself: refused, pointing at the loss that trains a single network.
+    HL.get_loss(name, family, 2)
+    with pytest.raises(ValueError, match=rf"loss '{name}' needs a model with at least 2 leaves, got 1\. "
+                                         "Train a single network with loss 'independent'"):
+        HL.get_loss(name, family, 1)
+    assert HL.get_loss("independent", family, 1)(
+        tf.constant([0, 1]), {"logits": tf.zeros([2, 1, 3])})["loss"].shape == (2,)

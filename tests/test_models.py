@@ -14,8 +14,8 @@ from model_checks import images as _images
 from reference import leaf_network, randomize_batchnorm
 
 import hne_tf
+from hne_tf import cost, presets
 from hne_tf import layers as L
-from hne_tf import presets
 from hne_tf.tree import AnytimeStep, cumulative_groups, run_anytime_steps
 
 TINY = TINY_PRESETS
@@ -231,9 +231,9 @@ def test_roles_and_default_members(tiny_models, name, roles, members):
     ("hne_mobilenetv2_tiny", {"variant": "v3"}, ["'variant'", "'aaai', 'preprint'", "'v3'"]),
     ("one_resnet_tiny", {"depth": 9}, ["'depth'", "6n + 2", "got 9"]),
     ("one_resnet_tiny", {"depth": 2}, ["'depth'", ">= 8", "got 2"]),
-    ("one_resnet_tiny", {"num_branches": 1}, ["'num_branches'", "an integer >= 2", "got 1"]),
+    ("one_resnet_tiny", {"num_branches": 0}, ["'num_branches'", "an integer >= 1", "got 0"]),
     ("oemc_resnet_tiny", {"num_students": 0}, ["'num_students'", ">= 2", "got 0"]),
-    ("ensemblenet_resnet_tiny", {"num_heads": 1}, ["'num_heads'", ">= 2"]),
+    ("ensemblenet_resnet_tiny", {"num_heads": 0}, ["'num_heads'", ">= 1"]),
     ("ensemblenet_resnet_tiny", {"shrink": 0}, ["'shrink'", "> 0", "got 0"]),
     ("uniform_tree", {"channels": -3}, ["'channels'", ">= 1", "-3"]),
     ("uniform_tree", {"branching": []}, ["'branching'", "one or more integers"]),
@@ -271,6 +271,19 @@ def test_every_presets_defaults_pass_its_checks_and_json_lists_are_accepted():
     # --model_options arrives as JSON: lists, not tuples.
     model = hne_tf.build_model("hne_resnet_tiny", (16, 16, 3), 5, branching=[1, 1, 1, 4, 1], width=0.25)
     assert model.spec.branching == (1, 1, 1, 4, 1)
+
+
+@pytest.mark.parametrize("name, options", [("one_resnet_tiny", {"num_branches": 1}),
+                                           ("ensemblenet_resnet_tiny", {"num_heads": 1, "shrink": 1.0})])
+def test_one_branch_is_the_single_network(name, options):
+    # The ONE and EnsembleNet papers' single-network baseline: one branch (head) of the same network, the
+    # member of the 3-branch (2-head) model with the same widths.
+    single = hne_tf.build_model(name, (16, 16, 3), 5, **options)
+    wide = hne_tf.build_model(name, (16, 16, 3), 5, **{**options, **{k: 3 for k in options if k != "shrink"}})
+    assert single.num_leaves == 1
+    images = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype("float32")
+    assert single(images)["logits"].shape == (2, 1, 5)
+    assert cost.cost_table(single)["prefixes"][0]["macs"] == cost.cost_table(wide)["prefixes"][0]["macs"]
 
 
 # ----------------------------------------------------------------- costs
