@@ -220,7 +220,8 @@ def markdown_table() -> str:
         loss = f["loss"] + "".join(f", {k}={f[k]:g}" for k in sorted(_LOSS_FLAGS & set(f)))
         sched = (f"{f['epochs']} ep, batch {f['batch_size']}, {f['schedule']} lr {f['lr']:g}"
                  f"{' (Nesterov)' if f.get('nesterov') else ''}, wd {f['weight_decay']:g}"
-                 f"{', ramp-up ' + format(f['rampup_epochs'], 'g') if f.get('rampup_epochs') else ''}")
+                 f"{', ramp-up ' + format(f['rampup_epochs'], 'g') if f.get('rampup_epochs') else ''}"
+                 f"{'' if f['augmentation'] == 'standard' else ', augmentation ' + f['augmentation']}")
         rows.append(f"| `{r.name}` | `{f['model']}`{opts} / {f['dataset']} / {loss} | {sched} | "
                     f"{r.paper} ({r.citation}) |")
     return "\n".join(rows)

@@ -134,7 +134,7 @@ def test_short_real_fashion_mnist_run_beats_chance(tmp_path):
                                   model_dir=str(tmp_path / "run"), lr=0.05, model_options={"width": 0.25})
     result = training.run(config, log=lambda *_: None)
     # Chance is 10%. This run reached 58.5% (k=1) and 61.8% (k=16) here;
-    # the README's main job (hne_resnet_small, longer) goes much further.
+    # the README's main job (hne_resnet_mini, 3 epochs of the real data) goes much further.
     assert result["prefixes"][-1]["accuracy"] > 0.45
     assert result["prefixes"][0]["accuracy"] > 0.4
 
