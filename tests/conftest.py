@@ -7,8 +7,28 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 import json  # noqa: E402
+import pathlib  # noqa: E402
+import shutil  # noqa: E402
 
 import pytest  # noqa: E402
+from filelock import FileLock  # noqa: E402
+
+
+def _built_once(tmp_path_factory, name, build):
+    """``build(folder)``'s JSON result, computed once per test run even when pytest-xdist runs the tests in
+    several workers: the first worker to ask builds into a folder they all share (the parent of the workers'
+    own temporary folders) and writes the result beside it; the others wait on the lock, then read it. A
+    worker that dies half-way leaves no result, so the next one starts that folder afresh."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    folder, result = root / name, root / f"{name}.json"
+    with FileLock(str(root / f"{name}.lock")):
+        if not result.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            result.write_text(json.dumps(build(folder)))
+        return json.loads(result.read_text())
 
 
 @pytest.fixture(scope="session")
@@ -16,8 +36,9 @@ def hne_run(tmp_path_factory):
     """A tiny HNE trained 60 steps on the synthetic data (the model directory)."""
     import kit
 
-    return kit.train(tmp_path_factory.mktemp("hne") / "run", "hne_resnet_tiny", "hierarchical_distillation", 60,
-                     kit.HNE_OPTIONS)
+    def build(folder):
+        return str(kit.train(folder / "run", "hne_resnet_tiny", "hierarchical_distillation", 60, kit.HNE_OPTIONS))
+    return pathlib.Path(_built_once(tmp_path_factory, "hne", build))
 
 
 @pytest.fixture(scope="session")
@@ -25,11 +46,13 @@ def hne_export(hne_run, tmp_path_factory):
     """``(out_dir, manifest)``: the tiny HNE exported in float32 and int8."""
     import kit
 
-    out = tmp_path_factory.mktemp("hne_export") / "out"
-    # Tiny nodes: per-op metadata outweighs the weights, so the default 1.05
-    # file-size bound cannot hold here (see test_anytime_file_size_bound).
-    manifest = kit.export(hne_run, out, precisions=("float32", "int8"), max_anytime_size_ratio=3.0)
-    return out, manifest
+    def build(folder):
+        # Tiny nodes: per-op metadata outweighs the weights, so the default 1.05
+        # file-size bound cannot hold here (see test_anytime_file_size_bound).
+        manifest = kit.export(hne_run, folder / "out", precisions=("float32", "int8"), max_anytime_size_ratio=3.0)
+        return {"out": str(folder / "out"), "manifest": manifest}
+    built = _built_once(tmp_path_factory, "hne_export", build)
+    return pathlib.Path(built["out"]), built["manifest"]
 
 
 @pytest.fixture(scope="session")
@@ -41,10 +64,12 @@ def demo_assets(hne_export, tmp_path_factory):
     from export.samples import write_samples
 
     out, manifest = hne_export
-    base = tmp_path_factory.mktemp("demo_assets")
-    write_samples(manifest, str(base / "samples"), num=12)
-    fixture = fx.build(str(out / "manifest.json"), num_images=24)
-    fx.write(fixture, str(base / fx.FIXTURE_FILE))
+
+    def build(folder):
+        write_samples(manifest, str(folder / "samples"), num=12)
+        fx.write(fx.build(str(out / "manifest.json"), num_images=24), str(folder / fx.FIXTURE_FILE))
+        return str(folder)
+    base = pathlib.Path(_built_once(tmp_path_factory, "demo_assets", build))
     with open(base / fx.FIXTURE_FILE) as f:
         fixture = json.load(f)
     return {"export": out, "manifest": manifest, "samples": base / "samples",
@@ -56,7 +81,9 @@ def one_run(tmp_path_factory):
     """A tiny ONE (3 branches and the gate) trained 20 steps on the synthetic data (the model directory)."""
     import kit
 
-    return kit.train(tmp_path_factory.mktemp("one") / "run", "one_resnet_tiny", "one", 20)
+    def build(folder):
+        return str(kit.train(folder / "run", "one_resnet_tiny", "one", 20))
+    return pathlib.Path(_built_once(tmp_path_factory, "one", build))
 
 
 @pytest.fixture(scope="session")
@@ -65,8 +92,10 @@ def one_export(one_run, tmp_path_factory):
     prefixes (1, 2, 3), the anytime file and the gated teacher. Read it, never write into it."""
     import kit
 
-    out = tmp_path_factory.mktemp("one_export") / "out"
-    lines = []
-    manifest = kit.export(one_run, out, precisions=("float32", "int8"), max_anytime_size_ratio=3.0, latency_runs=5,
-                          log=lines.append)
-    return one_run, out, manifest, lines
+    def build(folder):
+        lines = []
+        manifest = kit.export(one_run, folder / "out", precisions=("float32", "int8"), max_anytime_size_ratio=3.0,
+                              latency_runs=5, log=lines.append)
+        return {"out": str(folder / "out"), "manifest": manifest, "lines": lines}
+    built = _built_once(tmp_path_factory, "one_export", build)
+    return one_run, pathlib.Path(built["out"]), built["manifest"], built["lines"]

@@ -35,6 +35,9 @@ from export.anytime import StoppingRule
 from export.anytime import run as run_anytime
 from export.exporter import ExportConfig, ExportError, run_export
 
+# One pytest-xdist worker runs this module: its module fixtures are costly to build twice.
+pytestmark = pytest.mark.xdist_group("test_export_faults")
+
 
 def _quiet(*_):
     pass

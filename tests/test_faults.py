@@ -31,6 +31,10 @@ QUICK = dict(dataset="synthetic", model="hne_resnet_tiny", batch_size=16, steps_
             eval_batch_size=32, lr=0.05)
 
 
+# One pytest-xdist worker runs this module: its module fixtures are costly to build twice.
+pytestmark = pytest.mark.xdist_group("test_faults")
+
+
 def config(model_dir, **kw):
     return training.TrainConfig(model_dir=str(model_dir), **{**QUICK, "epochs": 2, **kw})
 

@@ -21,6 +21,10 @@ QUICK = ["--dataset=synthetic", "--model=hne_resnet_tiny", "--batch_size=16", "-
          "--eval_examples=64", "--eval_batch_size=32"]
 
 
+# One pytest-xdist worker runs this module: its module fixtures are costly to build twice.
+pytestmark = pytest.mark.xdist_group("test_train")
+
+
 def train(args, model_dir=None):
     """train.py's main in this process."""
     return run_cli("train.py", *args, *([f"--model_dir={model_dir}"] if model_dir is not None else []))

@@ -23,6 +23,10 @@ NUM_SAMPLES = 3  # images run through all leaves in the browser
 LITERT_LOG = ("INFO: ", "WARNING: ", "VERBOSE: ")
 
 
+# One pytest-xdist worker runs this module: its module fixtures are costly to build twice.
+pytestmark = pytest.mark.xdist_group("test_web_demo")
+
+
 def _tools():
     """Node, the npm packages and Chromium, or a failure saying how to install them."""
     missing = []
