@@ -11,7 +11,7 @@ beside their multiples of 8.
 Variants (columns):
 
 - ``tree``: ``hne_tf.layers.TreeBatchNorm`` with its folded path for odd
-  channel counts switched on (``hne_tf.layers.FOLD_ODD_CHANNELS``, off by
+  channel counts switched on (``hne_tf.layers.FOLD_ODD_CHANNELS``, its
   default; on multiples of 8 it is the fused kernel);
 - ``fused``: ``tf.raw_ops.FusedBatchNormV3`` (TreeBatchNorm's path before
   issue 14 on every channel count, and ``tf.nn.fused_batch_norm``'s kernel);

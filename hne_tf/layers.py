@@ -225,11 +225,13 @@ def _EMPTY() -> tf.Tensor:  # noqa: N802 (a constant, made in the caller's graph
 
 #: Channel counts that TF's fused batch-norm kernel runs at full speed: multiples of this.
 BN_CHANNEL_ALIGN = 8
-#: Whether TreeBatchNorm trains odd channel counts through :func:`_folded_batch_norm`. Off: in CI the
-#: folded path left a 1-channel batch norm's scale without gradient in some processes (both with the
-#: fused inference-mode gradient and with the written-out one), which the plain fused kernel never did.
-#: The path stays tested (tests/test_layers.py) for the investigation; bench/bench_batchnorm.py times it.
-FOLD_ODD_CHANNELS = False
+#: Whether TreeBatchNorm trains odd channel counts through :func:`_folded_batch_norm` (on by default).
+#: It was off for a while: a test saw a bottleneck's "reduce" batch-norm scale get an exactly zero
+#: gradient in some processes. That scale's exact gradient *is* 0 at initialisation (its output goes
+#: through ReLU, a depthwise convolution and another batch norm, so the loss is invariant to scaling its
+#: gamma and beta together, and beta starts at 0); the fused kernel returns rounding noise there, the
+#: folded one sometimes an exact 0 (tests/test_training_lib.py's test_every_model_loss_pair_trains).
+FOLD_ODD_CHANNELS = True
 
 
 def _fold_factor(x) -> int:
@@ -259,7 +261,7 @@ def _folded_batch_norm(x, gamma, beta, epsilon: float, k: int) -> tuple[tf.Tenso
     ``y`` is the fused kernel in inference mode with the pooled statistics
     tiled ``k`` times, and the gradient is batch norm's, written out in TF ops:
     ``gamma / std * (dy - mean(dy) - xhat * mean(dy * xhat))`` per channel.
-    Used only when :data:`FOLD_ODD_CHANNELS` is on.
+    Used when :data:`FOLD_ODD_CHANNELS` is on (the default).
     """
     c = int(x.shape[-1])
     shape = tf.shape(x)
@@ -317,7 +319,7 @@ class TreeBatchNorm(keras.layers.Layer):
 
     Training runs TF's fused kernel. On a channel count that is not a
     multiple of :data:`BN_CHANNEL_ALIGN`, where that kernel is 2-3x slower,
-    :data:`FOLD_ODD_CHANNELS` (off by default, see there) routes it through an
+    :data:`FOLD_ODD_CHANNELS` (on by default) routes it through an
     aligned view of the same memory (:func:`_folded_batch_norm`), which gives
     the same values up to float32 rounding.
 

@@ -32,7 +32,7 @@ def numpy_batch_norm(x, gamma, beta, dy):
 # 7x7 pixels cannot be folded by 8 and fall back to it too.
 @pytest.mark.parametrize("shape,fold", [((4, 8, 8, 23), 8), ((3, 4, 4, 90), 4), ((4, 8, 8, 24), 1),
                                         ((2, 7, 7, 23), 1)])
-@pytest.mark.parametrize("folding", [False, True])  # TreeBatchNorm's default, and the folded path (off by default)
+@pytest.mark.parametrize("folding", [False, True])  # the plain fused kernel, and the folded path (the default)
 def test_batch_norm_training_matches_numpy(shape, fold, folding, monkeypatch):
     monkeypatch.setattr(L, "FOLD_ODD_CHANNELS", folding)
     rng = np.random.default_rng(0)
