@@ -107,6 +107,31 @@ def plot_prefixes(study: Study, found: dict[str, list[dict]], path: str, key: st
     plt.close(fig)
 
 
+def plot_leaves(study: Study, found: dict[str, list[dict]], path: str) -> None:
+    """Each member's own test accuracy against its index, mean ± std over seeds (OEMC's students)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for arm in study.arms:
+        evals = found.get(arm.name, [])
+        if not evals:
+            continue
+        v = np.array([e["leaf_accuracy"] for e in evals]) * 100.0
+        ax.errorbar(np.arange(v.shape[1]), v.mean(0), yerr=v.std(0, ddof=1) if len(v) > 1 else None, marker="o",
+                    ms=3, capsize=2, label=arm.label)
+    ax.set_xlabel("member (0 = the first; OEMC: the pseudo-teacher, then narrower students)")
+    ax.set_ylabel("test accuracy of the member alone (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.suptitle(study.title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 # ----------------------------------------------------------------- studies
 
 def _hne_objectives_report(study, found) -> str:
@@ -194,7 +219,7 @@ ONE_STUDY = Study(
                                                "model_options": {**RESNET14, "num_branches": 1}}),
           Arm("one_m3", "ONE (3 branches)", {"model": "one_resnet", "loss": "one",
                                              "model_options": {**RESNET14, "num_branches": 3}})],
-    common=CIFAR_COMMON, minutes_per_run=5, report=_one_report)
+    common=CIFAR_COMMON, minutes_per_run=5, report=_one_report, plot=plot_prefixes)
 
 
 def _oemc_report(study, found) -> str:
@@ -226,7 +251,7 @@ OEMC_STUDY = Study(
                                   "model_options": {**RESNET14, "num_students": 5}}),
           Arm("oemc_s5_nodistill", "no distillation", {"model": "oemc_resnet", "loss": "independent",
                                                        "model_options": {**RESNET14, "num_students": 5}})],
-    common=CIFAR_COMMON, minutes_per_run=6, report=_oemc_report)
+    common=CIFAR_COMMON, minutes_per_run=6, report=_oemc_report, plot=plot_leaves)
 
 
 def _ensemblenet_report(study, found) -> str:
@@ -251,7 +276,7 @@ ENSEMBLENET_STUDY = Study(
           Arm("enet_single", "single network (1 head, full width)",
               {"loss": "independent", "model_options": {**RESNET14, "num_heads": 1, "shrink": 1.0}})],
     common={**CIFAR_COMMON, "model": "ensemblenet_resnet", "model_options": {**RESNET14, "num_heads": 2}},
-    minutes_per_run=5, report=_ensemblenet_report)
+    minutes_per_run=5, report=_ensemblenet_report, plot=plot_prefixes)
 
 
 STUDIES = {s.name: s for s in (HNE_OBJECTIVES, DISTILLATION, SHARING, ONE_STUDY, OEMC_STUDY, ENSEMBLENET_STUDY)}
