@@ -125,3 +125,18 @@ def test_shared_arms_have_identical_flags():
             flags = json.dumps({**study.common, **arm.flags}, sort_keys=True)
             assert seen.setdefault(arm.name, flags) == flags, arm.name
     assert len(STUDIES) == 6 and np.all([len(s.arms) >= 2 for s in STUDIES.values()])
+
+
+def test_report_only_keeps_the_line_of_the_run_that_made_the_runs(tmp_path):
+    from kit import run_cli
+
+    out = tmp_path / "one"
+    out.mkdir()
+    (out / "README.md").write_text("old tables\n\nWritten by `python3 -m experiments one` at git revision abc1234; "
+                                   "this invocation ran 17.2 min.\n")
+    r = run_cli("experiments", "one", "--report_only", f"--out={out}", f"--runs_dir={tmp_path / 'runs'}")
+    assert r.returncode == 0, r.stderr
+    text = (out / "README.md").read_text()
+    assert "old tables" not in text and "Runs finished: 0 of 4" in text
+    assert "Written by `python3 -m experiments one` at git revision abc1234; this invocation ran 17.2 min." in text
+    assert "Tables and plot rewritten from the finished runs by `python3 -m experiments one --report_only`" in text
