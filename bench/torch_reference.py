@@ -11,7 +11,9 @@ What it does, in one run:
    set before a process starts): ``default`` (glibc as is) and ``tuned``
    (``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=<--trim_threshold>``: freed
    memory stays in the heap instead of going back to the kernel, which saves
-   PyTorch's page faults on every step). Each worker rebuilds the network in
+   PyTorch's page faults on every step), and ``compiled`` (tuned, plus
+   channels-last memory and ``torch.compile`` of the network: PyTorch's best
+   CPU setting; its first warm-up step compiles). Each worker rebuilds the network in
    PyTorch, layer by layer from our layers' settings (kernel size, stride,
    groups, branching): grouped 1x1 and 3x3 as ``nn.Conv2d(groups=G)``,
    depthwise as ``groups=channels``, batch norm as ``nn.BatchNorm2d``, the
@@ -105,7 +107,7 @@ def _torch_worker(spec_path: str, threads: int) -> None:
         def forward(self, x) -> torch.Tensor:
             if self.branch > 1:  # [b, P*c] -> [b, P*branch*c]: each parent's channels branch times in a row
                 b, c, h, w = x.shape
-                x = x.view(b, self.parents, 1, c // self.parents, h, w).expand(
+                x = x.reshape(b, self.parents, 1, c // self.parents, h, w).expand(
                     b, self.parents, self.branch, c // self.parents, h, w).reshape(b, c * self.branch, h, w)
             y = x
             for layer in self.body:
@@ -129,7 +131,7 @@ def _torch_worker(spec_path: str, threads: int) -> None:
 
         def forward(self, x) -> torch.Tensor:
             h = self.layers(x).mean(dim=(2, 3), keepdim=True)
-            return self.classifier(h).view(-1, self.leaves, self.classes)
+            return self.classifier(h).reshape(-1, self.leaves, self.classes)
 
     net = Net()
     out = sys.stdout
@@ -137,9 +139,15 @@ def _torch_worker(spec_path: str, threads: int) -> None:
     data = np.load(spec["batch"])
     x, y = torch.from_numpy(data["x"].transpose(0, 3, 1, 2).copy()), torch.from_numpy(data["y"].astype(np.int64))
 
+    train_net = net
+    if os.environ.get("HNE_TORCH_COMPILE") == "1":  # the 'compiled' variant: channels-last and torch.compile
+        net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+        train_net = torch.compile(net)
+
     def step() -> float:
         opt.zero_grad(set_to_none=True)
-        logits = net(x)
+        logits = train_net(x)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.repeat_interleave(logits.shape[1]))
         loss.backward()
         opt.step()
@@ -195,7 +203,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--inter_op_threads", type=int, default=0, help="TF inter-op threads (0: TF's default)")
     p.add_argument("--rtol", type=float, default=1e-4)
     p.add_argument("--trim_threshold", type=int, default=1 << 34, help="MALLOC_TRIM_THRESHOLD_ of the tuned worker")
-    p.add_argument("--variants", default="default,tuned", help="PyTorch workers: default and/or tuned")
+    p.add_argument("--variants", default="default,tuned,compiled",
+                   help="PyTorch workers: default (eager), tuned (eager, allocator tuned), compiled (allocator tuned, "
+                        "channels-last, torch.compile)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -250,10 +260,13 @@ def main(argv=None) -> int:
     workers = {}
     for variant in [v for v in args.variants.split(",") if v]:
         env = dict(os.environ)
-        if variant == "tuned":
+        if variant in ("tuned", "compiled"):
             env.update(MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_=str(args.trim_threshold))
-        elif variant != "default":
-            raise SystemExit(f"error: --variants: unknown {variant!r}; valid: default, tuned")
+            env["HNE_TORCH_COMPILE"] = "1" if variant == "compiled" else "0"
+        elif variant == "default":
+            env["HNE_TORCH_COMPILE"] = "0"
+        else:
+            raise SystemExit(f"error: --variants: unknown {variant!r}; valid: default, tuned, compiled")
         workers[variant] = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--worker", os.path.join(tmp, "spec.json"),
              "--threads", str(args.threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
