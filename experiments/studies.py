@@ -78,58 +78,62 @@ def macs_table(study: Study, found: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
-def plot_prefixes(study: Study, found: dict[str, list[dict]], path: str, key: str = "accuracy") -> None:
-    """Accuracy (and logit std) against ensemble size, mean ± std over seeds."""
+def _figure(*args, **kwargs):
+    """``plt.subplots(...)`` on the file-only backend (matplotlib loads only when a study plots)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    return plt.subplots(*args, **kwargs)
+
+
+def _errorbar(ax, x, values: np.ndarray, label: str) -> None:
+    """``values`` ``[seeds, points]``: their mean against ``x``, one sample std as the error bar."""
+    ax.errorbar(x, values.mean(0), yerr=values.std(0, ddof=1) if len(values) > 1 else None, marker="o", ms=3,
+                capsize=2, label=label)
+
+
+def _save(fig, axes, title: str, path: str) -> None:
+    import matplotlib.pyplot as plt
+
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_prefixes(study: Study, found: dict[str, list[dict]], path: str, key: str = "accuracy") -> None:
+    """Accuracy (and logit std) against ensemble size, mean ± std over seeds."""
+    fig, axes = _figure(1, 2, figsize=(11, 4))
     for arm in study.arms:
         evals = found.get(arm.name, [])
         if not evals:
             continue
         macs = np.array([p["macs"] for p in evals[0]["prefixes"]]) / 1e6
         for ax, k, scale in ((axes[0], key, 100.0), (axes[1], "logit_std", 1.0)):
-            v = prefix_values(evals, k) * scale
-            ax.errorbar(macs, v.mean(0), yerr=v.std(0, ddof=1) if len(v) > 1 else None, marker="o", ms=3,
-                        capsize=2, label=arm.label)
+            _errorbar(ax, macs, prefix_values(evals, k) * scale, arm.label)
     axes[0].set_ylabel("test accuracy (%)")
     axes[1].set_ylabel("std of logits across leaves")
     for ax in axes:
         ax.set_xlabel("MMACs per image (ensemble of the first k leaves)")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle(study.title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, axes, study.title, path)
 
 
 def plot_leaves(study: Study, found: dict[str, list[dict]], path: str) -> None:
     """Each member's own test accuracy against its index, mean ± std over seeds (OEMC's students)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _figure(figsize=(6, 4))
     for arm in study.arms:
         evals = found.get(arm.name, [])
-        if not evals:
-            continue
-        v = np.array([e["leaf_accuracy"] for e in evals]) * 100.0
-        ax.errorbar(np.arange(v.shape[1]), v.mean(0), yerr=v.std(0, ddof=1) if len(v) > 1 else None, marker="o",
-                    ms=3, capsize=2, label=arm.label)
+        if evals:
+            v = np.array([e["leaf_accuracy"] for e in evals]) * 100.0
+            _errorbar(ax, np.arange(v.shape[1]), v, arm.label)
     ax.set_xlabel("member (0 = the first; OEMC: the pseudo-teacher, then narrower students)")
     ax.set_ylabel("test accuracy of the member alone (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.suptitle(study.title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, [ax], study.title, path)
 
 
 # ----------------------------------------------------------------- studies
