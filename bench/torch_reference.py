@@ -259,14 +259,11 @@ def main(argv=None) -> int:
 
     workers = {}
     for variant in [v for v in args.variants.split(",") if v]:
-        env = dict(os.environ)
-        if variant in ("tuned", "compiled"):
-            env.update(MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_=str(args.trim_threshold))
-            env["HNE_TORCH_COMPILE"] = "1" if variant == "compiled" else "0"
-        elif variant == "default":
-            env["HNE_TORCH_COMPILE"] = "0"
-        else:
+        if variant not in ("default", "tuned", "compiled"):
             raise SystemExit(f"error: --variants: unknown {variant!r}; valid: default, tuned, compiled")
+        env = dict(os.environ, HNE_TORCH_COMPILE="1" if variant == "compiled" else "0")
+        if variant != "default":
+            env.update(MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_=str(args.trim_threshold))
         workers[variant] = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--worker", os.path.join(tmp, "spec.json"),
              "--threads", str(args.threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
