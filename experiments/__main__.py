@@ -60,16 +60,17 @@ def main(argv: list[str]) -> None:
     for study in chosen:
         out = FLAGS.out or "results"
         out = os.path.join(out, study.name) if (name == "all" or FLAGS.out is None) else out
+        readme = os.path.join(out, "README.md")
         kept = []  # --report_only keeps the line of the invocation that ran the runs
-        if FLAGS.report_only and os.path.exists(os.path.join(out, "README.md")):
-            with open(os.path.join(out, "README.md")) as f:
+        if FLAGS.report_only and os.path.exists(readme):
+            with open(readme) as f:
                 kept = [line for line in f if line.startswith("Written by ")]
         try:
             run_study(study, out, FLAGS.runs_dir, seeds, max_runs=FLAGS.max_runs, nice=FLAGS.nice,
                       report_only=FLAGS.report_only)
         except (ExperimentError, OSError) as e:
             sys.exit(f"experiments: error: {e}")
-        with open(os.path.join(out, "README.md"), "a") as f:
+        with open(readme, "a") as f:
             if FLAGS.report_only:  # no run here: the runs' own times are the tables' min/run column
                 f.write("".join(["\n"] + kept) + f"\nTables and plot rewritten from the finished runs by "
                         f"`python3 -m experiments {' '.join(argv[1:])} --report_only` at git revision "
@@ -77,7 +78,7 @@ def main(argv: list[str]) -> None:
             else:
                 f.write(f"\nWritten by `python3 -m experiments {' '.join(argv[1:])}` at git revision "
                         f"{_git_revision()}; this invocation ran {(time.time() - started) / 60:.1f} min.\n")
-        print(f"wrote {out}/README.md")
+        print(f"wrote {readme}")
 
 
 if __name__ == "__main__":
