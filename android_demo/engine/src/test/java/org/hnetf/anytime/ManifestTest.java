@@ -17,6 +17,13 @@ class ManifestTest {
     return assertThrows(ManifestException.class, () -> Manifest.parse(m.toString())).getMessage();
   }
 
+  /** Each of {@code expected} is in the problem list {@code msg} (shown in full when one is not). */
+  private static void assertLists(String msg, String... expected) {
+    for (String e : expected) {
+      assertTrue(msg.contains(e), msg);
+    }
+  }
+
   @Test
   void readsAValidManifest() {
     Manifest m = Fakes.manifest();
@@ -40,8 +47,10 @@ class ManifestTest {
     m.put("version", 2);
     String msg = problems(m);
     assertTrue(msg.startsWith("invalid manifest:"), msg);
-    assertTrue(msg.contains("format: expected 'hne-tf-manifest', got 'other-manifest'"), msg);
-    assertTrue(msg.contains("version: this reader understands version 1, got 2"), msg);
+    assertLists(
+        msg,
+        "format: expected 'hne-tf-manifest', got 'other-manifest'",
+        "version: this reader understands version 1, got 2");
     m.put("format", "hne-tf-manifest");
     m.remove("version");
     assertTrue(problems(m).contains("version: this reader understands version 1, got None"));
@@ -55,11 +64,13 @@ class ManifestTest {
     m.getJSONObject("input").getJSONObject("normalization").put("std", new JSONArray(Arrays.asList(0, 1)));
     m.getJSONObject("input").put("dtype", "uint8");
     String msg = problems(m);
-    assertTrue(msg.contains("model.branching [1,2] does not give num_leaves=3"), msg);
-    assertTrue(msg.contains("labels: 1 names for num_classes=2"), msg);
-    assertTrue(msg.contains("input.normalization.std: 2 values for 1 channels"), msg);
-    assertTrue(msg.contains("input.normalization.std: must not contain 0"), msg);
-    assertTrue(msg.contains("input.dtype: expected 'float32', got 'uint8'"), msg);
+    assertLists(
+        msg,
+        "model.branching [1,2] does not give num_leaves=3",
+        "labels: 1 names for num_classes=2",
+        "input.normalization.std: 2 values for 1 channels",
+        "input.normalization.std: must not contain 0",
+        "input.dtype: expected 'float32', got 'uint8'");
   }
 
   @Test
@@ -71,10 +82,12 @@ class ManifestTest {
     steps.getJSONObject(2).put("writes", new JSONArray(Arrays.asList("d")));
     steps.getJSONObject(2).put("macs", 31);
     String msg = problems(m);
-    assertTrue(msg.contains("anytime.steps[1].step: expected 2 (steps are ordered)"), msg);
-    assertTrue(msg.contains("anytime.steps[1].reads: slot 'c' is not written by an earlier step"), msg);
-    assertTrue(msg.contains("anytime.steps[2].writes: slot 'd' not declared in anytime.slots"), msg);
-    assertTrue(msg.contains("anytime: step MACs sum to 151, full_macs is 150"), msg);
+    assertLists(
+        msg,
+        "anytime.steps[1].step: expected 2 (steps are ordered)",
+        "anytime.steps[1].reads: slot 'c' is not written by an earlier step",
+        "anytime.steps[2].writes: slot 'd' not declared in anytime.slots",
+        "anytime: step MACs sum to 151, full_macs is 150");
 
     JSONObject fewer = Fakes.manifestJson();
     JSONArray all = fewer.getJSONObject("anytime").getJSONArray("steps");
@@ -96,11 +109,13 @@ class ManifestTest {
     files.getJSONObject(0).put("file", "../anytime.tflite");
     files.getJSONObject(0).put("bytes", "3");
     String msg = problems(m);
-    assertTrue(msg.contains("files[1].k: 4 outside [1, 3]"), msg);
-    assertTrue(msg.contains("files[2].file: prefix_k01_float32.tflite listed twice"), msg);
-    assertTrue(msg.contains("files[0].precision: 'bf16' is not one of [float32, float16, dynamic, int8]"), msg);
-    assertTrue(msg.contains("files[0].file: must be a bare file name, got '../anytime.tflite'"), msg);
-    assertTrue(msg.contains("files[0].bytes: expected int, got str"), msg);
+    assertLists(
+        msg,
+        "files[1].k: 4 outside [1, 3]",
+        "files[2].file: prefix_k01_float32.tflite listed twice",
+        "files[0].precision: 'bf16' is not one of [float32, float16, dynamic, int8]",
+        "files[0].file: must be a bare file name, got '../anytime.tflite'",
+        "files[0].bytes: expected int, got str");
   }
 
   @Test
@@ -131,14 +146,16 @@ class ManifestTest {
     t.getJSONObject("output").put("shape", new JSONArray(Arrays.asList(1, 3)));
     m.getJSONArray("files").getJSONObject(3).put("macs", 7);
     String msg = problems(m);
-    assertTrue(msg.contains("teacher.macs: 154 is not leaves_macs + gate_macs = 155"), msg);
-    assertTrue(msg.contains("teacher.leaves_params: must not be negative, got -1"), msg);
-    assertTrue(msg.contains("teacher.params: 60 is not leaves_params + gate_params = 9"), msg);
-    assertTrue(msg.contains("teacher.num_leaves: 2, the manifest's num_leaves is 3"), msg);
-    assertTrue(msg.contains("teacher.role: expected 'teacher', got 'gate'"), msg);
-    assertTrue(msg.contains("teacher: missing 'combine'"), msg);
-    assertTrue(msg.contains("teacher.output.shape: expected [batch, 2], got [1,3]"), msg);
-    assertTrue(msg.contains("files[3].macs: 7 differs from teacher.macs 154"), msg);
+    assertLists(
+        msg,
+        "teacher.macs: 154 is not leaves_macs + gate_macs = 155",
+        "teacher.leaves_params: must not be negative, got -1",
+        "teacher.params: 60 is not leaves_params + gate_params = 9",
+        "teacher.num_leaves: 2, the manifest's num_leaves is 3",
+        "teacher.role: expected 'teacher', got 'gate'",
+        "teacher: missing 'combine'",
+        "teacher.output.shape: expected [batch, 2], got [1,3]",
+        "files[3].macs: 7 differs from teacher.macs 154");
 
     JSONObject leaves = Fakes.manifestWithTeacher();
     leaves.getJSONObject("teacher").put("leaves_macs", 100).put("macs", 104);
