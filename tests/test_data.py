@@ -167,14 +167,20 @@ def test_fashion_idx_from_data_dir(tmp_path, compress):
         D.load("fashion_mnist", "train", 8, data_dir=str(tmp_path))
 
 
+def _gz(data: bytes) -> bytes:
+    # mtime=0: the same bytes in every process. The test ids are named, not made from these bytes,
+    # because pytest-xdist refuses to run when two workers collect different ids.
+    return gzip.compress(data, mtime=0)
+
+
 def _good_labels(n=4):
-    return gzip.compress(_idx_bytes(np.zeros(n, np.uint8)))
+    return _gz(_idx_bytes(np.zeros(n, np.uint8)))
 
 
 def _images_gz(n=4):
     # A repeating pattern compresses with Huffman codes right after the 10-byte gzip header, so a
     # damaged byte at 11 breaks the deflate stream itself (zlib.error), not only the CRC.
-    return gzip.compress(_idx_bytes((np.arange(n * 28 * 28) % 13).astype(np.uint8).reshape(n, 28, 28)))
+    return _gz(_idx_bytes((np.arange(n * 28 * 28) % 13).astype(np.uint8).reshape(n, 28, 28)))
 
 
 def _flip(data: bytes, at: int) -> bytes:
@@ -182,16 +188,16 @@ def _flip(data: bytes, at: int) -> bytes:
 
 
 @pytest.mark.parametrize("images_file", [
-    b"\x1f\x8bthis is not really gzip",                                        # corrupt gzip stream
-    gzip.compress(_idx_bytes(np.zeros(4, np.uint8))),                         # labels magic (2049)
-    gzip.compress(_idx_bytes(np.zeros((4, 28, 28), np.uint8))[:-10]),         # truncated pixel data
-    gzip.compress(bytes([0, 0, 0x08, 0x03, 0, 0, 0])),                         # truncated header
-    gzip.compress(_idx_bytes(np.zeros((4, 27, 28), np.uint8))),               # wrong image size
-    gzip.compress(_idx_bytes(np.zeros((5, 28, 28), np.uint8))),               # 5 images, 4 labels
-    b"",                                                                       # empty file
-    _flip(_images_gz(), 11),                                                   # damaged deflate data (zlib.error)
-    _images_gz()[:-8] + b"\0" * 8,                                             # wrong CRC
-    _images_gz()[:40],                                                         # gzip cut short (EOFError)
+    pytest.param(b"\x1f\x8bthis is not really gzip", id="corrupt-gzip-stream"),
+    pytest.param(_gz(_idx_bytes(np.zeros(4, np.uint8))), id="labels-magic-2049"),
+    pytest.param(_gz(_idx_bytes(np.zeros((4, 28, 28), np.uint8))[:-10]), id="truncated-pixels"),
+    pytest.param(_gz(bytes([0, 0, 0x08, 0x03, 0, 0, 0])), id="truncated-header"),
+    pytest.param(_gz(_idx_bytes(np.zeros((4, 27, 28), np.uint8))), id="wrong-image-size"),
+    pytest.param(_gz(_idx_bytes(np.zeros((5, 28, 28), np.uint8))), id="5-images-4-labels"),
+    pytest.param(b"", id="empty-file"),
+    pytest.param(_flip(_images_gz(), 11), id="damaged-deflate-data"),      # zlib.error
+    pytest.param(_images_gz()[:-8] + b"\0" * 8, id="wrong-crc"),
+    pytest.param(_images_gz()[:40], id="gzip-cut-short"),                 # EOFError
 ])
 def test_malformed_idx_raises_data_error(tmp_path, images_file):
     (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(images_file)
