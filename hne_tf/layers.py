@@ -80,6 +80,44 @@ def _count(weights) -> int:
     return int(sum(math.prod(w.shape) for w in weights))
 
 
+def subsample(x: tf.Tensor, strides) -> tf.Tensor:
+    """``x[:, ::sh, ::sw, :]`` of an NHWC tensor, with a fast gradient.
+
+    TensorFlow's strided slice and its gradient (``StridedSliceGrad``) run
+    element by element on CPU; they were 8.7% of ``hne_resnet_small``'s train
+    step. When the height and width are static multiples of the strides, the
+    forward pass here reshapes to ``[n, h/sh, sh, w/sw, sw * c]`` and takes
+    index 0 of the third axis and the first ``c`` channels of the last one
+    (contiguous runs of ``c`` values), and the gradient pads the incoming
+    gradient with zeros back to that shape: 3.2-3.7x faster forward plus
+    backward (``bench/bench_subsample.py``). Other shapes use the strided
+    slice.
+    """
+    sh, sw = _pair(strides)
+    _, h, w, c = x.shape
+    if h is None or w is None or c is None or h % sh or w % sw:
+        return x[:, ::sh, ::sw, :]
+    return _subsample_divisible(x, sh, sw)
+
+
+def _subsample_divisible(x: tf.Tensor, sh: int, sw: int) -> tf.Tensor:
+    _, h, w, c = x.shape
+
+    @tf.custom_gradient
+    def run(x):
+        shape = tf.shape(x)
+        view = tf.reshape(x, [shape[0], h // sh, sh, w // sw, sw * c])
+        y = view[:, :, 0, :, :c]
+
+        def grad(dy):
+            dview = tf.pad(tf.expand_dims(dy, 2), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, (sw - 1) * c]])
+            return tf.reshape(dview, shape)
+
+        return y, grad
+
+    return run(x)
+
+
 # PyTorch's default for conv and linear layers scales by fan_in; Keras'
 # fan computation would count all groups of a grouped kernel, so we give the
 # fan explicitly through the kernel layout (see each layer's build).
@@ -152,7 +190,7 @@ class GroupedConv2D(keras.layers.Layer):
             # training=False (inference, the export) the plain strided
             # convolution is traced, which a delegate such as XNNPACK takes
             # whole, where the slice would run outside it as STRIDED_SLICE.
-            x = x[:, ::strides[0], ::strides[1], :]
+            x = subsample(x, strides)
             strides = (1, 1)
         y = tf.nn.conv2d(x, tf.cast(kernel, x.dtype), strides=(1,) + strides + (1,), padding="SAME")
         y = tf.cast(y, dtype)

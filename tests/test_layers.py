@@ -88,3 +88,44 @@ def test_folded_batch_norm_in_a_group_range_and_bfloat16(monkeypatch):
     assert yb.dtype == tf.bfloat16
     # bfloat16 rounds input and output to 8 significant bits: 2**-8 of |y| <= ~4, twice.
     np.testing.assert_allclose(tf.cast(yb, tf.float32).numpy(), want, atol=4e-2)
+
+
+# ---------------------------------------------------------------- subsample
+
+
+def _subsample_and_grad(x, dy, strides, batch_known=True):
+    def run(x, dy):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = L.subsample(x, strides)
+        return y, tape.gradient(y, x, output_gradients=dy)
+
+    spec = [tf.TensorSpec((None if not batch_known else x.shape[0],) + tuple(x.shape[1:]), x.dtype),
+            tf.TensorSpec((None if not batch_known else dy.shape[0],) + tuple(dy.shape[1:]), dy.dtype)]
+    fn = tf.function(run, input_signature=spec)
+    ops = {op.type for op in fn.get_concrete_function().graph.get_operations()}
+    y, dx = fn(x, dy)
+    return y.numpy(), dx.numpy(), ops
+
+
+# (shape, strides): divisible shapes take the reshape path, 7x7 with stride 2 the strided slice.
+@pytest.mark.parametrize("shape,strides,fast", [((3, 8, 8, 5), (2, 2), True), ((2, 6, 9, 4), (2, 3), True),
+                                                ((2, 4, 6, 3), (1, 2), True), ((2, 7, 7, 3), (2, 2), False)])
+@pytest.mark.parametrize("batch_known", [True, False])
+@pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
+def test_subsample_and_its_gradient_match_numpy(shape, strides, fast, batch_known, dtype):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape).astype(np.float32)
+    sh, sw = strides
+    out_shape = (shape[0], -(-shape[1] // sh), -(-shape[2] // sw), shape[3])
+    dy = rng.standard_normal(out_shape).astype(np.float32)
+    xt, dyt = tf.cast(x, dtype), tf.cast(dy, dtype)
+    y, dx, ops = _subsample_and_grad(xt, dyt, strides, batch_known)
+    x_seen = tf.cast(xt, tf.float32).numpy()
+    dy_seen = tf.cast(dyt, tf.float32).numpy()
+    want_dx = np.zeros(shape, np.float32)
+    want_dx[:, ::sh, ::sw, :] = dy_seen  # the gradient of a subsample, written by hand
+    np.testing.assert_array_equal(y.astype(np.float32), x_seen[:, ::sh, ::sw, :])
+    np.testing.assert_array_equal(dx.astype(np.float32), want_dx)
+    # The fast path must not fall back to TensorFlow's slow strided-slice gradient.
+    assert ("StridedSliceGrad" in ops) != fast
