@@ -120,3 +120,50 @@ def test_bfloat16_train_step_follows_float32(policy):
     moved = [not np.array_equal(b, v.numpy()) for b, v in zip(before, mixed.trainable_variables, strict=True)]
     assert all(moved), [v.path for v, m in zip(mixed.trainable_variables, moved, strict=True) if not m]
     assert all(v.dtype == "float32" for v in mixed.variables)
+
+
+@pytest.mark.parametrize("dtype", [tf.bfloat16, tf.float16])
+def test_strided_depthwise_low_precision_gradients_match_float32(dtype):
+    """A stride-2 depthwise layer in bfloat16/float16 computes its input gradient in float32.
+
+    Expected values: TensorFlow's float32 depthwise kernels on the same (low-precision-rounded)
+    inputs, the upstream gradient and the kernel; the forward output and the filter gradient are
+    TensorFlow's own low-precision ones.
+    """
+    from hne_tf.layers import TreeDepthwiseConv2D
+
+    layer = TreeDepthwiseConv2D(3, 2, groups=2, dtype="mixed_" + dtype.name)
+    rng = np.random.default_rng(5)
+    x = tf.cast(rng.standard_normal((3, 8, 8, 6)), dtype)
+    dy = tf.cast(rng.standard_normal((3, 4, 4, 6)), dtype)
+    layer.build(x.shape)
+
+    def run(x, training):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=training)
+        dx, dk = tape.gradient(y, [x, layer.kernel], output_gradients=dy)
+        return y, dx, dk
+
+    graph = tf.function(run).get_concrete_function(tf.TensorSpec(x.shape, dtype), True).graph
+    backprop = [op for op in graph.get_operations() if op.type == "DepthwiseConv2dNativeBackpropInput"]
+    assert [op.get_attr("T") for op in backprop] == [tf.float32]
+
+    y, dx, dk = run(x, True)
+    kernel = tf.cast(layer.kernel, dtype)
+    k32 = tf.cast(kernel, tf.float32)
+    want_dx = tf.compat.v1.nn.depthwise_conv2d_native_backprop_input(
+        x.shape, k32, tf.cast(dy, tf.float32), [1, 2, 2, 1], "SAME")
+    assert dx.dtype == dtype
+    np.testing.assert_allclose(tf.cast(dx, tf.float32).numpy(), tf.cast(tf.cast(want_dx, dtype), tf.float32).numpy(),
+                               rtol=0, atol=1e-6)
+    want_y = tf.nn.depthwise_conv2d(x, kernel, [1, 2, 2, 1], "SAME")
+    np.testing.assert_array_equal(tf.cast(y, tf.float32).numpy(), tf.cast(want_y, tf.float32).numpy())
+    # The filter gradient: float32 kernels on the rounded inputs, to the low precision's rounding.
+    want_dk = tf.compat.v1.nn.depthwise_conv2d_native_backprop_filter(
+        tf.cast(x, tf.float32), k32.shape, tf.cast(dy, tf.float32), [1, 2, 2, 1], "SAME")
+    np.testing.assert_allclose(dk.numpy(), want_dk.numpy(), rtol=0, atol=0.05 * np.abs(want_dk).max())
+    # Inference traces the plain op (no custom gradient), as the export needs.
+    inference = tf.function(lambda t: layer(t, training=False)).get_concrete_function(
+        tf.TensorSpec(x.shape, dtype)).graph
+    assert "IdentityN" not in {op.type for op in inference.get_operations()}
