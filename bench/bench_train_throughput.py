@@ -139,6 +139,20 @@ def full_macs(model: hne_tf.TreeEnsemble) -> int:
     return int(hne_tf.cost_table(model)["full_macs"])
 
 
+def activation_elements(model, input_shape) -> int:
+    """Elements per image written by the convolutions of the training-mode forward pass.
+
+    Sums the output sizes of every ``Conv2D`` and ``DepthwiseConv2dNative`` op in the graph of
+    ``model(x, training=True)`` for one image. Each of these tensors then goes through batch norm
+    and an activation, and back again in the backward pass, so this is a proxy for the step's
+    memory traffic; forward MACs per element is the network's arithmetic intensity.
+    """
+    fn = tf.function(lambda x: model(x, training=True))
+    graph = fn.get_concrete_function(tf.TensorSpec((1,) + tuple(input_shape), tf.float32)).graph
+    return sum(math.prod(op.outputs[0].shape) for op in graph.get_operations()
+               if op.type in ("Conv2D", "DepthwiseConv2dNative"))
+
+
 def build_dense(input_shape, num_classes, width, repeats=DENSE_REPEATS) -> hne_tf.TreeEnsemble:
     return hne_tf.build_model(DENSE_PRESET, input_shape, num_classes, branching=DENSE_BRANCHING,
                               width=width, repeats=tuple(repeats))
@@ -339,6 +353,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print("\nwarm-up (tracing and first steps):")
     for e in entries:
+        e["elements"] = activation_elements(e["model"], args.input_shape)
         t0 = time.perf_counter()
         try:
             e["step"] = make_train_step(e["model"], args.learning_rate, args.jit_compile)
@@ -369,9 +384,11 @@ def main(argv: list[str] | None = None) -> None:
         med = statistics.median(ips)
         row = {"model": e["label"], "precision": e["precision"], "leaves": e["model"].num_leaves,
                "params": e["model"].count_params(), "fwd_macs_per_image": e["macs"], "images_per_s": med,
+               "activation_elements_per_image": e["elements"], "macs_per_element": e["macs"] / e["elements"],
                "images_per_s_min": min(ips), "images_per_s_max": max(ips), "fwd_gmac_per_s": e["macs"] * med / 1e9,
                "share_of_fp32_peak": 3 * e["macs"] * med * 2 / peak,
-               "reference": ";".join(e["reference"]), "rate_ratios": "", "vs_float32": "", "note": e["note"],
+               "reference": ";".join(e["reference"]), "rate_ratios": "", "intensity_ratios": "",
+               "vs_float32": "", "note": e["note"],
                "batch_size": args.batch_size, "input_shape": "x".join(map(str, args.input_shape)),
                "steps": args.steps, "repeats": args.repeats, "device": _device(), "peak_gflops": peak / 1e9}
         rows.append(row)
@@ -381,6 +398,8 @@ def main(argv: list[str] | None = None) -> None:
         if e["reference"]:
             row["rate_ratios"] = ";".join(
                 f"{row['fwd_gmac_per_s'] / by_label[ref][0]['fwd_gmac_per_s']:.3f}" for ref in e["reference"])
+            row["intensity_ratios"] = ";".join(
+                f"{row['macs_per_element'] / by_label[ref][0]['macs_per_element']:.3f}" for ref in e["reference"])
         f32 = e.get("float32_label")
         if f32 and f32 != row["model"]:
             row["vs_float32"] = f"{row['images_per_s'] / by_label[f32][0]['images_per_s']:.3f}"
@@ -388,12 +407,15 @@ def main(argv: list[str] | None = None) -> None:
     print("\n" + format_table(rows))
     print(f"\nfwd GMAC/s = forward MACs per image (hne_tf.cost_table) x images/s of the TRAIN step. % peak = "
           f"fwd MACs/image x 3 x images/s / fp32 peak ({peak / 2e9:.1f} GMAC/s, see above); bfloat16 rows are "
-          "measured against the same fp32 peak.")
+          "measured against the same fp32 peak. act. M/img = elements per image written by the "
+          "convolutions (training-mode forward), MACs/act. = fwd MACs per such element (arithmetic "
+          "intensity): a step bound by activation traffic has a MAC-rate ratio near the intensity ratio.")
     for row in rows:
         e = by_label[row["model"]][1]
-        for ref, ratio in zip(e["reference"], row["rate_ratios"].split(";") if row["rate_ratios"] else [],
-                              strict=False):
-            print(f"{row['model']}: MAC rate / {ref}'s = {ratio}")
+        ratios = row["rate_ratios"].split(";") if row["rate_ratios"] else []
+        intensities = row["intensity_ratios"].split(";") if row["intensity_ratios"] else []
+        for ref, ratio, intensity in zip(e["reference"], ratios, intensities, strict=False):
+            print(f"{row['model']}: MAC rate / {ref}'s = {ratio}; MACs per activation / {ref}'s = {intensity}")
         if row["vs_float32"]:
             print(f"{row['model']}: images/s / float32's = {row['vs_float32']}")
     if hasattr(os, "getloadavg"):
@@ -409,10 +431,11 @@ def _device() -> str:
 
 def format_table(rows: list[dict]) -> str:
     """Markdown: one row per model."""
-    lines = ["| model | leaves | fwd MMACs/img | images/s (min-max) | fwd GMAC/s | % fp32 peak | MAC-rate ratio "
-             "vs dense | vs float32 |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | leaves | fwd MMACs/img | act. M/img | MACs/act. | images/s (min-max) | fwd GMAC/s | "
+             "% fp32 peak | MAC-rate ratio vs dense | vs float32 |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['leaves']} | {r['fwd_macs_per_image'] / 1e6:.2f} | "
+                     f"{r['activation_elements_per_image'] / 1e6:.2f} | {r['macs_per_element']:.1f} | "
                      f"{r['images_per_s']:.1f} ({r['images_per_s_min']:.1f}-{r['images_per_s_max']:.1f}) | "
                      f"{r['fwd_gmac_per_s']:.2f} | {100 * r['share_of_fp32_peak']:.1f} | "
                      f"{r['rate_ratios'].replace(';', ' / ') or '-'} | {r['vs_float32'] or '-'} |")
