@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from collections.abc import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -40,7 +38,16 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np
 import tensorflow as tf
-from common import env_summary, set_threads  # bench/common.py
+from common import (  # bench/common.py
+    env_summary,
+    median_ms_round_robin,
+    ms_row,
+    parse_hwc_shapes,
+    parse_variants,
+    print_markdown_table,
+    ratio_header,
+    set_threads,
+)
 
 from hne_tf.layers import subsample
 
@@ -63,18 +70,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--intra_op_threads", type=int, default=2)
     p.add_argument("--inter_op_threads", type=int, default=1)
     args = p.parse_args(argv)
-    try:
-        args.shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
-    except ValueError:
-        p.error(f"--shapes: expected HxWxC,HxWxC,..., got {args.shapes!r}")
-    if any(len(s) != 3 for s in args.shapes):
-        p.error("--shapes: each shape is HxWxC")
+    args.shapes = parse_hwc_shapes(p, args.shapes)
     if args.stride < 1:
         p.error(f"--stride must be at least 1, got {args.stride}")
-    args.variants = args.variants.split(",")
-    unknown = set(args.variants) - set(VARIANTS)
-    if unknown:
-        p.error(f"--variants: unknown {sorted(unknown)}; valid: {', '.join(VARIANTS)}")
+    args.variants = parse_variants(p, args.variants, VARIANTS)
     return args
 
 
@@ -95,7 +94,7 @@ def main(argv=None) -> int:
     print(f"batch {args.batch_size}, stride {args.stride}, subsample forward + backward, "
           f"median of {args.iters} rounds, ms")
     rng = np.random.default_rng(0)
-    header = ["HxWxC"] + args.variants + [f"{v}/slice" for v in args.variants if v != "slice"]
+    header = ratio_header(args.variants, "slice")
     rows = []
     s = args.stride
     for h, w, c in args.shapes:
@@ -107,26 +106,10 @@ def main(argv=None) -> int:
             for what, a, b in zip(("y", "dx"), ref, step(x, dy), strict=True):
                 if not np.array_equal(a, b.numpy()):
                     raise SystemExit(f"error: {name} differs from slice on {h}x{w}x{c} in {what}")
-        times = {n: [] for n in steps}
-        for i in range(args.warmup + args.iters):
-            for name, step in steps.items():
-                t0 = time.perf_counter()
-                step(x, dy)[1].numpy()
-                if i >= args.warmup:
-                    times[name].append(time.perf_counter() - t0)
-        med = {n: statistics.median(t) * 1e3 for n, t in times.items()}
-        row = [f"{h}x{w}x{c}"] + [f"{med[n]:.2f}" for n in args.variants]
-        if "slice" in med:
-            row += [f"{med[n] / med['slice']:.2f}" for n in args.variants if n != "slice"]
-        rows.append(row)
-        print("| " + " | ".join(row) + " |", flush=True)
-    print()
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
-    if hasattr(os, "getloadavg"):
-        print("load average at end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
+        med = median_ms_round_robin(steps, (x, dy), args.warmup, args.iters)
+        rows.append(ms_row(f"{h}x{w}x{c}", med, args.variants, "slice"))
+        print("| " + " | ".join(rows[-1]) + " |", flush=True)
+    print_markdown_table(header, rows)
     return 0
 
 

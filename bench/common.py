@@ -1,8 +1,12 @@
 """Shared by the benchmark scripts: thread settings, the environment header and the CSV output."""
 
+import argparse
 import csv
 import os
 import platform
+import statistics
+import time
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
@@ -38,3 +42,62 @@ def write_csv(path: str, rows: list[dict]) -> None:
         writer.writeheader()
         writer.writerows(rows)
     print(f"wrote {path}")
+
+
+def median_ms_round_robin(steps: dict[str, Callable], inputs: tuple, warmup: int, iters: int) -> dict[str, float]:
+    """Times ``step(*inputs)`` of each step ``warmup + iters`` times, round-robin (A, B, C, A, B,
+    C, ...), so that load changes hit every variant alike; returns the median of the last
+    ``iters`` per name, in ms. Each call waits for all of the step's outputs."""
+    times: dict[str, list[float]] = {n: [] for n in steps}
+    for i in range(warmup + iters):
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            for t in tf.nest.flatten(step(*inputs)):
+                t.numpy()
+            if i >= warmup:
+                times[name].append(time.perf_counter() - t0)
+    return {n: statistics.median(t) * 1e3 for n, t in times.items()}
+
+
+def ms_row(label: str, med: dict[str, float], variants: list[str], base: str) -> list[str]:
+    """A table row: ``label``, each variant's median ms, then each other variant's time / ``base``'s."""
+    row = [label] + [f"{med[n]:.2f}" for n in variants]
+    if base in med:
+        row += [f"{med[n] / med[base]:.2f}" for n in variants if n != base]
+    return row
+
+
+def print_markdown_table(header: list[str], rows: list[list[str]]) -> None:
+    """The closing table, then the load average at the end of the run."""
+    print()
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    if hasattr(os, "getloadavg"):
+        print("load average at end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
+
+
+def parse_hwc_shapes(parser: argparse.ArgumentParser, text: str, flag: str = "--shapes") -> list[tuple[int, int, int]]:
+    """``"32x32x16,8x8x90"`` -> ``[(32, 32, 16), (8, 8, 90)]``; a malformed value is a usage error."""
+    try:
+        shapes = [tuple(int(v) for v in s.split("x")) for s in text.split(",")]
+    except ValueError:
+        parser.error(f"{flag}: expected HxWxC,HxWxC,..., got {text!r}")
+    if any(len(s) != 3 for s in shapes):
+        parser.error(f"{flag}: each shape is HxWxC")
+    return shapes
+
+
+def parse_variants(parser: argparse.ArgumentParser, text: str, valid, flag: str = "--variants") -> list[str]:
+    """A comma-separated subset of ``valid``; an unknown name is a usage error that lists the valid ones."""
+    variants = text.split(",")
+    unknown = set(variants) - set(valid)
+    if unknown:
+        parser.error(f"{flag}: unknown {sorted(unknown)}; valid: {', '.join(valid)}")
+    return variants
+
+
+def ratio_header(variants: list[str], base: str, first: str = "HxWxC") -> list[str]:
+    """The header matching :func:`ms_row`."""
+    return [first] + variants + [f"{v}/{base}" for v in variants if v != base]
