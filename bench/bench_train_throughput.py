@@ -302,7 +302,8 @@ def _dense_entries(args, label, macs) -> list[dict]:
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Runs the benchmark; returns the table's rows (one dict per model, the CSV's columns)."""
     args = parse_args(argv)
     set_threads(args.intra_op_threads, args.inter_op_threads)
     print(env_summary())
@@ -422,6 +423,7 @@ def main(argv: list[str] | None = None) -> None:
         print("load average at end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     if args.csv:
         write_csv(args.csv, rows)
+    return rows
 
 
 def _device() -> str:

@@ -14,9 +14,11 @@ import tensorflow as tf
 
 def set_threads(intra_op_threads: int, inter_op_threads: int) -> None:
     """Applies the --intra_op_threads / --inter_op_threads flags (0 keeps TF's default)."""
-    if intra_op_threads:
+    # A second call with the same values (bench/report.py runs two scripts in one process) is a
+    # no-op: TensorFlow refuses to change these once its runtime has started.
+    if intra_op_threads and tf.config.threading.get_intra_op_parallelism_threads() != intra_op_threads:
         tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
-    if inter_op_threads:
+    if inter_op_threads and tf.config.threading.get_inter_op_parallelism_threads() != inter_op_threads:
         tf.config.threading.set_inter_op_parallelism_threads(inter_op_threads)
 
 

@@ -210,7 +210,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
+def main(argv=None, result: dict | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
         _torch_worker(args.worker, args.threads)
@@ -309,6 +309,8 @@ def main(argv=None) -> int:
             w.stdin.close()
             w.wait()
     ips = {k: statistics.median(args.steps * args.batch_size / t for t in v) for k, v in times.items()}
+    if result is not None:
+        result.update(ips)
     print("\n| model | batch | ours img/s | " + " | ".join(f"PyTorch {v} img/s" for v in workers) + " |")
     print("|---|---|---|" + "---|" * len(workers))
     print(f"| {args.model} | {args.batch_size} | {ips['ours']:.1f} | "
@@ -316,6 +318,16 @@ def main(argv=None) -> int:
     if hasattr(os, "getloadavg"):
         print("load average at end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     return 0
+
+
+def compare(argv=None) -> dict[str, float]:
+    """Runs the comparison like the command line does; returns the median images/s per variant
+    (``ours`` and each PyTorch worker). For ``bench/report.py``."""
+    result: dict[str, float] = {}
+    code = main(argv, result)
+    if code:
+        raise SystemExit(code)
+    return result
 
 
 if __name__ == "__main__":
