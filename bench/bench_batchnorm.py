@@ -39,19 +39,10 @@ from collections.abc import Callable
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import common  # bench/common.py
 import keras
 import numpy as np
 import tensorflow as tf
-from common import (  # bench/common.py
-    env_summary,
-    median_ms_round_robin,
-    ms_row,
-    parse_hwc_shapes,
-    parse_variants,
-    print_markdown_table,
-    ratio_header,
-    set_threads,
-)
 
 from hne_tf import layers as hne_layers
 from hne_tf.layers import TreeBatchNorm
@@ -73,8 +64,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--intra_op_threads", type=int, default=2)
     p.add_argument("--inter_op_threads", type=int, default=1)
     args = p.parse_args(argv)
-    args.shapes = parse_hwc_shapes(p, args.shapes)
-    args.variants = parse_variants(p, args.variants, VARIANTS)
+    args.shapes = common.parse_hwc_shapes(p, args.shapes)
+    args.variants = common.parse_variants(p, args.variants, VARIANTS)
     return args
 
 
@@ -133,12 +124,10 @@ def step_fn(fn, layer) -> Callable:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    set_threads(args.intra_op_threads, args.inter_op_threads)
-    print(env_summary())
-    print(f"batch {args.batch_size}, training-mode batch norm forward + backward (dx, dgamma, dbeta), "
-          f"median of {args.iters} rounds, ms")
+    common.start_run(args, f"batch {args.batch_size}, training-mode batch norm forward + backward "
+                           f"(dx, dgamma, dbeta), median of {args.iters} rounds, ms")
     rng = np.random.default_rng(0)
-    header = ratio_header(args.variants, "fused")
+    header = common.ratio_header(args.variants, "fused")
     rows = []
     for h, w, c in args.shapes:
         x = tf.constant(rng.normal(1.0, 2.0, (args.batch_size, h, w, c)).astype(np.float32))
@@ -156,10 +145,10 @@ def main(argv=None) -> int:
                 if err > args.rtol:
                     raise SystemExit(f"error: {name} differs from fused on {h}x{w}x{c} in {what}: "
                                      f"relative {err:.2e} > --rtol {args.rtol}")
-        med = median_ms_round_robin(steps, (x, gamma, beta, dy), args.warmup, args.iters)
-        rows.append(ms_row(f"{h}x{w}x{c}", med, args.variants, "fused"))
+        med = common.median_ms_round_robin(steps, (x, gamma, beta, dy), args.warmup, args.iters)
+        rows.append(common.ms_row(f"{h}x{w}x{c}", med, args.variants, "fused"))
         print("| " + " | ".join(rows[-1]) + " |", flush=True)
-    print_markdown_table(header, rows)
+    common.print_markdown_table(header, rows)
     return 0
 
 

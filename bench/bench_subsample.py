@@ -36,18 +36,9 @@ from collections.abc import Callable
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import common  # bench/common.py
 import numpy as np
 import tensorflow as tf
-from common import (  # bench/common.py
-    env_summary,
-    median_ms_round_robin,
-    ms_row,
-    parse_hwc_shapes,
-    parse_variants,
-    print_markdown_table,
-    ratio_header,
-    set_threads,
-)
 
 from hne_tf.layers import subsample
 
@@ -70,10 +61,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--intra_op_threads", type=int, default=2)
     p.add_argument("--inter_op_threads", type=int, default=1)
     args = p.parse_args(argv)
-    args.shapes = parse_hwc_shapes(p, args.shapes)
+    args.shapes = common.parse_hwc_shapes(p, args.shapes)
     if args.stride < 1:
         p.error(f"--stride must be at least 1, got {args.stride}")
-    args.variants = parse_variants(p, args.variants, VARIANTS)
+    args.variants = common.parse_variants(p, args.variants, VARIANTS)
     return args
 
 
@@ -89,12 +80,10 @@ def step_fn(fn, stride) -> Callable:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    set_threads(args.intra_op_threads, args.inter_op_threads)
-    print(env_summary())
-    print(f"batch {args.batch_size}, stride {args.stride}, subsample forward + backward, "
-          f"median of {args.iters} rounds, ms")
+    common.start_run(args, f"batch {args.batch_size}, stride {args.stride}, subsample forward + backward, "
+                           f"median of {args.iters} rounds, ms")
     rng = np.random.default_rng(0)
-    header = ratio_header(args.variants, "slice")
+    header = common.ratio_header(args.variants, "slice")
     rows = []
     s = args.stride
     for h, w, c in args.shapes:
@@ -106,10 +95,10 @@ def main(argv=None) -> int:
             for what, a, b in zip(("y", "dx"), ref, step(x, dy), strict=True):
                 if not np.array_equal(a, b.numpy()):
                     raise SystemExit(f"error: {name} differs from slice on {h}x{w}x{c} in {what}")
-        med = median_ms_round_robin(steps, (x, dy), args.warmup, args.iters)
-        rows.append(ms_row(f"{h}x{w}x{c}", med, args.variants, "slice"))
+        med = common.median_ms_round_robin(steps, (x, dy), args.warmup, args.iters)
+        rows.append(common.ms_row(f"{h}x{w}x{c}", med, args.variants, "slice"))
         print("| " + " | ".join(rows[-1]) + " |", flush=True)
-    print_markdown_table(header, rows)
+    common.print_markdown_table(header, rows)
     return 0
 
 

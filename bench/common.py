@@ -103,3 +103,10 @@ def parse_variants(parser: argparse.ArgumentParser, text: str, valid, flag: str 
 def ratio_header(variants: list[str], base: str, first: str = "HxWxC") -> list[str]:
     """The header matching :func:`ms_row`."""
     return [first] + variants + [f"{v}/{base}" for v in variants if v != base]
+
+
+def start_run(args: argparse.Namespace, description: str) -> None:
+    """Applies the thread flags, then prints the environment header and ``description``."""
+    set_threads(args.intra_op_threads, args.inter_op_threads)
+    print(env_summary())
+    print(description)
