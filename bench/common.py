@@ -101,8 +101,9 @@ def parse_variants(parser: argparse.ArgumentParser, text: str, valid, flag: str 
 
 
 def ratio_header(variants: list[str], base: str, first: str = "HxWxC") -> list[str]:
-    """The header matching :func:`ms_row`."""
-    return [first] + variants + [f"{v}/{base}" for v in variants if v != base]
+    """The header matching :func:`ms_row` (ratio columns only when ``base`` is timed)."""
+    ratios = [f"{v}/{base}" for v in variants if v != base] if base in variants else []
+    return [first] + variants + ratios
 
 
 def start_run(args: argparse.Namespace, description: str) -> None:

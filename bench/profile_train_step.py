@@ -14,7 +14,8 @@ layer in the op's name:
 - ``batch norm fwd`` / ``bwd``: ``FusedBatchNorm*`` and ``FusedBatchNormGrad*``;
   ``batch norm stats``: the moving averages' arithmetic and assignments and the
   folded path's small ops (everything else under a ``/bn/`` name);
-- ``stride-2 subsampling``: ``StridedSlice`` / ``StridedSliceGrad`` in a conv;
+- ``stride-2 subsampling``: ``hne_tf.layers.subsample`` in a conv (its reshapes, slice and
+  padding gradient; ``StridedSlice`` / ``StridedSliceGrad`` where it falls back);
 - ``elementwise``: ReLU/ReLU6 and their gradients, additions, casts, ...;
 - ``branch replicate``: the copies of ``BranchReplicate`` (concat/reshape) and their gradients;
 - ``head + loss``, ``optimizer`` (SGD updates), ``other``.
@@ -51,12 +52,17 @@ from tensorflow.tsl.profiler.protobuf import xplane_pb2
 import hne_tf
 from hne_tf import precision
 
+# hne_tf.layers.subsample: a reshape and a slice in the conv layer, and a gradient under the name
+# scope "subsample_grad" (StridedSliceGrad in the layer where it falls back to x[:, ::2, ::2]).
+# No other op of these types runs inside a conv layer.
+_SUBSAMPLE_OPS = ("StridedSlice", "StridedSliceGrad", "Pad", "PadV2", "ExpandDims", "Reshape")
+
 
 def categorize(name: str, op: str) -> str:
     """The kind of work of one op, from its full name and type."""
     name = re.sub(r"_\d+(?=/|$)", "", name)  # Keras' call-count suffixes: "conv_1/" -> "conv/"
     low, grad = name.lower(), "gradient" in name.lower() or "Grad" in op or "Backprop" in op
-    if "stridedslice" in op.lower() and "/conv/" in low:
+    if "subsample_grad" in low or (op in _SUBSAMPLE_OPS and "/conv/" in low):
         return "stride-2 subsampling"
     if "depthwise" in op.lower():
         return "depthwise 3x3 " + ("bwd" if grad else "fwd")

@@ -2,12 +2,13 @@
 
 Runs, one after the other in this process:
 
-1. ``bench_train_throughput.py`` with its defaults (``--models``, ``--batch_size`` and the thread
-   flags below are passed on): the tree in float32 and bfloat16 against the fair dense net,
-   interleaved in one run;
-2. ``torch_reference.py`` (the same tree in PyTorch, workers default, allocator tuned and
-   compiled, interleaved with ours in one run), when PyTorch is installed (an optional bench
-   dependency: see ``bench/README.md``); otherwise it says so and skips it.
+1. ``bench_train_throughput.py`` with its defaults except the flags of this script, which are
+   passed on (``--model``, ``--batch_size``, ``--steps``, ``--repeats`` and the thread counts):
+   the tree in float32 and bfloat16 against the fair dense net, interleaved in one run;
+2. ``torch_reference.py`` with the same flags (so 3 repeats, not its own default of 5): the same
+   tree in PyTorch, workers default, allocator tuned and compiled, interleaved with ours in one
+   run, when PyTorch is installed (an optional bench dependency: see ``bench/README.md``);
+   otherwise it says so and skips it.
 
 Each script prints its own full output; this one ends with the headline figures:
 
@@ -47,7 +48,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--intra_op_threads", type=int, default=2)
     p.add_argument("--inter_op_threads", type=int, default=0, help="TF inter-op threads (0: TF's default)")
     p.add_argument("--no_torch", action="store_true", help="skip the PyTorch comparison")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.intra_op_threads < 1:
+        p.error(f"--intra_op_threads must be at least 1 (the PyTorch workers use as many), got {args.intra_op_threads}")
+    return args
 
 
 def main(argv=None) -> int:
@@ -70,7 +74,10 @@ def main(argv=None) -> int:
              "--inter_op_threads", str(args.inter_op_threads)] + common)
 
     print("\n" + "=" * 30, "headline figures", "=" * 30)
-    tree = next(r for r in rows if r["precision"] == "float32" and r["leaves"] > 1)
+    tree = next((r for r in rows if r["precision"] == "float32" and r["reference"]), None)
+    if tree is None:
+        print("no float32 row with a dense reference (a one-leaf --model has none)")
+        return 0
     dense = next((r for r in rows if r["model"] == tree["reference"].split(";")[0]), None)
     if dense is not None:
         rate, intensity = tree["rate_ratios"].split(";")[0], tree["intensity_ratios"].split(";")[0]
