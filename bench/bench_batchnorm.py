@@ -147,7 +147,7 @@ def main(argv=None) -> int:
                                      f"relative {err:.2e} > --rtol {args.rtol}")
         med = common.median_ms_round_robin(steps, (x, gamma, beta, dy), args.warmup, args.iters)
         rows.append(common.ms_row(f"{h}x{w}x{c}", med, args.variants, "fused"))
-        print("| " + " | ".join(rows[-1]) + " |", flush=True)
+        print(common.markdown_row(rows[-1]), flush=True)
     common.print_markdown_table(header, rows)
     return 0
 

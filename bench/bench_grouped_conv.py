@@ -48,7 +48,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras
 import numpy as np
 import tensorflow as tf
-from common import env_summary, set_threads, write_csv  # bench/common.py
+from common import env_summary, print_load_average_at_end, set_threads, write_csv  # bench/common.py
 
 from hne_tf.layers import GroupedConv2D
 
@@ -295,8 +295,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\n" + format_table(rows))
     print(f"\nratio = ours time / other time (< 1: ours faster). IQR in the CSV. "
           f"Total {elapsed:.0f} s.")
-    if hasattr(os, "getloadavg"):
-        print("load average at end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
+    print_load_average_at_end()
     slower = [r for r in rows for o in ("groups", "per_branch")
               if r[f"ours_over_{o}"] != "" and r[f"ours_over_{o}"] > 1.0]
     if slower:

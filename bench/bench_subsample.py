@@ -97,7 +97,7 @@ def main(argv=None) -> int:
                     raise SystemExit(f"error: {name} differs from slice on {h}x{w}x{c} in {what}")
         med = common.median_ms_round_robin(steps, (x, dy), args.warmup, args.iters)
         rows.append(common.ms_row(f"{h}x{w}x{c}", med, args.variants, "slice"))
-        print("| " + " | ".join(rows[-1]) + " |", flush=True)
+        print(common.markdown_row(rows[-1]), flush=True)
     common.print_markdown_table(header, rows)
     return 0
 

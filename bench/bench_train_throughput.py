@@ -57,7 +57,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras
 import tensorflow as tf
-from common import env_summary, set_threads, write_csv  # bench/common.py
+from common import env_summary, print_load_average_at_end, set_threads, write_csv  # bench/common.py
 from peak import cpu_peak  # bench/peak.py
 
 import hne_tf
@@ -419,8 +419,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             print(f"{row['model']}: MAC rate / {ref}'s = {ratio}; MACs per activation / {ref}'s = {intensity}")
         if row["vs_float32"]:
             print(f"{row['model']}: images/s / float32's = {row['vs_float32']}")
-    if hasattr(os, "getloadavg"):
-        print("load average at end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
+    print_load_average_at_end()
     if args.csv:
         write_csv(args.csv, rows)
     return rows

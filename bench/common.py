@@ -32,8 +32,19 @@ def env_summary() -> str:
                  f"{tf.config.threading.get_intra_op_parallelism_threads()} inter="
                  f"{tf.config.threading.get_inter_op_parallelism_threads()} (0 = default)")
     if hasattr(os, "getloadavg"):
-        lines.append("load average at start: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
+        lines.append(load_average_line("start"))
     return "\n".join(lines)
+
+
+def load_average_line(when: str) -> str:
+    """``"load average at WHEN: 1m 5m 15m"`` (call only where ``os.getloadavg`` exists)."""
+    return f"load average at {when}: " + " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def print_load_average_at_end() -> None:
+    """The closing line of every script's output, beside :func:`env_summary`'s start line."""
+    if hasattr(os, "getloadavg"):
+        print(load_average_line("end"))
 
 
 def write_csv(path: str, rows: list[dict]) -> None:
@@ -69,15 +80,19 @@ def ms_row(label: str, med: dict[str, float], variants: list[str], base: str) ->
     return row
 
 
+def markdown_row(cells: list[str]) -> str:
+    """One markdown table row."""
+    return "| " + " | ".join(cells) + " |"
+
+
 def print_markdown_table(header: list[str], rows: list[list[str]]) -> None:
     """The closing table, then the load average at the end of the run."""
     print()
-    print("| " + " | ".join(header) + " |")
+    print(markdown_row(header))
     print("|" + "---|" * len(header))
     for row in rows:
-        print("| " + " | ".join(row) + " |")
-    if hasattr(os, "getloadavg"):
-        print("load average at end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
+        print(markdown_row(row))
+    print_load_average_at_end()
 
 
 def parse_hwc_shapes(parser: argparse.ArgumentParser, text: str, flag: str = "--shapes") -> list[tuple[int, int, int]]:

@@ -46,7 +46,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras
 import tensorflow as tf
 from bench_train_throughput import make_train_step, parse_model_spec, run_steps
-from common import env_summary, set_threads
+from common import env_summary, print_load_average_at_end, set_threads
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
 import hne_tf
@@ -167,8 +167,7 @@ def main(argv=None) -> int:
           f"({args.steps * args.batch_size / wall:.1f} img/s under the profiler)")
     summarize(op_events(logdir), args.steps, args.top)
     print(f"trace: {logdir} (summarize again with --trace {logdir} --steps {args.steps})")
-    if hasattr(os, "getloadavg"):
-        print("load average at end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
+    print_load_average_at_end()
     return 0
 
 

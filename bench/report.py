@@ -69,9 +69,9 @@ def main(argv=None) -> int:
               "bench/requirements-torch.txt --extra-index-url https://download.pytorch.org/whl/cpu)")
     else:
         print("\n" + "=" * 30, "2. torch_reference.py", "=" * 30, flush=True)
-        torch_ips = torch_reference.compare(
+        torch_ips = torch_reference.compare(torch_reference.parse_args(
             ["--model", args.model, "--threads", str(args.intra_op_threads),
-             "--inter_op_threads", str(args.inter_op_threads)] + common)
+             "--inter_op_threads", str(args.inter_op_threads)] + common))
 
     print("\n" + "=" * 30, "headline figures", "=" * 30)
     tree = next((r for r in rows if r["precision"] == "float32" and r["reference"]), None)

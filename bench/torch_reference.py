@@ -210,7 +210,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv=None, result: dict | None = None) -> int:
+def main(argv=None) -> int:
     args = parse_args(argv)
     if args.worker:
         _torch_worker(args.worker, args.threads)
@@ -221,10 +221,20 @@ def main(argv=None, result: dict | None = None) -> int:
         print("error: PyTorch is not installed; it is an optional bench dependency: "
               "pip install -r bench/requirements-torch.txt (see bench/README.md)", file=sys.stderr)
         return 1
+    compare(args)
+    return 0
+
+
+def compare(args: argparse.Namespace) -> dict[str, float]:
+    """Checks that the PyTorch rebuild is the same network, times the train steps round-robin and
+    prints the table; returns the median images/s per variant (``ours`` and each PyTorch worker).
+    ``main`` after its checks; ``bench/report.py`` calls it with ``parse_args([...])``."""
+    import torch
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
     import tensorflow as tf
-    from common import env_summary, set_threads
+    from common import env_summary, print_load_average_at_end, set_threads
 
     import hne_tf
 
@@ -309,25 +319,12 @@ def main(argv=None, result: dict | None = None) -> int:
             w.stdin.close()
             w.wait()
     ips = {k: statistics.median(args.steps * args.batch_size / t for t in v) for k, v in times.items()}
-    if result is not None:
-        result.update(ips)
     print("\n| model | batch | ours img/s | " + " | ".join(f"PyTorch {v} img/s" for v in workers) + " |")
     print("|---|---|---|" + "---|" * len(workers))
     print(f"| {args.model} | {args.batch_size} | {ips['ours']:.1f} | "
           + " | ".join(f"{ips[v]:.1f} (ours {ips['ours'] / ips[v]:.2f}x)" for v in workers) + " |")
-    if hasattr(os, "getloadavg"):
-        print("load average at end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
-    return 0
-
-
-def compare(argv=None) -> dict[str, float]:
-    """Runs the comparison like the command line does; returns the median images/s per variant
-    (``ours`` and each PyTorch worker). For ``bench/report.py``."""
-    result: dict[str, float] = {}
-    code = main(argv, result)
-    if code:
-        raise SystemExit(code)
-    return result
+    print_load_average_at_end()
+    return ips
 
 
 if __name__ == "__main__":
