@@ -66,6 +66,8 @@ _CONFIG_HELP = {
     "seed": "Random seed.",
     "model_options": 'Preset options as JSON, e.g. \'{"branching": [1, 1, 1, 16, 1]}\'.',
     "eval_only": "Evaluate the latest checkpoint in --model_dir without training.",
+    "validation_examples": "Hold out the last N training examples as a validation split, evaluated after every "
+                           "epoch (history.json; eval.json's validation_curve) and at the end; 0: none.",
 }
 _DEFINE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string}
 

@@ -7,6 +7,12 @@ Python submodules (``hne_tf.osutil``, ``hne_tf.quiet``, ``hne_tf.tree``) import 
 from __future__ import annotations
 
 import importlib
+import os
+
+# TensorFlow's CPU gradient of a grouped convolution exists only in its oneDNN kernels, which TF turns
+# on by default only on CPUs with AVX-512 VNNI/BF16 or AMX. Ask for them on every x86 CPU (an AVX2-only
+# EPYC, say) unless the user chose; this takes effect when hne_tf is imported before TensorFlow.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 # Public name -> the submodule that defines it.
 _EXPORTS = {

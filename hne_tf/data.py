@@ -58,6 +58,9 @@ import tensorflow as tf
 DATASETS = ("fashion_mnist", "cifar10", "cifar100", "imagenet2012", "synthetic")
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 SPLITS = ("train", "test")
+# "validation" is not a split of its own: it is the last ``validation_examples`` of "train"
+# (load(..., validation_examples=N)), and "train" is then the rest.
+VALIDATION = "validation"
 AUTOTUNE = tf.data.AUTOTUNE
 
 SYNTHETIC_SEED = 0          # fixes the synthetic task (templates and samples)
@@ -411,7 +414,7 @@ def _tfds_split_size(name: str, split: str, data_dir: str | None) -> int | None:
         return None
 
 
-def _fashion_source(split, data_dir, source, seed, shuffle_files, take) -> _Source:
+def _fashion_source(split, data_dir, source, seed, shuffle_files, take, holdout=None) -> _Source:
     augment = _pad_crop_flip(2, flip=True)
     if source in ("auto", "idx"):
         # An explicit data_dir is where the user wants the data from: no
@@ -419,27 +422,30 @@ def _fashion_source(split, data_dir, source, seed, shuffle_files, take) -> _Sour
         directory = data_dir or FASHION_MNIST_DIR
         if source == "idx" or _has_idx_files(directory):
             images, labels = read_fashion_mnist(directory, split)
+            if holdout is not None:
+                images, labels = images[holdout], labels[holdout]
             return _array_source(images, labels, augment, take)
     try:
-        ds = _tfds_load("fashion_mnist", split, data_dir, shuffle_files, seed)
+        ds = _tfds_load("fashion_mnist", _tfds_split(split, holdout), data_dir, shuffle_files, seed)
     except _TFDS_MISSING as e:
         looked = "" if source == "tfds" else (
             f"no IDX files in {data_dir or FASHION_MNIST_DIR!r} and ")
         raise DataError(f"Fashion-MNIST not found: {looked}not prepared in {_tfds_dir_text(data_dir)} "
                         f"(TFDS: {e}). {_FASHION_HELP}") from e
-    return _Source(ds=ds, size=_SIZES["fashion_mnist"][SPLITS.index(split)], batch_augment=augment)
+    size = _SIZES["fashion_mnist"][SPLITS.index(split)]
+    return _Source(ds=ds, size=_holdout_size(size, holdout), batch_augment=augment)
 
 
-def _cifar_source(name, split, data_dir, seed, shuffle_files) -> _Source:
+def _cifar_source(name, split, data_dir, seed, shuffle_files, holdout=None) -> _Source:
     try:
-        ds = _tfds_load(name, split, data_dir, shuffle_files, seed)
+        ds = _tfds_load(name, _tfds_split(split, holdout), data_dir, shuffle_files, seed)
     except _TFDS_MISSING as e:
         raise DataError(
             f"{name} is not prepared in {_tfds_dir_text(data_dir)} and downloads are disabled. "
             f"Prepare it on a machine with internet: `tfds build {name} --data_dir DIR` (or "
             f"tfds.builder('{name}', data_dir=DIR).download_and_prepare()), then copy DIR here and "
             f"pass --data_dir DIR. (TFDS: {e})") from e
-    return _Source(ds=ds, size=_tfds_split_size(name, split, data_dir),
+    return _Source(ds=ds, size=_holdout_size(_tfds_split_size(name, split, data_dir), holdout),
                    batch_augment=_pad_crop_flip(4, flip=True), cache=True)
 
 
@@ -503,31 +509,59 @@ def _imagenet_eval_map(crop: tuple[int, int]) -> Callable:
     return preprocess
 
 
-def _imagenet_source(split, data_dir, seed, shuffle_files, shape) -> _Source:
+def _imagenet_source(split, data_dir, seed, shuffle_files, shape, holdout=None) -> _Source:
     import tensorflow_datasets as tfds
     decoders = {"image": tfds.decode.SkipDecoding()}
+    tfds_split = _tfds_split(split, holdout)  # _tfds_load maps "test" to ILSVRC's validation set
     try:
-        ds = _tfds_load("imagenet2012", split, data_dir, shuffle_files, seed, decoders)
+        ds = _tfds_load("imagenet2012", tfds_split, data_dir, shuffle_files, seed, decoders)
     except _TFDS_MISSING as e:
         _prepare_imagenet(data_dir, e)
-        ds = _tfds_load("imagenet2012", split, data_dir, shuffle_files, seed, decoders)
+        ds = _tfds_load("imagenet2012", tfds_split, data_dir, shuffle_files, seed, decoders)
     crop = shape[:2]
-    return _Source(ds=ds, size=_tfds_split_size("imagenet2012", split, data_dir),
+    return _Source(ds=ds, size=_holdout_size(_tfds_split_size("imagenet2012", split, data_dir), holdout),
                    train_map=_imagenet_train_map(crop), eval_map=_imagenet_eval_map(crop))
 
 
-def _source(info: DatasetInfo, split, data_dir, source, seed, shuffle_files, take) -> _Source:
+def _holdout(split: str, validation_examples: int) -> tuple[str, slice | None]:
+    """``(the split to read, the slice of it)`` for ``split`` with ``validation_examples`` held out of "train"."""
+    if split == VALIDATION:
+        return "train", slice(-validation_examples, None)
+    if split == "train" and validation_examples:
+        return "train", slice(None, -validation_examples)
+    return split, None
+
+
+def _tfds_split(split: str, holdout: slice | None) -> str:
+    """A TFDS split string for a slice made by :func:`_holdout` (``train[:-5000]``, ``train[-5000:]``)."""
+    if holdout is None:
+        return split
+    start = "" if holdout.start is None else str(holdout.start)
+    stop = "" if holdout.stop is None else str(holdout.stop)
+    return f"{split}[{start}:{stop}]"
+
+
+def _holdout_size(size: int | None, holdout: slice | None) -> int | None:
+    if size is None or holdout is None:
+        return size
+    return len(range(size)[holdout])
+
+
+def _source(info: DatasetInfo, split, data_dir, source, seed, shuffle_files, take, validation_examples=0) -> _Source:
+    split, holdout = _holdout(split, validation_examples)
     allowed = {"fashion_mnist": ("auto", "idx", "tfds"), "synthetic": ("auto", "synthetic")}
     if source not in allowed.get(info.name, ("auto", "tfds")):
         raise ValueError(f"source {source!r} not available for {info.name}; "
                          f"choose from {allowed.get(info.name, ('auto', 'tfds'))}")
     if info.name == "fashion_mnist":
-        return _fashion_source(split, data_dir, source, seed, shuffle_files, take)
+        return _fashion_source(split, data_dir, source, seed, shuffle_files, take, holdout)
     if info.name in ("cifar10", "cifar100"):
-        return _cifar_source(info.name, split, data_dir, seed, shuffle_files)
+        return _cifar_source(info.name, split, data_dir, seed, shuffle_files, holdout)
     if info.name == "imagenet2012":
-        return _imagenet_source(split, data_dir, seed, shuffle_files, info.input_shape)
+        return _imagenet_source(split, data_dir, seed, shuffle_files, info.input_shape, holdout)
     images, labels = synthetic_arrays(split, info.input_shape, info.num_classes)
+    if holdout is not None:
+        images, labels = images[holdout], labels[holdout]
     pad = max(1, info.input_shape[0] // 14)
     return _array_source(images, labels, _pad_crop_flip(pad, flip=False), take)
 
@@ -582,12 +616,13 @@ def _pipeline(src: _Source, info: DatasetInfo, batch_size: int, *, shuffle: bool
 def load(name: str, split: str, batch_size: int, *, data_dir: str | None = None, training: bool = False,
          seed: int = 0, source: str = "auto", drop_remainder: bool | None = None,
          take: int | None = None, repeat: bool = False, image_size=None,
-         augmentation: str = "standard") -> tf.data.Dataset:
+         augmentation: str = "standard", validation_examples: int = 0) -> tf.data.Dataset:
     """A ``tf.data`` pipeline of ``(images float32 [b, H, W, C], labels int32 [b])``.
 
     Args:
       name: one of :data:`DATASETS`.
-      split: ``"train"`` or ``"test"`` (ImageNet: the validation set).
+      split: ``"train"``, ``"test"`` (ImageNet: the validation set) or ``"validation"``
+        (the last ``validation_examples`` of the training split, in its stored order).
       batch_size: examples per batch.
       data_dir: IDX directory (Fashion-MNIST) or TFDS data dir; ImageNet's manual
         tars may sit in it or in its ``downloads/manual``.
@@ -601,23 +636,37 @@ def load(name: str, split: str, batch_size: int, *, data_dir: str | None = None,
       image_size: see :func:`dataset_info`.
       augmentation: with ``training``: ``"standard"`` (the data set's, above),
         ``"flip"`` (horizontal flip only) or ``"none"``.
+      validation_examples: hold out the last N training examples: ``"train"`` is
+        then the rest and ``"validation"`` those N (0: no hold-out).
     """
     info = dataset_info(name, image_size)
     if augmentation not in AUGMENTATIONS:
         raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, got {augmentation!r}")
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if split not in SPLITS + (VALIDATION,):
+        raise ValueError(f"split must be one of {SPLITS + (VALIDATION,)}, got {split!r}")
+    check_validation_examples(info, validation_examples)
+    if split == VALIDATION and not validation_examples:
+        raise ValueError("split 'validation' needs validation_examples >= 1 (the examples held out of 'train')")
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     if take is not None and (isinstance(take, bool) or not isinstance(take, (int, np.integer)) or take < 1):
         raise ValueError(f"take (the number of examples to use; None for all) must be an integer >= 1, "
                          f"got {take!r}")
-    src = _source(info, split, data_dir, source, seed, shuffle_files=training, take=take)
+    src = _source(info, split, data_dir, source, seed, shuffle_files=training, take=take,
+                  validation_examples=validation_examples)
     if drop_remainder is None:
         known = min(x for x in (src.size, take, float("inf")) if x)
         drop_remainder = training and known >= batch_size
     return _pipeline(src, info, batch_size, shuffle=training, augment=training, seed=seed,
                      drop_remainder=drop_remainder, take=take, repeat=repeat, augmentation=augmentation)
+
+
+def check_validation_examples(info: DatasetInfo, validation_examples: int) -> None:
+    """ValueError unless ``0 <= validation_examples < info.train_size`` (an integer)."""
+    n = validation_examples
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n < info.train_size:
+        raise ValueError(f"validation_examples must be an integer in [0, {info.train_size}) for {info.name} "
+                         f"({info.train_size} training examples), got {n!r}")
 
 
 def load_arrays(name: str, split: str, *, data_dir: str | None = None, take: int | None = None,

@@ -5,6 +5,22 @@ For each prefix size ``k`` the ensemble prediction is the softmax of the mean
 of the first ``k`` leaves' logits (eq. 1 of the AAAI paper), computed by
 :func:`hne_tf.ensemble.prefix_ensembles`. A family with its own teacher (ONE's
 gated teacher, the paper's "ONE-E", ONE Table 5) is scored beside them.
+
+Diversity is reported three ways per prefix. ``logit_std`` (the std of the
+logits across the leaves, the papers' measure) depends on the logits' scale;
+two scale-free measures sit beside it:
+
+* ``disagreement``: the fraction of leaf pairs (among the first ``k``) whose
+  top-1 predictions differ, averaged over examples;
+* ``ambiguity``: the mean over the first ``k`` leaves of ``KL(q || p_i)``, with
+  ``q`` the ensemble's distribution (softmax of the mean logits) and ``p_i`` a
+  leaf's. Because ``q`` is the normalised geometric mean of the ``p_i``, it is
+  exactly the gap between the leaves' mean NLL and the ensemble's NLL: the part
+  of the ensemble's gain that comes from the leaves differing.
+
+Each prefix also carries ``accuracy_mean_probs`` and ``nll_mean_probs``: the
+ensemble as the mean of the leaves' probabilities (EnsembleNet's eq. 2), beside
+the mean of logits.
 """
 
 from __future__ import annotations
@@ -64,6 +80,9 @@ class EnsembleEvaluator:
         self.teacher: _Scores | None = None      # created by the first teacher batch
         self.leaf_correct = np.zeros(self.n)     # per leaf
         self.std_sum = np.zeros(self.n)          # per prefix: std across its leaves
+        self.pair_differ = np.zeros((self.n, self.n))  # [i, j]: examples where leaves i and j disagree
+        self.ambiguity_sum = np.zeros(self.n)    # per prefix: sum over examples of mean_i KL(q || p_i)
+        self.prob_scores = [_Scores(self.bins) for _ in range(self.n)]  # per prefix, mean of probabilities
 
     def update(self, logits: np.ndarray, labels: np.ndarray, teacher_logits: np.ndarray | None = None) -> None:
         """logits: ``[batch, N, classes]``; labels: ``[batch]`` ints; teacher_logits: ``[batch, classes]``,
@@ -92,18 +111,33 @@ class EnsembleEvaluator:
         # and samples (the papers' diversity measure).
         prefix_var = np.maximum(np.cumsum(logits ** 2, axis=1) / sizes - prefix_mean ** 2, 0.0)
         self.std_sum += np.sqrt(prefix_var).mean(axis=-1).sum(axis=0)
+        log_q = log_softmax(prefix_mean)                          # [batch, N, classes]: ensemble of k leaves
+        log_p = log_softmax(logits)                               # each leaf's own distribution
+        mean_log_p = np.cumsum(log_p, axis=1) / sizes             # mean over the first k leaves
+        self.ambiguity_sum += (np.exp(log_q) * (log_q - mean_log_p)).sum(-1).sum(0)
+        top1 = logits.argmax(-1)                                  # [batch, N]
+        self.pair_differ += (top1[:, :, None] != top1[:, None, :]).sum(0)
+        mean_p = np.cumsum(np.exp(log_p), axis=1) / sizes
         for k in range(self.n):
-            self.prefix_scores[k].update(log_softmax(prefix_mean[:, k]), labels)
+            self.prefix_scores[k].update(log_q[:, k], labels)
+            self.prob_scores[k].update(np.log(np.maximum(mean_p[:, k], 1e-300)), labels)
 
     def result(self, macs: list | None = None, teacher_macs: int | None = None) -> dict[str, object]:
-        """Dict with ``prefixes`` (k, accuracy, nll, ece, logit_std[, macs]),
+        """Dict with ``prefixes`` (k, accuracy, nll, ece, logit_std, disagreement, ambiguity,
+        accuracy_mean_probs, nll_mean_probs[, macs]),
         ``leaf_accuracy``, ``logit_std`` (all leaves) and ``num_examples``;
         plus ``teacher`` (accuracy, nll, ece[, macs]) when teacher logits were given."""
         if self.count == 0:
             raise ValueError("no examples were evaluated")
         prefixes = []
+        upper = np.triu(self.pair_differ, 1)
         for k in range(self.n):
-            row = {"k": k + 1, **self.prefix_scores[k].result(), "logit_std": float(self.std_sum[k] / self.count)}
+            pairs = k * (k + 1) / 2  # pairs among the first k + 1 leaves
+            probs = self.prob_scores[k].result()
+            row = {"k": k + 1, **self.prefix_scores[k].result(), "logit_std": float(self.std_sum[k] / self.count),
+                   "disagreement": float(upper[:k + 1, :k + 1].sum() / (self.count * pairs)) if k else 0.0,
+                   "ambiguity": float(self.ambiguity_sum[k] / self.count),
+                   "accuracy_mean_probs": probs["accuracy"], "nll_mean_probs": probs["nll"]}
             if macs is not None:
                 row["macs"] = int(macs[k])
             prefixes.append(row)

@@ -56,3 +56,25 @@ def test_wrong_leaf_count_and_empty():
         ev.update(np.zeros((1, 2, 4)), np.zeros(1))
     with pytest.raises(ValueError, match="no examples"):
         ev.result()
+
+
+def test_disagreement_ambiguity_and_mean_of_probabilities_by_hand():
+    # 1 sample, 3 leaves, 2 classes, label 0. Top-1: leaf 0 -> 0, leaf 1 -> 1, leaf 2 -> 1.
+    logits = np.array([[[math.log(3.0), 0.0], [0.0, math.log(3.0)], [0.0, 1.0]]])
+    ev = EnsembleEvaluator(num_leaves=3)
+    ev.update(logits, np.array([0]))
+    rows = ev.result()["prefixes"]
+    # Pairs among the first k leaves that disagree: k=2: (0,1) -> 1/1; k=3: (0,1), (0,2) differ, (1,2) agree -> 2/3.
+    assert [r["disagreement"] for r in rows] == pytest.approx([0.0, 1.0, 2 / 3])
+    # k=2: leaves p = (3/4, 1/4) and (1/4, 3/4); mean logits (0.5 ln3, 0.5 ln3) -> q = (1/2, 1/2).
+    # KL(q || p_i) = 1/2 ln(1/2 / 3/4) + 1/2 ln(1/2 / 1/4) = 1/2 ln(2/3) + 1/2 ln 2, the same for both leaves.
+    assert rows[1]["ambiguity"] == pytest.approx(0.5 * math.log(2 / 3) + 0.5 * math.log(2))
+    assert rows[0]["ambiguity"] == pytest.approx(0.0, abs=1e-12)
+    # The identity behind it: mean leaf NLL - ensemble NLL.
+    leaf_nll = [-math.log(3 / 4), -math.log(1 / 4)]
+    assert rows[1]["ambiguity"] == pytest.approx(np.mean(leaf_nll) - rows[1]["nll"])
+    # Mean of probabilities, k=3: p(0) = (3/4 + 1/4 + 1/(1+e)) / 3.
+    p = (0.75 + 0.25 + 1 / (1 + math.e)) / 3
+    assert rows[2]["nll_mean_probs"] == pytest.approx(-math.log(p))
+    assert rows[2]["accuracy_mean_probs"] == (1.0 if p > 0.5 else 0.0)
+    assert rows[0]["accuracy_mean_probs"] == 1.0 and rows[1]["nll_mean_probs"] == pytest.approx(math.log(2))

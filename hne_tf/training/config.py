@@ -48,6 +48,8 @@ class TrainConfig:
     seed: int = 0
     model_options: dict[str, object] = dataclasses.field(default_factory=dict)
     eval_only: bool = False
+    # Held out of the training split (its last N examples) and evaluated after every epoch.
+    validation_examples: int = 0
 
     # Changing these in an existing --model_dir would not resume the same run.
     IDENTITY = ("model", "loss", "dataset", "model_options")
@@ -116,6 +118,7 @@ def validate(config: TrainConfig) -> None:
                 raise TrainingError(f"--{h.name}: {e}") from None
     _check_range("rampup_epochs", config.rampup_epochs, 0)
     _check_range("seed", config.seed, 0, 2 ** 32 - 1, integer=True)
+    _check_range("validation_examples", config.validation_examples, 0, integer=True)
     if not config.model_dir:
         raise TrainingError("--model_dir must not be empty")
     _check_model_dir(config.model_dir)
@@ -138,7 +141,8 @@ def _check_model_dir(model_dir: str) -> None:
 
 
 # Flags that a resumed run must keep, with what to do about a change.
-RESUME_FLAGS = {"mixed_precision": "its optimizer state (loss scaling) differs"}
+RESUME_FLAGS = {"mixed_precision": "its optimizer state (loss scaling) differs",
+                "validation_examples": "the examples it trained on would change"}
 # Values that runs written by earlier versions saved, as today's: --mixed_precision was a boolean.
 _LEGACY_VALUES = {"mixed_precision": {True: "float16", False: "off"}}
 

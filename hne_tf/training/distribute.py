@@ -55,21 +55,28 @@ def _check_tf_config(text: str | None) -> None:
                             f"{size} {task['type']!r} address(es)), got {index!r}")
 
 
+def accelerators() -> list[str]:
+    """The accelerators TensorFlow sees: ``"TPU:<name>"`` per TPU core and the name of each GPU."""
+    tpus = tf.config.list_logical_devices("TPU")
+    if tpus:
+        return [f"TPU:{t.name}" for t in tpus]
+    names = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            names.append(tf.config.experimental.get_device_details(gpu).get("device_name") or gpu.name)
+        except (ValueError, tf.errors.OpError):
+            names.append(gpu.name)
+    return names
+
+
 def describe_devices(strategy: tf.distribute.Strategy) -> str:
     """One line: which devices train (a GPU's name, or the CPU)."""
-    gpus = tf.config.list_physical_devices("GPU")
-    tpus = tf.config.list_logical_devices("TPU")
+    devices = accelerators()
     replicas = strategy.num_replicas_in_sync
-    if tpus:
-        return f"training on {len(tpus)} TPU core(s), {replicas} replica(s)"
-    if gpus:
-        names = []
-        for gpu in gpus:
-            try:
-                names.append(tf.config.experimental.get_device_details(gpu).get("device_name") or gpu.name)
-            except (ValueError, tf.errors.OpError):
-                names.append(gpu.name)
-        return f"training on {len(gpus)} GPU(s): {', '.join(names)}; {replicas} replica(s)"
+    if devices and devices[0].startswith("TPU:"):
+        return f"training on {len(devices)} TPU core(s), {replicas} replica(s)"
+    if devices:
+        return f"training on {len(devices)} GPU(s): {', '.join(devices)}; {replicas} replica(s)"
     return f"training on the CPU ({os.cpu_count()} cores; no GPU found); {replicas} replica(s)"
 
 

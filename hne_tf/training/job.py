@@ -23,6 +23,7 @@ from hne_tf import precision as precision_lib
 from hne_tf.cost import cost_table
 from hne_tf.models import TreeEnsemble, build_model
 from hne_tf.osutil import os_reason, pid_alive
+from hne_tf.training import provenance
 from hne_tf.training.checkpoints import (
     CHECKPOINT_PREFIX,
     _checkpoint,
@@ -32,7 +33,7 @@ from hne_tf.training.checkpoints import (
     restore,
 )
 from hne_tf.training.config import TrainConfig, _check_resume, validate
-from hne_tf.training.distribute import describe_devices, is_chief, make_strategy
+from hne_tf.training.distribute import accelerators, describe_devices, is_chief, make_strategy
 from hne_tf.training.errors import Interrupted, TrainingError, _write_json
 from hne_tf.training.interrupt import _SigintGuard
 from hne_tf.training.lock import RunLock
@@ -69,6 +70,46 @@ class _PeriodicProgress(keras.callbacks.Callback):
                  f"{now - self.start:.0f} s")
 
 
+HISTORY = "history.json"
+
+
+def _read_history(model_dir: str, epochs_done: int) -> list[dict]:
+    """The validation curve of the epochs the checkpoint holds (later entries were never saved)."""
+    try:
+        with open(os.path.join(model_dir, HISTORY), encoding="utf-8") as f:
+            entries = json.load(f).get("epochs", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [e for e in entries if isinstance(e, dict) and isinstance(e.get("epoch"), int)
+            and e["epoch"] <= epochs_done]
+
+
+class _ValidationCurve(keras.callbacks.Callback):
+    """After every saved epoch, evaluates every ensemble size on the held-out split and
+    rewrites ``history.json`` (an epoch that was not saved, after a NaN or Ctrl-C, is skipped)."""
+
+    def __init__(self, ensemble, dataset, num_batches: int, model_dir: str, history: list[dict],
+                 epoch_var: tf.Variable, log) -> None:
+        super().__init__()
+        self.ensemble, self.dataset, self.num_batches = ensemble, dataset, num_batches
+        self.model_dir, self.history, self.epoch_var, self.log = model_dir, history, epoch_var, log
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        if int(self.epoch_var.numpy()) != epoch + 1:
+            return
+        started = time.time()
+        result = evaluate(self.ensemble, self.dataset, num_batches=self.num_batches, verbose=0)
+        loss = (logs or {}).get("loss")
+        self.history.append({
+            "epoch": epoch + 1, "train_loss": None if loss is None else float(loss),
+            "accuracy": [p["accuracy"] for p in result["prefixes"]], "nll": [p["nll"] for p in result["prefixes"]],
+            "leaf_accuracy": result["leaf_accuracy"], "seconds": round(time.time() - started, 2)})
+        _write_json(os.path.join(self.model_dir, HISTORY), {"epochs": self.history})
+        acc = self.history[-1]["accuracy"]
+        self.log(f"epoch {epoch + 1}: validation accuracy {100 * acc[0]:.2f}% (k=1), "
+                 f"{100 * acc[-1]:.2f}% (k={len(acc)})")
+
+
 def _interactive() -> bool:
     try:
         return sys.stdout.isatty()
@@ -90,9 +131,16 @@ def run(config: TrainConfig, log=print, callbacks: Sequence[keras.callbacks.Call
     strategy = make_strategy(config.strategy, config.tpu)
     log(describe_devices(strategy))
     # Data first: a missing dataset must fail before anything is written.
+    held_out = config.validation_examples
+    try:
+        data_lib.check_validation_examples(info, held_out)
+    except ValueError as e:
+        raise TrainingError(f"--{e}") from None
     train_ds = data_lib.load(config.dataset, "train", config.batch_size, data_dir=config.data_dir,
                              training=True, seed=config.seed, repeat=True, drop_remainder=True,
-                             augmentation=config.augmentation)
+                             augmentation=config.augmentation, validation_examples=held_out)
+    val_ds = (data_lib.load(config.dataset, "validation", config.eval_batch_size, data_dir=config.data_dir,
+                            validation_examples=held_out) if held_out else None)
     test_ds = data_lib.load(config.dataset, "test", config.eval_batch_size, data_dir=config.data_dir,
                             take=config.eval_examples)
     with strategy.scope():
@@ -107,7 +155,7 @@ def run(config: TrainConfig, log=print, callbacks: Sequence[keras.callbacks.Call
         except ValueError as e:
             raise TrainingError(str(e)) from None
         trainer = EnsembleTrainer(ensemble, loss_fn, config.weight_decay, config.rampup_epochs)
-        steps_per_epoch = config.steps_per_epoch or max(1, info.train_size // config.batch_size)
+        steps_per_epoch = config.steps_per_epoch or max(1, (info.train_size - held_out) // config.batch_size)
         schedule = PaperSchedule(config.schedule, config.lr, steps_per_epoch * config.epochs)
         optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, nesterov=config.nesterov)
         optimizer = precision_lib.wrap_optimizer(optimizer, config.mixed_precision)
@@ -122,11 +170,11 @@ def run(config: TrainConfig, log=print, callbacks: Sequence[keras.callbacks.Call
         if chief and lock.stale_pid is not None and not pid_alive(lock.stale_pid):
             log(f"took over the lock of a run that is gone (PID {lock.stale_pid})")
         return _train_and_evaluate(config, info, strategy, chief, ensemble, trainer, epoch_var, train_ds, test_ds,
-                                   steps_per_epoch, interrupt, list(callbacks), log)
+                                   steps_per_epoch, interrupt, list(callbacks), log, val_ds=val_ds)
 
 
 def _train_and_evaluate(config, info, strategy, chief, ensemble, trainer, epoch_var, train_ds, test_ds,
-                        steps_per_epoch, interrupt, extra_callbacks, log) -> dict:
+                        steps_per_epoch, interrupt, extra_callbacks, log, val_ds=None) -> dict:
     """The part of :func:`run` that reads and writes ``--model_dir``, under its lock."""
     checkpoint_dir = os.path.join(config.model_dir, "checkpoints")
     for name in ("checkpoints", "tensorboard"):
@@ -156,13 +204,20 @@ def _train_and_evaluate(config, info, strategy, chief, ensemble, trainer, epoch_
         f"{strategy.num_replicas_in_sync} replica(s)")
 
     start_epoch = int(epoch_var.numpy())
+    session_started = time.time()
+    if chief:
+        provenance.append(config.model_dir, provenance.session(accelerators()))
     if resumed:
         log(f"resumed from {resumed} (epoch {start_epoch} done)")
+    history = _read_history(config.model_dir, start_epoch) if val_ds is not None else []
+    num_val = math.ceil(config.validation_examples / config.eval_batch_size)
     if not config.eval_only and start_epoch < config.epochs:
         checkpointer = _Checkpointer(manager, epoch_var, interrupt)
         callbacks = [checkpointer,
                      keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard"),
                                                  write_graph=False)]
+        if val_ds is not None and chief:
+            callbacks.append(_ValidationCurve(ensemble, val_ds, num_val, config.model_dir, history, epoch_var, log))
         interactive = _interactive()
         if not interactive:
             callbacks.append(_PeriodicProgress(config.epochs, steps_per_epoch, log))
@@ -196,6 +251,12 @@ def _train_and_evaluate(config, info, strategy, chief, ensemble, trainer, epoch_
     result.update({"model": config.model, "loss": config.loss, "dataset": config.dataset,
                    "num_leaves": ensemble.num_leaves, "epochs_trained": int(epoch_var.numpy()),
                    "labels": list(info.labels)})
+    if val_ds is not None:
+        log(f"evaluating every ensemble size on the {config.validation_examples} held-out validation examples")
+        result["validation"] = evaluate(ensemble, val_ds, num_batches=num_val, verbose=0)
+        result["validation_curve"] = history
+    result["provenance"] = provenance.finish(config.model_dir, time.time() - session_started,
+                                             (start_epoch, int(epoch_var.numpy())))
     _write_json(os.path.join(config.model_dir, "eval.json"), result)
     try:
         plot_eval(result, os.path.join(config.model_dir, "eval.png"), f"{config.model} / {config.loss}")
