@@ -1,12 +1,15 @@
-"""Runs a study (or all of them), resuming whatever is unfinished, then writes its tables and plots.
+"""The converged studies: run (resuming whatever is unfinished), see where they stand, write their reports.
 
-  python3 -m experiments list
-  python3 -m experiments STUDY [--out=results/STUDY] [--runs_dir=results/runs] [--seeds=0,1]
-                              [--max_runs=N] [--report_only] [--nice=10]
-  python3 -m experiments all --out=results
+  python3 -m experiments list                      the studies, their arms and phases
+  python3 -m experiments status                    runs done / refused / pending, with the time left
+  python3 -m experiments run all [--nice=19]       every pending run in sweep order (phase, seed, study),
+                                                   then every report
+  python3 -m experiments run STUDY [STUDY ...]     those studies' pending runs, then their reports
+  python3 -m experiments report all|STUDY ...      rewrite results/STUDY/README.md and its plot only
 
-Runs live in --runs_dir (shared by studies), one train.py --model_dir each;
-a killed sweep resumes where it stopped when the same command is run again.
+Flags: --runs_dir=results/runs (shared by the studies), --seeds=0,1,2, --max_runs=N, --nice=N, --results=results.
+Runs train at experiments/revisions.py's STUDY_REVISION (a git worktree under .study/); a sweep stopped by
+Ctrl-C, SIGTERM or a kill resumes where it stopped when the same command is run again.
 """
 
 import os
@@ -16,37 +19,56 @@ import time
 
 from absl import app, flags
 
-from experiments.harness import ExperimentError, run_study
+from experiments import harness
 from experiments.studies import STUDIES
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("out", None, "Output folder (default: results/STUDY, or results/ for 'all').")
+flags.DEFINE_string("results", "results", "Folder of the study reports (results/STUDY/README.md).")
 flags.DEFINE_string("runs_dir", "results/runs", "Where the train.py runs live (shared by the studies).")
-flags.DEFINE_list("seeds", ["0", "1"], "Seeds, comma-separated (at least 2 for a spread).")
-flags.DEFINE_integer("max_runs", None, "Run at most N missing runs, then write the report (resume later).")
-flags.DEFINE_bool("report_only", False, "Only rewrite tables and plots from the finished runs.")
-flags.DEFINE_integer("nice", 0, "Run train.py under `nice -n N` (leave CPU to other work).")
+flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds, comma-separated, paired across arms (at least 2 for a CI).")
+flags.DEFINE_integer("max_runs", None, "Run at most N pending runs, then write the reports (resume later).")
+flags.DEFINE_integer("nice", 0, "Run train.py under `nice -n N` (leave the CPU to other work).")
+
+COMMANDS = ("list", "status", "run", "report")
 
 
 def _git_revision() -> str:
     try:
-        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True,
+        return subprocess.check_output(["git", "-C", harness.ROOT, "rev-parse", "--short", "HEAD"], text=True,
                                        stderr=subprocess.DEVNULL).strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
 
+def _studies(names: list[str]) -> list:
+    if not names:
+        sys.exit(f"experiments: error: name the studies, or all; valid: {', '.join(STUDIES)}")
+    if names == ["all"]:
+        return list(STUDIES.values())
+    unknown = [n for n in names if n not in STUDIES]
+    if unknown:
+        sys.exit(f"experiments: error: unknown study {unknown[0]!r}; valid: all, {', '.join(STUDIES)}")
+    return [STUDIES[n] for n in names]
+
+
+def _list() -> None:
+    for s in STUDIES.values():
+        print(f"{s.name:<14} phase {s.phase}, {len(s.arms)} arms, about {s.minutes_per_run:.0f} min per run: {s.title}")
+        for arm in s.arms:
+            print(f"    {arm.name:<24} {arm.label}")
+
+
+def _reports(studies, seeds, runs_dir, line: str) -> None:
+    for study in studies:
+        out = os.path.join(FLAGS.results, study.name)
+        harness.write_report(study, out, seeds, runs_dir, footer=f"\n{line}\n")
+        print(f"wrote {os.path.join(out, 'README.md')}")
+
+
 def main(argv: list[str]) -> None:
-    usage = f"usage: python3 -m experiments {{list|all|{'|'.join(STUDIES)}}} [flags]"
-    if len(argv) != 2:
-        sys.exit(f"experiments: error: name one study. {usage}")
-    name = argv[1]
-    if name == "list":
-        for s in STUDIES.values():
-            print(f"{s.name:<24} {len(s.arms)} arms, about {s.minutes_per_run:.0f} min per run: {s.title}")
-        return
-    if name != "all" and name not in STUDIES:
-        sys.exit(f"experiments: error: unknown study {name!r}; choose from list, all, {', '.join(STUDIES)}")
+    if len(argv) < 2 or argv[1] not in COMMANDS:
+        sys.exit(f"experiments: error: usage: python3 -m experiments {{{'|'.join(COMMANDS)}}} [STUDY ...|all]")
+    command, names = argv[1], argv[2:]
     try:
         seeds = [int(s) for s in FLAGS.seeds]
     except ValueError:
@@ -55,30 +77,29 @@ def main(argv: list[str]) -> None:
         sys.exit("experiments: error: --seeds needs distinct seeds")
     if FLAGS.max_runs is not None and FLAGS.max_runs < 1:
         sys.exit(f"experiments: error: --max_runs must be at least 1, got {FLAGS.max_runs}")
-    chosen = list(STUDIES.values()) if name == "all" else [STUDIES[name]]
+    runs_dir = os.path.abspath(FLAGS.runs_dir)  # relative to where the command was typed
     started = time.time()
-    for study in chosen:
-        out = FLAGS.out or "results"
-        out = os.path.join(out, study.name) if (name == "all" or FLAGS.out is None) else out
-        readme = os.path.join(out, "README.md")
-        kept = []  # --report_only keeps the line of the invocation that ran the runs
-        if FLAGS.report_only and os.path.exists(readme):
-            with open(readme) as f:
-                kept = [line for line in f if line.startswith("Written by ")]
-        try:
-            run_study(study, out, FLAGS.runs_dir, seeds, max_runs=FLAGS.max_runs, nice=FLAGS.nice,
-                      report_only=FLAGS.report_only)
-        except (ExperimentError, OSError) as e:
-            sys.exit(f"experiments: error: {e}")
-        with open(readme, "a") as f:
-            if FLAGS.report_only:  # no run here: the runs' own times are the tables' min/run column
-                f.write("".join(["\n"] + kept) + f"\nTables and plot rewritten from the finished runs by "
-                        f"`python3 -m experiments {' '.join(argv[1:])} --report_only` at git revision "
-                        f"{_git_revision()}.\n")
-            else:
-                f.write(f"\nWritten by `python3 -m experiments {' '.join(argv[1:])}` at git revision "
-                        f"{_git_revision()}; this invocation ran {(time.time() - started) / 60:.1f} min.\n")
-        print(f"wrote {readme}")
+    try:
+        if command == "list":
+            _list()
+        elif command == "status":
+            print(harness.status(_studies(names or ["all"]), seeds, runs_dir))
+        elif command == "report":
+            studies = _studies(names)
+            _reports(studies, seeds, runs_dir, f"Tables and plot written from the finished runs by `python3 -m "
+                     f"experiments {' '.join(argv[1:])}` at git revision {_git_revision()}.")
+        else:
+            studies = _studies(names)
+            failures = harness.sweep(studies, seeds, runs_dir, max_runs=FLAGS.max_runs, nice=FLAGS.nice)
+            _reports(studies, seeds, runs_dir, f"Written by `python3 -m experiments {' '.join(argv[1:])}` at git "
+                     f"revision {_git_revision()}; that invocation ran {(time.time() - started) / 60:.1f} min.")
+            if failures:
+                sys.exit(f"experiments: error: {len(failures)} run(s) failed: {', '.join(failures)}")
+    except harness.Interrupted as e:
+        print(f"experiments: {e}", file=sys.stderr)
+        sys.exit(130)
+    except (harness.ExperimentError, OSError) as e:
+        sys.exit(f"experiments: error: {e}")
 
 
 if __name__ == "__main__":

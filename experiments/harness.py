@@ -1,41 +1,49 @@
-"""Resumable sweeps of ``train.py`` runs, and their tables and plots.
+"""Resumable sweeps of ``train.py`` runs at a pinned code revision, and what has finished.
 
-A study is a list of :class:`Arm` s (one configuration each) run with several
-seeds. Each (arm, seed) is one ``train.py`` run in its own ``--model_dir``
-under ``<runs_dir>/<arm>_s<seed>``. The harness:
+A study is a list of :class:`Arm` s (one configuration each) run with paired
+seeds. Each (arm, seed) is one ``train.py`` run in its own ``--model_dir``,
+``<runs_dir>/<arm>_s<seed>``; studies that name the same arm share its runs.
 
-* skips a run whose ``eval.json`` exists (finished);
-* reruns an unfinished one with the same flags, so ``train.py`` resumes it from
-  its last checkpoint (a sweep killed at any moment loses at most the epoch in
-  progress);
-* records each run's flags, wall time (summed over resumes) and exit code in
-  ``run.json`` beside ``eval.json``;
-* writes the study's Markdown table (mean ± std over seeds) and plots from
-  whatever has finished.
-
-Runs are shared between studies by name: two studies that name the same arm
-with the same flags read the same run.
+* **Pinned code.** Runs train with the code of the study's revision
+  (:mod:`experiments.revisions`), from a git worktree of it under
+  ``.study/`` (made once; the repository itself when it is that revision and
+  clean). The harness of the checkout you run drives it, so tables and
+  plots can improve while the runs stay comparable.
+* **Provenance.** ``train.py`` records each session's revision in the run's
+  ``provenance.json``. A run trained (even in part) at a revision the study
+  does not accept, or from a dirty tree, is *refused*: never resumed, and left
+  out of every table, with the reason shown by ``status``.
+* **Resume.** A finished run (``eval.json``) is skipped; an unfinished one is
+  rerun with the same flags, so ``train.py`` resumes it from its last
+  checkpoint. Ctrl-C or SIGTERM is passed to the run as Ctrl-C, which keeps its
+  checkpoints; the run is recorded as interrupted and the sweep stops.
+* ``run.json`` beside ``eval.json`` keeps the flags, the wall time summed over
+  attempts, the exit code and the revision.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-import numpy as np
-
-from hne_tf import osutil
+from hne_tf import osutil, provenance
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class ExperimentError(RuntimeError):
-    """A study cannot run as asked (bad flags, a run that failed, a changed arm)."""
+    """A study cannot run as asked (bad flags, a run that failed, a changed arm, a refused run)."""
+
+
+class Interrupted(ExperimentError):
+    """The sweep was stopped by Ctrl-C or SIGTERM; the run in progress kept its checkpoints."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +64,14 @@ class Arm:
 
 @dataclasses.dataclass(frozen=True)
 class Study:
-    """A named sweep: arms x seeds, the common flags, and how to report it."""
+    """A named sweep: arms x seeds, the common flags, the code it trains with, and how to report it.
+
+    ``revision`` is the commit every run trains with (None: this checkout's
+    ``train.py`` as it is, for tests), ``accepted`` the revisions whose runs
+    the study takes (each with why it trains like ``revision``). ``phase``
+    orders a sweep of several studies: every run of phase 1, seed by seed,
+    before phase 2.
+    """
 
     name: str
     title: str
@@ -66,6 +81,9 @@ class Study:
     minutes_per_run: float
     report: Callable[[Study, dict[str, list[dict]]], str]
     plot: Callable[[Study, dict[str, list[dict]], str], None] | None = None
+    revision: str | None = None
+    accepted: Mapping[str, str] | None = None
+    phase: int = 1
 
     def budget_minutes(self, seeds: int) -> float:
         return self.minutes_per_run * len(self.arms) * seeds
@@ -83,124 +101,271 @@ def flag_args(flags: dict[str, object]) -> list[str]:
     return args
 
 
-# train.py's defaults until the main job's change (lr 0.1, the standard augmentation): a run whose
-# record does not name these flags trained with these values.
-LEGACY_DEFAULTS = {"lr": 0.1, "augmentation": "standard"}
-
-
 def run_dir(runs_dir: str, arm: Arm, seed: int) -> str:
     return os.path.join(runs_dir, f"{arm.name}_s{seed}")
 
 
 def arm_flags(study: Study, arm: Arm, seed: int, model_dir: str) -> dict[str, object]:
-    flags = {**study.common, **arm.flags, "seed": seed, "model_dir": model_dir}
-    return flags
+    return {**study.common, **arm.flags, "seed": seed, "model_dir": os.path.abspath(model_dir)}
 
 
-def _read_json(path: str) -> dict | None:
+def read_json(path: str, what: str = "file") -> dict | None:
+    """A JSON object from ``path``; None if absent; ExperimentError (one line) if unreadable or not an object."""
     try:
-        with open(path) as f:
-            return json.load(f)
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
     except FileNotFoundError:
         return None
-    except json.JSONDecodeError as e:
-        raise ExperimentError(f"{path} is not valid JSON ({e}); delete it to rerun that run") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ExperimentError(f"{path} is not valid JSON ({e}); delete it to redo that run") from None
+    except OSError as e:
+        raise ExperimentError(f"cannot read {path}: {osutil.os_reason(e)}") from None
+    if not isinstance(data, dict):
+        raise ExperimentError(f"{path}: expected a JSON object ({what}), got {type(data).__name__}; "
+                              "delete it to redo that run")
+    return data
+
+
+def check_eval(path: str, data: dict) -> dict:
+    """``data`` if it is a finished run's eval.json (prefixes with numeric accuracies), else ExperimentError."""
+    prefixes = data.get("prefixes")
+    ok = isinstance(prefixes, list) and prefixes and all(
+        isinstance(p, dict) and isinstance(p.get("accuracy"), (int, float)) and not isinstance(p["accuracy"], bool)
+        and math.isfinite(p["accuracy"]) for p in prefixes)
+    if not ok:
+        raise ExperimentError(f"{path} is not a train.py eval.json (needs 'prefixes', each with a numeric "
+                              "'accuracy'); delete the run folder to redo it")
+    return data
+
+
+# ----------------------------------------------------------------- provenance
+
+
+def refusal(study: Study, directory: str) -> str | None:
+    """Why the run in ``directory`` may not count for ``study`` (None if it may).
+
+    Every session that trained must be at an accepted revision, from a clean tree.
+    """
+    if study.revision is None:
+        return None
+    sessions = provenance.revisions(provenance.read(directory))
+    if not sessions and os.path.exists(os.path.join(directory, "eval.json")):
+        return "no provenance.json records where it was trained (a run from before the study protocol)"
+    accepted = dict(study.accepted or {})
+    accepted.setdefault(study.revision, "the study's revision")
+    for revision, dirty in sessions:
+        if not revision or not any(revision.startswith(r) or r.startswith(revision) for r in accepted):
+            return (f"trained at revision {str(revision)[:12]}, which the study does not accept "
+                    f"(experiments/revisions.py lists {', '.join(r[:12] for r in accepted)})")
+        if dirty:
+            return f"trained from a checkout of {revision[:12]} with uncommitted changes"
+    return None
+
+
+def checkout(revision: str | None, root: str = ROOT, log: Callable[[str], None] = print) -> str:
+    """The folder to run ``train.py`` from for ``revision``: ``root`` itself when ``revision`` is None or
+    ``root`` is that revision with no uncommitted change; otherwise a git worktree ``root/.study/REV``,
+    made on first use."""
+    if revision is None:
+        return root
+
+    def git(*args: str, cwd: str = root) -> str:
+        try:
+            return subprocess.check_output(["git", "-C", cwd, *args], text=True, stderr=subprocess.PIPE).strip()
+        except (OSError, subprocess.CalledProcessError) as e:
+            detail = getattr(e, "stderr", "") or str(e)
+            raise ExperimentError(f"git {' '.join(args)} failed in {cwd}: {detail.strip()}") from None
+
+    full = git("rev-parse", "--verify", f"{revision}^{{commit}}")
+    if git("rev-parse", "HEAD") == full and not git("status", "--porcelain", "--untracked-files=no"):
+        return root
+    path = os.path.join(root, ".study", full[:12])
+    if not os.path.isdir(path):
+        log(f"making a checkout of the study's revision {full[:12]} in {path}")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        git("worktree", "prune")
+        git("worktree", "add", "--detach", path, full)
+    if git("rev-parse", "HEAD", cwd=path) != full:
+        raise ExperimentError(f"{path} is not at {full[:12]}; remove it (git worktree remove --force {path})")
+    return path
+
+
+# ----------------------------------------------------------------- running
 
 
 def execute(study: Study, arm: Arm, seed: int, runs_dir: str, log: Callable[[str], None] = print,
-            nice: int = 0) -> dict | None:
-    """Runs (or resumes, or skips) one run; returns its eval.json, or None if it failed."""
+            nice: int = 0, root: str = ROOT) -> dict | None:
+    """Runs (or resumes, or skips) one run; returns its eval.json, or None if it failed.
+
+    Raises Interrupted after Ctrl-C or SIGTERM (passed on to ``train.py`` as Ctrl-C),
+    ExperimentError for a run started with other flags or a refused one.
+    """
     directory = run_dir(runs_dir, arm, seed)
     flags = arm_flags(study, arm, seed, directory)
     record_path = os.path.join(directory, "run.json")
-    record = _read_json(record_path) or {}
-    # A run recorded before a flag was pinned ran with that flag's value of the time (LEGACY_DEFAULTS).
-    legacy = {k: v for k, v in LEGACY_DEFAULTS.items() if k in flags}
-    recorded = {**legacy, **record["flags"]} if record.get("flags") else None
-    if recorded and recorded != json.loads(json.dumps(flags)):
-        raise ExperimentError(f"{directory} was started with other flags ({record['flags']}); this study asks "
-                              f"for {flags}. Delete the folder or rename the arm.")
-    done = _read_json(os.path.join(directory, "eval.json"))
+    record = read_json(record_path, "run.json") or {}
+    recorded = record.get("flags")
+    if isinstance(recorded, dict):
+        recorded = {**recorded, "model_dir": flags["model_dir"]}  # the folder may have moved with the checkout
+        if recorded != json.loads(json.dumps(flags)):
+            raise ExperimentError(f"{directory} was started with other flags ({record['flags']}); this study "
+                                  f"asks for {flags}. Delete the folder or rename the arm.")
+    why = refusal(study, directory)
+    if why:
+        raise ExperimentError(f"{directory} is refused: {why}; delete the folder to redo it")
+    eval_path = os.path.join(directory, "eval.json")
+    done = read_json(eval_path, "eval.json")
     if done is not None:
-        return done
+        return check_eval(eval_path, done)
+    code = checkout(study.revision, root, log)
     os.makedirs(directory, exist_ok=True)
-    cmd = [sys.executable, os.path.join(ROOT, "train.py")] + flag_args(flags)
+    cmd = [sys.executable, os.path.join(code, "train.py")] + flag_args(flags)
     if nice:
         cmd = ["nice", "-n", str(nice)] + cmd
-    log(f"[{study.name}] {arm.name} seed {seed}: {' '.join(cmd[-len(flags):])}")
+    log(f"[{study.name}] {arm.name} seed {seed}: {' '.join(flag_args(flags))}")
     started = time.time()
+    stop: list[int] = []
     with open(os.path.join(directory, "train.log"), "a") as out:
-        rc = subprocess.call(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    record = {"flags": flags, "seconds": record.get("seconds", 0.0) + time.time() - started, "exit_code": rc,
-              "attempts": record.get("attempts", 0) + 1}
+        # Its own session: a Ctrl-C at the terminal reaches the sweep only, which passes it on once.
+        child = subprocess.Popen(cmd, cwd=code, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+        def forward(signum, frame) -> None:
+            stop.append(signum)
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            rc = child.wait()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+    record = {"flags": flags, "seconds": float(record.get("seconds") or 0.0) + time.time() - started,
+              "exit_code": rc, "attempts": int(record.get("attempts") or 0) + 1,
+              "revision": study.revision, "interrupted": bool(stop)}
     osutil.write_json(record_path, record)
+    if stop:
+        raise Interrupted(f"stopped ({signal.Signals(stop[0]).name}) during {arm.name} seed {seed}; its "
+                          f"checkpoints are kept in {directory}. Rerun the same command to resume")
     if rc != 0:
         log(f"[{study.name}] {arm.name} seed {seed} FAILED (exit {rc}); see {directory}/train.log")
         return None
     log(f"[{study.name}] {arm.name} seed {seed} done in {record['seconds'] / 60:.1f} min")
-    return _read_json(os.path.join(directory, "eval.json"))
+    return check_eval(eval_path, read_json(eval_path, "eval.json") or {})
 
 
-def collect(study: Study, seeds: Sequence[int], runs_dir: str) -> dict[str, list[dict]]:
-    """The finished runs' eval.json per arm (only seeds that finished)."""
-    found = {}
+@dataclasses.dataclass
+class Found:
+    """A study's finished runs: ``evals[arm]`` (each eval.json with ``seed`` and ``wall_seconds`` added),
+    and the refused ones as ``(run folder, why)``."""
+
+    evals: dict[str, list[dict]]
+    refused: list[tuple[str, str]]
+
+    @property
+    def finished(self) -> int:
+        return sum(len(v) for v in self.evals.values())
+
+
+def collect(study: Study, seeds: Sequence[int], runs_dir: str) -> Found:
+    """The finished, accepted runs' eval.json per arm (seeds in order), and the refused ones."""
+    evals, refused = {}, []
     for arm in study.arms:
-        evals = []
+        evals[arm.name] = []
         for seed in seeds:
-            result = _read_json(os.path.join(run_dir(runs_dir, arm, seed), "eval.json"))
-            if result is not None:
-                result = dict(result, seed=seed)
-                record = _read_json(os.path.join(run_dir(runs_dir, arm, seed), "run.json")) or {}
-                result["wall_seconds"] = record.get("seconds")
-                evals.append(result)
-        found[arm.name] = evals
-    return found
+            directory = run_dir(runs_dir, arm, seed)
+            path = os.path.join(directory, "eval.json")
+            result = read_json(path, "eval.json")
+            if result is None:
+                continue
+            check_eval(path, result)
+            why = refusal(study, directory)
+            if why:
+                refused.append((directory, why))
+                continue
+            record = read_json(os.path.join(directory, "run.json"), "run.json") or {}
+            evals[arm.name].append(dict(result, seed=seed, wall_seconds=record.get("seconds")))
+    return Found(evals, refused)
 
 
-def mean_std(values: Sequence[float], scale: float = 100.0, digits: int = 2) -> str:
-    """``mean ± std`` (sample std over seeds) of ``values * scale``; ``-`` if empty."""
-    if not len(values):
-        return "-"
-    v = np.asarray(values, np.float64) * scale
-    if len(v) == 1:
-        return f"{v[0]:.{digits}f} (1 seed)"
-    return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}"
+def plan(studies: Sequence[Study], seeds: Sequence[int]) -> list[tuple[Study, Arm, int]]:
+    """Every run of ``studies`` in sweep order: by phase, then seed, then study and arm; a run shared by
+    two studies appears once (under the first)."""
+    order, seen = [], set()
+    for phase in sorted({s.phase for s in studies}):
+        for seed in seeds:
+            for study in (s for s in studies if s.phase == phase):
+                for arm in study.arms:
+                    if (arm.name, seed) not in seen:
+                        seen.add((arm.name, seed))
+                        order.append((study, arm, seed))
+    return order
 
 
-def prefix_values(evals: list[dict], key: str = "accuracy") -> np.ndarray:
-    """``[seeds, N]``: ``key`` of every prefix k = 1..N per finished seed."""
-    return np.array([[p[key] for p in e["prefixes"]] for e in evals], np.float64)
-
-
-def run_study(study: Study, out_dir: str, runs_dir: str, seeds: Sequence[int], log: Callable[[str], None] = print,
-              max_runs: int | None = None, nice: int = 0, report_only: bool = False) -> str:
-    """Runs what is missing (up to ``max_runs``), then writes ``out_dir/README.md`` and plots."""
-    os.makedirs(out_dir, exist_ok=True)
-    os.makedirs(runs_dir, exist_ok=True)
-    todo = [(arm, seed) for seed in seeds for arm in study.arms
-            if not os.path.exists(os.path.join(run_dir(runs_dir, arm, seed), "eval.json"))]
-    log(f"[{study.name}] {len(study.arms)} arms x {len(seeds)} seeds; {len(todo)} runs to do; budget about "
-        f"{study.budget_minutes(len(seeds)):.0f} min on 2 CPU cores ({study.minutes_per_run:.0f} min per run)")
+def sweep(studies: Sequence[Study], seeds: Sequence[int], runs_dir: str, log: Callable[[str], None] = print,
+          max_runs: int | None = None, nice: int = 0, root: str = ROOT) -> list[str]:
+    """Runs every missing run of ``studies`` (up to ``max_runs``) in :func:`plan` order; returns the failures."""
+    todo = [(s, a, seed) for s, a, seed in plan(studies, seeds)
+            if not os.path.exists(os.path.join(run_dir(runs_dir, a, seed), "eval.json"))]
+    log(f"{len(todo)} runs to do")
     failures = []
-    if not report_only:
-        for i, (arm, seed) in enumerate(todo):
-            if max_runs is not None and i >= max_runs:
-                log(f"[{study.name}] stopping after {max_runs} runs (--max_runs); rerun to continue")
-                break
-            if execute(study, arm, seed, runs_dir, log, nice) is None:
-                failures.append(f"{arm.name} seed {seed}")
+    for i, (study, arm, seed) in enumerate(todo):
+        if max_runs is not None and i >= max_runs:
+            log(f"stopping after {max_runs} runs (--max_runs); rerun to continue")
+            break
+        if execute(study, arm, seed, runs_dir, log, nice, root) is None:
+            failures.append(f"{arm.name} seed {seed}")
+    return failures
+
+
+def _minutes(study: Study, arm: Arm, seeds: Sequence[int], runs_dir: str) -> float:
+    """Expected minutes of one run of ``arm``: the mean of its finished seeds' wall time, else the study's guess."""
+    times = []
+    for seed in seeds:
+        record = read_json(os.path.join(run_dir(runs_dir, arm, seed), "run.json"), "run.json") or {}
+        if record.get("exit_code") == 0 and isinstance(record.get("seconds"), (int, float)):
+            times.append(record["seconds"] / 60)
+    return sum(times) / len(times) if times else study.minutes_per_run
+
+
+def status(studies: Sequence[Study], seeds: Sequence[int], runs_dir: str) -> str:
+    """A table of every study's runs (done, refused, pending, the minutes the pending ones need), then the
+    pending runs in sweep order."""
+    lines = [f"{'study':<14} {'phase':>5} {'done':>5} {'of':>4} {'refused':>7} {'pending min':>11}"]
+    found = {study.name: collect(study, seeds, runs_dir) for study in studies}
+    done = {(arm, e["seed"]) for f in found.values() for arm, evals in f.evals.items() for e in evals}
+    pending = [(study, arm, seed) for study, arm, seed in plan(studies, seeds) if (arm.name, seed) not in done]
+    minutes = {(arm.name, seed): _minutes(study, arm, seeds, runs_dir) for study, arm, seed in pending}
+    for study in studies:
+        own = sum(minutes.get((a.name, s), 0.0) for a in study.arms for s in seeds)
+        lines.append(f"{study.name:<14} {study.phase:>5} {found[study.name].finished:>5} "
+                     f"{len(study.arms) * len(seeds):>4} {len(found[study.name].refused):>7} {own:>11.0f}")
+    lines.append(f"pending: {len(pending)} runs, about {sum(minutes.values()) / 60:.1f} h on 2 CPU cores"
+                 + (" (in sweep order):" if pending else "; every study is complete"))
+    for study, arm, seed in pending:
+        started = os.path.exists(os.path.join(run_dir(runs_dir, arm, seed), "run.json"))
+        lines.append(f"  {arm.name}_s{seed} ({study.name}, phase {study.phase}, about "
+                     f"{minutes[(arm.name, seed)]:.0f} min{', started' if started else ''})")
+    refused = sorted({r for f in found.values() for r in f.refused})
+    if refused:
+        lines.append("refused (left out of every table):")
+        lines += [f"  {os.path.basename(d)}: {why}" for d, why in refused]
+    return "\n".join(lines)
+
+
+def write_report(study: Study, out_dir: str, seeds: Sequence[int], runs_dir: str, footer: str = "") -> str:
+    """Writes ``out_dir/README.md`` (and the plot) from the finished runs; returns the report's text."""
+    os.makedirs(out_dir, exist_ok=True)
     found = collect(study, seeds, runs_dir)
-    text = study.report(study, found)
-    finished = sum(len(v) for v in found.values())
+    text = study.report(study, found.evals)
     total = len(study.arms) * len(seeds)
+    revision = f"revision {study.revision[:12]}" if study.revision else "this checkout"
     header = (f"# {study.title}\n\n{study.claim}\n\n"
-              f"Runs finished: {finished} of {total} ({len(seeds)} seeds: {', '.join(map(str, seeds))}). "
-              f"Common flags: `{' '.join(flag_args(study.common))}`. Budget: about {study.minutes_per_run:.0f} min "
-              f"per run on 2 CPU cores, {study.budget_minutes(len(seeds)):.0f} min in all.\n\n")
-    with open(os.path.join(out_dir, "README.md"), "w") as f:
-        f.write(header + text + "\n")
-    if study.plot is not None and finished:
-        study.plot(study, found, os.path.join(out_dir, f"{study.name}.png"))
-    if failures:
-        raise ExperimentError(f"{len(failures)} run(s) failed: {', '.join(failures)}")
+              f"Runs finished: {found.finished} of {total} (seeds {', '.join(map(str, seeds))}), trained at "
+              f"{revision}. Common flags: `{' '.join(flag_args(study.common))}`.\n\n")
+    if found.refused:
+        header += "Refused runs (not in the tables): " + "; ".join(
+            f"`{os.path.basename(d)}` ({why})" for d, why in found.refused) + ".\n\n"
+    osutil.write_text(os.path.join(out_dir, "README.md"), header + text + "\n" + footer)
+    if study.plot is not None and found.finished:
+        study.plot(study, found.evals, os.path.join(out_dir, f"{study.name}.png"))
     return text

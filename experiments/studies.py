@@ -1,81 +1,137 @@
-"""The six small-scale studies of the papers' claims, on real Fashion-MNIST (2 CPU cores).
+"""The converged studies of the papers' claims, on real Fashion-MNIST (2 CPU cores), and their reports.
 
-Every study trains small models for one epoch (batch 128, cosine lr 0.1,
-weight decay 5e-4) and evaluates on the 10,000 test images. The trees are
-``hne_resnet_mini`` (the AAAI paper's 16-leaf tree at a quarter of the
-channels) and, for ONE, OEMC and EnsembleNet, CIFAR ResNet-14 at half width.
-One epoch keeps a run near 5 minutes; the papers train for 200-300 epochs,
-so these studies test the *direction* of each claim at small scale, not the
-papers' figures.
+Protocol (``results/README.md`` has the long form):
+
+* the last 5,000 training images are held out (``--validation_examples=5000``):
+  every choice (the training length, α, μ, λ, the main job's defaults) is made
+  on them, and each run reports test accuracy once, at its final epoch;
+* HNE studies train ``hne_resnet_mini`` for 8 epochs (SGD, lr 0.2 cosine,
+  batch 128, weight decay 5e-4, horizontal flips), the floor the issue set for
+  a converged run; the per-epoch validation curves show whether they flattened;
+* seeds 0, 1, 2 are paired across arms; each claim is judged on the per-seed
+  differences with a 95% t interval (:mod:`experiments.stats`);
+* every run trains at :data:`experiments.revisions.STUDY_REVISION`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from experiments.harness import LEGACY_DEFAULTS, Arm, Study, mean_std, prefix_values
+from experiments.harness import Arm, Study
+from experiments.revisions import STUDY_REVISION, TRAINING_EQUIVALENT
+from experiments.stats import mean_std, paired_difference
 
-# lr and augmentation are pinned to train.py's defaults of the first runs (lr 0.1, the standard
-# crop + flip): its defaults have since moved to the main job's (lr 0.2, no augmentation).
-PINNED = LEGACY_DEFAULTS
-HNE_COMMON = {"model": "hne_resnet_mini", "dataset": "fashion_mnist", "epochs": 1, "batch_size": 128, **PINNED}
+VALIDATION = 5000
+RECIPE = {"dataset": "fashion_mnist", "batch_size": 128, "lr": 0.2, "schedule": "cosine", "weight_decay": 5e-4,
+          "augmentation": "flip", "validation_examples": VALIDATION}
+HNE_COMMON = {"model": "hne_resnet_mini", "epochs": 8, **RECIPE}
+# ResNet-14 at half width (ONE, EnsembleNet): a cheaper network, as the issue allows.
 RESNET14 = {"depth": 14, "width": 0.5}
-CIFAR_COMMON = {"dataset": "fashion_mnist", "epochs": 1, "batch_size": 128, **PINNED}
+CIFAR_COMMON = {"epochs": 15, **RECIPE}
 SHOWN_K = (1, 2, 4, 8, 16)
+PINNED = {"revision": STUDY_REVISION, "accepted": TRAINING_EQUIVALENT}
+
+# A claim: (text, arm a, arm b, k, expected) with expected ">" (a beats b), "<" or "=" (a matches b
+# within MATCH points). k is the ensemble size compared (-1: all leaves).
+MATCH = 0.005
+
+
+# ----------------------------------------------------------------- values
+
+
+def _wall(evals: list[dict]) -> str:
+    secs = [e["wall_seconds"] for e in evals if e.get("wall_seconds")]
+    return f"{np.mean(secs) / 60:.0f}" if secs else "-"
+
+
+def by_seed(evals: list[dict], k: int = -1, key: str = "accuracy", split: str = "test") -> dict[int, float]:
+    """``{seed: value}`` of prefix ``k`` (1-based, -1 = all leaves) on the test split or the validation one."""
+    out = {}
+    for e in evals:
+        source = e if split == "test" else e.get("validation")
+        if source:
+            rows = source["prefixes"]
+            if k == -1 or k <= len(rows):
+                out[e["seed"]] = rows[k - 1 if k > 0 else -1][key]
+    return out
+
+
+def verdict(diff, expected: str) -> str:
+    """held / did not hold / inconclusive for a paired difference (a - b) and the claimed relation."""
+    if diff.n < 2:
+        return "pending"
+    if expected == "=":
+        if -MATCH <= diff.low and diff.high <= MATCH:
+            return "held"
+        return "did not hold" if diff.low > MATCH or diff.high < -MATCH else "inconclusive"
+    side = diff.verdict()
+    if side == "inconclusive":
+        return "inconclusive"
+    return "held" if side == ("a > b" if expected == ">" else "a < b") else "did not hold"
+
+
+def claims_table(found: dict[str, list[dict]], claims, labels: dict[str, str]) -> str:
+    lines = ["| claim | a | b | k | a − b, points: mean [95% CI] | verdict |", "|---|---|---|---|---|---|"]
+    for text, a, b, k, expected in claims:
+        diff = paired_difference(by_seed(found.get(a, []), k), by_seed(found.get(b, []), k))
+        lines.append(f"| {text} | {labels[a]} | {labels[b]} | {'N' if k == -1 else k} | {diff.text()} | "
+                     f"**{verdict(diff, expected)}** |")
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------- tables
 
-def _wall(evals: list[dict]) -> str:
-    secs = [e["wall_seconds"] for e in evals if e.get("wall_seconds")]
-    return f"{np.mean(secs) / 60:.1f}" if secs else "-"
-
 
 def prefix_table(study: Study, found: dict[str, list[dict]], key: str = "accuracy", scale: float = 100.0,
-                 ks=None, digits: int = 2) -> str:
-    """Rows: arms; columns: ensemble sizes; cells: mean ± std over seeds."""
+                 ks=None, digits: int = 2, split: str = "test") -> str:
+    """Rows: arms; columns: ensemble sizes; cells: mean ± std over seeds (test or validation split)."""
     n = max((len(e[0]["prefixes"]) for e in found.values() if e), default=16)
     ks = [k for k in (ks or range(1, n + 1)) if k <= n]
     lines = ["| arm | seeds | " + " | ".join(f"k={k}" for k in ks) + " | min/run |",
              "|---|---|" + "---|" * len(ks) + "---|"]
     for arm in study.arms:
         evals = found.get(arm.name, [])
-        vals = prefix_values(evals, key) if evals else None
-        cells = [mean_std(vals[:, k - 1], scale, digits) if vals is not None and vals.shape[1] >= k else "-"
-                 for k in ks]
+        cells = []
+        for k in ks:
+            values = by_seed(evals, k, key, split) if evals and len(evals[0]["prefixes"]) >= k else {}
+            cells.append(mean_std(list(values.values()), scale, digits) if values else "-")
         lines.append(f"| {arm.label} | {len(evals)} | " + " | ".join(cells) + f" | {_wall(evals)} |")
     return "\n".join(lines)
 
 
-def leaf_table(study: Study, found: dict[str, list[dict]]) -> str:
-    """Per-leaf accuracy: mean over leaves, worst and best leaf (each mean ± std over seeds)."""
-    lines = ["| arm | mean leaf acc % | worst leaf % | best leaf % |", "|---|---|---|---|"]
+def diversity_table(study: Study, found: dict[str, list[dict]]) -> str:
+    """At all leaves: logit std (scale-dependent), pairwise top-1 disagreement and ambiguity (scale-free)."""
+    lines = ["| arm | logit std | disagreement % | ambiguity (nats) | ensemble gain k=1 → N, points |",
+             "|---|---|---|---|---|"]
     for arm in study.arms:
         evals = found.get(arm.name, [])
-        leaves = np.array([e["leaf_accuracy"] for e in evals]) if evals else np.zeros((0, 1))
-        if not len(leaves):
-            lines.append(f"| {arm.label} | - | - | - |")
+        if not evals or len(evals[0]["prefixes"]) < 2:
             continue
-        lines.append(f"| {arm.label} | {mean_std(leaves.mean(1))} | {mean_std(leaves.min(1))} | "
-                     f"{mean_std(leaves.max(1))} |")
+        gain = [e["prefixes"][-1]["accuracy"] - e["prefixes"][0]["accuracy"] for e in evals]
+        lines.append(f"| {arm.label} | {mean_std(list(by_seed(evals, -1, 'logit_std').values()), 1.0, 3)} | "
+                     f"{mean_std(list(by_seed(evals, -1, 'disagreement').values()))} | "
+                     f"{mean_std(list(by_seed(evals, -1, 'ambiguity').values()), 1.0, 4)} | {mean_std(gain)} |")
     return "\n".join(lines)
 
 
-def macs_table(study: Study, found: dict[str, list[dict]]) -> str:
-    """Accuracy and logit std at the full ensemble against its MACs."""
-    lines = ["| arm | MMACs (all leaves) | acc % (k=N) | acc % (k=1) | logit std (k=N) | min/run |",
-             "|---|---|---|---|---|---|"]
+def convergence_table(study: Study, found: dict[str, list[dict]]) -> str:
+    """Validation accuracy (all leaves) over the last epochs: a flattened curve gains little at the end."""
+    lines = ["| arm | epochs | val acc % at the last epoch (k=N) | gain over the last 2 epochs | "
+             "gain over the last half | train loss, last epoch |", "|---|---|---|---|---|---|"]
     for arm in study.arms:
-        evals = found.get(arm.name, [])
-        if not evals:
-            lines.append(f"| {arm.label} | - | - | - | - | - |")
+        curves = [e.get("validation_curve") or [] for e in found.get(arm.name, [])]
+        curves = [c for c in curves if len(c) >= 3]
+        if not curves:
             continue
-        acc = prefix_values(evals)
-        std = prefix_values(evals, "logit_std")
-        macs = evals[0]["prefixes"][-1]["macs"] / 1e6
-        lines.append(f"| {arm.label} | {macs:.2f} | {mean_std(acc[:, -1])} | {mean_std(acc[:, 0])} | "
-                     f"{mean_std(std[:, -1], 1.0, 3)} | {_wall(evals)} |")
+        acc = np.array([[p["accuracy"][-1] for p in c] for c in curves])
+        half = acc.shape[1] // 2
+        loss = [c[-1].get("train_loss") or float("nan") for c in curves]
+        lines.append(f"| {arm.label} | {acc.shape[1]} | {mean_std(acc[:, -1])} | {mean_std(acc[:, -1] - acc[:, -3])} | "
+                     f"{mean_std(acc[:, -1] - acc[:, half - 1])} | {np.mean(loss):.3f} |")
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------- plots
 
 
 def _figure(*args, **kwargs):
@@ -88,10 +144,10 @@ def _figure(*args, **kwargs):
     return plt.subplots(*args, **kwargs)
 
 
-def _errorbar(ax, x, values: np.ndarray, label: str) -> None:
+def _errorbar(ax, x, values: np.ndarray, label: str, **kw) -> None:
     """``values`` ``[seeds, points]``: their mean against ``x``, one sample std as the error bar."""
     ax.errorbar(x, values.mean(0), yerr=values.std(0, ddof=1) if len(values) > 1 else None, marker="o", ms=3,
-                capsize=2, label=label)
+                capsize=2, label=label, **kw)
 
 
 def _save(fig, axes, title: str, path: str) -> None:
@@ -99,120 +155,155 @@ def _save(fig, axes, title: str, path: str) -> None:
 
     for ax in axes:
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def plot_prefixes(study: Study, found: dict[str, list[dict]], path: str, key: str = "accuracy") -> None:
-    """Accuracy (and logit std) against ensemble size, mean ± std over seeds."""
-    fig, axes = _figure(1, 2, figsize=(11, 4))
+def plot_study(study: Study, found: dict[str, list[dict]], path: str) -> None:
+    """Test accuracy against MACs per ensemble size; the validation curves; disagreement per size."""
+    fig, axes = _figure(1, 3, figsize=(16, 4.5))
     for arm in study.arms:
         evals = found.get(arm.name, [])
         if not evals:
             continue
         macs = np.array([p["macs"] for p in evals[0]["prefixes"]]) / 1e6
-        for ax, k, scale in ((axes[0], key, 100.0), (axes[1], "logit_std", 1.0)):
-            _errorbar(ax, macs, prefix_values(evals, k) * scale, arm.label)
+        _errorbar(axes[0], macs, np.array([[p["accuracy"] for p in e["prefixes"]] for e in evals]) * 100, arm.label)
+        curves = [e.get("validation_curve") or [] for e in evals]
+        if curves and all(len(c) == len(curves[0]) and c for c in curves):
+            acc = np.array([[p["accuracy"][-1] for p in c] for c in curves]) * 100
+            _errorbar(axes[1], np.arange(1, acc.shape[1] + 1), acc, arm.label)
+        if len(macs) > 1:
+            _errorbar(axes[2], np.arange(1, len(macs) + 1),
+                      np.array([[p.get("disagreement", np.nan) for p in e["prefixes"]] for e in evals]) * 100,
+                      arm.label)
+    axes[0].set_xlabel("MMACs per image (ensemble of the first k leaves)")
     axes[0].set_ylabel("test accuracy (%)")
-    axes[1].set_ylabel("std of logits across leaves")
-    for ax in axes:
-        ax.set_xlabel("MMACs per image (ensemble of the first k leaves)")
+    axes[1].set_xlabel("epoch")
+    axes[1].set_ylabel("validation accuracy, all leaves (%)")
+    axes[2].set_xlabel("ensemble size k")
+    axes[2].set_ylabel("pairwise top-1 disagreement (%)")
     _save(fig, axes, study.title, path)
-
-
-def plot_leaves(study: Study, found: dict[str, list[dict]], path: str) -> None:
-    """Each member's own test accuracy against its index, mean ± std over seeds (OEMC's students)."""
-    fig, ax = _figure(figsize=(6, 4))
-    for arm in study.arms:
-        evals = found.get(arm.name, [])
-        if evals:
-            v = np.array([e["leaf_accuracy"] for e in evals]) * 100.0
-            _errorbar(ax, np.arange(v.shape[1]), v, arm.label)
-    ax.set_xlabel("member (0 = the first; OEMC: the pseudo-teacher, then narrower students)")
-    ax.set_ylabel("test accuracy of the member alone (%)")
-    _save(fig, [ax], study.title, path)
 
 
 # ----------------------------------------------------------------- studies
 
-def _hne_objectives_report(study, found) -> str:
-    return ("Accuracy (%) of the ensemble of the first k leaves, mean ± std over seeds:\n\n"
-            + prefix_table(study, found, ks=SHOWN_K) + "\n\nEvery ensemble size:\n\n" + prefix_table(study, found))
+
+def _labels(study: Study) -> dict[str, str]:
+    return {a.name: a.label for a in study.arms}
 
 
-HNE_OBJECTIVES = Study(
-    name="hne_objectives",
-    title="HNE objectives (AAAI Table 1)",
-    claim="Claims: L_I + L_HD beats L_I at small ensemble sizes and matches it at N; L_S alone is worse than L_I.",
-    arms=[Arm("hne_li", "L_I (independent)", {"loss": "independent"}),
-          Arm("hne_ls", "L_S (nested)", {"loss": "nested"}),
-          Arm("hne_li_ls", "L_I + L_S", {"loss": "independent_nested"}),
-          Arm("hne_li_ld_a0.5", "L_I + L_D (α = 0.5)", {"loss": "codistillation", "alpha": 0.5}),
-          Arm("hne_li_lhd_a0.5", "L_I + L_HD (α = 0.5)", {"loss": "hierarchical_distillation", "alpha": 0.5})],
-    common=HNE_COMMON, minutes_per_run=6, report=_hne_objectives_report, plot=plot_prefixes)
+def _report(claims):
+    def report(study: Study, found: dict[str, list[dict]]) -> str:
+        return ("Claims, each judged on the paired per-seed difference of test accuracy (95% t interval; "
+                f"'=' claims hold when the interval lies within ±{100 * MATCH:.1f} points):\n\n"
+                + claims_table(found, claims, _labels(study))
+                + "\n\nTest accuracy (%) of the ensemble of the first k leaves, mean ± std over seeds, at the final "
+                  "epoch:\n\n" + prefix_table(study, found, ks=SHOWN_K)
+                + "\n\nThe same on the 5,000 held-out validation images:\n\n"
+                + prefix_table(study, found, ks=SHOWN_K, split="validation")
+                + "\n\nDiversity at all leaves (mean ± std over seeds):\n\n" + diversity_table(study, found)
+                + "\n\nConvergence (validation accuracy of all leaves, per epoch):\n\n"
+                + convergence_table(study, found)
+                + "\n\nEvery ensemble size (test):\n\n" + prefix_table(study, found))
+    return report
 
 
-def _distillation_report(study, found) -> str:
-    return ("Accuracy (%) per ensemble size:\n\n" + prefix_table(study, found, ks=SHOWN_K)
-            + "\n\nStd of the logits across the leaves of each ensemble (diversity):\n\n"
-            + prefix_table(study, found, key="logit_std", scale=1.0, ks=SHOWN_K, digits=3)
-            + "\n\nIndividual leaves:\n\n" + leaf_table(study, found))
+OBJ = {
+    "li": Arm("obj_li", "L_I", {"loss": "independent"}),
+    "ls": Arm("obj_ls", "L_S", {"loss": "nested"}),
+    "li_ls": Arm("obj_li_ls", "L_I + L_S", {"loss": "independent_nested"}),
+    "li_lhd": Arm("obj_li_lhd", "L_I + L_HD (α 0.5)", {"loss": "hierarchical_distillation", "alpha": 0.5}),
+    "li_ld50": Arm("obj_li_ld_a0.5", "L_I + L_D (α 0.5)", {"loss": "codistillation", "alpha": 0.5}),
+    "li_ld25": Arm("obj_li_ld_a0.25", "L_I + L_D (α 0.25)", {"loss": "codistillation", "alpha": 0.25}),
+}
+
+OBJECTIVES = Study(
+    name="objectives",
+    title="HNE objectives (AAAI Table 1, Fig. 4)",
+    claim="Claims: L_I + L_HD beats L_I at small ensemble sizes and matches it at N; L_S alone is worse than L_I; "
+          "standard co-distillation (L_D) lowers diversity and hurts large ensembles, hierarchical distillation "
+          "does not.",
+    arms=list(OBJ.values()), common=HNE_COMMON, minutes_per_run=24, plot=plot_study, phase=1,
+    report=_report([
+        ("L_HD helps small ensembles", "obj_li_lhd", "obj_li", 1, ">"),
+        ("L_HD helps small ensembles", "obj_li_lhd", "obj_li", 2, ">"),
+        ("L_HD matches L_I at N", "obj_li_lhd", "obj_li", -1, "="),
+        ("L_S alone is worse than L_I", "obj_ls", "obj_li", 1, "<"),
+        ("L_S alone is worse than L_I", "obj_ls", "obj_li", -1, "<"),
+        ("L_I + L_S against L_I", "obj_li_ls", "obj_li", 1, ">"),
+        ("L_D hurts large ensembles", "obj_li_ld_a0.5", "obj_li", -1, "<"),
+        ("L_D hurts large ensembles", "obj_li_ld_a0.25", "obj_li", -1, "<"),
+        ("L_HD beats L_D at N", "obj_li_lhd", "obj_li_ld_a0.5", -1, ">"),
+    ]), **PINNED)
+
+# One network per budget, alone: the tree's first leaf (branching 1 everywhere) at the MACs of k = 1, and the
+# same network widened to the MACs of k = 4 (3.31 MMACs; width 0.36 gives 3.34) and k = 16 (12.09; width
+# 0.685 gives 12.04).
+SINGLE = {"loss": "independent"}
+BUDGET = Study(
+    name="budget",
+    title="One tree for every budget, or one network per budget?",
+    claim="The question a user asks: does one HNE, used at every budget, match networks trained alone for each "
+          "budget (the MACs of k = 1, 4 and 16 leaves), with the same recipe?",
+    arms=[OBJ["li"], OBJ["li_ls"], OBJ["li_lhd"],
+          Arm("single_k1", "single net at k=1's MACs", {**SINGLE, "model_options": {"branching": [1, 1, 1, 1, 1]}}),
+          Arm("single_k4", "single net at k=4's MACs",
+              {**SINGLE, "model_options": {"branching": [1, 1, 1, 1, 1], "width": 0.36}}),
+          Arm("single_k16", "single net at k=16's MACs",
+              {**SINGLE, "model_options": {"branching": [1, 1, 1, 1, 1], "width": 0.685}})],
+    common=HNE_COMMON, minutes_per_run=14, plot=plot_study, phase=1,
+    report=lambda study, found: budget_report(study, found), **PINNED)
 
 
-DISTILLATION = Study(
-    name="distillation_diversity",
-    title="Distillation and diversity (AAAI Fig. 4)",
-    claim="Claim: standard co-distillation (L_D) lowers the diversity of the leaves and hurts large ensembles; "
-          "hierarchical distillation (L_HD) does not.",
-    arms=[Arm("hne_li", "none (L_I)", {"loss": "independent"}),
-          Arm("hne_li_ld_a0.1", "L_D α = 0.1", {"loss": "codistillation", "alpha": 0.1}),
-          Arm("hne_li_ld_a0.25", "L_D α = 0.25", {"loss": "codistillation", "alpha": 0.25}),
-          Arm("hne_li_ld_a0.5", "L_D α = 0.5", {"loss": "codistillation", "alpha": 0.5}),
-          Arm("hne_li_lhd_a0.5", "L_HD α = 0.5", {"loss": "hierarchical_distillation", "alpha": 0.5})],
-    common=HNE_COMMON, minutes_per_run=6, report=_distillation_report, plot=plot_prefixes)
-
-
-def _sharing_report(study, found) -> str:
-    return ("Full ensemble (16 leaves) against its cost:\n\n" + macs_table(study, found)
-            + "\n\nAccuracy (%) per ensemble size:\n\n" + prefix_table(study, found, ks=SHOWN_K))
+def budget_report(study: Study, found: dict[str, list[dict]]) -> str:
+    lines = ["| budget | single network, acc % | MMACs | HNE arm | HNE at k, acc % | MMACs | HNE − single, points: "
+             "mean [95% CI] | verdict (HNE matches) |", "|---|---|---|---|---|---|---|---|"]
+    for k, single in ((1, "single_k1"), (4, "single_k4"), (16, "single_k16")):
+        s = found.get(single, [])
+        for hne in ("obj_li", "obj_li_ls", "obj_li_lhd"):
+            h = found.get(hne, [])
+            diff = paired_difference(by_seed(h, k), by_seed(s, 1))
+            s_macs = f"{s[0]['prefixes'][0]['macs'] / 1e6:.2f}" if s else "-"
+            h_macs = f"{h[0]['prefixes'][k - 1]['macs'] / 1e6:.2f}" if h else "-"
+            lines.append(f"| k={k} | {mean_std(list(by_seed(s, 1).values()))} | {s_macs} | {_labels(study)[hne]} | "
+                         f"{mean_std(list(by_seed(h, k).values()))} | {h_macs} | {diff.text()} | "
+                         f"{verdict(diff, '=')} |")
+    return ("HNE's ensemble of the first k leaves against a network of the same MACs trained alone (cross-entropy). "
+            f"'Matches' holds when the paired 95% interval lies within ±{100 * MATCH:.1f} points; "
+            "'did not hold' when it lies wholly outside that band, on either side.\n\n" + "\n".join(lines)
+            + "\n\nTest accuracy (%):\n\n" + prefix_table(study, found, ks=SHOWN_K)
+            + "\n\nConvergence:\n\n" + convergence_table(study, found))
 
 
 SHARING = Study(
-    name="parameter_sharing",
+    name="sharing",
     title="Parameter sharing (AAAI Fig. 5)",
     claim="Claim: with the same leaf network and objective (L_I + L_HD), HNE beats a multi-branch network at "
           "large N and matches an independent ensemble at a lower cost.",
-    arms=[Arm("share_independent", "independent (16,1,1,1,1)",
-              {"loss": "hierarchical_distillation", "model_options": {"branching": [16, 1, 1, 1, 1]}}),
+    arms=[OBJ["li_lhd"],
+          Arm("share_independent", "independent (16,1,1,1,1)",
+              {"loss": "hierarchical_distillation", "alpha": 0.5, "model_options": {"branching": [16, 1, 1, 1, 1]}}),
           Arm("share_multibranch", "multi-branch (1,1,1,16,1)",
-              {"loss": "hierarchical_distillation", "model_options": {"branching": [1, 1, 1, 16, 1]}}),
-          Arm("hne_li_lhd_a0.5", "HNE (1,2,2,2,2)", {"loss": "hierarchical_distillation", "alpha": 0.5})],
-    common=HNE_COMMON, minutes_per_run=9, report=_sharing_report, plot=plot_prefixes)
+              {"loss": "hierarchical_distillation", "alpha": 0.5, "model_options": {"branching": [1, 1, 1, 16, 1]}})],
+    common=HNE_COMMON, minutes_per_run=40, plot=plot_study, phase=2,
+    report=_report([("HNE beats multi-branch at N", "obj_li_lhd", "share_multibranch", -1, ">"),
+                    ("HNE matches independent at N", "obj_li_lhd", "share_independent", -1, "=")]), **PINNED)
 
 
-def _one_report(study, found) -> str:
-    lines = ["| model | what is deployed | test MMACs | error % | min/run |", "|---|---|---|---|---|"]
-    single = found.get("one_single", [])
-    one = found.get("one_m3", [])
-
-    def err(vals: list[float]) -> str:
-        return mean_std(1.0 - np.asarray(vals))
-    if single:
-        lines.append(f"| ResNet-14/2 trained alone | the network | {single[0]['prefixes'][0]['macs'] / 1e6:.2f} | "
-                     f"{err([e['prefixes'][0]['accuracy'] for e in single])} | {_wall(single)} |")
-    if one:
-        p = one[0]["prefixes"]
-        lines.append(f"| ONE, 3 branches | branch 1 alone | {p[0]['macs'] / 1e6:.2f} | "
-                     f"{err([e['leaf_accuracy'][0] for e in one])} | {_wall(one)} |")
-        lines.append(f"| ONE, 3 branches | mean of the 3 branches' logits | {p[-1]['macs'] / 1e6:.2f} | "
-                     f"{err([e['prefixes'][-1]['accuracy'] for e in one])} | |")
-        teacher = [e["teacher"]["accuracy"] for e in one if "teacher" in e]
-        lines.append(f"| ONE, 3 branches | ONE-E (gated teacher) | {p[-1]['macs'] / 1e6:.2f} | "
-                     + (err(teacher) if teacher else "not evaluated by this revision") + " | |")
-    return "\n".join(lines)
+def _one_report(study: Study, found: dict[str, list[dict]]) -> str:
+    single, one = found.get("one_single", []), found.get("one_m3", [])
+    branch = {e["seed"]: e["leaf_accuracy"][0] for e in one}
+    teacher = {e["seed"]: e["teacher"]["accuracy"] for e in one if "teacher" in e}
+    alone = by_seed(single, 1)
+    lines = ["| comparison | a − b, points: mean [95% CI] | verdict |", "|---|---|---|"]
+    for text, a in (("ONE's branch 1 alone beats the network trained alone", branch),
+                    ("ONE-E (gated teacher) beats the network trained alone", teacher)):
+        diff = paired_difference(a, alone)
+        lines.append(f"| {text} | {diff.text()} | **{verdict(diff, '>')}** |")
+    return "\n".join(lines) + "\n\nTest accuracy (%):\n\n" + prefix_table(study, found, ks=(1, 3))
 
 
 ONE_STUDY = Study(
@@ -223,44 +314,21 @@ ONE_STUDY = Study(
                                                "model_options": {**RESNET14, "num_branches": 1}}),
           Arm("one_m3", "ONE (3 branches)", {"model": "one_resnet", "loss": "one",
                                              "model_options": {**RESNET14, "num_branches": 3}})],
-    common=CIFAR_COMMON, minutes_per_run=5, report=_one_report, plot=plot_prefixes)
+    common=CIFAR_COMMON, minutes_per_run=60, report=_one_report, plot=plot_study, phase=3, **PINNED)
 
 
-def _oemc_report(study, found) -> str:
-    lines = ["| student | params % of pseudo-teacher path | trained with OEMC, acc % | without distillation, "
-             "acc % |", "|---|---|---|---|"]
-    oemc = found.get("oemc_s5", [])
-    alone = found.get("oemc_s5_nodistill", [])
-    n = len((oemc or alone or [{"leaf_accuracy": []}])[0]["leaf_accuracy"])
-    sizes = [(5 - i) / 5 for i in range(n)]
-    for i in range(n):
-        a = mean_std([e["leaf_accuracy"][i] for e in oemc]) if oemc else "-"
-        b = mean_std([e["leaf_accuracy"][i] for e in alone]) if alone else "-"
-        name = "pseudo-teacher" if i == 0 else f"student {i}"
-        lines.append(f"| {name} | about {100 * sizes[i] ** 2:.0f} (width x{sizes[i]:.1f}) | {a} | {b} |")
-    if oemc:
-        lines.append(f"| ensemble of all | | {mean_std([e['prefixes'][-1]['accuracy'] for e in oemc])} | "
-                     f"{mean_std([e['prefixes'][-1]['accuracy'] for e in alone]) if alone else '-'} |")
-    return ("The baseline trains the same students with cross-entropy only (no feature or KD terms); they "
-            "still share the base block, so it is the no-distillation ablation rather than fully separate "
-            "training. Parameter shares are those of the replicated part (channels scale quadratically).\n\n"
-            + "\n".join(lines))
-
-
-OEMC_STUDY = Study(
-    name="oemc",
-    title="OEMC (Walawalkar et al. 2020)",
-    claim="Claim: students trained with OEMC's online distillation beat the same students trained without it.",
-    arms=[Arm("oemc_s5", "OEMC", {"model": "oemc_resnet", "loss": "oemc",
-                                  "model_options": {**RESNET14, "num_students": 5}}),
-          Arm("oemc_s5_nodistill", "no distillation", {"model": "oemc_resnet", "loss": "independent",
-                                                       "model_options": {**RESNET14, "num_students": 5}})],
-    common=CIFAR_COMMON, minutes_per_run=6, report=_oemc_report, plot=plot_leaves)
-
-
-def _ensemblenet_report(study, found) -> str:
-    return ("Accuracy (%) of a head alone (k=1) and of both heads (k=2):\n\n"
-            + prefix_table(study, found, ks=(1, 2)) + "\n\n" + leaf_table(study, found))
+def _ensemblenet_report(study: Study, found: dict[str, list[dict]]) -> str:
+    lines = ["| comparison (both heads, mean of probabilities) | a − b, points: mean [95% CI] | verdict |",
+             "|---|---|---|"]
+    mu3 = by_seed(found.get("enet_codistill_mu3", []), 2, "accuracy_mean_probs")
+    lam = by_seed(found.get("enet_ensembling_lm0.5", []), 2, "accuracy_mean_probs")
+    single = by_seed(found.get("enet_single", []), 1)
+    for text, a, b in (("co-distillation μ 3 beats ensembling λ −0.5", mu3, lam),
+                       ("co-distillation μ 3 beats a single network of matched size", mu3, single)):
+        diff = paired_difference(a, b)
+        lines.append(f"| {text} | {diff.text()} | **{verdict(diff, '>')}** |")
+    return ("\n".join(lines) + "\n\nTest accuracy (%) of both heads, mean of probabilities (EnsembleNet eq. 2):\n\n"
+            + prefix_table(study, found, key="accuracy_mean_probs", ks=(1, 2)))
 
 
 ENSEMBLENET_STUDY = Study(
@@ -268,19 +336,14 @@ ENSEMBLENET_STUDY = Study(
     title="EnsembleNet (multi-head co-distillation)",
     claim="Claim: EnsembleNet's co-distillation loss beats its ensembling loss, and the 2-head network beats a "
           "single network of about the same size.",
-    arms=[Arm("enet_codistill_mu1", "co-distillation μ = 1", {"loss": "ensemblenet_codistillation",
-                                                               "ensemble_mu": 1.0}),
-          Arm("enet_codistill_mu2", "co-distillation μ = 2", {"loss": "ensemblenet_codistillation",
-                                                               "ensemble_mu": 2.0}),
-          Arm("enet_codistill_mu3", "co-distillation μ = 3", {"loss": "ensemblenet_codistillation",
+    arms=[Arm("enet_codistill_mu3", "co-distillation μ = 3", {"loss": "ensemblenet_codistillation",
                                                                "ensemble_mu": 3.0}),
-          Arm("enet_ensembling_l0", "ensembling λ = 0", {"loss": "ensemblenet_ensembling", "ensemble_lambda": 0.0}),
           Arm("enet_ensembling_lm0.5", "ensembling λ = -0.5", {"loss": "ensemblenet_ensembling",
                                                                "ensemble_lambda": -0.5}),
           Arm("enet_single", "single network (1 head, full width)",
               {"loss": "independent", "model_options": {**RESNET14, "num_heads": 1, "shrink": 1.0}})],
     common={**CIFAR_COMMON, "model": "ensemblenet_resnet", "model_options": {**RESNET14, "num_heads": 2}},
-    minutes_per_run=5, report=_ensemblenet_report, plot=plot_prefixes)
+    minutes_per_run=60, report=_ensemblenet_report, plot=plot_study, phase=3, **PINNED)
 
 
-STUDIES = {s.name: s for s in (HNE_OBJECTIVES, DISTILLATION, SHARING, ONE_STUDY, OEMC_STUDY, ENSEMBLENET_STUDY)}
+STUDIES = {s.name: s for s in (OBJECTIVES, BUDGET, SHARING, ONE_STUDY, ENSEMBLENET_STUDY)}

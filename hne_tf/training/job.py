@@ -20,10 +20,10 @@ import tensorflow as tf
 from hne_tf import data as data_lib
 from hne_tf import losses as losses_lib
 from hne_tf import precision as precision_lib
+from hne_tf import provenance
 from hne_tf.cost import cost_table
 from hne_tf.models import TreeEnsemble, build_model
 from hne_tf.osutil import os_reason, pid_alive
-from hne_tf.training import provenance
 from hne_tf.training.checkpoints import (
     CHECKPOINT_PREFIX,
     _checkpoint,
