@@ -53,8 +53,12 @@ def test_unknown_dataset_lists_valid_names(call):
 
 
 def test_bad_split_and_source():
-    with pytest.raises(ValueError, match="split"):
+    with pytest.raises(ValueError, match="split 'validation' needs validation_examples"):
         D.load("synthetic", "validation", 8)
+    with pytest.raises(ValueError, match="split"):
+        D.load("synthetic", "val", 8)
+    with pytest.raises(ValueError, match=r"validation_examples must be an integer in \[0, 2048\)"):
+        D.load("synthetic", "train", 8, validation_examples=2048)
     with pytest.raises(ValueError, match="source"):
         D.load("cifar10", "train", 8, source="idx")
 
@@ -306,3 +310,21 @@ def test_synthetic_shape_and_representative_images():
     assert reps.shape == (16, 28, 28, 1) and reps.dtype == np.float32
     with pytest.raises(ValueError):
         D.representative_images("synthetic", 5000)
+
+
+def test_validation_split_is_the_last_training_examples():
+    images, labels = D.synthetic_arrays("train")
+    info = D.dataset_info("synthetic")
+    val = _batches(D.load("synthetic", "validation", 64, validation_examples=100))
+    train = _batches(D.load("synthetic", "train", 512, validation_examples=100))
+    vx, vy = np.concatenate([b[0] for b in val]), np.concatenate([b[1] for b in val])
+    tx, ty = np.concatenate([b[0] for b in train]), np.concatenate([b[1] for b in train])
+    np.testing.assert_array_equal(_pixels(tx, info), images[:-100])
+    assert len(vy) == 100 and len(ty) == 2048 - 100
+    np.testing.assert_array_equal(vy, labels[-100:])
+    np.testing.assert_array_equal(ty, labels[:-100])
+    np.testing.assert_array_equal(_pixels(vx, info), images[-100:])
+    # Training shuffles within the first 1948 only: no held-out image ever reaches it.
+    shuffled = _batches(D.load("synthetic", "train", 512, training=True, augmentation="none", validation_examples=100))
+    seen = {x.tobytes() for b in shuffled for x in _pixels(b[0], info)}
+    assert len(shuffled) == 1948 // 512 and not seen & {x.tobytes() for x in images[-100:]}

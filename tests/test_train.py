@@ -65,6 +65,31 @@ def test_run_writes_everything(finished_run):
     assert json.loads((d / "config.json").read_text())["loss"] == "hierarchical_distillation"
 
 
+def test_validation_curve_and_provenance_survive_a_resume(tmp_path):
+    """--validation_examples: one history entry per saved epoch, kept across a resume; provenance.json
+    gets a session per invocation with this checkout's revision; a resume may not change the hold-out."""
+    d = tmp_path / "run"
+    r = train([*QUICK, "--epochs=1", "--validation_examples=64"], d)
+    assert r.returncode == 0, r.stderr
+    assert "epoch 1: validation accuracy" in r.stdout
+    r = train([*QUICK, "--epochs=2", "--validation_examples=64"], d)
+    assert r.returncode == 0, r.stderr
+    result = json.loads((d / "eval.json").read_text())
+    curve = result["validation_curve"]
+    assert [e["epoch"] for e in curve] == [1, 2] and all(len(e["accuracy"]) == 16 for e in curve)
+    assert result["validation"]["num_examples"] == 64
+    assert result["validation"]["prefixes"][-1]["accuracy"] == pytest.approx(curve[-1]["accuracy"][-1])
+    sessions = result["provenance"]["sessions"]
+    head = subprocess.check_output(["git", "-C", ROOT, "rev-parse", "HEAD"], text=True).strip()
+    assert [s["epochs"] for s in sessions] == [[0, 1], [1, 2]] and sessions[0]["revision"] == head
+    assert sessions[1]["versions"]["tensorflow"] and sessions[1]["argv"][0].endswith("train.py")
+    assert json.loads((d / "provenance.json").read_text()) == result["provenance"]
+    r = train([*QUICK, "--epochs=3", "--validation_examples=32"], d)
+    assert r.returncode == 1 and "--validation_examples=64" in r.stderr and "new --model_dir" in r.stderr
+    r = train([*QUICK, "--epochs=1", "--validation_examples=5000"], tmp_path / "other")
+    assert r.returncode == 1 and "--validation_examples must be an integer in [0, 2048)" in r.stderr
+
+
 def test_restored_run_reproduces_its_evaluation(finished_run):
     """load_trained restores every weight, batch-norm statistics included:
     re-evaluating the restored model gives eval.json's numbers."""
