@@ -460,6 +460,31 @@ def ensemblenet_codistillation(labels, logits, outputs, *, distill_scale, label_
 
 
 # ------------------------------------------------------------------ API
+class UnknownHParam(ValueError):
+    """A hyperparameter the loss does not have; ``name`` is the first such name."""
+
+    def __init__(self, message: str, name: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+def check_hparams(name: str, hparams: dict[str, object]) -> dict[str, float | str]:
+    """Every hyperparameter of loss ``name``: the given ones checked (a value of None takes the default),
+    the others at their defaults. The one check of loss hyperparameters (train.py's flags go through it).
+
+    Raises UnknownHParam for a name the loss does not have, ValueError for a value out of its range.
+    """
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; valid losses: {', '.join(LOSSES)}")
+    spec = LOSSES[name]
+    given = {k: v for k, v in hparams.items() if v is not None}
+    unknown = sorted(set(given) - set(spec.defaults))
+    if unknown:
+        raise UnknownHParam(f"loss {name!r} has no hyperparameter {', '.join(unknown)}; "
+                            f"its hyperparameters: {', '.join(spec.defaults)}", unknown[0])
+    return {h.name: h.check(given.get(h.name, h.default), name) for h in spec.hparams}
+
+
 def get_loss(name: str, family: str, num_leaves: int, **hparams) -> LossFn:
     """Builds the registered loss ``name`` for a model of ``family`` with ``num_leaves`` leaves.
 
@@ -500,12 +525,7 @@ def get_loss(name: str, family: str, num_leaves: int, **hparams) -> LossFn:
     if n < spec.min_leaves:
         raise ValueError(f"loss {name!r} needs a model with at least {spec.min_leaves} leaves, got {n}. "
                          f"Train a single network with loss 'independent'")
-    given = {k: v for k, v in hparams.items() if v is not None}
-    unknown = sorted(set(given) - set(spec.defaults))
-    if unknown:
-        raise ValueError(f"loss {name!r} has no hyperparameter {', '.join(unknown)}; "
-                         f"its hyperparameters: {', '.join(spec.defaults)}")
-    values = {h.name: h.check(given.get(h.name, h.default), name) for h in spec.hparams}
+    values = check_hparams(name, hparams)
 
     def loss_fn(labels, outputs, distill_scale=1.0, no_trunk_grad=False) -> dict[str, tf.Tensor]:
         if "logits" not in outputs:
@@ -524,7 +544,8 @@ def get_loss(name: str, family: str, num_leaves: int, **hparams) -> LossFn:
     return loss_fn
 
 
-__all__ = ["HParam", "LOSSES", "LossSpec", "NO_TRUNK_GRAD", "describe", "get_loss", "hyperparameters",
+__all__ = ["HParam", "LOSSES", "LossSpec", "NO_TRUNK_GRAD", "UnknownHParam", "check_hparams", "describe",
+           "get_loss", "hyperparameters",
            "register", "sigmoid_rampup"] + list(LOSSES)
 
 # Losses in files of their own (hne_tf/extra_losses/): each module registers itself.

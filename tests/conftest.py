@@ -2,6 +2,9 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# As hne_tf/__init__ does: test modules may import TensorFlow before hne_tf, and without oneDNN a CPU that
+# lacks AVX-512 VNNI/BF16 and AMX has no grouped-convolution gradient.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 

@@ -212,28 +212,30 @@ def test_stale_lock_of_a_killed_run_is_taken_over(run_dir):
 # ------------------------------------------------------------ Ctrl-C, kills, leftovers
 
 class _SigintAt(keras.callbacks.Callback):
-    def __init__(self, epoch, batch):
+    def __init__(self, epoch, batch, signum=signal.SIGINT):
         super().__init__()
         self.at = (epoch, batch)
         self.epoch = None
+        self.signum = signum
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
     def on_train_batch_begin(self, batch, logs=None):
         if (self.epoch, batch) == self.at:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), self.signum)
 
 
-def test_ctrl_c_stops_cleanly_and_keeps_the_checkpoints(run_dir):
+@pytest.mark.parametrize("signum, name", [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")])
+def test_ctrl_c_or_sigterm_stops_cleanly_and_keeps_the_checkpoints(run_dir, signum, name):
     before = checksums(ckpt_dir(run_dir))
     # Python's default_int_handler in a plain pytest run; SIG_IGN in a pytest-xdist worker.
-    handler = signal.getsignal(signal.SIGINT)
-    with pytest.raises(training.Interrupted, match=r"interrupted \(Ctrl-C\) with 2 of 4 epochs done.*ckpt-2.*resume"):
-        training.run(config(run_dir, epochs=4), log=Log(), callbacks=[_SigintAt(2, 0)])
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    with pytest.raises(training.Interrupted, match=rf"interrupted \({name}\) with 2 of 4 epochs done.*ckpt-2.*resume"):
+        training.run(config(run_dir, epochs=4), log=Log(), callbacks=[_SigintAt(2, 0, signum)])
     assert checksums(ckpt_dir(run_dir)) == before  # the cut epoch 3 was not saved
     assert not (run_dir / training.LOCK_FILE).exists()
-    assert signal.getsignal(signal.SIGINT) is handler  # the run put back what it found
+    assert {s: signal.getsignal(s) for s in handlers} == handlers  # the run put back what it found
 
 
 def test_leftovers_of_a_killed_save_are_cleaned(run_dir):
@@ -247,9 +249,12 @@ def test_leftovers_of_a_killed_save_are_cleaned(run_dir):
     live_write = run_dir / f"notes.json.tmp-{os.getppid()}"  # a live process's write in progress: kept
     live_write.write_text("{")
     good = checksums(ckpt_dir(run_dir))
+    orphan = ckpt_dir(run_dir) / "ckpt-7.data-00000-of-00001"  # a kill between the data and the index rename
+    shutil.copy(next(ckpt_dir(run_dir).glob("ckpt-2.data-*")), orphan)
     log = Log()
     training.run(config(run_dir), log=log)
     assert not temp.exists() and not (run_dir / "eval.json.tmp").exists() and not dead_write.exists()
+    assert not orphan.exists() and "ckpt-7.data-00000-of-00001, left by an interrupted run" in log.text()
     assert live_write.exists()
     assert "ckpt-3_temp, left by an interrupted run" in log.text()
     assert {k: v for k, v in checksums(ckpt_dir(run_dir)).items() if k.startswith("ckpt-")} == {
@@ -481,7 +486,7 @@ def test_full_disk_while_writing_json_keeps_the_old_file(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(os, "fsync", full)
     with pytest.raises(training.TrainingError, match=r"cannot write .*eval.json: the disk is full"):
-        training_errors._write_json(str(path), {"new": 2})
+        training_errors.write_json(str(path), {"new": 2})
     assert path.read_text() == '{"old": 1}' and os.listdir(tmp_path) == ["eval.json"]
 
 

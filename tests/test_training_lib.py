@@ -151,17 +151,17 @@ def test_short_real_fashion_mnist_run_beats_chance(tmp_path):
                                               (True, "off", False), (False, "bfloat16", False)])
 def test_resume_reads_the_old_boolean_mixed_precision(tmp_path, saved, asked, ok):
     """Runs saved when --mixed_precision was a boolean resume under its new name (true = float16)."""
-    from hne_tf.training.config import _check_resume
+    from hne_tf.training.config import check_resume
     config = training.TrainConfig(model_dir=str(tmp_path), mixed_precision=asked)
     path = tmp_path / "config.json"
     path.write_text(json.dumps({**config.to_json(), "mixed_precision": saved}))
     if ok:
-        _check_resume(config, str(path))
+        check_resume(config, str(path))
     else:
         old = "float16" if saved else "off"
         with pytest.raises(training.TrainingError, match=f"trained with --mixed_precision={old}, but this command "
                                                          f"has --mixed_precision={asked}"):
-            _check_resume(config, str(path))
+            check_resume(config, str(path))
 
 
 def test_unknown_mixed_precision_is_refused(tmp_path):

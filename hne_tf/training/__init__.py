@@ -11,6 +11,8 @@ One module per concern (compare tf-models' ``base_task`` / ``base_trainer`` /
 
 - :mod:`~hne_tf.training.errors`: the exceptions, and the file writes that raise them;
 - :mod:`~hne_tf.training.schedules`: the papers' learning-rate schedules;
+- :mod:`~hne_tf.training.task`: what a run trains (inputs, model, loss, trainer): the seam a task of
+  your own overrides;
 - :mod:`~hne_tf.training.trainer`: the Keras model with the custom train and test steps;
 - :mod:`~hne_tf.training.config`: the run's settings and their checks;
 - :mod:`~hne_tf.training.distribute`: the distribution strategy and the devices;
@@ -23,7 +25,7 @@ One module per concern (compare tf-models' ``base_task`` / ``base_trainer`` /
 This package re-exports the public names of each.
 """
 
-from hne_tf.training.checkpoints import CHECKPOINT_PREFIX, checkpoint_numbers, restore
+from hne_tf.training.checkpoints import CHECKPOINT_PREFIX, Checkpointer, StopOnNaN, checkpoint_numbers, restore
 from hne_tf.training.config import RESUME_FLAGS, TrainConfig, validate
 from hne_tf.training.distribute import STRATEGIES, describe_devices, is_chief, make_strategy
 from hne_tf.training.errors import Interrupted, TrainingError
@@ -31,9 +33,10 @@ from hne_tf.training.job import load_trained, run
 from hne_tf.training.lock import LOCK_FILE, RunLock
 from hne_tf.training.report import evaluate, format_eval, plot_eval
 from hne_tf.training.schedules import SCHEDULES, PaperSchedule
+from hne_tf.training.task import ClassificationTask, Task
 from hne_tf.training.trainer import EnsembleTrainer
 
-__all__ = ["CHECKPOINT_PREFIX", "LOCK_FILE", "RESUME_FLAGS", "SCHEDULES", "STRATEGIES", "EnsembleTrainer",
-           "Interrupted", "PaperSchedule", "RunLock", "TrainConfig", "TrainingError", "checkpoint_numbers",
-           "describe_devices", "evaluate", "format_eval", "is_chief", "load_trained", "make_strategy", "plot_eval",
-           "restore", "run", "validate"]
+__all__ = ["CHECKPOINT_PREFIX", "LOCK_FILE", "RESUME_FLAGS", "SCHEDULES", "STRATEGIES", "Checkpointer",
+           "ClassificationTask", "EnsembleTrainer", "Interrupted", "PaperSchedule", "RunLock", "StopOnNaN", "Task",
+           "TrainConfig", "TrainingError", "checkpoint_numbers", "describe_devices", "evaluate", "format_eval",
+           "is_chief", "load_trained", "make_strategy", "plot_eval", "restore", "run", "validate"]

@@ -16,8 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from hne_tf.osutil import os_reason, pid_alive
-from hne_tf.training.errors import TrainingError, _write_text
-from hne_tf.training.interrupt import _SigintGuard
+from hne_tf.training.errors import TrainingError, write_text
+from hne_tf.training.interrupt import SigintGuard
 from hne_tf.training.trainer import EnsembleTrainer
 
 CHECKPOINT_PREFIX = "ckpt"
@@ -26,35 +26,45 @@ _CKPT_TEMP = re.compile(rf"^{CHECKPOINT_PREFIX}-\d+_temp$")
 _JSON_TEMP = re.compile(r"^.+\.json\.tmp(?:-(\d+))?$")
 
 
-class _Checkpointer(keras.callbacks.Callback):
+class StopOnNaN(keras.callbacks.Callback):
+    """Stops training as soon as the loss, or any logged value at an epoch's end, is NaN or Inf
+    (``stopped`` says so; the epoch is then not saved: :class:`Checkpointer` asks)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopped = False
+
+    def _check(self, logs, keys=None) -> None:
+        values = [v for k, v in (logs or {}).items() if keys is None or k in keys]
+        if any(not np.isfinite(float(v)) for v in values):
+            self.stopped = True
+            self.model.stop_training = True
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self._check(logs, ("loss",))
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self._check(logs)
+
+
+class Checkpointer(keras.callbacks.Callback):
     """Saves model, optimizer and epoch at the end of every finished epoch.
 
-    An epoch cut short (NaN loss, Ctrl-C) is not saved. A save that fails
-    (a full disk) removes its partial files and raises TrainingError; the
-    previous checkpoint stays the latest.
+    An epoch cut short (Ctrl-C, SIGTERM, or a NaN loss that ``nan`` caught) is
+    not saved. A save that fails (a full disk) removes its partial files and
+    raises TrainingError; the previous checkpoint stays the latest. Put it
+    after ``nan`` in the callback list.
     """
 
     def __init__(self, manager: tf.train.CheckpointManager, epoch_var: tf.Variable,
-                 interrupt: _SigintGuard | None = None) -> None:
+                 interrupt: SigintGuard | None = None, nan: StopOnNaN | None = None) -> None:
         super().__init__()
-        self.manager, self.epoch_var, self.interrupt = manager, epoch_var, interrupt
-        self.stopped_on_nan = False
-
-    def on_epoch_begin(self, epoch, logs=None) -> None:
-        self.model.epoch.assign(float(epoch))
-
-    def on_train_batch_end(self, batch, logs=None) -> None:
-        loss = (logs or {}).get("loss")
-        if loss is not None and not np.isfinite(float(loss)):
-            self.stopped_on_nan = True
-            self.model.stop_training = True
+        self.manager, self.epoch_var, self.interrupt, self.nan = manager, epoch_var, interrupt, nan
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         if self.interrupt is not None and self.interrupt.requested:
             return  # the epoch did not finish: its checkpoint would claim it did
-        if self.stopped_on_nan or any(not np.isfinite(float(v)) for v in (logs or {}).values()):
-            self.stopped_on_nan = True
-            self.model.stop_training = True
+        if self.nan is not None and self.nan.stopped:
             return
         previous = self.manager.latest_checkpoint
         self.epoch_var.assign(epoch + 1)
@@ -71,7 +81,8 @@ class _Checkpointer(keras.callbacks.Callback):
                     "free space (or fix the folder) and rerun the same command to resume") from None
 
 
-def _checkpoint(trainer: EnsembleTrainer, epoch_var) -> tf.train.Checkpoint:
+def make_checkpoint(trainer: EnsembleTrainer, epoch_var: tf.Variable) -> tf.train.Checkpoint:
+    """The run's checkpoint: the model's variables, the optimizer and the epoch counter."""
     return tf.train.Checkpoint(model=trainer.ensemble.checkpoint_variables(), optimizer=trainer.optimizer,
                                epoch=epoch_var)
 
@@ -184,7 +195,7 @@ def _check_model_keys(path: str, model_variables: tf.train.Checkpoint) -> None:
                              f"(checkpoint vs model): {'; '.join(reshaped[:2])}")
 
 
-def _write_checkpoint_list(checkpoint_dir: str, latest: str) -> None:
+def write_checkpoint_list(checkpoint_dir: str, latest: str) -> None:
     """Rewrites the ``checkpoint`` list file to name ``latest`` and the older checkpoints on disk.
 
     After a resume without a valid list file (missing, garbage, or naming a
@@ -210,15 +221,21 @@ def _write_checkpoint_list(checkpoint_dir: str, latest: str) -> None:
             return
     except Exception:  # any failure: a garbage list file is what we replace
         pass
-    _write_text(path, "\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")
 
 
-def _clean_stale(model_dir: str, checkpoint_dir: str, log) -> None:
-    """Removes what killed runs left behind: ``ckpt-N_temp/`` of a save that never finished and
+def clean_stale(model_dir: str, checkpoint_dir: str, log: Callable[[str], None]) -> None:
+    """Removes what killed runs left behind: ``ckpt-N_temp/`` of a save that never finished, a
+    ``ckpt-N.data-*`` whose ``.index`` never came, and
     ``*.json.tmp-<pid>`` of a JSON write by a process that is gone. Called with the run lock held."""
     stale = []
     if os.path.isdir(checkpoint_dir):
-        stale += [os.path.join(checkpoint_dir, n) for n in os.listdir(checkpoint_dir) if _CKPT_TEMP.match(n)]
+        names = os.listdir(checkpoint_dir)
+        stale += [os.path.join(checkpoint_dir, n) for n in names if _CKPT_TEMP.match(n)]
+        # ckpt-N.data-* without its ckpt-N.index: a save killed between its two renames; it never restores.
+        stale += [os.path.join(checkpoint_dir, n) for n in names
+                  if (m := _CKPT_FILE.match(n)) and m.group(2) != ".index"
+                  and f"{CHECKPOINT_PREFIX}-{m.group(1)}.index" not in names]
     for name in os.listdir(model_dir):  # <name>.json.tmp-<pid> (osutil.temp_path) of a process that is gone
         m = _JSON_TEMP.match(name)
         if m and not (m.group(1) and pid_alive(int(m.group(1)))):

@@ -81,8 +81,10 @@ def _check_range(flag: str, value, low=None, high=None, *, low_open=False, high_
         raise TrainingError(f"--{flag} must be {kind} {wanted}, got {value!r}")
 
 
-def validate(config: TrainConfig) -> None:
+def validate(config: TrainConfig, dataset: bool = True) -> None:
     """Flag checks that need no data and no model: fail before writing anything.
+
+    ``dataset=False`` skips the check of ``--dataset`` (a task of one's own brings its data).
 
     Every count is >= 1 (a count of 0 never means "all": leave the flag unset
     for that), every rate or coefficient finite and in its range.
@@ -92,7 +94,8 @@ def validate(config: TrainConfig) -> None:
             raise TrainingError(f"unknown --{flag}={value!r}; valid choices: {', '.join(valid)}")
     choice("model", config.model, list_models())
     choice("loss", config.loss, list(losses_lib.LOSSES))
-    choice("dataset", config.dataset, list(data_lib.DATASETS))
+    if dataset:
+        choice("dataset", config.dataset, list(data_lib.DATASETS))
     choice("augmentation", config.augmentation, list(data_lib.AUGMENTATIONS))
     choice("mixed_precision", config.mixed_precision, list(precision_lib.MODES))
     choice("schedule", config.schedule, list(SCHEDULES))
@@ -105,17 +108,14 @@ def validate(config: TrainConfig) -> None:
     _check_range("lr", config.lr, 0, low_open=True)
     _check_range("momentum", config.momentum, 0, 1, high_open=True)
     _check_range("weight_decay", config.weight_decay, 0)
-    spec = losses_lib.LOSSES[config.loss]  # the loss's hyperparameters: known names, in range
-    unknown = sorted(set(config.loss_options) - set(spec.defaults))
-    if unknown:
-        raise TrainingError(f"--{unknown[0]} does not apply to --loss={config.loss}; its hyperparameters: "
-                            f"{', '.join(spec.defaults)}")
-    for h in spec.hparams:
-        if config.loss_options.get(h.name) is not None:
-            try:
-                h.check(config.loss_options[h.name], config.loss)
-            except ValueError as e:
-                raise TrainingError(f"--{h.name}: {e}") from None
+    try:  # the loss's hyperparameters: known names, in range
+        losses_lib.check_hparams(config.loss, config.loss_options)
+    except losses_lib.UnknownHParam as e:
+        raise TrainingError(f"--{e.name} does not apply to --loss={config.loss}; its hyperparameters: "
+                            f"{', '.join(losses_lib.LOSSES[config.loss].defaults)}") from None
+    except ValueError as e:
+        bad = next((h for h in losses_lib.LOSSES[config.loss].defaults if f"hyperparameter {h} " in str(e)), None)
+        raise TrainingError(f"--{bad}: {e}" if bad else str(e)) from None
     _check_range("rampup_epochs", config.rampup_epochs, 0)
     _check_range("seed", config.seed, 0, 2 ** 32 - 1, integer=True)
     _check_range("validation_examples", config.validation_examples, 0, integer=True)
@@ -153,7 +153,8 @@ def _flag_value(value) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _check_resume(config: TrainConfig, path: str) -> None:
+def check_resume(config: TrainConfig, path: str) -> None:
+    """Raises TrainingError unless ``config`` may resume the run whose config.json is ``path``."""
     try:
         with open(path) as f:
             saved = json.load(f)

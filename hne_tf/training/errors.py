@@ -13,10 +13,10 @@ class TrainingError(RuntimeError):
 
 
 class Interrupted(TrainingError):
-    """Ctrl-C (SIGINT) stopped the run; the checkpoints are intact."""
+    """Ctrl-C (SIGINT) or SIGTERM stopped the run; the checkpoints are intact."""
 
 
-def _write_text(path: str, text: str) -> None:
+def write_text(path: str, text: str) -> None:
     """Writes ``path`` atomically (a temporary file, then a rename); a failed write leaves the old file."""
     try:
         osutil.write_text(path, text)
@@ -24,5 +24,6 @@ def _write_text(path: str, text: str) -> None:
         raise TrainingError(f"cannot write {path}: {osutil.os_reason(e)}") from None
 
 
-def _write_json(path, obj) -> None:
-    _write_text(path, json.dumps(obj, indent=2))
+def write_json(path: str, obj: object) -> None:
+    """:func:`write_text` of ``obj`` as indented JSON."""
+    write_text(path, json.dumps(obj, indent=2))

@@ -1,4 +1,4 @@
-"""Ctrl-C during training: stop after the current step and keep the checkpoints."""
+"""Ctrl-C or SIGTERM during training: stop after the current step and keep the checkpoints."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from collections.abc import Iterator
 import keras
 
 
-class _SigintGuard:
-    """Ctrl-C during ``fit``: finish the current step, keep the checkpoints, stop.
+class SigintGuard:
+    """Ctrl-C (SIGINT) or SIGTERM during ``fit``: finish the current step, keep the checkpoints, stop.
 
-    The first SIGINT asks the trainer to stop after its step (the partial
-    epoch is not saved); a SIGINT while a checkpoint is being saved waits for
-    the save to finish; a second SIGINT, or one outside ``fit``, raises
+    SIGTERM (what ``kill``, systemd and Kubernetes send) is treated as Ctrl-C.
+    The first signal asks the trainer to stop after its step (the partial
+    epoch is not saved); a signal while a checkpoint is being saved waits for
+    the save to finish; a second one, or one outside ``fit``, raises
     KeyboardInterrupt as usual. Installed only in the main thread.
     """
 
@@ -23,21 +24,21 @@ class _SigintGuard:
         self.requested = False
         self.trainer: keras.Model | None = None
         self._saving = False
-        self._previous = None
-        self._installed = False
+        self.signal_name = "Ctrl-C"
+        self._previous: dict = {}
 
-    def __enter__(self) -> _SigintGuard:
+    def __enter__(self) -> SigintGuard:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-            self._installed = True
+            self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
         return self
 
     def __exit__(self, *exc) -> bool:
-        if self._installed:
-            signal.signal(signal.SIGINT, self._previous)
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
         return False
 
     def _handle(self, signum, frame) -> None:
+        self.signal_name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         if self._saving:
             self.requested = True
             return

@@ -5,6 +5,7 @@ finished run (:func:`load_trained`)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -12,13 +13,12 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import tensorflow as tf
 
 from hne_tf import data as data_lib
-from hne_tf import losses as losses_lib
 from hne_tf import precision as precision_lib
 from hne_tf import provenance
 from hne_tf.cost import cost_table
@@ -26,19 +26,22 @@ from hne_tf.models import TreeEnsemble, build_model
 from hne_tf.osutil import os_reason, pid_alive
 from hne_tf.training.checkpoints import (
     CHECKPOINT_PREFIX,
-    _checkpoint,
-    _Checkpointer,
-    _clean_stale,
-    _write_checkpoint_list,
+    Checkpointer,
+    StopOnNaN,
+    checkpoint_numbers,
+    clean_stale,
+    make_checkpoint,
     restore,
+    write_checkpoint_list,
 )
-from hne_tf.training.config import TrainConfig, _check_resume, validate
+from hne_tf.training.config import TrainConfig, check_resume, validate
 from hne_tf.training.distribute import accelerators, describe_devices, is_chief, make_strategy
-from hne_tf.training.errors import Interrupted, TrainingError, _write_json
-from hne_tf.training.interrupt import _SigintGuard
+from hne_tf.training.errors import Interrupted, TrainingError, write_json
+from hne_tf.training.interrupt import SigintGuard
 from hne_tf.training.lock import RunLock
 from hne_tf.training.report import evaluate, format_eval, plot_eval
 from hne_tf.training.schedules import PaperSchedule
+from hne_tf.training.task import ClassificationTask, Task
 from hne_tf.training.trainer import EnsembleTrainer
 
 
@@ -104,7 +107,7 @@ class _ValidationCurve(keras.callbacks.Callback):
             "epoch": epoch + 1, "train_loss": None if loss is None else float(loss),
             "accuracy": [p["accuracy"] for p in result["prefixes"]], "nll": [p["nll"] for p in result["prefixes"]],
             "leaf_accuracy": result["leaf_accuracy"], "seconds": round(time.time() - started, 2)})
-        _write_json(os.path.join(self.model_dir, HISTORY), {"epochs": self.history})
+        write_json(os.path.join(self.model_dir, HISTORY), {"epochs": self.history})
         acc = self.history[-1]["accuracy"]
         self.log(f"epoch {epoch + 1}: validation accuracy {100 * acc[0]:.2f}% (k=1), "
                  f"{100 * acc[-1]:.2f}% (k={len(acc)})")
@@ -117,45 +120,44 @@ def _interactive() -> bool:
         return False
 
 
-def run(config: TrainConfig, log=print, callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict:
+@dataclasses.dataclass
+class _Run:
+    """What :func:`run` builds before it touches ``--model_dir``, handed to the part that does."""
+
+    config: TrainConfig
+    task: Task
+    strategy: tf.distribute.Strategy
+    chief: bool
+    ensemble: TreeEnsemble
+    trainer: EnsembleTrainer
+    epoch_var: tf.Variable
+    steps_per_epoch: int
+    inputs: dict[str, tf.data.Dataset | None]
+    log: Callable[[str], None]
+
+
+def run(config: TrainConfig, log: Callable[[str], None] = print,
+        callbacks: Sequence[keras.callbacks.Callback] = (), task: Task | None = None) -> dict:
     """Trains (resuming from ``config.model_dir``) and evaluates; returns eval.json's content.
 
+    ``task`` says what to train (default: :class:`ClassificationTask` of ``config``);
     ``callbacks`` are extra Keras callbacks for ``fit``. Raises TrainingError
-    (Interrupted for Ctrl-C) with a message for the user; whatever happens,
-    the checkpoints already in ``config.model_dir`` stay intact.
+    (Interrupted for Ctrl-C or SIGTERM) with a message for the user; whatever
+    happens, the checkpoints already in ``config.model_dir`` stay intact.
     """
-    validate(config)
+    validate(config, dataset=task is None)
     keras.utils.set_random_seed(config.seed)
     precision_lib.apply(config.mixed_precision)
-    info = data_lib.dataset_info(config.dataset)
+    task = task or ClassificationTask(config)
     strategy = make_strategy(config.strategy, config.tpu)
     log(describe_devices(strategy))
     # Data first: a missing dataset must fail before anything is written.
-    held_out = config.validation_examples
-    try:
-        data_lib.check_validation_examples(info, held_out)
-    except ValueError as e:
-        raise TrainingError(f"--{e}") from None
-    train_ds = data_lib.load(config.dataset, "train", config.batch_size, data_dir=config.data_dir,
-                             training=True, seed=config.seed, repeat=True, drop_remainder=True,
-                             augmentation=config.augmentation, validation_examples=held_out)
-    val_ds = (data_lib.load(config.dataset, "validation", config.eval_batch_size, data_dir=config.data_dir,
-                            validation_examples=held_out) if held_out else None)
-    test_ds = data_lib.load(config.dataset, "test", config.eval_batch_size, data_dir=config.data_dir,
-                            take=config.eval_examples)
+    inputs = {"train": task.build_inputs("train", training=True), "test": task.build_inputs("test"),
+              "validation": task.build_inputs("validation") if config.validation_examples else None}
     with strategy.scope():
-        try:
-            ensemble = build_model(config.model, info.input_shape, info.num_classes, **config.model_options)
-        except (ValueError, TypeError, ZeroDivisionError) as e:
-            raise TrainingError(f"--model={config.model} --model_options={json.dumps(config.model_options)}: "
-                                f"{e}") from None
-        try:
-            loss_fn = losses_lib.get_loss(config.loss, ensemble.family, ensemble.num_leaves,
-                                          **config.loss_options)
-        except ValueError as e:
-            raise TrainingError(str(e)) from None
-        trainer = EnsembleTrainer(ensemble, loss_fn, config.weight_decay, config.rampup_epochs)
-        steps_per_epoch = config.steps_per_epoch or max(1, (info.train_size - held_out) // config.batch_size)
+        ensemble = task.build_model()
+        trainer = task.build_trainer(ensemble, task.build_losses(ensemble))
+        steps_per_epoch = config.steps_per_epoch or max(1, task.train_size // config.batch_size)
         schedule = PaperSchedule(config.schedule, config.lr, steps_per_epoch * config.epochs)
         optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, nesterov=config.nesterov)
         optimizer = precision_lib.wrap_optimizer(optimizer, config.mixed_precision)
@@ -163,45 +165,54 @@ def run(config: TrainConfig, log=print, callbacks: Sequence[keras.callbacks.Call
         optimizer.build(ensemble.trainable_variables)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
 
-    chief = is_chief(strategy)
+    state = _Run(config, task, strategy, is_chief(strategy), ensemble, trainer, epoch_var, steps_per_epoch,
+                 inputs, log)
+    new_dir = not os.path.exists(config.model_dir)
     # Only the chief writes into --model_dir, so only the chief locks it.
-    lock = RunLock(config.model_dir) if chief else contextlib.nullcontext()
-    with lock, _SigintGuard() as interrupt:
-        if chief and lock.stale_pid is not None and not pid_alive(lock.stale_pid):
-            log(f"took over the lock of a run that is gone (PID {lock.stale_pid})")
-        return _train_and_evaluate(config, info, strategy, chief, ensemble, trainer, epoch_var, train_ds, test_ds,
-                                   steps_per_epoch, interrupt, list(callbacks), log, val_ds=val_ds)
+    lock = RunLock(config.model_dir) if state.chief else contextlib.nullcontext()
+    try:
+        with lock, SigintGuard() as interrupt:
+            if state.chief and lock.stale_pid is not None and not pid_alive(lock.stale_pid):
+                log(f"took over the lock of a run that is gone (PID {lock.stale_pid})")
+            return _train_and_evaluate(state, interrupt, list(callbacks))
+    except tf.errors.ResourceExhaustedError as e:
+        if new_dir and state.chief and not checkpoint_numbers(os.path.join(config.model_dir, "checkpoints")):
+            shutil.rmtree(config.model_dir, ignore_errors=True)  # leave a new folder as it was: absent
+        first = (e.message or str(e)).strip().splitlines()[0][:200]
+        raise TrainingError(f"out of memory with --batch_size={config.batch_size} (--eval_batch_size="
+                            f"{config.eval_batch_size}); try a smaller batch. TensorFlow: {first}") from None
 
 
-def _train_and_evaluate(config, info, strategy, chief, ensemble, trainer, epoch_var, train_ds, test_ds,
-                        steps_per_epoch, interrupt, extra_callbacks, log, val_ds=None) -> dict:
+def _train_and_evaluate(state: _Run, interrupt: SigintGuard, extra_callbacks: list) -> dict:
     """The part of :func:`run` that reads and writes ``--model_dir``, under its lock."""
+    config, log, ensemble, trainer, epoch_var = state.config, state.log, state.ensemble, state.trainer, state.epoch_var
+    chief = state.chief
     checkpoint_dir = os.path.join(config.model_dir, "checkpoints")
     for name in ("checkpoints", "tensorboard"):
         path = os.path.join(config.model_dir, name)
         if os.path.exists(path) and not os.path.isdir(path):
             raise TrainingError(f"{path} is a file, but train.py keeps a folder there; move it away")
     if chief:
-        _clean_stale(config.model_dir, checkpoint_dir, log)
+        clean_stale(config.model_dir, checkpoint_dir, log)
     config_path = os.path.join(config.model_dir, "config.json")
     if os.path.exists(config_path):
-        _check_resume(config, config_path)
-    ckpt = _checkpoint(trainer, epoch_var)
+        check_resume(config, config_path)
+    ckpt = make_checkpoint(trainer, epoch_var)
     resumed = restore(ckpt, checkpoint_dir, warn=log)
     if config.eval_only and not resumed:
         raise TrainingError(f"--eval_only needs a checkpoint in {checkpoint_dir}; none found")
     if chief and resumed:
-        _write_checkpoint_list(checkpoint_dir, resumed)
+        write_checkpoint_list(checkpoint_dir, resumed)
     # Every worker saves (saving may take part in collectives); only the
     # chief saves into --model_dir.
     write_dir = config.model_dir if chief else tempfile.mkdtemp(prefix="hne_tf_worker_")
     manager = tf.train.CheckpointManager(ckpt, os.path.join(write_dir, "checkpoints"), max_to_keep=3,
                                          checkpoint_name=CHECKPOINT_PREFIX)
     if chief:
-        _write_json(config_path, config.to_json())
+        write_json(config_path, config.to_json())
     log(f"model {config.model}: {ensemble.num_leaves} leaves, {ensemble.count_params():,} params, "
         f"{cost_table(ensemble)['full_macs'] / 1e6:.1f} MMACs per image (all leaves); "
-        f"{strategy.num_replicas_in_sync} replica(s)")
+        f"{state.strategy.num_replicas_in_sync} replica(s)")
 
     start_epoch = int(epoch_var.numpy())
     session_started = time.time()
@@ -209,32 +220,32 @@ def _train_and_evaluate(config, info, strategy, chief, ensemble, trainer, epoch_
         provenance.append(config.model_dir, provenance.session(accelerators()))
     if resumed:
         log(f"resumed from {resumed} (epoch {start_epoch} done)")
+    val_ds = state.inputs["validation"]
     history = _read_history(config.model_dir, start_epoch) if val_ds is not None else []
     num_val = math.ceil(config.validation_examples / config.eval_batch_size)
     if not config.eval_only and start_epoch < config.epochs:
-        checkpointer = _Checkpointer(manager, epoch_var, interrupt)
-        callbacks = [checkpointer,
-                     keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard"),
-                                                 write_graph=False)]
+        nan = StopOnNaN()
+        callbacks = [nan, Checkpointer(manager, epoch_var, interrupt, nan),
+                     keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard"), write_graph=False)]
         if val_ds is not None and chief:
             callbacks.append(_ValidationCurve(ensemble, val_ds, num_val, config.model_dir, history, epoch_var, log))
         interactive = _interactive()
         if not interactive:
-            callbacks.append(_PeriodicProgress(config.epochs, steps_per_epoch, log))
+            callbacks.append(_PeriodicProgress(config.epochs, state.steps_per_epoch, log))
         started = time.time()
         interrupt.trainer = trainer
         try:
-            trainer.fit(train_ds, epochs=config.epochs, initial_epoch=start_epoch,
-                        steps_per_epoch=steps_per_epoch, callbacks=callbacks + extra_callbacks,
+            trainer.fit(state.inputs["train"], epochs=config.epochs, initial_epoch=start_epoch,
+                        steps_per_epoch=state.steps_per_epoch, callbacks=callbacks + extra_callbacks,
                         verbose=1 if interactive else 2, shuffle=False)
         finally:
             interrupt.trainer = None
         last = manager.latest_checkpoint or "none (no epoch finished)"
         if interrupt.requested:
-            raise Interrupted(f"interrupted (Ctrl-C) with {int(epoch_var.numpy())} of {config.epochs} epochs done "
-                              f"and saved (an epoch in progress is not). Last checkpoint: {last}. Rerun the same "
-                              "command to resume")
-        if checkpointer.stopped_on_nan:
+            raise Interrupted(f"interrupted ({interrupt.signal_name}) with {int(epoch_var.numpy())} of {config.epochs} "
+                              f"epochs done and saved (an epoch in progress is not). Last checkpoint: {last}. Rerun "
+                              "the same command to resume")
+        if nan.stopped:
             raise TrainingError(f"the loss became NaN or Inf; training stopped. Last good checkpoint: {last}. "
                                 "Try a lower --lr or --mixed_precision off.")
         log(f"trained epochs {start_epoch + 1}..{config.epochs} in {time.time() - started:.1f} s")
@@ -245,9 +256,10 @@ def _train_and_evaluate(config, info, strategy, chief, ensemble, trainer, epoch_
         shutil.rmtree(write_dir, ignore_errors=True)
         log("trained as a non-chief worker; the chief evaluates and writes the run's files")
         return {}
+    info = state.task.info
     num_eval = math.ceil(min(config.eval_examples or info.test_size, info.test_size) / config.eval_batch_size)
     log(f"evaluating every ensemble size on the {config.dataset} test split")
-    result = evaluate(ensemble, test_ds, num_batches=num_eval, verbose=1 if _interactive() else 0)
+    result = evaluate(ensemble, state.inputs["test"], num_batches=num_eval, verbose=1 if _interactive() else 0)
     result.update({"model": config.model, "loss": config.loss, "dataset": config.dataset,
                    "num_leaves": ensemble.num_leaves, "epochs_trained": int(epoch_var.numpy()),
                    "labels": list(info.labels)})
@@ -257,7 +269,7 @@ def _train_and_evaluate(config, info, strategy, chief, ensemble, trainer, epoch_
         result["validation_curve"] = history
     result["provenance"] = provenance.finish(config.model_dir, time.time() - session_started,
                                              (start_epoch, int(epoch_var.numpy())))
-    _write_json(os.path.join(config.model_dir, "eval.json"), result)
+    write_json(os.path.join(config.model_dir, "eval.json"), result)
     try:
         plot_eval(result, os.path.join(config.model_dir, "eval.png"), f"{config.model} / {config.loss}")
     except OSError as e:

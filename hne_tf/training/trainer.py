@@ -14,6 +14,17 @@ from hne_tf.models import Outputs, TreeEnsemble
 from hne_tf.tree import default_prefixes
 
 
+class _EpochClock(keras.callbacks.Callback):
+    """Sets the trainer's ``epoch`` (the ramp-up clock of the distillation weight) as each epoch begins."""
+
+    def __init__(self, trainer: EnsembleTrainer) -> None:
+        super().__init__()
+        self.trainer = trainer
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self.trainer.epoch.assign(float(epoch))
+
+
 class EnsembleTrainer(keras.Model):
     """Custom train/test steps around a tree ensemble.
 
@@ -55,6 +66,10 @@ class EnsembleTrainer(keras.Model):
         self.acc_trackers = {k: keras.metrics.SparseCategoricalAccuracy(name=f"acc_k{k}")
                              for k in self.prefixes}
         self.built = True
+
+    def fit(self, *args, callbacks=None, **kwargs) -> keras.callbacks.History:
+        """``keras.Model.fit``, with the epoch clock of the distillation ramp-up kept by the trainer itself."""
+        return super().fit(*args, callbacks=list(callbacks or []) + [_EpochClock(self)], **kwargs)
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
