@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -10,6 +12,24 @@ import tensorflow as tf
 from hne_tf.cost import cost_table
 from hne_tf.metrics import EnsembleEvaluator
 from hne_tf.models import TreeEnsemble
+
+_PREDICT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _predict_function(ensemble: TreeEnsemble):  # noqa: ANN202 (a tf.function)
+    """The ensemble's evaluation forward pass as one ``tf.function``, traced once per ensemble (a run
+    evaluates after every epoch)."""
+    if ensemble not in _PREDICT:
+        def forward(x) -> dict[str, tf.Tensor]:
+            outputs = ensemble(x, training=False)
+            out = {"logits": tf.cast(outputs["logits"], tf.float32)}
+            teacher = ensemble.teacher_logits(outputs)
+            if teacher is not None:
+                out["teacher"] = tf.cast(teacher, tf.float32)
+            return out
+
+        _PREDICT[ensemble] = tf.function(forward)
+    return _PREDICT[ensemble]
 
 
 def evaluate(ensemble: TreeEnsemble, dataset, num_batches: int | None = None, verbose: int = 1) -> dict:
@@ -20,15 +40,7 @@ def evaluate(ensemble: TreeEnsemble, dataset, num_batches: int | None = None, ve
     ``"teacher"``: accuracy, nll, ece and macs (every leaf plus the gate:
     ``cost_table(ensemble)["teacher"]``, the figure the export's teacher file carries).
     """
-    def forward(x) -> dict[str, tf.Tensor]:
-        outputs = ensemble(x, training=False)
-        out = {"logits": tf.cast(outputs["logits"], tf.float32)}
-        teacher = ensemble.teacher_logits(outputs)
-        if teacher is not None:
-            out["teacher"] = tf.cast(teacher, tf.float32)
-        return out
-
-    predict = tf.function(forward)
+    predict = _predict_function(ensemble)
     evaluator = EnsembleEvaluator(ensemble.num_leaves)
     bar = keras.utils.Progbar(num_batches, verbose=verbose, unit_name="batch") if verbose else None
     for i, (x, y) in enumerate(dataset):
