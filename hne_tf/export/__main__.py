@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging
 
-from export import precisions as precision_registry
+from hne_tf.export import precisions as precision_registry
 
 FLAGS = flags.FLAGS
 
@@ -70,20 +70,20 @@ def main(argv: list[str]) -> None:
     members = _int_list("members", FLAGS.members, {"default": None, "none": []})
     precisions = [p.strip() for p in FLAGS.precisions.split(",") if p.strip()]
 
-    from export import publish
+    from hne_tf.export import publish
 
     try:  # before TensorFlow starts: a dangerous --out_dir is refused at once
         publish.recover(out_dir, print)
         publish.check_out_dir(out_dir, FLAGS.model_dir, FLAGS.overwrite)
     except publish.PublishError as e:
         sys.exit(f"export: error: {e}")
-    from export.quiet import quiet_native_stderr
+    from hne_tf.export.quiet import quiet_native_stderr
 
     with quiet_native_stderr():  # TensorFlow's start-up lines on a machine without a GPU
         import tensorflow as tf
 
         tf.config.list_logical_devices()
-    from export.exporter import ExportConfig, ExportError, run_export
+    from hne_tf.export.exporter import ExportConfig, ExportError, run_export
 
     # The converter saves a temporary SavedModel per file and absl would log
     # every step of it at INFO.

@@ -37,10 +37,10 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from export import manifest as mf
-from export import precisions as precision_registry
-from export import runtime as rt
 from hne_tf import osutil
+from hne_tf.export import manifest as mf
+from hne_tf.export import precisions as precision_registry
+from hne_tf.export import runtime as rt
 
 RULES = ("deadline", "confidence", "leaves")
 
@@ -318,7 +318,7 @@ def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | Non
         log(f"threads per step (faster of 1 and {threads}, measured): {engine.thread_plan}")
     if rule is not None:
         engine.check_rule(rule)
-    from export import inputs
+    from hne_tf.export import inputs
 
     images, labels = inputs.load_split(engine.manifest["model"]["dataset"], "test", data_dir, num_images)
     if num_images is not None and len(images) < num_images:
@@ -372,7 +372,7 @@ def main(argv) -> None:
             rule = StoppingRule(FLAGS.rule, value)
         except ValueError as e:
             sys.exit(f"export.anytime: error: {e}")
-    from export.inputs import InputError
+    from hne_tf.export.inputs import InputError
 
     if FLAGS.precision not in precision_registry.REGISTRY:
         sys.exit(f"export.anytime: error: --precision must be one of {', '.join(precision_registry.REGISTRY)}, "

@@ -43,18 +43,18 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from export import manifest as mf
-from export import runtime as rt
 from hne_tf import osutil
+from hne_tf.export import manifest as mf
+from hne_tf.export import runtime as rt
 
 
 def _independent_ensemble(manifest: dict, log: Callable[[str], None]) -> dict | None:
     """Latency of the N-leaf independent ensemble with the manifest model's base network."""
-    from export.quiet import quiet_native_stderr
+    from hne_tf.export.quiet import quiet_native_stderr
 
     with quiet_native_stderr():  # TensorFlow's start-up lines
-        from export import convert as conv
         from hne_tf.cost import cost_table
+        from hne_tf.export import convert as conv
         from hne_tf.models import build_model
         from hne_tf.tree import hne_cost_formula
 

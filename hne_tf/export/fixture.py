@@ -3,7 +3,7 @@
   python -m export.fixture --manifest=runs/hne_fashion_mnist_tflite/manifest.json --num_images=32
 
 The Android (Java) and browser (JS) engines implement the same stopping rules
-as :mod:`export.anytime`. This command records, for the first ``num_images``
+as :mod:`hne_tf.export.anytime`. This command records, for the first ``num_images``
 test images, every anytime step's leaf logits and measured latency, the
 predicted step latencies the deadline rule uses, and for a set of rules the
 number of steps the Python engine ran and the class it predicted. Another
@@ -24,7 +24,7 @@ The file (``decision_fixture.json`` beside the manifest by default)::
               "steps": [n], "prediction": [n], "elapsed_ms": [n]}, ...]}
 
 Semantics an engine must follow to reproduce ``cases`` (those of
-``export.anytime.StoppingRule.run_next`` and ``replay``):
+``hne_tf.export.anytime.StoppingRule.run_next`` and ``replay``):
 
 * step 1 always runs; no step past ``N`` runs;
 * the ensemble after ``k`` steps is the sum of the first ``k`` leaf logits
@@ -52,8 +52,8 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from export import manifest as mf
 from hne_tf import osutil
+from hne_tf.export import manifest as mf
 
 FORMAT = "hne-tf-decision-fixture"
 VERSION = 1
@@ -77,9 +77,9 @@ def default_rules(num_steps: int, predicted_ms: Sequence[float]) -> list[tuple]:
 def build(manifest_path: str, num_images: int = 32, precision: str = "float32", threads: int = 1,
           data_dir: str | None = None) -> dict:
     """Traces the anytime file on the first ``num_images`` raw test images and replays the default rules."""
-    from export.anytime import AnytimeEngine, StoppingRule, replay
-    from export.samples import manifest_test_images
     from hne_tf.ensemble import prefix_ensembles
+    from hne_tf.export.anytime import AnytimeEngine, StoppingRule, replay
+    from hne_tf.export.samples import manifest_test_images
 
     engine = AnytimeEngine(manifest_path, precision, threads)
     pixels, labels = manifest_test_images(engine.manifest, num_images, data_dir)

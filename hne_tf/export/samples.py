@@ -96,8 +96,8 @@ def write_samples(manifest: dict, out_dir: str, num: int = 12, data_dir: str | N
 def main(argv) -> None:
     from absl import flags
 
-    from export import manifest as mf
     from hne_tf.data import DataError
+    from hne_tf.export import manifest as mf
 
     FLAGS = flags.FLAGS
     if len(argv) > 1:
