@@ -288,7 +288,7 @@ def test_export_times_all_files_in_one_interleaved_run(hne_run, hne_export, tmp_
 
 
 def test_native_noise_is_dropped_and_real_lines_kept():
-    code = ("import os\nfrom hne_tf.export.quiet import quiet_native_stderr\nwith quiet_native_stderr():\n"
+    code = ("import os\nfrom hne_tf.quiet import quiet_native_stderr\nwith quiet_native_stderr():\n"
             "    os.write(2, b'fully_quantize: 0, inference_type: 6, input_inference_type: FLOAT32\\n')\n"
             "    os.write(2, b'E0000 00:00:1.2 1 cuda_platform.cc:52] failed call to cuInit: INTERNAL\\n')\n"
             "    os.write(2, b'W0000 00:00:1.2 1 something.cc:1] a real warning\\n')\n")

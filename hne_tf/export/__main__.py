@@ -77,7 +77,7 @@ def main(argv: list[str]) -> None:
         publish.check_out_dir(out_dir, FLAGS.model_dir, FLAGS.overwrite)
     except publish.PublishError as e:
         sys.exit(f"export: error: {e}")
-    from hne_tf.export.quiet import quiet_native_stderr
+    from hne_tf.quiet import quiet_native_stderr
 
     with quiet_native_stderr():  # TensorFlow's start-up lines on a machine without a GPU
         import tensorflow as tf

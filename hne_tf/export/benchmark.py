@@ -50,7 +50,7 @@ from hne_tf.export import runtime as rt
 
 def _independent_ensemble(manifest: dict, log: Callable[[str], None]) -> dict | None:
     """Latency of the N-leaf independent ensemble with the manifest model's base network."""
-    from hne_tf.export.quiet import quiet_native_stderr
+    from hne_tf.quiet import quiet_native_stderr
 
     with quiet_native_stderr():  # TensorFlow's start-up lines
         from hne_tf.cost import cost_table

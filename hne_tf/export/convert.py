@@ -44,7 +44,7 @@ from tensorflow.lite.tools import flatbuffer_utils
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from hne_tf.export import precisions
-from hne_tf.export.quiet import quiet_native_stderr
+from hne_tf.quiet import quiet_native_stderr
 from hne_tf.tree import AnytimeStep, run_anytime_steps
 
 DEFAULT_SIGNATURE = "serving_default"
