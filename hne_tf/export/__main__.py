@@ -1,6 +1,8 @@
 """Export a trained run to TFLite: one model per prefix, the anytime file, a manifest.
 
-  python -m export --model_dir=runs/hne_fashion_mnist --out_dir=runs/hne_fashion_mnist_tflite
+  hne-export --model_dir=runs/hne_fashion_mnist --out_dir=runs/hne_fashion_mnist_tflite
+
+(or python3 -m hne_tf.export; in a checkout, python3 -m export.)
 
 Writes, for every precision in --precisions:
   prefix_kNN_<precision>.tflite   the first NN leaves; output "logits" [batch, NN, classes]
@@ -18,35 +20,12 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging
+from absl import flags, logging
 
+from hne_tf.cli import run_app
 from hne_tf.export import precisions as precision_registry
 
 FLAGS = flags.FLAGS
-
-flags.DEFINE_string("model_dir", "runs/hne_fashion_mnist", "A train.py --model_dir (config.json + checkpoints/).")
-flags.DEFINE_string("out_dir", None, "Where to write the .tflite files and manifest.json "
-                    "(default: <model_dir>_tflite).")
-flags.DEFINE_string("prefixes", "default", "Ensemble sizes k to export as standalone models, e.g. 1,2,4,16; "
-                    "'default' = 1, 2, 4, ..., N; 'all' = 1..N.")
-flags.DEFINE_string("precisions", ",".join(precision_registry.REGISTRY), precision_registry.cli_help())
-flags.DEFINE_string("members", "default", "Leaves (0-based) to export alone, e.g. 0,3; 'default' = every OEMC "
-                    "student, none for other families (prefix k=1 already is leaf 0 alone); 'none'.")
-flags.DEFINE_bool("anytime", True, "Export the anytime file (one signature per leaf step).")
-flags.DEFINE_bool("teacher", True, "Export the family's own teacher (ONE's gated teacher: every leaf and the gate) "
-                  "as teacher_<precision>.tflite, for models that have one; no effect on others.")
-flags.DEFINE_integer("eval_examples", None, "Measure accuracy on the first N test examples (default: all).")
-flags.DEFINE_integer("calibration_images", 256, "Training images for the calibrated precisions ("
-                     + ", ".join(p.name for p in precision_registry.REGISTRY.values() if p.calibrated) + ").")
-flags.DEFINE_integer("parity_examples", 256, "Test images on which float32 TFLite is compared with Keras.")
-flags.DEFINE_float("parity_tolerance", 1e-5, "Largest allowed |TFLite - Keras| logit difference (float32), "
-                   "relative to the logits' scale: tolerance x max(1, max |Keras logit|).")
-flags.DEFINE_float("max_anytime_size_ratio", 1.05, "Bound on anytime file size / full float32 model size.")
-flags.DEFINE_integer("latency_threads", 2, "Threads for the latency recorded in the manifest.")
-flags.DEFINE_integer("latency_runs", 50, "Timed rounds for the latencies (every file once per round, "
-                     "interleaved; median and IQR, after 5 warm-up rounds).")
-flags.DEFINE_string("data_dir", None, "Data location (default: the run's --data_dir).")
-flags.DEFINE_bool("overwrite", False, "Replace an existing --out_dir (only once the new export passed its checks).")
 
 
 def _int_list(flag: str, value: str, special: dict) -> list[int] | str | None:
@@ -60,6 +39,32 @@ def _int_list(flag: str, value: str, special: dict) -> list[int] | str | None:
         sys.exit(f"export: error: --{flag} must be a comma list of integers or one of "
                  f"{', '.join(special)}, got {value!r}")
     return values
+
+
+def _define_flags() -> None:
+    flags.DEFINE_string("model_dir", "runs/hne_fashion_mnist", "A train.py --model_dir (config.json + checkpoints/).")
+    flags.DEFINE_string("out_dir", None, "Where to write the .tflite files and manifest.json "
+                        "(default: <model_dir>_tflite).")
+    flags.DEFINE_string("prefixes", "default", "Ensemble sizes k to export as standalone models, e.g. 1,2,4,16; "
+                        "'default' = 1, 2, 4, ..., N; 'all' = 1..N.")
+    flags.DEFINE_string("precisions", ",".join(precision_registry.REGISTRY), precision_registry.cli_help())
+    flags.DEFINE_string("members", "default", "Leaves (0-based) to export alone, e.g. 0,3; 'default' = every OEMC "
+                        "student, none for other families (prefix k=1 already is leaf 0 alone); 'none'.")
+    flags.DEFINE_bool("anytime", True, "Export the anytime file (one signature per leaf step).")
+    flags.DEFINE_bool("teacher", True, "Export the family's own teacher (ONE's gated teacher: every leaf and the gate) "
+                      "as teacher_<precision>.tflite, for models that have one; no effect on others.")
+    flags.DEFINE_integer("eval_examples", None, "Measure accuracy on the first N test examples (default: all).")
+    flags.DEFINE_integer("calibration_images", 256, "Training images for the calibrated precisions ("
+                         + ", ".join(p.name for p in precision_registry.REGISTRY.values() if p.calibrated) + ").")
+    flags.DEFINE_integer("parity_examples", 256, "Test images on which float32 TFLite is compared with Keras.")
+    flags.DEFINE_float("parity_tolerance", 1e-5, "Largest allowed |TFLite - Keras| logit difference (float32), "
+                       "relative to the logits' scale: tolerance x max(1, max |Keras logit|).")
+    flags.DEFINE_float("max_anytime_size_ratio", 1.05, "Bound on anytime file size / full float32 model size.")
+    flags.DEFINE_integer("latency_threads", 2, "Threads for the latency recorded in the manifest.")
+    flags.DEFINE_integer("latency_runs", 50, "Timed rounds for the latencies (every file once per round, "
+                         "interleaved; median and IQR, after 5 warm-up rounds).")
+    flags.DEFINE_string("data_dir", None, "Data location (default: the run's --data_dir).")
+    flags.DEFINE_bool("overwrite", False, "Replace an existing --out_dir (only once the new export passed its checks).")
 
 
 def main(argv: list[str]) -> None:
@@ -103,5 +108,10 @@ def main(argv: list[str]) -> None:
         sys.exit(f"export: error: {e}")
 
 
+def cli() -> None:
+    """The ``hne-export`` command (also ``python -m hne_tf.export``; ``python3 -m export`` in a checkout)."""
+    run_app(main, _define_flags, __doc__)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    cli()

@@ -1,6 +1,8 @@
 """Host anytime runner: leaf-by-leaf inference under a stopping rule.
 
-  python -m export.anytime --manifest=runs/hne_fashion_mnist_tflite/manifest.json
+  hne-anytime --manifest=runs/hne_fashion_mnist_tflite/manifest.json
+
+(or python3 -m hne_tf.export.anytime; in a checkout, python3 -m export.anytime.)
 
 For each test image the engine runs the anytime file's steps in order, keeps
 the running mean of the leaf logits, and asks its stopping rule after every
@@ -38,6 +40,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from hne_tf import osutil
+from hne_tf.cli import run_app
 from hne_tf.export import manifest as mf
 from hne_tf.export import precisions as precision_registry
 from hne_tf.export import runtime as rt
@@ -414,8 +417,10 @@ def _define_flags() -> None:
     flags.DEFINE_string("data_dir", None, "Data location (default: the data set's default).")
 
 
-if __name__ == "__main__":
-    from absl import app
+def cli() -> None:
+    """The ``hne-anytime`` command."""
+    run_app(main, _define_flags, __doc__)
 
-    _define_flags()
-    app.run(main)
+
+if __name__ == "__main__":
+    cli()

@@ -1,6 +1,8 @@
 """Latency benchmark of an export (LiteRT + XNNPACK on this CPU, batch 1).
 
-  python -m export.benchmark --manifest=runs/hne_fashion_mnist_tflite/manifest.json
+  hne-bench --manifest=runs/hne_fashion_mnist_tflite/manifest.json
+
+(or python3 -m hne_tf.export.benchmark; in a checkout, python3 -m export.benchmark.)
 
 Prints, for every thread count and precision (default 1 and 2 threads,
 float32 and int8):
@@ -44,6 +46,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from hne_tf import osutil
+from hne_tf.cli import run_app
 from hne_tf.export import manifest as mf
 from hne_tf.export import runtime as rt
 
@@ -279,8 +282,8 @@ def main(argv) -> None:
     print(f"\nwrote {output} ({time.time() - started:.0f} s)")
 
 
-if __name__ == "__main__":
-    from absl import app, flags
+def _define_flags() -> None:
+    from absl import flags
 
     flags.DEFINE_string("manifest", "runs/hne_fashion_mnist_tflite/manifest.json", "An export's manifest.json.")
     flags.DEFINE_string("threads", "1,2", "Comma list of interpreter thread counts.")
@@ -289,4 +292,12 @@ if __name__ == "__main__":
     flags.DEFINE_integer("warmup", 5, "Untimed runs before timing.")
     flags.DEFINE_bool("independent", True, "Also time an independent ensemble of the same N and base network.")
     flags.DEFINE_string("output", None, "JSON output (default: <manifest dir>/latency.json).")
-    app.run(main)
+
+
+def cli() -> None:
+    """The ``hne-bench`` command."""
+    run_app(main, _define_flags, __doc__)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,6 +1,8 @@
 """The decision fixture: what the Python anytime engine decided, for other engines to replay.
 
-  python -m export.fixture --manifest=runs/hne_fashion_mnist_tflite/manifest.json --num_images=32
+  python3 -m hne_tf.export.fixture --manifest=runs/hne_fashion_mnist_tflite/manifest.json --num_images=32
+
+(in a checkout, also python3 -m export.fixture.)
 
 The Android (Java) and browser (JS) engines implement the same stopping rules
 as :mod:`hne_tf.export.anytime`. This command records, for the first ``num_images``
@@ -53,6 +55,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from hne_tf import osutil
+from hne_tf.cli import run_app
 from hne_tf.export import manifest as mf
 
 FORMAT = "hne-tf-decision-fixture"
@@ -127,8 +130,8 @@ def main(argv) -> None:
           f"{len(fixture['cases'])} rules")
 
 
-if __name__ == "__main__":
-    from absl import app, flags
+def _define_flags() -> None:
+    from absl import flags
 
     flags.DEFINE_string("manifest", "runs/hne_fashion_mnist_tflite/manifest.json", "An export's manifest.json.")
     flags.DEFINE_string("out", None, f"Output file (default: {FIXTURE_FILE} beside the manifest).")
@@ -136,4 +139,12 @@ if __name__ == "__main__":
     flags.DEFINE_string("precision", "float32", "Which anytime file: float32 | float16 | dynamic | int8.")
     flags.DEFINE_integer("threads", 1, "Interpreter threads.")
     flags.DEFINE_string("data_dir", None, "Data location (default: the data set's default).")
-    app.run(main)
+
+
+def cli() -> None:
+    """The ``python3 -m hne_tf.export.fixture`` command."""
+    run_app(main, _define_flags, __doc__)
+
+
+if __name__ == "__main__":
+    cli()

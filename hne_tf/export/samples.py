@@ -1,6 +1,8 @@
 """Raw test images for the on-device demos: PNG files plus their labels.
 
-  python -m export.samples --manifest=runs/hne_fashion_mnist_tflite/manifest.json --out=DIR --num=12
+  python3 -m hne_tf.export.samples --manifest=runs/hne_fashion_mnist_tflite/manifest.json --out=DIR --num=12
+
+(in a checkout, also python3 -m export.samples.)
 
 The demos (Android, browser) preprocess images themselves, exactly as
 ``manifest["input"]`` says, so they need the *raw* pixels (0..255) of the
@@ -22,6 +24,7 @@ import sys
 import numpy as np
 
 from hne_tf import osutil
+from hne_tf.cli import run_app
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -110,12 +113,20 @@ def main(argv) -> None:
     print(f"wrote {len(samples)} PNG images and {SAMPLES_FILE} to {FLAGS.out}")
 
 
-if __name__ == "__main__":
-    from absl import app, flags
+def _define_flags() -> None:
+    from absl import flags
 
     flags.DEFINE_string("manifest", "runs/hne_fashion_mnist_tflite/manifest.json", "An export's manifest.json.")
     flags.DEFINE_string("out", None, "Folder to write the PNG files and samples.json into.")
     flags.DEFINE_integer("num", 12, "How many test images (the first N of the test split).")
     flags.DEFINE_string("data_dir", None, "Data location (default: the data set's default).")
     flags.mark_flag_as_required("out")
-    app.run(main)
+
+
+def cli() -> None:
+    """The ``python3 -m hne_tf.export.samples`` command."""
+    run_app(main, _define_flags, __doc__)
+
+
+if __name__ == "__main__":
+    cli()
