@@ -17,21 +17,22 @@ from collections.abc import Callable
 def run_app(main: Callable[[list[str]], None], define_flags: Callable[[], None], usage: str | None) -> None:
     """Defines the program's flags, then runs ``absl.app.run(main)`` (which exits the process).
 
-    absl's ``--help`` prints ``__main__``'s docstring and the flags defined by the main module (the
-    module absl names by ``sys.argv[0]``). Here the flags are defined by a library module and
-    ``__main__`` is a console script or a wrapper, so the new flags are declared key flags of
-    ``sys.argv[0]`` and ``usage`` (the CLI module's docstring) stands in for ``__main__``'s while the
-    program runs: ``--help`` shows what it showed when the CLI was its own script. The flags are
-    defined at each call, not at import, so an in-process caller (the tests' ``kit.run_cli``) can run
-    a CLI again after removing them.
+    absl's ``--help`` prints ``__main__``'s docstring and the flags of the main program (the module
+    absl names ``sys.argv[0]``), and ``--helpfull`` lists those first. Here the flags are defined by a
+    library module and ``__main__`` is a console script or a wrapper, so the CLI module's flags are
+    attributed to the main program (TensorFlow's own, defined while it is imported, stay with their
+    modules) and ``usage`` (the CLI module's docstring) stands in for ``__main__``'s while the program
+    runs: the help reads as it did when the CLI was a script of its own. The flags are defined at each
+    call, not at import, so an in-process caller (the tests' ``kit.run_cli``) can run a CLI again after
+    removing them.
     """
     from absl import app, flags
 
-    values = flags.FLAGS
-    before = set(values)
     define_flags()
-    for name in sorted(set(values) - before):
-        values.register_key_flag_for_module(sys.argv[0], values[name])
+    module = define_flags.__module__
+    by_module = flags.FLAGS.flags_by_module_dict()  # absl's own record: name -> flags defined there
+    if module != "__main__" and module in by_module:  # as __main__, absl already named it sys.argv[0]
+        by_module.setdefault(sys.argv[0], []).extend(by_module.pop(module))
     main_module = sys.modules["__main__"]
     saved = main_module.__doc__
     main_module.__doc__ = usage
