@@ -4,8 +4,10 @@ With no flags: a small HNE (hne_resnet_mini, 16 leaves) trained for three
 epochs (lr 0.2, no augmentation) on Fashion-MNIST from the offline IDX files, evaluated for every
 ensemble size. Rerunning the same command resumes from --model_dir.
 
-  python train.py --model=hne_resnet_small --loss=hierarchical_distillation \
+  hne-train --model=hne_resnet_small --loss=hierarchical_distillation \
       --dataset=fashion_mnist --epochs=1 --steps_per_epoch=20 --model_dir=/tmp/r
+
+(or python3 -m hne_tf.cli.train; in a checkout, python3 train.py.)
 """
 
 import dataclasses
@@ -17,8 +19,9 @@ import typing
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags
+from absl import flags
 
+from hne_tf.cli import run_app
 from hne_tf.quiet import StderrFilter
 
 FLAGS = flags.FLAGS
@@ -113,7 +116,6 @@ def _define_loss_flags(losses_lib) -> None:
             flags.DEFINE_float(name, None, text)
 
 
-
 def main(argv) -> None:
     if len(argv) > 1:
         sys.exit(f"train.py: error: unexpected arguments {argv[1:]}; flags look like --name=value")
@@ -172,12 +174,16 @@ def main(argv) -> None:
         sys.exit(f"train.py: error: {e}")
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The ``hne-train`` command (and ``python3 train.py`` in a checkout)."""
     # TensorFlow prints its start-up noise while it is imported (the loss registry imports it):
     # filter stderr before that.
-    _noise_filter = StderrFilter().start()
+    noise_filter = StderrFilter().start()
     try:
-        _define_flags()
-        app.run(main)
+        run_app(main, _define_flags, __doc__)
     finally:
-        _noise_filter.stop()
+        noise_filter.stop()
+
+
+if __name__ == "__main__":
+    cli()
