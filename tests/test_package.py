@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
 from kit import ROOT
 
 # console script, its module, the checkout's command, a flag its --help must list
@@ -56,7 +55,6 @@ def _check_help(r, module, flag):
     assert "--test_random_seed" not in flags_part, r.args  # TensorFlow's flags are not the program's
 
 
-@pytest.mark.xdist_group("test_package")
 def test_installs_without_the_checkout(tmp_path):
     src, target, elsewhere = tmp_path / "src", tmp_path / "site", tmp_path / "elsewhere"
     src.mkdir()
