@@ -1,9 +1,8 @@
-"""TFLite export of trained tree ensembles (``python -m export``).
+"""The README's export commands in a checkout, unchanged by the move to :mod:`hne_tf.export`.
 
-* :mod:`export.convert`  Keras -> frozen graphs -> TFLite flatbuffers
-* :mod:`export.exporter` the export job: files, parity checks, manifest
-* :mod:`export.manifest` the manifest schema and its validator
-* :mod:`export.runtime`  running the files with LiteRT + XNNPACK on the host
-* :mod:`export.anytime`  the host anytime runner (``python -m export.anytime``)
-* :mod:`export.benchmark` the latency benchmark (``python -m export.benchmark``)
+``python3 -m export``, ``python3 -m export.anytime``, ``python3 -m export.benchmark``,
+``python3 -m export.fixture`` and ``python3 -m export.samples``, run from the repository root: each
+module here only starts the CLI of its namesake in :mod:`hne_tf.export`, where everything lives.
+Installed (``pip install .``), the same programs are ``hne-export``, ``hne-anytime`` and ``hne-bench``;
+this package is not installed.
 """

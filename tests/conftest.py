@@ -63,8 +63,8 @@ def demo_assets(hne_export, tmp_path_factory):
     """What the on-device demos read, made from ``hne_export`` (which stays untouched):
     ``{"export": dir, "manifest": dict, "samples": dir with PNGs and samples.json,
     "fixture_path": decision fixture JSON, "fixture": its content}``."""
-    from export import fixture as fx
-    from export.samples import write_samples
+    from hne_tf.export import fixture as fx
+    from hne_tf.export.samples import write_samples
 
     out, manifest = hne_export
 

@@ -43,7 +43,7 @@ def train(model_dir, model, loss, steps, options=None):
 def export(run_dir, out_dir, log=None, **kw):
     """``run_export`` of ``run_dir`` with the tests' small settings (``kw`` overrides them); its manifest.
     ``log`` receives the export's log lines (default: dropped)."""
-    from export.exporter import ExportConfig, run_export
+    from hne_tf.export.exporter import ExportConfig, run_export
 
     settings = dict(model_dir=str(run_dir), out_dir=str(out_dir), eval_examples=256, parity_examples=64,
                     calibration_images=64, latency_runs=20)
@@ -104,7 +104,7 @@ def run_cli(target, *args, env=None):
     try:
         with _own_flags(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
                 warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "'.*' found in sys.modules", RuntimeWarning)  # runpy on export.anytime
+            warnings.filterwarnings("ignore", "'.*' found in sys.modules", RuntimeWarning)  # runpy of an imported one
             try:
                 if target.endswith(".py"):
                     runpy.run_path(os.path.join(ROOT, target), run_name="__main__")

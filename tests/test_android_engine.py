@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from kit import ROOT
 
-from export import manifest as mf
-from export.samples import SAMPLES_FILE, manifest_test_images, preprocess
+from hne_tf.export import manifest as mf
+from hne_tf.export.samples import SAMPLES_FILE, manifest_test_images, preprocess
 
 ENGINE_SCRIPT = os.path.join(ROOT, "android_demo", "engine", "run_tests.sh")
 JUNIT_JAR = "/usr/share/java/junit-platform-console-standalone.jar"

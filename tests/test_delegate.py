@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export import convert as conv
-from export import manifest as mf
-from export import runtime as rt
 from hne_tf import data as data_lib
+from hne_tf.export import convert as conv
+from hne_tf.export import manifest as mf
+from hne_tf.export import runtime as rt
 from hne_tf.layers import GroupedConv2D
 from hne_tf.training import load_trained
 

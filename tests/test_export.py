@@ -19,11 +19,11 @@ from kit import export as _export
 from kit import test_images as _images
 from kit import train as _train
 
-from export import convert as conv
-from export import manifest as mf
-from export import precisions
-from export import runtime as rt
-from export.exporter import ExportConfig, ExportError, run_export
+from hne_tf.export import convert as conv
+from hne_tf.export import manifest as mf
+from hne_tf.export import precisions
+from hne_tf.export import runtime as rt
+from hne_tf.export.exporter import ExportConfig, ExportError, run_export
 from hne_tf.training import load_trained
 
 
@@ -168,7 +168,7 @@ def test_trained_model_is_better_than_chance(hne_export):
 
 def test_parity_tolerance_is_relative_to_the_logits(hne_run):
     """Rounding at logits of thousands passes; a 1% change of one batch-norm scale fails."""
-    from export.exporter import parity_result
+    from hne_tf.export.exporter import parity_result
 
     model = load_trained(str(hne_run))  # a private copy: its weights are changed below
     x, _ = _images(64)
@@ -288,7 +288,7 @@ def test_export_times_all_files_in_one_interleaved_run(hne_run, hne_export, tmp_
 
 
 def test_native_noise_is_dropped_and_real_lines_kept():
-    code = ("import os\nfrom export.quiet import quiet_native_stderr\nwith quiet_native_stderr():\n"
+    code = ("import os\nfrom hne_tf.quiet import quiet_native_stderr\nwith quiet_native_stderr():\n"
             "    os.write(2, b'fully_quantize: 0, inference_type: 6, input_inference_type: FLOAT32\\n')\n"
             "    os.write(2, b'E0000 00:00:1.2 1 cuda_platform.cc:52] failed call to cuInit: INTERNAL\\n')\n"
             "    os.write(2, b'W0000 00:00:1.2 1 something.cc:1] a real warning\\n')\n")
@@ -334,7 +334,7 @@ def test_manifest_load_errors(tmp_path):
 # ----------------------------------------------------------------- runner
 
 def test_stopping_rules_on_a_fixed_trace():
-    from export.anytime import StoppingRule, replay
+    from hne_tf.export.anytime import StoppingRule, replay
 
     # Two images, four steps, three classes. Image 0 is confident after two
     # leaves; image 1 never reaches 0.9.
@@ -361,7 +361,7 @@ def test_stopping_rules_on_a_fixed_trace():
 
 
 def test_rule_arguments_are_checked():
-    from export.anytime import StoppingRule
+    from hne_tf.export.anytime import StoppingRule
 
     for kind, value in [("deadline", 0), ("confidence", 1.5), ("leaves", 2.5), ("bedtime", 1)]:
         with pytest.raises(ValueError):
@@ -369,7 +369,7 @@ def test_rule_arguments_are_checked():
 
 
 def test_live_engine_on_the_exported_file(hne_export, hne_model):
-    from export.anytime import AnytimeEngine, StoppingRule, softmax
+    from hne_tf.export.anytime import AnytimeEngine, StoppingRule, softmax
 
     out, _ = hne_export
     engine = AnytimeEngine(str(out / "manifest.json"))
@@ -385,7 +385,7 @@ def test_live_engine_on_the_exported_file(hne_export, hne_model):
     assert len(predicted) == 16 and min(predicted) > 0
     assert engine.classify(x[1], StoppingRule("deadline", 1e6)).steps == 16
     # Replay of a traced pass takes the same decisions as the live engine.
-    from export.anytime import replay
+    from hne_tf.export.anytime import replay
 
     trace = engine.trace(x)
     for rule in (StoppingRule("confidence", 0.6), StoppingRule("leaves", 7)):
@@ -398,7 +398,7 @@ def test_live_engine_on_the_exported_file(hne_export, hne_model):
 
 def test_runner_cli_writes_table_json_and_plot(hne_export, tmp_path):
     out, _ = hne_export
-    r = run_cli("export.anytime", f"--manifest={out / 'manifest.json'}", "--num_images=64",
+    r = run_cli("hne_tf.export.anytime", f"--manifest={out / 'manifest.json'}", "--num_images=64",
                 f"--output={tmp_path / 'eval'}")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "accuracy %" in r.stdout and "deadline" in r.stdout
@@ -406,7 +406,7 @@ def test_runner_cli_writes_table_json_and_plot(hne_export, tmp_path):
     assert result["num_images"] == 64 and (tmp_path / "eval.png").exists()
     leaves = [p for p in result["points"] if p["rule"] == "leaves"]
     assert [p["mean_leaves"] for p in leaves] == list(range(1, 17))
-    r = run_cli("export.anytime", f"--manifest={out / 'manifest.json'}", "--rule=confidence")
+    r = run_cli("hne_tf.export.anytime", f"--manifest={out / 'manifest.json'}", "--rule=confidence")
     assert r.returncode != 0 and "--confidence" in r.stderr
 
 
@@ -455,7 +455,7 @@ def test_cli_bad_input_exits_nonzero(hne_run, tmp_path):
     # One process per case costs seconds; the other cases are checked in-process above.
     for flag, message in [("--prefixes=one", "comma list of integers"),
                           ("--precisions=float32,int4", "unknown precision")]:
-        r = subprocess.run([sys.executable, "-m", "export", f"--model_dir={hne_run}", f"--out_dir={out}", flag],
+        r = subprocess.run([sys.executable, "-m", "hne_tf.export", f"--model_dir={hne_run}", f"--out_dir={out}", flag],
                            cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert r.returncode != 0 and message in r.stderr, (flag, r.stderr[-1500:])
         assert "cuInit" not in r.stderr and "InitializeLog" not in r.stderr, r.stderr[-1500:]

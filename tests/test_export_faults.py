@@ -29,11 +29,11 @@ import pytest
 from faults_util import checksums as sums
 from kit import ROOT, run_cli
 
-from export import exporter, publish
-from export import manifest as mf
-from export.anytime import StoppingRule
-from export.anytime import run as run_anytime
-from export.exporter import ExportConfig, ExportError, run_export
+from hne_tf.export import exporter, publish
+from hne_tf.export import manifest as mf
+from hne_tf.export.anytime import StoppingRule
+from hne_tf.export.anytime import run as run_anytime
+from hne_tf.export.exporter import ExportConfig, ExportError, run_export
 
 # One pytest-xdist worker runs this module: its module fixtures are costly to build twice.
 pytestmark = pytest.mark.xdist_group("test_export_faults")
@@ -87,7 +87,7 @@ def run_copy(hne_run, tmp_path):
 
 def test_cli_refuses_out_dir_that_contains_the_run(run_copy):
     before = sums(run_copy)
-    r = _cli("export", f"--model_dir={run_copy}", f"--out_dir={run_copy.parent}", "--overwrite")
+    r = _cli("hne_tf.export", f"--model_dir={run_copy}", f"--out_dir={run_copy.parent}", "--overwrite")
     assert r.returncode == 1, r.stderr[-2000:]
     assert "contains --model_dir" in _last_line(r.stderr) and _last_line(r.stderr).startswith("export: error:")
     assert sums(run_copy) == before
@@ -216,7 +216,7 @@ def test_export_killed_mid_run_keeps_the_old_export(run_copy, small_export, tmp_
     out = tmp_path / "out"
     shutil.copytree(small_export, out)
     before = sums(out)
-    p = subprocess.Popen([sys.executable, "-m", "export", f"--model_dir={run_copy}", f"--out_dir={out}",
+    p = subprocess.Popen([sys.executable, "-m", "hne_tf.export", f"--model_dir={run_copy}", f"--out_dir={out}",
                           "--overwrite", "--precisions=float32", "--prefixes=1,2,4", "--noanytime",
                           "--eval_examples=64", "--latency_runs=5"], cwd=ROOT, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
@@ -372,7 +372,7 @@ def test_runner_cli_disk_full_message(hne_export, tmp_path):
     try:
         (disk / "eval.json").write_text('{"earlier": true}')
         _fill(disk)
-        r = _cli("export.anytime", f"--manifest={out / 'manifest.json'}", "--num_images=4",
+        r = _cli("hne_tf.export.anytime", f"--manifest={out / 'manifest.json'}", "--num_images=4",
                  f"--output={disk / 'eval'}")
         assert r.returncode == 1 and "disk full" in _last_line(r.stderr), r.stderr[-2000:]
         assert "earlier results there are unchanged" in _last_line(r.stderr)
@@ -395,7 +395,7 @@ def test_runner_rejects_counts_it_cannot_honour(hne_export):
     ]:
         with pytest.raises(ValueError, match=message):
             run_anytime(manifest, log=_quiet, **kwargs)
-    from export.anytime import AnytimeEngine, replay
+    from hne_tf.export.anytime import AnytimeEngine, replay
 
     engine = AnytimeEngine(manifest)
     x = np.zeros((2, 28, 28, 1), np.float32)
@@ -411,11 +411,11 @@ def test_runner_rejects_counts_it_cannot_honour(hne_export):
 
 def test_runner_cli_counts(hne_export, tmp_path):
     out, _ = hne_export
-    r = _cli("export.anytime", f"--manifest={out / 'manifest.json'}", "--num_images=0",
+    r = _cli("hne_tf.export.anytime", f"--manifest={out / 'manifest.json'}", "--num_images=0",
              f"--output={tmp_path / 'eval'}")
     assert r.returncode == 1 and _last_line(r.stderr) == (
         "export.anytime: error: --num_images must be an integer of at least 1, got 0"), r.stderr[-2000:]
-    r = _cli("export.anytime", f"--manifest={out / 'manifest.json'}", "--rule=leaves", "--leaves=17",
+    r = _cli("hne_tf.export.anytime", f"--manifest={out / 'manifest.json'}", "--rule=leaves", "--leaves=17",
              f"--output={tmp_path / 'eval'}")
     assert r.returncode == 1 and "--leaves=17: the anytime file has only 16 leaves" in _last_line(r.stderr)
     assert not os.path.exists(tmp_path / "eval.json")
@@ -449,7 +449,7 @@ def test_malformed_manifest_cli(hne_export, tmp_path):
     export_dir = _export_copy(hne_export, tmp_path)
     manifest = export_dir / "manifest.json"
     manifest.write_text(manifest.read_text()[:200])  # truncated
-    r = _cli("export.anytime", f"--manifest={manifest}")
+    r = _cli("hne_tf.export.anytime", f"--manifest={manifest}")
     assert r.returncode == 1, r.stderr[-2000:]
     line = _last_line(r.stderr)
     assert line.startswith("export.anytime: error:") and str(manifest) in line and "not valid JSON" in line
@@ -509,7 +509,7 @@ def test_corrupt_dataset_is_named_by_the_runner(hne_export, tmp_path):
     (export_dir / "manifest.json").write_text(json.dumps(manifest))
     data = _idx_folder(tmp_path / "fmnist")
     _corrupt(data / "t10k-labels-idx1-ubyte.gz")
-    r = _cli("export.anytime", f"--manifest={export_dir / 'manifest.json'}", f"--data_dir={data}",
+    r = _cli("hne_tf.export.anytime", f"--manifest={export_dir / 'manifest.json'}", f"--data_dir={data}",
              "--num_images=8", f"--output={tmp_path / 'eval'}")
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
     line = _last_line(r.stderr)
@@ -522,7 +522,7 @@ def test_export_cli_counts_and_empty_lists(run_copy, tmp_path):
     out = tmp_path / "out"
     for flag, message in [("--prefixes=", "--prefixes must be a comma list of integers"),
                           ("--eval_examples=0", "--eval_examples must be at least 1, got 0")]:
-        r = _cli("export", f"--model_dir={run_copy}", f"--out_dir={out}", flag)
+        r = _cli("hne_tf.export", f"--model_dir={run_copy}", f"--out_dir={out}", flag)
         assert r.returncode == 1 and message in _last_line(r.stderr), (flag, r.stderr[-1500:])
         assert not out.exists()
     with pytest.raises(ExportError, match="--prefixes is empty"):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export import fixture as fx
-from export.samples import SAMPLES_FILE, manifest_test_images, preprocess
+from hne_tf.export import fixture as fx
+from hne_tf.export.samples import SAMPLES_FILE, manifest_test_images, preprocess
 from hne_tf.training import load_trained
 
 

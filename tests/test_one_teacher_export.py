@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from kit import test_images as _images
 
-from export import manifest as mf
-from export import runtime as rt
-from export.exporter import parity_result
+from hne_tf.export import manifest as mf
+from hne_tf.export import runtime as rt
+from hne_tf.export.exporter import parity_result
 from hne_tf.training import load_trained
 
 PRECISIONS = ("float32", "int8")
@@ -126,7 +126,7 @@ def test_corrupted_teacher_entry_is_rejected(one_export, mutate, message):
 
 
 def test_host_runner_ignores_the_teacher(one_export):
-    from export.anytime import AnytimeEngine, StoppingRule
+    from hne_tf.export.anytime import AnytimeEngine, StoppingRule
 
     _, out, manifest, _ = one_export
     engine = AnytimeEngine(str(out), "int8")
@@ -153,7 +153,7 @@ def test_noteacher_flag_leaves_it_out(one_export, tmp_path):
 
     run_dir = one_export[0]
     out = tmp_path / "out"
-    r = run_cli("export", f"--model_dir={run_dir}", f"--out_dir={out}", "--noteacher", "--precisions=float32",
+    r = run_cli("hne_tf.export", f"--model_dir={run_dir}", f"--out_dir={out}", "--noteacher", "--precisions=float32",
                 "--prefixes=1", "--noanytime", "--eval_examples=16", "--parity_examples=8", "--latency_runs=1")
     assert r.returncode == 0, r.stderr[-2000:]
     manifest = mf.load(str(out / "manifest.json"))

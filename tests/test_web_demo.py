@@ -127,8 +127,8 @@ def page_run(demo_assets, tmp_path_factory):
 def _python_steps(demo_assets, files):
     from PIL import Image
 
-    from export import runtime as rt
-    from export.samples import preprocess
+    from hne_tf.export import runtime as rt
+    from hne_tf.export.samples import preprocess
 
     manifest = demo_assets["manifest"]
     interpreter = rt.load_interpreter(os.path.join(demo_assets["export"], "anytime_float32.tflite"), num_threads=1)
@@ -164,7 +164,7 @@ def test_page_leaf_logits_match_ai_edge_litert(page_run, demo_assets):
 
 
 def test_page_confidence_rule_stops_where_python_does(page_run, demo_assets):
-    from export.anytime import StoppingRule, replay
+    from hne_tf.export.anytime import StoppingRule, replay
 
     out, _ = page_run
     run = out["confidenceRun"]["lastRun"]

@@ -407,7 +407,7 @@ async function traceSteps(inputs, repeats, warmup = 2) {
   return runs;
 }
 
-/** The deadline rule's predicted step times: the 90th percentile of each step, as export.anytime. */
+/** The deadline rule's predicted step times: the 90th percentile of each step, as hne_tf.export.anytime. */
 async function calibrate(inputs) {
   const runs = await traceSteps(inputs, 3);
   state.predictedMs = state.plan.steps.map((_, s) => percentile(runs.map((r) => r.stepMs[s]), 90));

@@ -38,7 +38,7 @@ import serve  # noqa: E402
 
 def python_figures(export_dir: str, manifest: dict, images: np.ndarray, repeats: int, warmup: int = 2) -> dict:
     """The browser benchmark's protocol with ai_edge_litert, one thread."""
-    from export import runtime as rt
+    from hne_tf.export import runtime as rt
 
     anytime = next(f for f in manifest["files"] if f["kind"] == "anytime" and f["precision"] == "float32")
     steps = rt.Steps(rt.load_interpreter(os.path.join(export_dir, anytime["file"]), num_threads=1),
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
 
     from PIL import Image
 
-    from export.samples import preprocess
+    from hne_tf.export.samples import preprocess
 
     with open(os.path.join(export_dir, "manifest.json")) as f:
         manifest = json.load(f)

@@ -2,9 +2,9 @@
 //
 // It holds what the page decides, so that it can be tested under `node --test`
 // and replayed against the Python engine's decision fixture
-// (export/fixture.py): the manifest checks the page relies on, the step plan
+// (hne_tf/export/fixture.py): the manifest checks the page relies on, the step plan
 // and its slot cache, the running mean of the leaf logits, softmax, and the
-// three stopping rules of export.anytime.StoppingRule with the same semantics:
+// three stopping rules of hne_tf.export.anytime.StoppingRule with the same semantics:
 //
 //   * step 1 always runs; no step past N runs;
 //   * the ensemble after k steps is the mean of the first k leaf logits;
@@ -29,7 +29,7 @@ const isInt = (v) => Number.isInteger(v);
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
- * The checks of export/manifest.py's validate() that the page depends on.
+ * The checks of hne_tf/export/manifest.py's validate() that the page depends on.
  * Throws InputError listing every problem found.
  */
 export function validateManifest(manifest) {
@@ -107,7 +107,7 @@ const TEACHER_COSTS = ['macs', 'params', 'leaves_macs', 'leaves_params', 'gate_m
 
 /**
  * The 'teacher' section (models with a teacher role: ONE's gated teacher, "ONE-E"; its files have
- * kind 'teacher'), checked as export/manifest.py's _validate_teacher does. The page does not run
+ * kind 'teacher'), checked as hne_tf/export/manifest.py's _validate_teacher does. The page does not run
  * the teacher; it accepts a manifest that has one.
  */
 function validateTeacher(manifest, p) {
@@ -271,7 +271,7 @@ export class RunningMean {
   }
 }
 
-/** A stopping rule, as export.anytime.StoppingRule. */
+/** A stopping rule, as hne_tf.export.anytime.StoppingRule. */
 export class StoppingRule {
   constructor(kind, value) {
     if (!RULES.includes(kind)) throw new InputError(`unknown rule '${kind}'; choose from ${RULES.join(', ')}`);
@@ -306,7 +306,7 @@ const nextPredicted = (predictedMs, done, numSteps) => predictedMs[Math.min(done
 
 /**
  * What the live engine decides for one image whose step logits and times are
- * already known (export.anytime.replay for one image).
+ * already known (hne_tf.export.anytime.replay for one image).
  * Returns {steps, prediction, elapsedMs, probabilities}.
  */
 export function replay(leafLogits, stepMs, rule, predictedMs) {
@@ -325,7 +325,7 @@ export function replay(leafLogits, stepMs, rule, predictedMs) {
 }
 
 /**
- * The live anytime loop (export.anytime.AnytimeEngine.classify), with the
+ * The live anytime loop (hne_tf.export.anytime.AnytimeEngine.classify), with the
  * runtime passed in:
  *
  *   runStep(step, cache) -> Promise<Float32Array | number[]>  (the step's leaf
@@ -372,7 +372,7 @@ export function preprocess(rgba, width, height, input) {
   const [, h, w, c] = input.shape;
   if (width !== w || height !== h) throw new InputError(`expected a ${w}x${h} image, got ${width}x${height}`);
   if (rgba.length !== width * height * 4) throw new InputError(`expected ${width * height * 4} RGBA bytes`);
-  // Every operation rounded to float32 as numpy does it in export.samples.preprocess
+  // Every operation rounded to float32 as numpy does it in hne_tf.export.samples.preprocess
   // (float64 then float32 rounding is exact for + - * /).
   const f = Math.fround;
   const mean = input.normalization.mean.map(f);

@@ -11,7 +11,7 @@ URL layout (all static; inference runs in the browser):
 
 ``--samples`` defaults to ``<export>/samples``; if that folder has no
 ``samples.json``, the first 12 test images are written there with
-``export.samples`` (which reads the test split the manifest names).
+``hne_tf.export.samples`` (which reads the test split the manifest names).
 ``--port=0`` picks a free port. The page URL is printed on one line:
 ``serving <url>``.
 """
@@ -57,12 +57,12 @@ def check_litert() -> None:
 
 
 def ensure_samples(export_dir: str, samples_dir: str, num: int = 12) -> None:
-    """Writes ``num`` raw test images with ``export.samples`` unless ``samples_dir`` has them."""
+    """Writes ``num`` raw test images with ``hne_tf.export.samples`` unless ``samples_dir`` has them."""
     if os.path.isfile(os.path.join(samples_dir, "samples.json")):
         return
     sys.path.insert(0, ROOT)
-    from export import manifest as mf
-    from export.samples import write_samples
+    from hne_tf.export import manifest as mf
+    from hne_tf.export.samples import write_samples
 
     try:
         with open(os.path.join(export_dir, "manifest.json")) as f:

@@ -2,7 +2,7 @@
 //
 // The export writes a batch dimension of -1 ("any batch") in each tensor's
 // shape_signature. Python LiteRT resizes the input to [1, ...] before a call
-// (export.runtime.Runner); LiteRT.js 2.5 has no resize and rejects a
+// (hne_tf.export.runtime.Runner); LiteRT.js 2.5 has no resize and rejects a
 // [1, H, W, C] tensor for a [-1, H, W, C] input. The page therefore rewrites
 // every -1 of every tensor's shape_signature to the matching entry of the
 // tensor's `shape` (which the converter sets to 1 for the batch), or 1. Only

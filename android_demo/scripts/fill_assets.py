@@ -4,7 +4,7 @@
 
 Copies ``manifest.json``, the anytime file of ``--precision`` and that precision's per-prefix
 files, writes ``--num`` test images as PNG with their labels (``samples/``, see
-:mod:`export.samples`) and ``demo_config.json`` (which files the app loads), into
+:mod:`hne_tf.export.samples`) and ``demo_config.json`` (which files the app loads), into
 ``android_demo/app/src/main/assets/`` (or ``--out``). The export is validated first (every file
 against its size and sha256); the assets are built in a staging folder beside ``--out`` and replace
 it only once complete, so a failed run leaves the previous assets as they were.
@@ -30,8 +30,8 @@ SAMPLES_DIR = "samples"
 
 def fill(export_dir: str, precision: str, out: str, num: int = 12, data_dir: str | None = None) -> list:
     """Builds the assets; returns ``[(relative path, bytes)]`` of what ``out`` holds afterwards."""
-    from export import manifest as mf
-    from export.samples import write_samples
+    from hne_tf.export import manifest as mf
+    from hne_tf.export.samples import write_samples
 
     manifest_path = os.path.join(export_dir, "manifest.json")
     manifest = mf.load(manifest_path)  # validates, and checks every file's size and sha256
@@ -84,8 +84,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data_dir", default=None, help="data location (default: the data set's default)")
     args = parser.parse_args(argv)
 
-    from export.manifest import ManifestError
     from hne_tf.data import DataError
+    from hne_tf.export.manifest import ManifestError
 
     try:
         listing = fill(args.export, args.precision, args.out, args.num, args.data_dir)

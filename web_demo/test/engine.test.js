@@ -1,7 +1,7 @@
 // Unit tests of the pure engine: `node --test test/` in web_demo/.
 //
 // HNE_DECISION_FIXTURE=path/to/decision_fixture.json adds the replay of the
-// Python engine's decisions (export/fixture.py); tests/test_web_demo.py sets it.
+// Python engine's decisions (hne_tf/export/fixture.py); tests/test_web_demo.py sets it.
 
 import assert from 'node:assert/strict';
 import {readFileSync} from 'node:fs';

@@ -9,7 +9,7 @@ import java.util.Map;
 /**
  * Runs an anytime file's steps one image at a time (batch 1), keeping the slot cache between steps
  * and the running mean of the leaf logits, and asks a {@link StoppingRule} after every step whether
- * to run the next: the Android counterpart of {@code export.anytime.AnytimeEngine}.
+ * to run the next: the Android counterpart of {@code hne_tf.export.anytime.AnytimeEngine}.
  *
  * <p>Not thread-safe: one engine per thread (the interpreter behind it is not either).
  */

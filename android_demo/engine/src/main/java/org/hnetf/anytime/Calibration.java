@@ -4,7 +4,7 @@ import java.util.Arrays;
 
 /**
  * The deadline rule's per-step latency predictions: each step's percentile (90th by default) over
- * a calibration run, as {@code export.anytime.AnytimeEngine.calibrate} computes them.
+ * a calibration run, as {@code hne_tf.export.anytime.AnytimeEngine.calibrate} computes them.
  */
 public final class Calibration {
   public static final double DEFAULT_PERCENTILE = 90.0;

@@ -12,7 +12,7 @@ import org.json.JSONObject;
 
 /**
  * The decision fixture {@code python -m export.fixture} writes: what the Python anytime engine
- * decided on recorded traces (format documented in {@code export/fixture.py}).
+ * decided on recorded traces (format documented in {@code hne_tf/export/fixture.py}).
  */
 public final class DecisionFixture {
   public static final String FORMAT = "hne-tf-decision-fixture";

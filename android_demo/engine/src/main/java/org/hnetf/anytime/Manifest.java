@@ -22,7 +22,7 @@ import org.json.JSONObject;
 
 /**
  * {@code manifest.json}, schema version 1: read and validated with the checks of {@code
- * export/manifest.py:validate}, plus what this engine needs to run (slot shapes as integer lists).
+ * hne_tf/export/manifest.py:validate}, plus what this engine needs to run (slot shapes as integer lists).
  * Every problem found is listed in one {@link ManifestException}.
  *
  * <p>Whether the model file holds every signature the steps name, with the shapes the slots
@@ -185,7 +185,7 @@ public final class Manifest {
   }
 
   /**
-   * Every problem with {@code m}, as {@code export/manifest.py:validate} finds them (files are
+   * Every problem with {@code m}, as {@code hne_tf/export/manifest.py:validate} finds them (files are
    * checked separately: {@link #checkFile}).
    */
   public static List<String> validate(JSONObject m) {
@@ -404,7 +404,7 @@ public final class Manifest {
 
   /**
    * The {@code teacher} section (models with a teacher role: ONE's gated teacher, "ONE-E"), as
-   * {@code export/manifest.py:_validate_teacher} checks it.
+   * {@code hne_tf/export/manifest.py:_validate_teacher} checks it.
    */
   private static void validateTeacher(Object value, Integer n, Object numClasses, JSONObject anytime,
       List<String> p) {

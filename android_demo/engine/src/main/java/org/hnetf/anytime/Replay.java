@@ -2,7 +2,7 @@ package org.hnetf.anytime;
 
 /**
  * What the live engine decides for recorded traces under a rule, without running anything:
- * {@code export.anytime.replay}. Elapsed time after k steps is the sum of that image's first k
+ * {@code hne_tf.export.anytime.replay}. Elapsed time after k steps is the sum of that image's first k
  * recorded step times, added in step order.
  */
 public final class Replay {

@@ -4,7 +4,7 @@ import java.util.Locale;
 
 /**
  * When to stop adding leaves: the same rules, with the same semantics, as
- * {@code export.anytime.StoppingRule} in Python.
+ * {@code hne_tf.export.anytime.StoppingRule} in Python.
  *
  * <ul>
  *   <li>{@code DEADLINE v}: a per-image budget of v ms. Step k+1 runs only if the time spent after k

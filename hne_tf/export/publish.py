@@ -34,7 +34,7 @@ import re
 import shutil
 from collections.abc import Callable
 
-from export import manifest as mf
+from hne_tf.export import manifest as mf
 from hne_tf.osutil import pid_alive
 
 # Files that the runner and the benchmark write into an export folder.

@@ -59,7 +59,7 @@ def _describe(e: BaseException, dataset: str, data_dir: str | None, flag: str, f
 def load_split(dataset: str, split: str, data_dir: str | None, take: int | None,
                flag: str = "--data_dir") -> tuple[np.ndarray, np.ndarray]:
     """``data.load_arrays`` (``take`` >= 1 or None); raises InputError."""
-    from export.quiet import quiet_native_stderr
+    from hne_tf.quiet import quiet_native_stderr
 
     with quiet_native_stderr():  # TensorFlow's start-up lines
         from hne_tf import data as data_lib

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from export import convert as conv
-from export import inputs, publish
-from export import manifest as mf
-from export import precisions as precision_registry
-from export import runtime as rt
 from hne_tf import cost as hne_cost
 from hne_tf import data as data_lib
 from hne_tf.cost import cost_table
+from hne_tf.export import convert as conv
+from hne_tf.export import inputs, publish
+from hne_tf.export import manifest as mf
+from hne_tf.export import precisions as precision_registry
+from hne_tf.export import runtime as rt
 from hne_tf.presets import TEACHER
 from hne_tf.tree import default_prefixes
 

@@ -43,8 +43,8 @@ import tensorflow as tf
 from tensorflow.lite.tools import flatbuffer_utils
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from export import precisions
-from export.quiet import quiet_native_stderr
+from hne_tf.export import precisions
+from hne_tf.quiet import quiet_native_stderr
 from hne_tf.tree import AnytimeStep, run_anytime_steps
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -68,7 +68,7 @@ TEACHER_KEY = "teacher"
 
 #: Batch size of the exported graphs' inputs: static 1, so that no op depends
 #: on a run-time batch size (a delegate then takes the graph whole). Host
-#: code runs larger batches one image at a time (:mod:`export.runtime`).
+#: code runs larger batches one image at a time (:mod:`hne_tf.export.runtime`).
 BATCH = 1
 
 
@@ -159,7 +159,7 @@ class Converter:
                 representative: Callable[[], Iterable] | None = None) -> bytes:
         """TFLite flatbuffer holding the signatures ``keys``.
 
-        ``precision``: a name in :data:`export.precisions.REGISTRY`.
+        ``precision``: a name in :data:`hne_tf.export.precisions.REGISTRY`.
         ``representative`` (calibrated precisions) yields ``(key, {input_name: batch})``.
         A single-signature file gets the key ``serving_default``.
         """

@@ -15,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from export.quiet import NOISE, quiet_native_stderr
+from hne_tf.quiet import NOISE, quiet_native_stderr
 
 if TYPE_CHECKING:
     from ai_edge_litert.compiled_model import CompiledModel

@@ -5,7 +5,7 @@ validator need to know about a precision: its name, a one-line help (the
 CLI's ``--precisions`` help and the manifest's ``precisions`` table), whether
 the converter needs calibration images, and how to set up a
 ``tf.lite.TFLiteConverter`` for it. Adding a precision is one file in
-:mod:`export.extra_precisions` with its :func:`register` call, plus its test.
+:mod:`hne_tf.export.extra_precisions` with its :func:`register` call, plus its test.
 
 This module imports no TensorFlow: the manifest validator and the host runner
 read the names and the help without it; ``configure`` receives the converter
@@ -94,5 +94,5 @@ def cli_help() -> str:
 
 __all__ = ["Precision", "REFERENCE", "REGISTRY", "cli_help", "get", "register"]
 
-# Precisions in files of their own (export/extra_precisions/): each module registers itself.
-plugins.import_package("export.extra_precisions")
+# Precisions in files of their own (hne_tf/export/extra_precisions/): each module registers itself.
+plugins.import_package("hne_tf.export.extra_precisions")

@@ -22,7 +22,7 @@ Schema version 1 (documented field by field in the README, "The manifest"):
                  leaves_params + gate_params; its files have kind ``"teacher"``
 ``checks``       parity, int8 accuracy drops, the anytime size bound
 
-The Python runner (``export.anytime``) and the Java engine read the same file;
+The Python runner (``hne_tf.export.anytime``) and the Java engine read the same file;
 :func:`validate` is what both trust.
 """
 
@@ -33,7 +33,7 @@ import json
 import os
 from collections.abc import Callable
 
-from export.precisions import REGISTRY
+from hne_tf.export.precisions import REGISTRY
 
 FORMAT = "hne-tf-manifest"
 VERSION = 1
