@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from hne_tf import layers as L
+from hne_tf.layers import kernels
 
 EPS = 1e-5
 
@@ -47,7 +48,7 @@ def test_batch_norm_training_matches_numpy(shape, fold, folding, monkeypatch):
     layer.build(shape)
     layer.gamma.assign(gamma)
     layer.beta.assign(beta)
-    assert L._fold_factor(tf.zeros(shape)) == fold
+    assert kernels._fold_factor(tf.zeros(shape)) == fold
 
     xt = tf.constant(x)
     with tf.GradientTape() as tape:
@@ -88,6 +89,19 @@ def test_folded_batch_norm_in_a_group_range_and_bfloat16(monkeypatch):
     assert yb.dtype == tf.bfloat16
     # bfloat16 rounds input and output to 8 significant bits: 2**-8 of |y| <= ~4, twice.
     np.testing.assert_allclose(tf.cast(yb, tf.float32).numpy(), want, atol=4e-2)
+
+
+@pytest.mark.parametrize("folding", [False, True])
+def test_fold_switch_is_read_from_the_package_at_call_time(folding, monkeypatch):
+    """``hne_tf.layers.FOLD_ODD_CHANNELS`` lives on the package; TreeBatchNorm (in layers/primitives.py)
+    reads it there when traced, so setting it on the package switches the folded path (a custom gradient:
+    IdentityN) on or off."""
+    monkeypatch.setattr(L, "FOLD_ODD_CHANNELS", folding)
+    layer = L.TreeBatchNorm()
+    layer.build((4, 8, 8, 23))
+    fn = tf.function(lambda x: layer(x, training=True), autograph=False)
+    ops = {op.type for op in fn.get_concrete_function(tf.TensorSpec((4, 8, 8, 23))).graph.get_operations()}
+    assert ("IdentityN" in ops) == folding
 
 
 # ---------------------------------------------------------------- subsample
