@@ -16,6 +16,7 @@ from reference import leaf_network, randomize_batchnorm
 import hne_tf
 from hne_tf import cost, presets
 from hne_tf import layers as L
+from hne_tf.families.one import GatedTeacher
 from hne_tf.tree import AnytimeStep, cumulative_groups, run_anytime_steps
 
 TINY = TINY_PRESETS
@@ -194,7 +195,7 @@ def test_one_teacher_logits_are_the_gated_sum(tiny_models):
     gate, logits = out["gate"].numpy(), out["logits"].numpy()
     want = np.einsum("bn,bnc->bc", gate, logits)
     np.testing.assert_allclose(model.teacher_logits(out).numpy(), want, rtol=1e-5, atol=1e-6)
-    assert isinstance(model.extra("teacher"), presets.GatedTeacher)
+    assert isinstance(model.extra("teacher"), GatedTeacher)
     assert model.extra("feature_adapter") is None
 
 
