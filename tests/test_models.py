@@ -1,6 +1,7 @@
 """Tree-ensemble models: equivalence with explicit per-leaf networks, prefixes,
 anytime steps, cost accounting, serialization and shapes."""
 
+import hashlib
 import itertools
 import math
 
@@ -495,3 +496,32 @@ def test_expected_leaf_counts():
 def test_output_shapes_imagenet(name):
     model = hne_tf.build_model(name, input_shape=(224, 224, 3), num_classes=1000)
     assert model(_images((224, 224, 3), batch=1))["logits"].shape == (1, model.num_leaves, 1000)
+
+
+# ------------------------------------------------------- checkpoint layout
+
+# Each model's variables (Keras paths, shapes, order) as a digest. A checkpoint holds them by path
+# (TreeEnsemble.checkpoint_variables, where the order numbers OEMC's repeated paths), so an existing
+# run resumes only while they stay the same: a refactor of the layers or the families must leave
+# these lines alone; a deliberate change to a preset updates its line. The tiny presets (as the
+# tiny_models fixture builds them) run the builders of the studies' ResNet-14 models; hne_resnet_mini
+# is the main job's model, at its input size.
+PINNED_LAYOUTS = {
+    "ensemblenet_resnet_tiny": (47, "2e22a5261f96ac52"),
+    "hne_mobilenetv2_tiny": (244, "6b2b327919dcd3bd"),
+    "hne_resnet_tiny": (107, "1a8c55e5a9968d88"),
+    "independent_resnet_tiny": (107, "c152ea9fd17402ae"),
+    "multibranch_resnet_tiny": (107, "d5ef3812a3c77d85"),
+    "oemc_resnet_tiny": (123, "c364784e6b6e7120"),
+    "one_resnet_tiny": (53, "e8d92043eafc1d09"),
+    "hne_resnet_mini": (152, "1d33e5863f18ac32"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PINNED_LAYOUTS))
+def test_variable_layout_is_pinned(tiny_models, name):
+    model = tiny_models.get(name) or hne_tf.build_model(name, (28, 28, 1), 10)
+    lines = [f"{v.path} {tuple(v.shape)}" for v in model.variables]
+    count, digest = PINNED_LAYOUTS[name]
+    assert len(lines) == count
+    assert hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16] == digest, "\n".join(lines)
