@@ -1,11 +1,76 @@
-"""hne_tf.layers.TreeBatchNorm in training mode against batch norm computed by hand in numpy (float64)."""
+"""The layers of hne_tf.layers: every class through tests/layer_checks.py's checks (serialization, its
+per-node reference in outputs and gradients, mixed precision), then TreeBatchNorm in training mode and
+subsample against numpy (float64)."""
 
 import numpy as np
 import pytest
+import reference
 import tensorflow as tf
+from layer_checks import Case, check_layer, layer_classes
 
 from hne_tf import layers as L
 from hne_tf.layers import kernels
+
+# ---------------------------------------------------------------- every layer class
+
+# Per layer class, the cases check_layer runs: tiny inputs (batch 4), two groups, channel counts that take
+# the folded batch norm (not multiples of 8) and a strided 1x1 convolution, which takes the subsample. A new
+# layer class needs an entry here and a reference in tests/reference.py
+# (test_every_layer_class_has_a_case_and_a_reference).
+CASES = {
+    L.GroupedConv2D: [Case(lambda: L.GroupedConv2D(8, 3, 2, groups=2, use_bias=True), (4, 6, 6, 6)),
+                      Case(lambda: L.GroupedConv2D(6, 1, 2, groups=2), (4, 6, 6, 4))],  # the subsample
+    L.TreeDepthwiseConv2D: [Case(lambda: L.TreeDepthwiseConv2D(3, 2, groups=2), (4, 6, 6, 6))],
+    L.TreeBatchNorm: [Case(lambda: L.TreeBatchNorm(groups=2), (4, 4, 4, 6)),  # folded: 6 channels, 4 pixels a row
+                      Case(lambda: L.TreeBatchNorm(groups=2), (4, 3, 3, 16))],  # the plain fused kernel
+    L.BranchReplicate: [Case(lambda: L.BranchReplicate(branch=2, groups=4), (4, 3, 3, 6))],
+    L.TreeDense: [Case(lambda: L.TreeDense(3, groups=2, activation="relu6"), (4, 2, 5))],
+    L.TreeConvBN: [Case(lambda: L.TreeConvBN(4, 3, 1, groups=2, branch=2), (4, 5, 5, 3))],
+    L.TreeBottleneck: [Case(lambda: L.TreeBottleneck(8, 2, groups=2, branch=2, projection=True), (4, 6, 6, 4))],
+    L.TreeBasicBlock: [Case(lambda: L.TreeBasicBlock(4, 1, groups=2), (4, 5, 5, 8))],  # identity shortcut
+    L.TreeInvertedResidual: [Case(lambda: L.TreeInvertedResidual(4, 1, groups=2, expansion=2), (4, 5, 5, 8))],
+    L.TreeHead: [Case(lambda: L.TreeHead(3, groups=2, hidden_units=5), (4, 3, 3, 8), output_dtype="float32")],
+    L.GroupedBlock: [Case(lambda: L.GroupedBlock([L.TreeConvBN(4, 3, 2, 2, branch=2, name="split"),
+                                                  L.TreeConvBN(4, 1, 1, 2, name="pointwise")]), (4, 6, 6, 3))],
+    L.PerNodeBlock: [
+        Case(lambda: L.PerNodeBlock([[L.TreeConvBN(4, 3, 1, 1, name="wide")],
+                                     [L.TreeConvBN(3, 3, 1, 1, name="narrow")]], branch=2, input_widths=[5]),
+             (4, 5, 5, 5)),
+        Case(lambda: L.PerNodeBlock([[L.TreeHead(3, 1, name="head0")], [L.TreeHead(3, 1, name="head1")]], branch=1,
+                                    input_widths=[4, 3], stack_outputs=True), (4, 3, 3, 7), output_dtype="float32"),
+    ],
+}
+
+
+def test_every_layer_class_has_a_case_and_a_reference():
+    classes = layer_classes()
+    unexported = sorted(name for name, cls in classes.items() if getattr(L, name, None) is not cls)
+    assert not unexported, f"hne_tf.layers (its __init__.py) does not export {unexported}"
+    no_case = sorted(name for name, cls in classes.items() if cls not in CASES)
+    assert not no_case, f"no case in tests/test_layers.py's CASES for {no_case}"
+    assert set(CASES) <= set(classes.values()), "CASES names a class that hne_tf.layers no longer has"
+    no_reference = sorted(name for name, cls in classes.items() if cls not in reference.REFERENCES)
+    assert not no_reference, f"no per-node reference in tests/reference.py for {no_reference}"
+
+
+# Keras warns that a composite layer without build() "has unbuilt state" when it rebuilds one from
+# its config; its sublayers are built on the first call, and the loaded weights match.
+@pytest.mark.filterwarnings("ignore:`build\\(\\)` was called on layer")
+@pytest.mark.parametrize("case", [pytest.param(case, id=f"{cls.__name__}-{i}") for cls, cases in CASES.items()
+                                  for i, case in enumerate(cases)])
+def test_layer(case, tmp_path):
+    check_layer(case, tmp_path)
+
+
+def test_a_layer_class_without_a_reference_fails_loudly():
+    class Unreferenced(L.TreeConvBN):  # a subclass, too, needs its own reference
+        pass
+
+    with pytest.raises(LookupError, match="no reference for Unreferenced"):
+        reference.apply(Unreferenced(4), 0, None)
+
+
+# ---------------------------------------------------------------- batch norm against numpy
 
 EPS = 1e-5
 
