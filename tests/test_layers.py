@@ -1,12 +1,14 @@
 """The layers of hne_tf.layers: every class through tests/layer_checks.py's checks (serialization, its
-per-node reference in outputs and gradients, mixed precision), then TreeBatchNorm in training mode and
-subsample against numpy (float64)."""
+per-node reference in outputs and gradients, mixed precision); costs, group ranges and errors by hand;
+TreeBatchNorm in training mode and subsample against numpy (float64)."""
 
+import keras
 import numpy as np
 import pytest
 import reference
 import tensorflow as tf
 from layer_checks import Case, check_layer, layer_classes
+from model_checks import images as _images
 
 from hne_tf import layers as L
 from hne_tf.layers import kernels
@@ -68,6 +70,75 @@ def test_a_layer_class_without_a_reference_fails_loudly():
 
     with pytest.raises(LookupError, match="no reference for Unreferenced"):
         reference.apply(Unreferenced(4), 0, None)
+
+
+# ---------------------------------------------------------------- layers by hand
+
+def test_grouped_conv_cost_by_hand():
+    conv = L.GroupedConv2D(64, kernel_size=3, strides=2, groups=4)
+    conv.build((None, 16, 16, 32))
+    macs, params, hw = conv.group_cost((16, 16))
+    assert hw == (8, 8)
+    assert macs == 8 * 8 * 3 * 3 * 8 * 16
+    assert params == 3 * 3 * 8 * 64 // 4
+
+
+def _conv_against_keras(x, filters, kernel_size, strides, groups):
+    """Our GroupedConv2D's output, checked against keras Conv2D(groups=...) with the same kernel."""
+    ours = L.GroupedConv2D(filters, kernel_size, strides=strides, groups=groups)
+    ref = keras.layers.Conv2D(filters, kernel_size, strides=strides, groups=groups, padding="same",
+                              use_bias=False)
+    y = ours(x)
+    ref(x)
+    ref.set_weights([ours.kernel.numpy()])
+    np.testing.assert_allclose(y.numpy(), ref(x).numpy(), rtol=1e-5, atol=1e-5)
+    return ours, y
+
+
+def test_grouped_conv_matches_keras_conv2d_groups():
+    x = _images((8, 8, 12), batch=2)
+    ours, y = _conv_against_keras(x, 24, 3, 2, 4)
+    # A group range computes exactly those groups' outputs from their inputs.
+    part = ours(x[..., 3:9], group_range=(1, 3)).numpy()
+    np.testing.assert_allclose(part, y.numpy()[..., 6:18], rtol=1e-5, atol=1e-5)
+
+
+def test_strided_pointwise_conv_equals_keras_conv2d():
+    _conv_against_keras(_images((15, 16, 6), batch=3), 8, 1, 2, 2)
+
+
+def test_branch_replicate_order_and_ranges():
+    x = tf.reshape(tf.range(2 * 3, dtype=tf.float32), (1, 1, 1, 6))  # 2 groups of 3 channels
+    rep = L.BranchReplicate(branch=2, groups=4)
+    full = rep(x).numpy().ravel().tolist()
+    assert full == [0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5]
+    # Children 1..2 come from parents 0..1.
+    assert rep(x, group_range=(1, 3)).numpy().ravel().tolist() == [0, 1, 2, 3, 4, 5]
+    # Child 3 alone needs parent 1 alone.
+    assert rep(x[..., 3:], group_range=(3, 4)).numpy().ravel().tolist() == [3, 4, 5]
+
+
+def test_group_range_outside_layer_raises():
+    conv = L.GroupedConv2D(8, groups=2)
+    conv.build((None, 4, 4, 4))
+    with pytest.raises(ValueError, match="outside"):
+        conv(tf.zeros((1, 4, 4, 6)), group_range=(1, 3))
+
+
+def test_identity_shortcut_shape_mismatch_is_explained():
+    block = L.TreeBottleneck(32, strides=2, groups=1)
+    with pytest.raises(ValueError, match="projection=True"):
+        block(tf.zeros((1, 8, 8, 32)))
+
+
+def test_batchnorm_training_updates_only_the_computed_groups():
+    bn = L.TreeBatchNorm(groups=2, momentum=0.5)
+    x = tf.constant(np.random.default_rng(1).normal(3.0, 1.0, (4, 2, 2, 4)).astype("float32"))
+    bn(x)  # build
+    bn(x[..., 2:], training=True, group_range=(1, 2))
+    mean = bn.moving_mean.numpy()
+    np.testing.assert_allclose(mean[:2], 0.0)
+    np.testing.assert_allclose(mean[2:], 0.5 * x.numpy()[..., 2:].mean(axis=(0, 1, 2)), rtol=1e-5)
 
 
 # ---------------------------------------------------------------- batch norm against numpy
