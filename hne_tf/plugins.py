@@ -16,12 +16,19 @@ import pkgutil
 
 
 def import_package(package: str) -> list[str]:
-    """Imports ``package`` and each of its modules (not sub-packages' modules), in name order.
+    """Imports ``package`` and each of its modules (not sub-packages' modules, nor a module whose
+    name starts with ``_``): first those the package lists in ``IMPORT_FIRST`` (if it has one), in
+    that order, then the others in name order.
 
     Returns the modules' full names. A module that fails to import raises, naming itself.
     """
     pkg = importlib.import_module(package)
-    names = sorted(info.name for info in pkgutil.iter_modules(pkg.__path__) if not info.name.startswith("_"))
+    found = sorted(info.name for info in pkgutil.iter_modules(pkg.__path__) if not info.name.startswith("_"))
+    first = list(getattr(pkg, "IMPORT_FIRST", ()))
+    missing = [name for name in first if name not in found]
+    if missing:
+        raise ImportError(f"{package}.IMPORT_FIRST names {missing}, which {package} does not have")
+    names = first + [name for name in found if name not in first]
     for name in names:
         importlib.import_module(f"{package}.{name}")
     return [f"{package}.{name}" for name in names]

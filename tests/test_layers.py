@@ -1,10 +1,147 @@
-"""hne_tf.layers.TreeBatchNorm in training mode against batch norm computed by hand in numpy (float64)."""
+"""The layers of hne_tf.layers: every class through tests/layer_checks.py's checks (serialization, its
+per-node reference in outputs and gradients, mixed precision); costs, group ranges and errors by hand;
+TreeBatchNorm in training mode and subsample against numpy (float64)."""
 
+import keras
 import numpy as np
 import pytest
+import reference
 import tensorflow as tf
+from layer_checks import Case, check_layer, layer_classes
+from model_checks import images as _images
 
 from hne_tf import layers as L
+from hne_tf.layers import kernels
+
+# ---------------------------------------------------------------- every layer class
+
+# Per layer class, the cases check_layer runs: tiny inputs (batch 4), two groups, channel counts that take
+# the folded batch norm (not multiples of 8) and a strided 1x1 convolution, which takes the subsample. A new
+# layer class needs an entry here and a reference in tests/reference.py
+# (test_every_layer_class_has_a_case_and_a_reference).
+CASES = {
+    L.GroupedConv2D: [Case(lambda: L.GroupedConv2D(8, 3, 2, groups=2, use_bias=True), (4, 6, 6, 6)),
+                      Case(lambda: L.GroupedConv2D(6, 1, 2, groups=2), (4, 6, 6, 4))],  # the subsample
+    L.TreeDepthwiseConv2D: [Case(lambda: L.TreeDepthwiseConv2D(3, 2, groups=2), (4, 6, 6, 6))],
+    L.TreeBatchNorm: [Case(lambda: L.TreeBatchNorm(groups=2), (4, 4, 4, 6)),  # folded: 6 channels, 4 pixels a row
+                      Case(lambda: L.TreeBatchNorm(groups=2), (4, 3, 3, 16))],  # the plain fused kernel
+    L.BranchReplicate: [Case(lambda: L.BranchReplicate(branch=2, groups=4), (4, 3, 3, 6))],
+    L.TreeDense: [Case(lambda: L.TreeDense(3, groups=2, activation="relu6"), (4, 2, 5))],
+    L.TreeConvBN: [Case(lambda: L.TreeConvBN(4, 3, 1, groups=2, branch=2), (4, 5, 5, 3))],
+    L.TreeBottleneck: [Case(lambda: L.TreeBottleneck(8, 2, groups=2, branch=2, projection=True), (4, 6, 6, 4))],
+    L.TreeBasicBlock: [Case(lambda: L.TreeBasicBlock(4, 1, groups=2), (4, 5, 5, 8))],  # identity shortcut
+    L.TreeInvertedResidual: [Case(lambda: L.TreeInvertedResidual(4, 1, groups=2, expansion=2), (4, 5, 5, 8))],
+    L.TreeHead: [Case(lambda: L.TreeHead(3, groups=2, hidden_units=5), (4, 3, 3, 8), output_dtype="float32")],
+    L.GroupedBlock: [Case(lambda: L.GroupedBlock([L.TreeConvBN(4, 3, 2, 2, branch=2, name="split"),
+                                                  L.TreeConvBN(4, 1, 1, 2, name="pointwise")]), (4, 6, 6, 3))],
+    L.PerNodeBlock: [
+        Case(lambda: L.PerNodeBlock([[L.TreeConvBN(4, 3, 1, 1, name="wide")],
+                                     [L.TreeConvBN(3, 3, 1, 1, name="narrow")]], branch=2, input_widths=[5]),
+             (4, 5, 5, 5)),
+        Case(lambda: L.PerNodeBlock([[L.TreeHead(3, 1, name="head0")], [L.TreeHead(3, 1, name="head1")]], branch=1,
+                                    input_widths=[4, 3], stack_outputs=True), (4, 3, 3, 7), output_dtype="float32"),
+    ],
+}
+
+
+def test_every_layer_class_has_a_case_and_a_reference():
+    classes = layer_classes()
+    unexported = sorted(name for name, cls in classes.items() if getattr(L, name, None) is not cls)
+    assert not unexported, f"hne_tf.layers (its __init__.py) does not export {unexported}"
+    no_case = sorted(name for name, cls in classes.items() if cls not in CASES)
+    assert not no_case, f"no case in tests/test_layers.py's CASES for {no_case}"
+    assert set(CASES) <= set(classes.values()), "CASES names a class that hne_tf.layers no longer has"
+    no_reference = sorted(name for name, cls in classes.items() if cls not in reference.REFERENCES)
+    assert not no_reference, f"no per-node reference in tests/reference.py for {no_reference}"
+
+
+# Keras warns that a composite layer without build() "has unbuilt state" when it rebuilds one from
+# its config; its sublayers are built on the first call, and the loaded weights match.
+@pytest.mark.filterwarnings("ignore:`build\\(\\)` was called on layer")
+@pytest.mark.parametrize("case", [pytest.param(case, id=f"{cls.__name__}-{i}") for cls, cases in CASES.items()
+                                  for i, case in enumerate(cases)])
+def test_layer(case, tmp_path):
+    check_layer(case, tmp_path)
+
+
+def test_a_layer_class_without_a_reference_fails_loudly():
+    class Unreferenced(L.TreeConvBN):  # a subclass, too, needs its own reference
+        pass
+
+    with pytest.raises(LookupError, match="no reference for Unreferenced"):
+        reference.apply(Unreferenced(4), 0, None)
+
+
+# ---------------------------------------------------------------- layers by hand
+
+def test_grouped_conv_cost_by_hand():
+    conv = L.GroupedConv2D(64, kernel_size=3, strides=2, groups=4)
+    conv.build((None, 16, 16, 32))
+    macs, params, hw = conv.group_cost((16, 16))
+    assert hw == (8, 8)
+    assert macs == 8 * 8 * 3 * 3 * 8 * 16
+    assert params == 3 * 3 * 8 * 64 // 4
+
+
+def _conv_against_keras(x, filters, kernel_size, strides, groups):
+    """Our GroupedConv2D's output, checked against keras Conv2D(groups=...) with the same kernel."""
+    ours = L.GroupedConv2D(filters, kernel_size, strides=strides, groups=groups)
+    ref = keras.layers.Conv2D(filters, kernel_size, strides=strides, groups=groups, padding="same",
+                              use_bias=False)
+    y = ours(x)
+    ref(x)
+    ref.set_weights([ours.kernel.numpy()])
+    np.testing.assert_allclose(y.numpy(), ref(x).numpy(), rtol=1e-5, atol=1e-5)
+    return ours, y
+
+
+def test_grouped_conv_matches_keras_conv2d_groups():
+    x = _images((8, 8, 12), batch=2)
+    ours, y = _conv_against_keras(x, 24, 3, 2, 4)
+    # A group range computes exactly those groups' outputs from their inputs.
+    part = ours(x[..., 3:9], group_range=(1, 3)).numpy()
+    np.testing.assert_allclose(part, y.numpy()[..., 6:18], rtol=1e-5, atol=1e-5)
+
+
+def test_strided_pointwise_conv_equals_keras_conv2d():
+    _conv_against_keras(_images((15, 16, 6), batch=3), 8, 1, 2, 2)
+
+
+def test_branch_replicate_order_and_ranges():
+    x = tf.reshape(tf.range(2 * 3, dtype=tf.float32), (1, 1, 1, 6))  # 2 groups of 3 channels
+    rep = L.BranchReplicate(branch=2, groups=4)
+    full = rep(x).numpy().ravel().tolist()
+    assert full == [0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5]
+    # Children 1..2 come from parents 0..1.
+    assert rep(x, group_range=(1, 3)).numpy().ravel().tolist() == [0, 1, 2, 3, 4, 5]
+    # Child 3 alone needs parent 1 alone.
+    assert rep(x[..., 3:], group_range=(3, 4)).numpy().ravel().tolist() == [3, 4, 5]
+
+
+def test_group_range_outside_layer_raises():
+    conv = L.GroupedConv2D(8, groups=2)
+    conv.build((None, 4, 4, 4))
+    with pytest.raises(ValueError, match="outside"):
+        conv(tf.zeros((1, 4, 4, 6)), group_range=(1, 3))
+
+
+def test_identity_shortcut_shape_mismatch_is_explained():
+    block = L.TreeBottleneck(32, strides=2, groups=1)
+    with pytest.raises(ValueError, match="projection=True"):
+        block(tf.zeros((1, 8, 8, 32)))
+
+
+def test_batchnorm_training_updates_only_the_computed_groups():
+    bn = L.TreeBatchNorm(groups=2, momentum=0.5)
+    x = tf.constant(np.random.default_rng(1).normal(3.0, 1.0, (4, 2, 2, 4)).astype("float32"))
+    bn(x)  # build
+    bn(x[..., 2:], training=True, group_range=(1, 2))
+    mean = bn.moving_mean.numpy()
+    np.testing.assert_allclose(mean[:2], 0.0)
+    np.testing.assert_allclose(mean[2:], 0.5 * x.numpy()[..., 2:].mean(axis=(0, 1, 2)), rtol=1e-5)
+
+
+# ---------------------------------------------------------------- batch norm against numpy
 
 EPS = 1e-5
 
@@ -47,7 +184,7 @@ def test_batch_norm_training_matches_numpy(shape, fold, folding, monkeypatch):
     layer.build(shape)
     layer.gamma.assign(gamma)
     layer.beta.assign(beta)
-    assert L._fold_factor(tf.zeros(shape)) == fold
+    assert kernels._fold_factor(tf.zeros(shape)) == fold
 
     xt = tf.constant(x)
     with tf.GradientTape() as tape:
@@ -88,6 +225,19 @@ def test_folded_batch_norm_in_a_group_range_and_bfloat16(monkeypatch):
     assert yb.dtype == tf.bfloat16
     # bfloat16 rounds input and output to 8 significant bits: 2**-8 of |y| <= ~4, twice.
     np.testing.assert_allclose(tf.cast(yb, tf.float32).numpy(), want, atol=4e-2)
+
+
+@pytest.mark.parametrize("folding", [False, True])
+def test_fold_switch_is_read_from_the_package_at_call_time(folding, monkeypatch):
+    """``hne_tf.layers.FOLD_ODD_CHANNELS`` lives on the package; TreeBatchNorm (in layers/primitives.py)
+    reads it there when traced, so setting it on the package switches the folded path (a custom gradient:
+    IdentityN) on or off."""
+    monkeypatch.setattr(L, "FOLD_ODD_CHANNELS", folding)
+    layer = L.TreeBatchNorm()
+    layer.build((4, 8, 8, 23))
+    fn = tf.function(lambda x: layer(x, training=True), autograph=False)
+    ops = {op.type for op in fn.get_concrete_function(tf.TensorSpec((4, 8, 8, 23))).graph.get_operations()}
+    assert ("IdentityN" in ops) == folding
 
 
 # ---------------------------------------------------------------- subsample
