@@ -279,3 +279,47 @@ def test_subsample_and_its_gradient_match_numpy(shape, strides, fast, batch_know
     np.testing.assert_array_equal(dx.astype(np.float32), want_dx)
     # The fast path must not fall back to TensorFlow's slow strided-slice gradient.
     assert ("StridedSliceGrad" in ops) != fast
+
+
+@pytest.mark.parametrize("kernel_size, strides", [(1, 1), (3, 1), (3, 2)])
+def test_per_group_gradient_matches_tensorflows_grouped_gradient(kernel_size, strides):
+    """The fallback for a process without oneDNN: the same output and gradients, group by group."""
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(2, 6, 6, 8)).astype("float32"))
+    k = tf.constant(rng.normal(size=(kernel_size, kernel_size, 2, 12)).astype("float32"))  # 4 groups, 2 -> 3
+    dy = tf.constant(rng.normal(size=(2, 6 // strides, 6 // strides, 12)).astype("float32"))
+    results = []
+    for conv in (lambda a, b: tf.nn.conv2d(a, b, (1, strides, strides, 1), "SAME"),
+                 lambda a, b: kernels.grouped_conv2d_per_group_grad(a, b, strides)):
+        with tf.GradientTape() as tape:
+            tape.watch([x, k])
+            y = conv(x, k)
+        results.append([y, *tape.gradient(y, [x, k], output_gradients=dy)])
+    for native, fallback in zip(*results, strict=True):
+        np.testing.assert_allclose(fallback.numpy(), native.numpy(), rtol=1e-5, atol=1e-5)
+
+
+ONEDNN_OFF = """
+import tensorflow as tf                       # before hne_tf: hne_tf cannot ask for oneDNN any more
+import numpy as np
+from hne_tf import layers as L
+from hne_tf.layers import kernels
+assert not kernels.onednn_enabled()
+layer = L.GroupedConv2D(12, kernel_size=3, groups=4)
+x = tf.constant(np.random.default_rng(0).normal(size=(2, 6, 6, 8)).astype("float32"))
+with tf.GradientTape() as tape:
+    loss = tf.reduce_sum(tf.square(layer(x, training=True)))
+dk = tape.gradient(loss, layer.kernel)
+print("ok", float(tf.reduce_sum(tf.abs(dk))) > 0)
+"""
+
+
+def test_grouped_convolutions_train_in_a_process_without_onednn():
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="0", TF_CPP_MIN_LOG_LEVEL="2")
+    r = subprocess.run([sys.executable, "-c", ONEDNN_OFF], capture_output=True, text=True, env=env, timeout=300,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok True"), r.stderr[-2000:]

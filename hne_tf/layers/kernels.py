@@ -6,6 +6,7 @@ are made under a name (``tf.name_scope``) by which ``bench/profile_train_step.py
 
 from __future__ import annotations
 
+import functools
 import math
 
 import tensorflow as tf
@@ -157,3 +158,71 @@ def _folded_batch_norm(x, gamma, beta, epsilon: float, k: int) -> tuple[tf.Tenso
         return (tf.reshape(y, shape), mean, variance), grad
 
     return bn(x, gamma, beta)
+
+
+# ----------------------------------------------------------------- grouped convolution gradients
+
+
+@functools.cache
+def _cpu_flags() -> frozenset[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+@functools.cache
+def onednn_enabled() -> bool:
+    """Whether this TensorFlow process runs oneDNN's CPU kernels (``TF_ENABLE_ONEDNN_OPTS``, read when
+    TensorFlow loads; TF turns them on by itself only on CPUs with AVX-512 VNNI/BF16 or AMX)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port  # noqa: PLC0415 (TF's own switch, not public)
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):  # another TF build: assume the common case
+        return True
+
+
+def native_grouped_gradient(dtype: tf.DType) -> bool:
+    """Whether TensorFlow's CPU kernels have the gradient of a grouped convolution in ``dtype``.
+
+    Only oneDNN's do: in float32 when oneDNN is on, in bfloat16 only where the CPU has bfloat16
+    instructions (AVX-512 BF16 or AMX; an AVX2-only EPYC has neither), never in float16.
+    """
+    if not onednn_enabled() or dtype == tf.float16:
+        return False
+    if dtype == tf.bfloat16:
+        return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+    return True
+
+
+def grouped_conv2d_per_group_grad(x: tf.Tensor, kernel: tf.Tensor, strides, padding: str = "SAME") -> tf.Tensor:
+    """``tf.nn.conv2d`` of a grouped kernel (``x`` has ``groups * kernel.shape[2]`` channels), whose gradient
+    is computed group by group with the dense backprop kernels, which every CPU build has.
+
+    For a process without oneDNN (TensorFlow's grouped gradient exists only there); slower than the
+    native gradient, the same values to float rounding.
+    """
+    strides = (1,) + tuple(_pair(strides)) + (1,)
+    groups = int(x.shape[-1]) // int(kernel.shape[2])
+
+    @tf.custom_gradient
+    def conv(x, kernel):
+        y = tf.nn.conv2d(x, kernel, strides=strides, padding=padding)
+
+        def grad(dy):
+            with tf.name_scope("grouped_conv_grad"):
+                xs, ks = tf.split(x, groups, axis=-1), tf.split(kernel, groups, axis=-1)
+                dys = tf.split(dy, groups, axis=-1)
+                dx = [tf.compat.v1.nn.conv2d_backprop_input(tf.shape(xi), ki, dyi, strides, padding)
+                      for xi, ki, dyi in zip(xs, ks, dys, strict=True)]
+                dk = [tf.compat.v1.nn.conv2d_backprop_filter(xi, tf.shape(ki), dyi, strides, padding)
+                      for xi, ki, dyi in zip(xs, ks, dys, strict=True)]
+                return tf.concat(dx, axis=-1), tf.concat(dk, axis=-1)
+        return y, grad
+
+    return conv(x, kernel)

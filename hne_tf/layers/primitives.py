@@ -13,13 +13,23 @@ import tensorflow as tf
 
 import hne_tf.layers as package  # FOLD_ODD_CHANNELS is read from the package, where users set it
 from hne_tf.layers.common import _EMPTY, GroupCost, _activation, _count, _cpu_only, _full, _out_hw, _pair, register
-from hne_tf.layers.kernels import _depthwise_float32_input_grad, _fold_factor, _folded_batch_norm, subsample
+from hne_tf.layers.kernels import (
+    _depthwise_float32_input_grad,
+    _fold_factor,
+    _folded_batch_norm,
+    grouped_conv2d_per_group_grad,
+    native_grouped_gradient,
+    subsample,
+)
 
 # PyTorch's default for conv and linear layers scales by fan_in; Keras'
 # fan computation would count all groups of a grouped kernel, so we give the
 # fan explicitly through the kernel layout (see each layer's build).
 _HE_NORMAL = "he_normal"
-_LINEAR_INIT = keras.initializers.VarianceScaling(scale=1.0 / 3.0, mode="fan_in", distribution="uniform")
+def _linear_init() -> keras.initializers.Initializer:
+    """A new initializer per layer: one made at import would draw its seed before
+    ``keras.utils.set_random_seed`` runs (and give every head of one shape the same values)."""
+    return keras.initializers.VarianceScaling(scale=1.0 / 3.0, mode="fan_in", distribution="uniform")
 
 
 @register
@@ -73,9 +83,10 @@ class GroupedConv2D(keras.layers.Layer):
         if (start, stop) != (0, self.groups):
             kernel = kernel[..., start * c: stop * c]
         dtype = x.dtype
-        if dtype == tf.float16 and stop - start > 1 and _cpu_only():
-            # TensorFlow has no float16 grouped-conv gradient on CPU (oneDNN
-            # has a bfloat16 one, so bfloat16 stays bfloat16).
+        grouped_on_cpu = stop - start > 1 and _cpu_only()
+        if grouped_on_cpu and dtype != tf.float32 and not native_grouped_gradient(dtype):
+            # TensorFlow's CPU grouped-conv gradient is oneDNN's: none in float16, and in
+            # bfloat16 only on CPUs with bfloat16 instructions. Such convolutions run in float32.
             x = tf.cast(x, tf.float32)
         strides = self.strides
         if self.kernel_size == (1, 1) and strides != (1, 1) and training is not False:
@@ -89,7 +100,12 @@ class GroupedConv2D(keras.layers.Layer):
             # whole, where the slice would run outside it as STRIDED_SLICE.
             x = subsample(x, strides)
             strides = (1, 1)
-        y = tf.nn.conv2d(x, tf.cast(kernel, x.dtype), strides=(1,) + strides + (1,), padding="SAME")
+        if grouped_on_cpu and training is not False and not native_grouped_gradient(tf.float32):
+            # No oneDNN in this process (TensorFlow loaded before hne_tf could ask for it, or
+            # TF_ENABLE_ONEDNN_OPTS=0): the gradient is computed group by group.
+            y = grouped_conv2d_per_group_grad(x, tf.cast(kernel, x.dtype), strides)
+        else:
+            y = tf.nn.conv2d(x, tf.cast(kernel, x.dtype), strides=(1,) + strides + (1,), padding="SAME")
         y = tf.cast(y, dtype)
         if self.bias is not None:
             y = y + tf.cast(self.bias[start * c: stop * c], y.dtype)
@@ -323,7 +339,7 @@ class TreeDense(keras.layers.Layer):
     def build(self, input_shape) -> None:
         self.in_features = int(input_shape[-1])
         self.kernel = self.add_weight(name="kernel", shape=(self.in_features, self.groups * self.units),
-                                      initializer=_LINEAR_INIT)
+                                      initializer=_linear_init())
         bound = 1.0 / math.sqrt(self.in_features)
         self.bias = self.add_weight(name="bias", shape=(self.groups * self.units,),
                                     initializer=keras.initializers.RandomUniform(-bound, bound))
