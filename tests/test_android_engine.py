@@ -78,6 +78,32 @@ def test_engine_script_reports_a_missing_stack(tmp_path):
     assert "run 'bash scripts/setup.sh'" in proc.stderr and "absent.jar" in proc.stderr
 
 
+def _jdk_major(home):
+    """The feature version of the JDK at ``home`` (its ``release`` file), or 0."""
+    try:
+        with open(os.path.join(home, "release")) as f:
+            found = re.search(r'^JAVA_VERSION="(\d+)', f.read(), re.M)
+    except OSError:
+        return 0
+    return int(found.group(1)) if found else 0
+
+
+def test_engine_builds_and_passes_on_every_jdk_from_21(tmp_path):
+    """JDK 21+ calls ``--release 8`` obsolete; under -Werror that warning once failed the build."""
+    _require_jvm_stack()
+    root = "/usr/lib/jvm"
+    homes = sorted({os.path.realpath(os.path.join(root, d)) for d in os.listdir(root)} if os.path.isdir(root) else [])
+    homes = [h for h in homes if _jdk_major(h) >= 21 and os.path.exists(os.path.join(h, "bin", "javac"))]
+    if not homes:
+        pytest.skip(f"no JDK 21 or later with javac under {root}")
+    for home in homes:
+        proc = subprocess.run(["bash", ENGINE_SCRIPT], capture_output=True, text=True, timeout=240,
+                              env={**os.environ, "JAVA_HOME": home, "BUILD_DIR": str(tmp_path / "build")})
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, f"{home}:\n{out[-4000:]}"
+        assert f'javac {_jdk_major(home)}' in out and re.search(r"^\d+ passed, 0 failed$", out, re.M), out[-3000:]
+
+
 def _fill_assets_module():
     spec = importlib.util.spec_from_file_location(
         "fill_assets", os.path.join(ROOT, "android_demo", "scripts", "fill_assets.py"))
