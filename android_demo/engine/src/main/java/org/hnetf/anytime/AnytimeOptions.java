@@ -80,6 +80,25 @@ public final class AnytimeOptions {
   }
 
   /**
+   * The default thread count on a phone with {@code cores} CPUs: half of them (phones pair big and
+   * little cores, and the interpreter's threads should land on the big ones), 1 to 4.
+   */
+  public static int defaultThreads(int cores) {
+    return Math.max(1, Math.min(4, cores / 2));
+  }
+
+  /** The thread counts the screen offers: 1, 2, 4 and 8, those the phone has cores for. */
+  public static List<Integer> threadChoices(int cores) {
+    List<Integer> out = new ArrayList<>();
+    for (int t = 1; t <= MAX_THREADS; t *= 2) {
+      if (t == 1 || t <= cores) {
+        out.add(t);
+      }
+    }
+    return out;
+  }
+
+  /**
    * The engine's rule for these options: the next leaf runs only while it fits the time budget, the
    * confidence is below the threshold and fewer than {@link #maxLeaves} ran. Out-of-range values
    * throw IllegalArgumentException with the Python engine's message.

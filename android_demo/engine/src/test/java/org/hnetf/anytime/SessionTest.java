@@ -424,6 +424,16 @@ class SessionTest {
   }
 
   @Test
+  void threadChoicesFollowTheCores() {
+    assertEquals(1, AnytimeOptions.defaultThreads(1));
+    assertEquals(4, AnytimeOptions.defaultThreads(8));
+    assertEquals(4, AnytimeOptions.defaultThreads(12));
+    assertEquals(Arrays.asList(1, 2, 4, 8), AnytimeOptions.threadChoices(8));
+    assertEquals(Arrays.asList(1, 2), AnytimeOptions.threadChoices(3));
+    assertEquals(Arrays.asList(1), AnytimeOptions.threadChoices(1));
+  }
+
+  @Test
   void configForms() {
     Manifest m = Manifest.parse(manifestJson().toString());
     DemoConfig c = DemoConfig.parse(CONFIG, m);
