@@ -3,9 +3,11 @@
 # launcher; prints a plain "N passed, N failed" line last. Exit status: the launcher's (0 = all passed).
 #
 #   [JAVA_HOME=JDK] bash android_demo/engine/run_tests.sh [--fixture=F --manifest=M --samples=DIR --preprocessed=P]
+#                                                         [--assets=DIR]
 #
-# The four options feed the cross-check with the Python runner (FixtureReplayTest); without them
-# those tests are skipped and reported as skipped. tests/test_android_engine.py exports them from a
+# The four options feed the cross-check with the Python runner (FixtureReplayTest); --assets, an
+# assets folder filled by android_demo/scripts/fill_assets.py from the fixture's export, feeds
+# AssetsSessionTest (with --fixture). Without them those tests are skipped and reported as skipped. tests/test_android_engine.py exports them from a
 # tiny model and passes them. Needs javac, JUnit 5 and org.json: `bash scripts/setup.sh`.
 set -euo pipefail
 
@@ -17,6 +19,7 @@ for arg in "$@"; do
     --manifest=*) props+=("-Dhnetf.manifest=${arg#*=}") ;;
     --samples=*) props+=("-Dhnetf.samples=${arg#*=}") ;;
     --preprocessed=*) props+=("-Dhnetf.preprocessed=${arg#*=}") ;;
+    --assets=*) props+=("-Dhnetf.assets=${arg#*=}") ;;
     *) echo "run_tests.sh: error: unknown argument '$arg' (see the header of $0)" >&2; exit 2 ;;
   esac
 done
@@ -69,5 +72,5 @@ failed="$(count failed)"
 skipped="$(count skipped)"
 aborted="$(count aborted)"
 echo "${passed:-0} passed, ${failed:-0} failed"
-echo "(${skipped:-0} skipped, ${aborted:-0} aborted: the fixture cross-check is skipped without --fixture/--manifest/--samples/--preprocessed)"
+echo "(${skipped:-0} skipped, ${aborted:-0} aborted: the fixture cross-check and the assets session test are skipped without --fixture/--manifest/--samples/--preprocessed/--assets)"
 exit "$status"
