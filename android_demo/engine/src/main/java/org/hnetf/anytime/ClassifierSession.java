@@ -222,12 +222,16 @@ public final class ClassifierSession implements AutoCloseable {
     return status();
   }
 
-  /** The precision filled in from the config and k from the prefix files, where left open. */
+  /**
+   * The precision filled in from the config where left open, and k from the precision's prefix
+   * files where left open or (outside fixed mode) not one of them.
+   */
   private AnytimeOptions resolve(AnytimeOptions o) {
     AnytimeOptions r = o.precision == null ? o.withPrecision(config.defaultPrecision) : o;
-    if (r.fixedK == 0 && config.precisions.containsKey(r.precision)) {
+    if (config.precisions.containsKey(r.precision)) {
       List<Integer> ks = config.files(r.precision).prefixSizes();
-      if (!ks.isEmpty()) {
+      boolean open = r.fixedK == 0 || (r.mode != AnytimeOptions.Mode.FIXED && !ks.contains(r.fixedK));
+      if (open && !ks.isEmpty()) {
         r = r.withFixedK(ks.get(0));
       }
     }

@@ -311,8 +311,16 @@ class SessionTest {
         factory.opened);
     assertEquals(1, factory.open);
     assertEquals(4, s.options().threads);
-    // And a precision switch that works.
+    // A precision without the k chosen earlier: outside fixed mode k follows the new files ...
     factory.failOpen.clear();
+    s.setOptions(s.options().withFixedK(1).withPrecision("float16"));
+    assertEquals(3, s.options().fixedK);
+    s.setOptions(s.options().withPrecision("float32").withFixedK(1).withMode(AnytimeOptions.Mode.FIXED));
+    // ... in fixed mode it is an error naming the k there are.
+    IllegalArgumentException k = assertThrows(IllegalArgumentException.class,
+        () -> s.setOptions(s.options().withPrecision("float16")));
+    assertEquals("no fixed prefix file of k=1; there are k = [3]", k.getMessage());
+    // And a precision switch that works.
     s.setOptions(s.options().withPrecision("float16").withMode(AnytimeOptions.Mode.FIXED).withFixedK(3));
     assertEquals(Arrays.asList(3), s.status().prefixSizes);
     assertEquals(1, s.classify(IMAGE, null).label);
