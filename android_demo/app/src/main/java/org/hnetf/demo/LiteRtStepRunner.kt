@@ -13,8 +13,6 @@ import org.tensorflow.lite.Interpreter
 import org.tensorflow.lite.gpu.CompatibilityList
 import org.tensorflow.lite.gpu.GpuDelegate
 
-private const val TAG = "HneAnytime"
-
 /**
  * One LiteRT [Interpreter] over one model file on one delegate: the classic Interpreter API,
  * `runSignature(inputs, outputs, signatureKey)`, with the signature introspection calls. It does only
