@@ -41,7 +41,7 @@ fun LiveCamera(viewModel: MainViewModel, modifier: Modifier = Modifier) {
     }
     AndroidView(modifier = modifier, factory = { ctx ->
         val previewView = PreviewView(ctx).apply { scaleType = PreviewView.ScaleType.FILL_CENTER }
-        providerFuture.addListener({
+        providerFuture.addListener(Runnable {
             try {
                 val preview = Preview.Builder().build().also { it.setSurfaceProvider(previewView.surfaceProvider) }
                 val analysis = ImageAnalysis.Builder()
@@ -53,11 +53,11 @@ fun LiveCamera(viewModel: MainViewModel, modifier: Modifier = Modifier) {
                     .setBackpressureStrategy(ImageAnalysis.STRATEGY_KEEP_ONLY_LATEST)
                     .setOutputImageFormat(ImageAnalysis.OUTPUT_IMAGE_FORMAT_RGBA_8888)
                     .build()
-                analysis.setAnalyzer(analysisExecutor) { image ->
+                analysis.setAnalyzer(analysisExecutor, ImageAnalysis.Analyzer { image ->
                     val ticket = viewModel.gate.tryAdmit()
                     if (ticket == FrameGate.DROPPED) {
                         image.close()
-                        return@setAnalyzer
+                        return@Analyzer
                     }
                     val picture = try {
                         Pictures.frame(image)
@@ -69,7 +69,7 @@ fun LiveCamera(viewModel: MainViewModel, modifier: Modifier = Modifier) {
                         image.close()
                     }
                     picture?.let { viewModel.classifyFrame(it, ticket) }
-                }
+                })
                 val provider = providerFuture.get()
                 provider.unbindAll()
                 provider.bindToLifecycle(lifecycleOwner, CameraSelector.DEFAULT_BACK_CAMERA, preview, analysis)
