@@ -169,6 +169,8 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
                 Log.w(TAG, "live frame failed", e)
                 error = describe(e)
             } finally {
+                apply(session.status())
+                if (!_state.value.ready) stopLive()  // nothing left to run the frames on
                 val current = gate.finish(ticket)
                 val stats = gate.describe()
                 if (current) {
@@ -234,7 +236,14 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
         viewModelScope.launch {
             _state.update { it.copy(busy = true, status = status, error = null) }
             try {
-                withContext(worker) { block() }
+                // The session's status afterwards, error or not: a failure may change its phase.
+                withContext(worker) {
+                    try {
+                        block()
+                    } finally {
+                        apply(session.status())
+                    }
+                }
                 _state.update { it.copy(busy = false, status = "ready") }
             } catch (e: CancellationException) {
                 throw e

@@ -324,14 +324,38 @@ public final class ClassifierSession implements AutoCloseable {
   /** Times every step again on the calibration images (the deadline rule's predictions). */
   public synchronized double[] recalibrate() {
     requireReady();
-    double[] p = loaded.engine.calibrate(calibrationImages);
-    loaded.calibratedAt = loaded.runner.fallbacks();
-    return p;
+    return guarded(() -> {
+      double[] p = loaded.engine.calibrate(calibrationImages);
+      loaded.calibratedAt = loaded.runner.fallbacks();
+      return p;
+    });
   }
 
   /** One normalized image under the current options; {@code listener} sees each leaf as it finishes. */
   public synchronized Result classify(float[] input, StepUpdate.Listener listener) {
     requireReady();
+    return guarded(() -> classifyReady(input, listener));
+  }
+
+  /**
+   * Runs {@code action} on the interpreters; if it leaves the anytime file with no delegate to run
+   * on (every one failed at run time), the session becomes FAILED with that reason.
+   */
+  private <T> T guarded(java.util.function.Supplier<T> action) {
+    try {
+      return action.get();
+    } catch (RuntimeException e) {
+      if (loaded != null && !loaded.runner.isOpen()) {
+        closeLoaded();
+        phase = Phase.FAILED;
+        error = FallbackRunner.message(e);
+        log.log(EngineLog.Level.ERROR, "the model can no longer run: " + error, e);
+      }
+      throw e;
+    }
+  }
+
+  private Result classifyReady(float[] input, StepUpdate.Listener listener) {
     Result r;
     if (options.mode == AnytimeOptions.Mode.FIXED) {
       r = loaded.prefix(options.fixedK).classify(input);
@@ -362,6 +386,10 @@ public final class ClassifierSession implements AutoCloseable {
    */
   public synchronized BenchmarkReport benchmark(List<float[]> images, int[] labels, int runs) {
     requireReady();
+    return guarded(() -> benchmarkReady(images, labels, runs));
+  }
+
+  private BenchmarkReport benchmarkReady(List<float[]> images, int[] labels, int runs) {
     List<Result> results = new ArrayList<>();
     for (float[] image : images) {
       results.add(classify(image, null));

@@ -94,6 +94,18 @@ public final class FallbackRunner implements StepRunner, AutoCloseable {
     return currentDelegate;
   }
 
+  /** False once every delegate of the plan has failed (or after {@link #close()}). */
+  public boolean isOpen() {
+    return current != null;
+  }
+
+  private RunnerFactory.Opened current() {
+    if (current == null) {
+      throw new AnytimeException(file + " is not open: " + (notes.isEmpty() ? "closed" : String.join("; ", notes)));
+    }
+    return current;
+  }
+
   /** Switches to a later delegate since construction (each makes latency predictions stale). */
   public int fallbacks() {
     return fallbacks;
@@ -101,29 +113,29 @@ public final class FallbackRunner implements StepRunner, AutoCloseable {
 
   @Override
   public Set<String> signatureKeys() {
-    return current.signatureKeys();
+    return current().signatureKeys();
   }
 
   @Override
   public List<String> inputNames(String signature) {
-    return current.inputNames(signature);
+    return current().inputNames(signature);
   }
 
   @Override
   public List<String> outputNames(String signature) {
-    return current.outputNames(signature);
+    return current().outputNames(signature);
   }
 
   @Override
   public int[] shape(String signature, String tensor, boolean input) {
-    return current.shape(signature, tensor, input);
+    return current().shape(signature, tensor, input);
   }
 
   @Override
   public void run(String signature, Map<String, ByteBuffer> inputs, Map<String, ByteBuffer> outputs) {
     while (true) {
       try {
-        current.run(signature, inputs, outputs);
+        current().run(signature, inputs, outputs);
         return;
       } catch (RuntimeException e) {
         if (next >= plan.size()) {

@@ -383,6 +383,21 @@ class SessionTest {
   }
 
   @Test
+  void whenNoDelegateIsLeftAtRunTimeTheSessionFailsCleanly() {
+    ClassifierSession s = ready(new AnytimeOptions().withDelegate(Delegate.GPU));
+    factory.failRun.put(Delegate.GPU, "step02");
+    factory.failOpen.addAll(Arrays.asList(Delegate.XNNPACK, Delegate.CPU));
+    AnytimeException x = assertThrows(AnytimeException.class, () -> s.classify(IMAGE, null));
+    assertTrue(x.getMessage().startsWith("could not open anytime_float32.tflite on any delegate: GPU failed running step02"),
+        x.getMessage());
+    assertEquals(ClassifierSession.Phase.FAILED, s.phase());
+    assertTrue(assertThrows(IllegalStateException.class, () -> s.classify(IMAGE, null)).getMessage()
+        .startsWith("the model is not loaded: AnytimeException: could not open"));
+    assertEquals(0, factory.open);
+    assertTrue(log.has("ERROR the model can no longer run"));
+  }
+
+  @Test
   void everyDelegateFailingIsAnErrorWithEveryReason() {
     factory.failOpen.addAll(Arrays.asList(Delegate.GPU, Delegate.XNNPACK, Delegate.CPU));
     ClassifierSession.Status st = session().init(new Assets(), new AnytimeOptions().withDelegate(Delegate.GPU), images());
