@@ -51,9 +51,11 @@ def test_java_engine_replays_the_python_decisions(demo_assets, tmp_path):
     _require_jvm_stack()
     preprocessed = tmp_path / "preprocessed.json"
     _python_preprocessed(demo_assets, preprocessed)
+    assets = tmp_path / "assets"  # what the app bundles: every precision, for the session test
+    _fill_assets_module().fill(str(demo_assets["export"]), "all", str(assets), num=4)
     cmd = ["bash", ENGINE_SCRIPT, f"--fixture={demo_assets['fixture_path']}",
            f"--manifest={demo_assets['export'] / 'manifest.json'}", f"--samples={demo_assets['samples']}",
-           f"--preprocessed={preprocessed}"]
+           f"--preprocessed={preprocessed}", f"--assets={assets}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240,
                           env={**os.environ, "BUILD_DIR": str(tmp_path / "build")})
     out = proc.stdout + proc.stderr
@@ -62,10 +64,11 @@ def test_java_engine_replays_the_python_decisions(demo_assets, tmp_path):
     assert summary, out[-3000:]
     passed, failed = map(int, summary[-1])
     assert failed == 0 and passed > 0, out[-3000:]
-    # The cross-check ran (it is skipped only without the fixture) ...
+    # The cross-check and the session test ran (they are skipped only without their inputs) ...
     assert re.search(r"^\(0 skipped, 0 aborted", out, re.M), out[-3000:]
     for name in ("liveEngineTakesThePythonDecisions", "replayTakesThePythonDecisions",
-                 "runningMeanMatchesWithin1e5", "samplePngsPreprocessLikePython"):
+                 "runningMeanMatchesWithin1e5", "samplePngsPreprocessLikePython",
+                 "fillAssetsOutputLoadsChecksCalibratesAndSwitchesPrecision"):
         assert re.search(rf"{name}\(\) ✔", out), f"{name} did not pass:\n{out[-3000:]}"
     # ... on a fixture with every rule kind, exported from the tiny model by the test kit.
     assert {c["rule"] for c in demo_assets["fixture"]["cases"]} == {"leaves", "confidence", "deadline"}
@@ -76,6 +79,32 @@ def test_engine_script_reports_a_missing_stack(tmp_path):
     proc = subprocess.run(["bash", ENGINE_SCRIPT], capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 3
     assert "run 'bash scripts/setup.sh'" in proc.stderr and "absent.jar" in proc.stderr
+
+
+def _jdk_major(home):
+    """The feature version of the JDK at ``home`` (its ``release`` file), or 0."""
+    try:
+        with open(os.path.join(home, "release")) as f:
+            found = re.search(r'^JAVA_VERSION="(\d+)', f.read(), re.M)
+    except OSError:
+        return 0
+    return int(found.group(1)) if found else 0
+
+
+def test_engine_builds_and_passes_on_every_jdk_from_21(tmp_path):
+    """JDK 21+ calls ``--release 8`` obsolete; under -Werror that warning once failed the build."""
+    _require_jvm_stack()
+    root = "/usr/lib/jvm"
+    homes = sorted({os.path.realpath(os.path.join(root, d)) for d in os.listdir(root)} if os.path.isdir(root) else [])
+    homes = [h for h in homes if _jdk_major(h) >= 21 and os.path.exists(os.path.join(h, "bin", "javac"))]
+    if not homes:
+        pytest.skip(f"no JDK 21 or later with javac under {root}")
+    for home in homes:
+        proc = subprocess.run(["bash", ENGINE_SCRIPT], capture_output=True, text=True, timeout=240,
+                              env={**os.environ, "JAVA_HOME": home, "BUILD_DIR": str(tmp_path / "build")})
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, f"{home}:\n{out[-4000:]}"
+        assert f'javac {_jdk_major(home)}' in out and re.search(r"^\d+ passed, 0 failed$", out, re.M), out[-3000:]
 
 
 def _fill_assets_module():
@@ -104,14 +133,35 @@ def test_fill_assets_copies_the_export_and_writes_samples(demo_assets, tmp_path)
         assert mf.sha256(str(out / entry["file"])) == entry["sha256"]
     assert (out / "manifest.json").read_bytes() == (export_dir / "manifest.json").read_bytes()
     config = json.loads((out / fill.CONFIG_FILE).read_text())
-    assert config["anytime"] == anytime["file"] and config["precision"] == "float32"
-    assert config["prefixes"] == {str(f["k"]): f["file"] for f in prefixes}
+    assert config["default"] == "float32" and list(config["precisions"]) == ["float32"]
+    assert config["precisions"]["float32"] == {"anytime": anytime["file"],
+                                               "prefixes": {str(f["k"]): f["file"] for f in prefixes}}
     samples = json.loads((out / "samples" / SAMPLES_FILE).read_text())["samples"]
     raw, labels = manifest_test_images(manifest, 12)
     for s in samples:
         png = tf.io.decode_png((out / "samples" / s["file"]).read_bytes()).numpy()
         np.testing.assert_array_equal(png, raw[s["index"]])
         assert s["label"] == labels[s["index"]]
+
+
+def test_fill_assets_bundles_several_precisions_for_the_picker(demo_assets, tmp_path):
+    fill = _fill_assets_module()
+    export_dir, manifest = demo_assets["export"], demo_assets["manifest"]
+    have = sorted({f["precision"] for f in mf.files_of(manifest, "anytime")})
+    assert have == ["float32", "int8"]  # what the tiny export has
+    for arg, order in (("int8,float32", ["int8", "float32"]), ("all", ["float32", "int8"])):
+        out = tmp_path / arg.replace(",", "_")
+        listing = dict(fill.fill(str(export_dir), arg, str(out), num=2))
+        config = json.loads((out / fill.CONFIG_FILE).read_text())
+        assert list(config["precisions"]) == order and config["default"] == order[0]
+        for p in order:
+            files = [mf.anytime_file(manifest, p)] + mf.files_of(manifest, "prefix", p)
+            assert config["precisions"][p]["anytime"] == files[0]["file"]
+            assert {f["file"] for f in files} <= set(listing)
+    with pytest.raises(ValueError, match="names a precision twice"):
+        fill.fill(str(export_dir), "int8,int8", str(tmp_path / "twice"))
+    with pytest.raises(ValueError, match="must be among"):
+        fill.fill(str(export_dir), "float32,bfloat8", str(tmp_path / "unknown"))
 
 
 def test_fill_assets_bad_input_keeps_the_old_assets(demo_assets, tmp_path, capsys):

@@ -1,75 +1,65 @@
 package org.hnetf.demo
 
+import android.content.Context
+import android.util.Log
+import java.io.FileInputStream
 import java.nio.ByteBuffer
-import java.nio.FloatBuffer
-import java.util.IdentityHashMap
-import org.hnetf.anytime.StepRunner
+import java.nio.channels.FileChannel
+import org.hnetf.anytime.Delegate
+import org.hnetf.anytime.DelegatePlan
+import org.hnetf.anytime.RunnerFactory
+import org.tensorflow.lite.ExecutionPlanProbe
 import org.tensorflow.lite.Interpreter
 import org.tensorflow.lite.gpu.CompatibilityList
 import org.tensorflow.lite.gpu.GpuDelegate
 
 /**
- * Owns one LiteRT [Interpreter] over one model file and runs its signatures for the engine: the
- * classic Interpreter API, `runSignature(inputs, outputs, signatureKey)`, with the signature
- * introspection calls (`getSignatureKeys`, `getSignatureInputs`, `getSignatureOutputs`,
- * `getInputTensorFromSignature(...).shapeSignature()`).
+ * One LiteRT [Interpreter] over one model file on one delegate: the classic Interpreter API,
+ * `runSignature(inputs, outputs, signatureKey)`, with the signature introspection calls. It does only
+ * what it is told; which delegate to try, and what to do when it fails, is the engine's
+ * [org.hnetf.anytime.DelegatePlan] and [org.hnetf.anytime.FallbackRunner].
  *
- * Buffers cross as [FloatBuffer]s wrapping the engine's arrays: LiteRT copies a Buffer in and out
- * when its byte size matches the tensor's, which it checks.
+ * The engine's buffers are direct, native-order ByteBuffers: LiteRT reads such an input with one
+ * native memcpy and writes an output into it with one bulk put.
  */
-class LiteRtStepRunner(model: ByteBuffer, options: AnytimeOptions) : StepRunner, AutoCloseable {
+class LiteRtStepRunner(model: ByteBuffer, private val delegate: Delegate, threads: Int) : RunnerFactory.Opened {
     private var gpuDelegate: GpuDelegate? = null
-    val interpreter: Interpreter
-    /** What the interpreter runs on, for the screen: "GPU", "XNNPACK", "CPU" (+ why, on fallback). */
-    val delegateUsed: String
-    private val wrappers = IdentityHashMap<FloatArray, FloatBuffer>()
+    private val interpreter: Interpreter
+    private val label: String
 
     init {
-        var used = options.delegate.name
-        val interpreterOptions = Interpreter.Options()
-        interpreterOptions.setNumThreads(options.threads)
-        when (options.delegate) {
-            Delegate.CPU -> interpreterOptions.setUseXNNPACK(false)
-            Delegate.XNNPACK -> interpreterOptions.setUseXNNPACK(true)
+        val options = Interpreter.Options().setNumThreads(threads)
+        when (delegate) {
+            Delegate.CPU -> options.setUseXNNPACK(false)
+            Delegate.XNNPACK -> options.setUseXNNPACK(true)
             Delegate.GPU -> {
-                val compatibility = CompatibilityList()
-                try {
-                    if (compatibility.isDelegateSupportedOnThisDevice) {
-                        val delegate = GpuDelegate(compatibility.bestOptionsForThisDevice)
-                        gpuDelegate = delegate
-                        interpreterOptions.addDelegate(delegate)
-                    } else {
-                        interpreterOptions.setUseXNNPACK(true)
-                        used = "XNNPACK (no GPU delegate on this device)"
-                    }
-                } finally {
-                    compatibility.close()
-                }
+                // XNNPACK off: the ops the GPU leaves behind then stay separate nodes of the plan,
+                // which is how partial delegation is told from full.
+                options.setUseXNNPACK(false)
+                val gpu = CompatibilityList().use { GpuDelegate(it.bestOptionsForThisDevice) }
+                gpuDelegate = gpu
+                options.addDelegate(gpu)
             }
         }
         interpreter = try {
-            Interpreter(model, interpreterOptions)
-        } catch (e: RuntimeException) {
-            // The GPU delegate can refuse a graph when it prepares it; run it on the CPU instead.
-            if (gpuDelegate == null) throw e
+            Interpreter(model, options)
+        } catch (e: Throwable) {
+            // Ours to free; the constructor's own native handles are LiteRT's (see DelegatePlan).
             gpuDelegate?.close()
             gpuDelegate = null
-            used = "XNNPACK (GPU refused the model: ${e.message})"
-            val cpu = Interpreter.Options()
-            cpu.setNumThreads(options.threads)
-            cpu.setUseXNNPACK(true)
-            Interpreter(model, cpu)
+            throw e
         }
-        delegateUsed = used
+        val planNodes = if (delegate == Delegate.GPU) ExecutionPlanProbe.length(interpreter) else -1
+        label = DelegatePlan.label(delegate, planNodes)
     }
+
+    override fun describe(): String = label
 
     override fun signatureKeys(): Set<String> = interpreter.signatureKeys.toSet()
 
-    override fun inputNames(signature: String): List<String> =
-        interpreter.getSignatureInputs(signature).toList()
+    override fun inputNames(signature: String): List<String> = interpreter.getSignatureInputs(signature).toList()
 
-    override fun outputNames(signature: String): List<String> =
-        interpreter.getSignatureOutputs(signature).toList()
+    override fun outputNames(signature: String): List<String> = interpreter.getSignatureOutputs(signature).toList()
 
     override fun shape(signature: String, tensor: String, input: Boolean): IntArray {
         val t = if (input) interpreter.getInputTensorFromSignature(tensor, signature)
@@ -77,19 +67,8 @@ class LiteRtStepRunner(model: ByteBuffer, options: AnytimeOptions) : StepRunner,
         return t.shapeSignature()
     }
 
-    override fun run(signature: String, inputs: Map<String, FloatArray>, outputs: Map<String, FloatArray>) {
-        val ins = HashMap<String, Any>(inputs.size)
-        for ((name, array) in inputs) ins[name] = wrap(array)
-        val outs = HashMap<String, Any>(outputs.size)
-        for ((name, array) in outputs) outs[name] = wrap(array)
-        interpreter.runSignature(ins, outs, signature)
-    }
-
-    /** The engine passes the same arrays every step; wrap each once and rewind it per call. */
-    private fun wrap(array: FloatArray): FloatBuffer {
-        val buffer = wrappers.getOrPut(array) { FloatBuffer.wrap(array) }
-        buffer.rewind()
-        return buffer
+    override fun run(signature: String, inputs: Map<String, ByteBuffer>, outputs: Map<String, ByteBuffer>) {
+        interpreter.runSignature(inputs, outputs, signature)
     }
 
     override fun close() {
@@ -97,4 +76,28 @@ class LiteRtStepRunner(model: ByteBuffer, options: AnytimeOptions) : StepRunner,
         gpuDelegate?.close()
         gpuDelegate = null
     }
+}
+
+/** Opens [LiteRtStepRunner]s over the app's assets (memory-mapped; the build keeps .tflite uncompressed). */
+class LiteRtFactory(private val context: Context) : RunnerFactory {
+    private val gpu: Boolean by lazy {
+        try {
+            CompatibilityList().use { it.isDelegateSupportedOnThisDevice }
+        } catch (e: Throwable) {  // no GPU delegate library, or its native part failed to load
+            Log.w(TAG, "GPU delegate unavailable", e)
+            false
+        }
+    }
+
+    override fun gpuAvailable(): Boolean = gpu
+
+    override fun open(file: String, delegate: Delegate, threads: Int): RunnerFactory.Opened =
+        LiteRtStepRunner(mapAsset(file), delegate, threads)
+
+    private fun mapAsset(name: String): ByteBuffer =
+        context.assets.openFd(name).use { fd ->
+            FileInputStream(fd.fileDescriptor).use { stream ->
+                stream.channel.map(FileChannel.MapMode.READ_ONLY, fd.startOffset, fd.declaredLength)
+            }
+        }
 }

@@ -1,14 +1,14 @@
 package org.hnetf.demo
 
-import android.graphics.Bitmap
-import android.graphics.ImageDecoder
-import android.net.Uri
-import android.os.Build
+import android.Manifest
+import android.content.ActivityNotFoundException
+import android.content.pm.PackageManager
 import android.os.Bundle
-import android.provider.MediaStore
+import android.util.Log
 import androidx.activity.ComponentActivity
 import androidx.activity.compose.rememberLauncherForActivityResult
 import androidx.activity.compose.setContent
+import androidx.activity.enableEdgeToEdge
 import androidx.activity.result.contract.ActivityResultContracts
 import androidx.activity.viewModels
 import androidx.compose.foundation.Image
@@ -17,11 +17,14 @@ import androidx.compose.foundation.layout.Arrangement
 import androidx.compose.foundation.layout.Column
 import androidx.compose.foundation.layout.Row
 import androidx.compose.foundation.layout.Spacer
+import androidx.compose.foundation.layout.WindowInsets
 import androidx.compose.foundation.layout.fillMaxSize
 import androidx.compose.foundation.layout.fillMaxWidth
 import androidx.compose.foundation.layout.height
 import androidx.compose.foundation.layout.padding
+import androidx.compose.foundation.layout.safeDrawing
 import androidx.compose.foundation.layout.size
+import androidx.compose.foundation.layout.windowInsetsPadding
 import androidx.compose.foundation.lazy.LazyColumn
 import androidx.compose.foundation.lazy.LazyRow
 import androidx.compose.foundation.lazy.items
@@ -30,6 +33,7 @@ import androidx.compose.material3.FilterChip
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.OutlinedButton
 import androidx.compose.material3.Slider
+import androidx.compose.material3.Surface
 import androidx.compose.material3.Switch
 import androidx.compose.material3.Text
 import androidx.compose.runtime.Composable
@@ -38,69 +42,123 @@ import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.graphics.FilterQuality
 import androidx.compose.ui.graphics.asImageBitmap
+import androidx.compose.ui.platform.LocalContext
 import androidx.compose.ui.unit.dp
+import androidx.core.content.ContextCompat
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import kotlin.math.roundToInt
+import org.hnetf.anytime.AnytimeOptions
+import org.hnetf.anytime.Delegate
 
 class MainActivity : ComponentActivity() {
     private val viewModel: MainViewModel by viewModels()
 
     override fun onCreate(savedInstanceState: Bundle?) {
+        // targetSdk 35: Android 15 draws the app under the status and navigation bars; the screen
+        // pads itself by the safe-drawing insets (bars, cutout, keyboard).
+        enableEdgeToEdge()
         super.onCreate(savedInstanceState)
-        setContent { MaterialTheme { AnytimeScreen(viewModel, ::decode) } }
+        setContent {
+            MaterialTheme {
+                Surface(Modifier.fillMaxSize()) { AnytimeScreen(viewModel) }
+            }
+        }
     }
 
-    private fun decode(uri: Uri): Bitmap =
-        if (Build.VERSION.SDK_INT >= 28) {
-            ImageDecoder.decodeBitmap(ImageDecoder.createSource(contentResolver, uri)) { decoder, _, _ ->
-                decoder.allocator = ImageDecoder.ALLOCATOR_SOFTWARE
-            }
-        } else {
-            @Suppress("DEPRECATION")
-            MediaStore.Images.Media.getBitmap(contentResolver, uri)
-        }
+    override fun onStop() {
+        super.onStop()
+        viewModel.stopLive()  // the camera is unbound with the screen; stale frames are not shown
+    }
 }
 
 @Composable
-fun AnytimeScreen(viewModel: MainViewModel, decode: (Uri) -> Bitmap) {
+fun AnytimeScreen(viewModel: MainViewModel) {
     val state by viewModel.state.collectAsStateWithLifecycle()
+    val context = LocalContext.current
     val gallery = rememberLauncherForActivityResult(ActivityResultContracts.GetContent()) { uri ->
-        uri?.let { viewModel.classify(decode(it), "gallery image") }
+        uri?.let { viewModel.classifyUri(it) }
     }
     val camera = rememberLauncherForActivityResult(ActivityResultContracts.TakePicturePreview()) { bitmap ->
-        bitmap?.let { viewModel.classify(it, "camera picture") }
+        bitmap?.let { viewModel.classifyBitmap(it, "camera picture") }
     }
-    val options = state.options
-    LazyColumn(Modifier.fillMaxSize().padding(12.dp), verticalArrangement = Arrangement.spacedBy(8.dp)) {
+    val permission = rememberLauncherForActivityResult(ActivityResultContracts.RequestPermission()) { granted ->
+        if (granted) viewModel.startLive() else viewModel.showError("the live mode needs the camera permission")
+    }
+    val hasCamera = context.packageManager.hasSystemFeature(PackageManager.FEATURE_CAMERA_ANY)
+    val idle = state.ready && !state.busy
+    LazyColumn(
+        Modifier.fillMaxSize().windowInsetsPadding(WindowInsets.safeDrawing).padding(horizontal = 12.dp),
+        verticalArrangement = Arrangement.spacedBy(8.dp),
+    ) {
         item {
             Text("HNE anytime inference", style = MaterialTheme.typography.titleLarge)
-            Text("${state.status} · ${state.delegateUsed}", style = MaterialTheme.typography.bodySmall)
+            Text("${state.status} · ${state.runtime}", style = MaterialTheme.typography.bodySmall)
             state.error?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+            if (state.phase == org.hnetf.anytime.ClassifierSession.Phase.FAILED && !state.busy) {
+                OutlinedButton(onClick = viewModel::load) { Text("Try loading again") }
+            }
         }
         item {
             LazyRow(horizontalArrangement = Arrangement.spacedBy(6.dp)) {
                 items(state.samples) { s ->
                     Image(
-                        s.bitmap.asImageBitmap(), contentDescription = s.labelName,
-                        modifier = Modifier.size(56.dp).clickable(enabled = !state.busy) { viewModel.selectSample(s) },
+                        s.bitmap.asImageBitmap(), contentDescription = "sample: ${s.labelName}",
+                        modifier = Modifier.size(56.dp).clickable(enabled = idle) { viewModel.selectSample(s) },
                         filterQuality = FilterQuality.None,
                     )
                 }
             }
             Row(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
-                OutlinedButton(onClick = { gallery.launch("image/*") }, enabled = !state.busy) { Text("Gallery") }
-                OutlinedButton(onClick = { camera.launch(null) }, enabled = !state.busy) { Text("Camera") }
+                OutlinedButton(onClick = { gallery.launch("image/*") }, enabled = idle) { Text("Gallery") }
+                OutlinedButton(
+                    onClick = {
+                        try {
+                            camera.launch(null)
+                        } catch (e: ActivityNotFoundException) {
+                            Log.w(TAG, "no camera app", e)
+                            viewModel.showError("no camera app on this phone to take a picture with")
+                        }
+                    },
+                    enabled = idle && hasCamera,
+                ) { Text("Camera") }
+                Row(verticalAlignment = Alignment.CenterVertically) {
+                    Text("Live")
+                    Switch(
+                        checked = state.live, enabled = state.ready && hasCamera && (state.live || !state.busy),
+                        onCheckedChange = { on ->
+                            when {
+                                !on -> viewModel.stopLive()
+                                ContextCompat.checkSelfPermission(context, Manifest.permission.CAMERA) ==
+                                    PackageManager.PERMISSION_GRANTED -> viewModel.startLive()
+                                else -> permission.launch(Manifest.permission.CAMERA)
+                            }
+                        },
+                    )
+                }
+            }
+        }
+        if (state.live) {
+            item {
+                LiveCamera(viewModel, Modifier.fillMaxWidth().height(240.dp))
+                Text(state.liveStats, style = MaterialTheme.typography.bodySmall)
             }
         }
         item {
             Row(verticalAlignment = Alignment.CenterVertically) {
                 state.image?.let {
-                    Image(it.asImageBitmap(), contentDescription = "input", modifier = Modifier.size(112.dp),
-                        filterQuality = FilterQuality.None)
+                    Image(it.asImageBitmap(), contentDescription = "the picture", modifier = Modifier.size(112.dp))
+                    Spacer(Modifier.size(8.dp))
                 }
-                Spacer(Modifier.size(8.dp))
+                state.seen?.let {
+                    Image(it.asImageBitmap(), contentDescription = "what the model sees", modifier = Modifier.size(84.dp),
+                        filterQuality = FilterQuality.None)
+                    Spacer(Modifier.size(8.dp))
+                }
                 Column {
                     Text(state.imageCaption, style = MaterialTheme.typography.bodySmall)
+                    if (state.seen != null) {
+                        Text("right: what the model sees (trained on light garments on black)", style = MaterialTheme.typography.bodySmall)
+                    }
                     Text(state.answer, style = MaterialTheme.typography.titleMedium)
                 }
             }
@@ -112,88 +170,84 @@ fun AnytimeScreen(viewModel: MainViewModel, decode: (Uri) -> Bitmap) {
                 Text(row.top3.joinToString("   ") { (name, p) -> "%s %.3f".format(name, p) })
             }
         }
-        item { Controls(state, options, viewModel) }
+        item { Controls(state, viewModel) }
         item {
-            Button(onClick = viewModel::benchmark, enabled = !state.busy) { Text("Benchmark bundled images") }
-            state.benchmark?.let { b ->
-                Text(
-                    "${b.images} images, ${b.rule}: mean %.2f leaves, mean %.3f ms, accuracy %.1f%%\n".format(
-                        b.meanLeaves, b.meanMs, b.accuracy * 100) +
-                        "progressive cost: steps 1..${state.numSteps} %.3f ms vs k=${state.numSteps} file %.3f ms (ratio %.2f)"
-                            .format(b.stepsMs, b.prefixMs, b.ratio),
-                    style = MaterialTheme.typography.bodySmall,
-                )
-            }
+            Button(onClick = viewModel::benchmark, enabled = idle) { Text("Benchmark bundled images") }
+            state.benchmark?.let { Text(it, style = MaterialTheme.typography.bodySmall) }
             Spacer(Modifier.height(24.dp))
         }
     }
 }
 
 @Composable
-private fun Controls(state: UiState, options: AnytimeOptions, viewModel: MainViewModel) {
+private fun Chips(label: String, choices: List<String>, selected: String?, enabled: Boolean, onSelect: (String) -> Unit) {
+    Row(horizontalArrangement = Arrangement.spacedBy(4.dp), verticalAlignment = Alignment.CenterVertically) {
+        Text(label)
+        choices.forEach { c ->
+            FilterChip(selected = c == selected, enabled = enabled, onClick = { onSelect(c) }, label = { Text(c) })
+        }
+    }
+}
+
+@Composable
+private fun Controls(state: UiState, viewModel: MainViewModel) {
+    val options = state.options
     val n = state.numSteps.coerceAtLeast(1)
     val allMs = state.predictedMs.sum().coerceAtLeast(0.1)
+    val enabled = state.ready && !state.busy
     Column(verticalArrangement = Arrangement.spacedBy(4.dp)) {
+        Chips("model file:", state.precisions, options.precision, enabled) { viewModel.setOptions(options.withPrecision(it)) }
+        Chips("delegate:", Delegate.values().map { it.name }, options.delegate.name, enabled) {
+            viewModel.setOptions(options.withDelegate(Delegate.valueOf(it)))
+        }
+        Chips("threads:", state.threadChoices.map { "$it" }, "${options.threads}", enabled) {
+            viewModel.setOptions(options.withThreads(it.toInt()))
+        }
         Row(verticalAlignment = Alignment.CenterVertically) {
             Text("anytime file")
             Switch(
-                checked = options.mode == Mode.FIXED, enabled = !state.busy,
-                onCheckedChange = { viewModel.setOptions(options.copy(mode = if (it) Mode.FIXED else Mode.ANYTIME)) },
+                checked = options.mode == AnytimeOptions.Mode.FIXED, enabled = enabled,
+                onCheckedChange = {
+                    viewModel.setOptions(options.withMode(if (it) AnytimeOptions.Mode.FIXED else AnytimeOptions.Mode.ANYTIME))
+                },
             )
             Text("fixed prefix file")
         }
-        if (options.mode == Mode.FIXED) {
-            Row(horizontalArrangement = Arrangement.spacedBy(4.dp)) {
-                Text("k:", Modifier.align(Alignment.CenterVertically))
-                state.prefixSizes.forEach { k ->
-                    FilterChip(selected = options.fixedK == k, enabled = !state.busy,
-                        onClick = { viewModel.setOptions(options.copy(fixedK = k)) }, label = { Text("$k") })
-                }
+        if (options.mode == AnytimeOptions.Mode.FIXED) {
+            Chips("k:", state.prefixSizes.map { "$it" }, "${options.fixedK}", enabled) {
+                viewModel.setOptions(options.withFixedK(it.toInt()))
             }
         } else {
-            // Slider at its right end: no budget. Range up to 1.5x the predicted cost of all leaves.
+            // Slider at its right end: no budget. Range: step 1's prediction up to 1.5x all steps'.
+            val low = (state.predictedMs.firstOrNull() ?: 0.01).coerceAtLeast(0.01).toFloat()
+            val high = (1.5 * allMs).toFloat().coerceAtLeast(low * 1.01f)
             val budget = options.timeBudgetMs
             Text(if (budget == null) "time budget: none" else "time budget: %.3f ms".format(budget))
             Slider(
-                value = (budget ?: (1.5 * allMs)).toFloat().coerceIn(0.01f * allMs.toFloat(), 1.5f * allMs.toFloat()),
-                valueRange = (0.01f * allMs.toFloat())..(1.5f * allMs.toFloat()),
-                enabled = !state.busy,
+                value = (budget ?: high.toDouble()).toFloat().coerceIn(low, high), valueRange = low..high,
+                enabled = state.ready,
                 onValueChange = { v ->
-                    val none = v >= 1.5f * allMs.toFloat() * 0.999f
-                    viewModel.setOptions(options.copy(timeBudgetMs = if (none) null else v.toDouble()))
+                    val none = v >= high * 0.999f
+                    viewModel.setOptions(options.withTimeBudgetMs(if (none) null else v.toDouble()))
                 },
             )
             Text("confidence threshold: %.3f%s".format(options.confidence, if (options.confidence >= 1.0) " (off)" else ""))
             Slider(
-                value = options.confidence.toFloat(), valueRange = 0.3f..1f, enabled = !state.busy,
-                onValueChange = { viewModel.setOptions(options.copy(confidence = (it * 1000).roundToInt() / 1000.0)) },
+                value = options.confidence.toFloat(), valueRange = 0.3f..1f, enabled = state.ready,
+                onValueChange = { viewModel.setOptions(options.withConfidence((it * 1000).roundToInt() / 1000.0)) },
             )
             val maxLeaves = options.maxLeaves ?: n
             Text("maximum leaves: $maxLeaves of $n")
             Slider(
                 value = maxLeaves.toFloat(), valueRange = 1f..n.toFloat(), steps = (n - 2).coerceAtLeast(0),
-                enabled = !state.busy,
-                onValueChange = { viewModel.setOptions(options.copy(maxLeaves = it.roundToInt().coerceIn(1, n))) },
+                enabled = state.ready,
+                onValueChange = { viewModel.setOptions(options.withMaxLeaves(it.roundToInt().coerceIn(1, n))) },
             )
-        }
-        Row(horizontalArrangement = Arrangement.spacedBy(4.dp)) {
-            Text("delegate:", Modifier.align(Alignment.CenterVertically))
-            Delegate.values().forEach { d ->
-                FilterChip(selected = options.delegate == d, enabled = !state.busy,
-                    onClick = { viewModel.setOptions(options.copy(delegate = d)) }, label = { Text(d.name) })
-            }
-        }
-        Row(horizontalArrangement = Arrangement.spacedBy(4.dp)) {
-            Text("threads:", Modifier.align(Alignment.CenterVertically))
-            listOf(1, 2, 4).forEach { t ->
-                FilterChip(selected = options.threads == t, enabled = !state.busy,
-                    onClick = { viewModel.setOptions(options.copy(threads = t)) }, label = { Text("$t") })
-            }
         }
         Text(
             "predicted step ms (90th percentile): " + state.predictedMs.joinToString(" ") { "%.3f".format(it) },
             style = MaterialTheme.typography.bodySmall,
         )
-        OutlinedButton(onClick = viewModel::recalibrate, enabled = !state.busy) { Text("Recalibrate") }
+        OutlinedButton(onClick = viewModel::recalibrate, enabled = enabled) { Text("Recalibrate") }
     }
 }

@@ -1,5 +1,6 @@
 package org.hnetf.anytime;
 
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -19,11 +20,14 @@ public final class AnytimeEngine {
   private final Clock clock;
   private final List<Manifest.Step> steps;
   private final int numClasses;
-  /** The slot cache: one batch-1 buffer per slot, reused across steps and images. */
-  private final Map<String, float[]> cache = new HashMap<>();
-  private final List<Map<String, float[]>> stepInputs = new ArrayList<>();
-  private final List<Map<String, float[]>> stepOutputs = new ArrayList<>();
-  private final float[] logits;
+  /**
+   * The slot cache: one batch-1 direct buffer per slot, reused across steps and images, so a step's
+   * output is the next reader's input without a copy on the Java side.
+   */
+  private final Map<String, TensorBuffer> cache = new HashMap<>();
+  private final List<Map<String, ByteBuffer>> stepInputs = new ArrayList<>();
+  private final List<Map<String, ByteBuffer>> stepOutputs = new ArrayList<>();
+  private final TensorBuffer logits;
   private double[] predictedMs;
 
   /** Checks the file behind {@code runner} against the manifest's steps and slots. */
@@ -35,17 +39,17 @@ public final class AnytimeEngine {
     this.steps = manifest.steps;
     this.numClasses = manifest.numClasses;
     for (String slot : manifest.slots.keySet()) {
-      cache.put(slot, new float[manifest.slotSize(slot)]);
+      cache.put(slot, new TensorBuffer(manifest.slotSize(slot)));
     }
-    logits = new float[numClasses];
+    logits = new TensorBuffer(numClasses);
     for (Manifest.Step s : steps) {
-      Map<String, float[]> in = new HashMap<>();
-      in.put(s.reads, cache.get(s.reads));
-      Map<String, float[]> out = new LinkedHashMap<>();
+      Map<String, ByteBuffer> in = new HashMap<>();
+      in.put(s.reads, cache.get(s.reads).bytes());
+      Map<String, ByteBuffer> out = new LinkedHashMap<>();
       for (String w : s.writes) {
-        out.put(w, cache.get(w));
+        out.put(w, cache.get(w).bytes());
       }
-      out.put("logits", logits);
+      out.put("logits", logits.bytes());
       stepInputs.add(in);
       stepOutputs.add(out);
     }
@@ -164,28 +168,40 @@ public final class AnytimeEngine {
     return out;
   }
 
+  /** Copies the image into the input slot; callers do this before their clock starts. */
   private void loadInput(float[] image) {
-    float[] slot = cache.get(Manifest.INPUT_SLOT);
-    if (image == null || image.length != slot.length) {
+    TensorBuffer slot = cache.get(Manifest.INPUT_SLOT);
+    if (image == null || image.length != slot.size()) {
       throw new AnytimeException("input image has " + (image == null ? 0 : image.length)
-          + " values; the model takes " + manifest.input.describe() + " = " + slot.length
+          + " values; the model takes " + manifest.input.describe() + " = " + slot.size()
           + " (preprocess it with InputSpec)");
     }
-    System.arraycopy(image, 0, slot, 0, slot.length);
+    slot.set(image);
   }
 
   /** Runs step {@code index} (0-based) on the cache; a copy of its leaf logits. */
   private float[] runStep(int index) {
     Manifest.Step s = steps.get(index);
-    java.util.Arrays.fill(logits, Float.NaN);  // a runner that writes nothing is caught below
-    runner.run(s.signature, stepInputs.get(index), stepOutputs.get(index));
-    for (float v : logits) {
+    logits.fill(Float.NaN);  // a runner that writes nothing is caught below
+    Map<String, ByteBuffer> in = stepInputs.get(index);
+    Map<String, ByteBuffer> out = stepOutputs.get(index);
+    rewind(in);
+    rewind(out);
+    runner.run(s.signature, in, out);
+    float[] leaf = logits.toArray();
+    for (float v : leaf) {
       if (Float.isNaN(v) || Float.isInfinite(v)) {
         throw new AnytimeException("step " + s.step + " (signature '" + s.signature + "', leaf "
-            + s.leaf + ") returned non-finite logits " + java.util.Arrays.toString(logits)
+            + s.leaf + ") returned non-finite logits " + java.util.Arrays.toString(leaf)
             + ": the model file or its input is broken");
       }
     }
-    return logits.clone();
+    return leaf;
+  }
+
+  private static void rewind(Map<String, ByteBuffer> buffers) {
+    for (ByteBuffer b : buffers.values()) {
+      b.clear();
+    }
   }
 }

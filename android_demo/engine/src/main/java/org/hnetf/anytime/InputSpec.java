@@ -80,7 +80,7 @@ public final class InputSpec {
       int g = (argb[i] >> 8) & 0xff;
       int b = argb[i] & 0xff;
       if (channels == 1) {
-        pixels[i] = (r == g && g == b) ? r : (float) (0.2989 * r + 0.5870 * g + 0.1140 * b);
+        pixels[i] = luma(argb[i]);
       } else {
         pixels[3 * i] = r;
         pixels[3 * i + 1] = g;
@@ -88,6 +88,14 @@ public final class InputSpec {
       }
     }
     return normalize(pixels);
+  }
+
+  /** One packed ARGB pixel's gray value: R exactly when R = G = B, else BT.601 luma. */
+  public static float luma(int argb) {
+    int r = (argb >> 16) & 0xff;
+    int g = (argb >> 8) & 0xff;
+    int b = argb & 0xff;
+    return (r == g && g == b) ? r : (float) (0.2989 * r + 0.5870 * g + 0.1140 * b);
   }
 
   public String describe() {

@@ -1,5 +1,6 @@
 package org.hnetf.anytime;
 
+import java.nio.ByteBuffer;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
@@ -15,9 +16,10 @@ public final class PrefixClassifier {
   private final Clock clock;
   private final String signature;
   public final int k;
-  private final Map<String, float[]> inputs;
-  private final float[] out;
-  private final Map<String, float[]> outputs;
+  private final TensorBuffer in;
+  private final TensorBuffer out;
+  private final Map<String, ByteBuffer> inputs;
+  private final Map<String, ByteBuffer> outputs;
 
   public PrefixClassifier(Manifest manifest, Manifest.FileEntry entry, StepRunner runner, Clock clock) {
     this.signature = manifest.checkPrefixRunner(entry, runner);
@@ -25,27 +27,30 @@ public final class PrefixClassifier {
     this.runner = runner;
     this.clock = clock;
     this.k = entry.k;
-    inputs = Collections.singletonMap(manifest.input.name, new float[manifest.input.size()]);
-    out = new float[k * manifest.numClasses];
-    outputs = Collections.singletonMap("logits", out);
+    in = new TensorBuffer(manifest.input.size());
+    out = new TensorBuffer(k * manifest.numClasses);
+    inputs = Collections.singletonMap(manifest.input.name, in.bytes());
+    outputs = Collections.singletonMap("logits", out.bytes());
   }
 
   public Result classify(float[] image) {
-    float[] in = inputs.get(manifest.input.name);
-    if (image == null || image.length != in.length) {
+    if (image == null || image.length != in.size()) {
       throw new AnytimeException("input image has " + (image == null ? 0 : image.length)
-          + " values; the model takes " + manifest.input.describe() + " = " + in.length);
+          + " values; the model takes " + manifest.input.describe() + " = " + in.size());
     }
-    System.arraycopy(image, 0, in, 0, in.length);
+    in.set(image);  // before the clock starts, as in AnytimeEngine
+    out.fill(Float.NaN);
+    in.bytes();  // rewinds
+    out.bytes();
     double start = clock.nowMs();
-    java.util.Arrays.fill(out, Float.NaN);
     runner.run(signature, inputs, outputs);
     double ms = clock.nowMs() - start;
+    float[] all = out.toArray();
     int c = manifest.numClasses;
     Ensemble ensemble = new Ensemble(c);
     for (int leaf = 0; leaf < k; leaf++) {
       float[] row = new float[c];
-      System.arraycopy(out, leaf * c, row, 0, c);
+      System.arraycopy(all, leaf * c, row, 0, c);
       for (float v : row) {
         if (Float.isNaN(v) || Float.isInfinite(v)) {
           throw new AnytimeException("prefix k=" + k + " returned non-finite logits for leaf " + leaf);

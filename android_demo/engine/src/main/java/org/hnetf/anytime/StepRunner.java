@@ -1,5 +1,6 @@
 package org.hnetf.anytime;
 
+import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -8,8 +9,9 @@ import java.util.Set;
  * The boundary to the interpreter: runs one signature of a model file on named float32 buffers.
  *
  * <p>The app implements it with LiteRT's {@code Interpreter.runSignature}; the tests implement it
- * with recorded traces ({@link TraceRunner}). Buffers are flat row-major float arrays of batch 1,
- * so a tensor of shape {@code [-1, 7, 7, 64]} is a {@code float[7 * 7 * 64]}.
+ * with recorded traces ({@link TraceRunner}). Buffers are direct, native-order byte buffers holding
+ * flat row-major float32 values of batch 1 ({@link TensorBuffer}), so a tensor of shape {@code
+ * [-1, 7, 7, 64]} is {@code 4 * 7 * 7 * 64} bytes.
  */
 public interface StepRunner {
   /** The signature keys the model file holds. */
@@ -30,8 +32,9 @@ public interface StepRunner {
   int[] shape(String signature, String tensor, boolean input);
 
   /**
-   * Runs {@code signature}: copies {@code inputs} in, invokes, copies every requested output into
-   * the array given for it in {@code outputs} (already of the right size).
+   * Runs {@code signature}: reads {@code inputs}, invokes, writes every requested output into the
+   * buffer given for it in {@code outputs} (already of the right size). Buffers come with position
+   * 0; the runner may move their positions (the engine reads values by absolute index).
    */
-  void run(String signature, Map<String, float[]> inputs, Map<String, float[]> outputs);
+  void run(String signature, Map<String, ByteBuffer> inputs, Map<String, ByteBuffer> outputs);
 }

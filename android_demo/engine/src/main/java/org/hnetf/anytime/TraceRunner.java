@@ -1,5 +1,8 @@
 package org.hnetf.anytime;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -114,7 +117,7 @@ public final class TraceRunner implements StepRunner, Clock {
   }
 
   @Override
-  public void run(String signature, Map<String, float[]> inputs, Map<String, float[]> outputs) {
+  public void run(String signature, Map<String, ByteBuffer> inputs, Map<String, ByteBuffer> outputs) {
     if (image < 0) {
       throw new IllegalStateException("select() an image of the trace first");
     }
@@ -128,25 +131,40 @@ public final class TraceRunner implements StepRunner, Clock {
       throw new IllegalStateException("step " + step.step + " got inputs " + inputs.keySet()
           + ", reads '" + step.reads + "'");
     }
-    float[] in = inputs.get(step.reads);
-    if (in.length != manifest.slotSize(step.reads)) {
-      throw new IllegalStateException("slot '" + step.reads + "' has " + in.length + " values");
+    FloatBuffer in = floats(inputs.get(step.reads), "input '" + step.reads + "'");
+    int n = in.capacity();
+    if (n != manifest.slotSize(step.reads)) {
+      throw new IllegalStateException("slot '" + step.reads + "' has " + n + " values");
     }
     Float mark = slotMark.get(step.reads);
-    if (mark != null && (in[0] != mark || in[in.length - 1] != mark)) {
+    if (mark != null && (in.get(0) != mark || in.get(n - 1) != mark)) {
       throw new IllegalStateException("step " + step.step + " read slot '" + step.reads
           + "' which does not hold what the step that wrote it left there");
     }
     for (String w : step.writes) {
       float value = 1000f * (image + 1) + step.step;
-      Arrays.fill(outputs.get(w), value);
+      FloatBuffer slot = floats(outputs.get(w), "output '" + w + "'");
+      for (int i = 0; i < slot.capacity(); i++) {
+        slot.put(i, value);
+      }
       slotMark.put(w, value);
     }
-    float[] out = outputs.get("logits");
-    System.arraycopy(logits[image][s], 0, out, 0, out.length);
+    FloatBuffer out = floats(outputs.get("logits"), "output 'logits'");
+    out.put(logits[image][s]);
     now += stepMs[image][s];
     nextStep++;
     calls++;
+  }
+
+  /**
+   * The floats of a buffer as LiteRT would take it: direct and in native order (anything else
+   * would take LiteRT's copying path), from position 0.
+   */
+  private static FloatBuffer floats(ByteBuffer b, String what) {
+    if (b == null || !b.isDirect() || b.order() != ByteOrder.nativeOrder() || b.position() != 0) {
+      throw new IllegalStateException(what + " is not a direct native-order buffer at position 0: " + b);
+    }
+    return b.asFloatBuffer();
   }
 
   private Manifest.Step step(String signature) {

@@ -129,13 +129,60 @@ class AnytimeEngineTest {
     }
 
     @Override
-    public void run(String signature, java.util.Map<String, float[]> inputs,
-        java.util.Map<String, float[]> outputs) {
+    public void run(String signature, java.util.Map<String, java.nio.ByteBuffer> inputs,
+        java.util.Map<String, java.nio.ByteBuffer> outputs) {
       if (signature.equals("step01")) {
         ((TraceRunner) base).rewind();
       }
       base.run(signature, inputs, outputs);
     }
+  }
+
+  @Test
+  void runnersGetDirectBuffersAtPositionZeroOnEveryCall() {
+    // LiteRT's output copy advances the buffer it fills ((ByteBuffer) dst).put(...); the engine
+    // must hand every buffer back at position 0, or the next step would read and write past it.
+    TraceRunner r = runner();
+    List<String> seen = new ArrayList<>();
+    Fakes.EditedRunner moving = new Fakes.EditedRunner(r) {
+      @Override
+      public void run(String signature, java.util.Map<String, java.nio.ByteBuffer> inputs,
+          java.util.Map<String, java.nio.ByteBuffer> outputs) {
+        for (java.nio.ByteBuffer b : inputs.values()) {
+          seen.add(signature + " in direct=" + b.isDirect() + " native=" + (b.order() == java.nio.ByteOrder.nativeOrder()));
+        }
+        base.run(signature, inputs, outputs);  // TraceRunner fails on a buffer not at 0
+        for (java.nio.ByteBuffer b : outputs.values()) {
+          b.position(b.limit());
+        }
+        for (java.nio.ByteBuffer b : inputs.values()) {
+          b.position(b.limit());
+        }
+      }
+    };
+    AnytimeEngine e = new AnytimeEngine(Fakes.manifest(), moving, r);
+    for (int image = 0; image < 2; image++) {
+      r.select(image);
+      assertEquals(3, e.classify(IMAGE, StoppingRule.leaves(3), null).steps);
+    }
+    assertEquals(6, seen.size());
+    assertEquals("step02 in direct=true native=true", seen.get(1));
+  }
+
+  @Test
+  void tensorBufferHoldsFloatsInADirectNativeOrderBuffer() {
+    TensorBuffer t = new TensorBuffer(3);
+    t.set(new float[] {1, 2, 3});
+    t.bytes().position(8);
+    assertEquals(0, t.bytes().position());
+    assertTrue(t.bytes().isDirect());
+    assertEquals(java.nio.ByteOrder.nativeOrder(), t.bytes().order());
+    assertEquals(12, t.bytes().capacity());
+    assertArrayEquals(new float[] {1, 2, 3}, t.toArray(), 0);
+    t.fill(Float.NaN);
+    assertTrue(Float.isNaN(t.get(2)));
+    assertThrows(IllegalArgumentException.class, () -> t.set(new float[2]));
+    assertThrows(IllegalArgumentException.class, () -> new TensorBuffer(0));
   }
 
   @Test
@@ -157,8 +204,8 @@ class AnytimeEngineTest {
     TraceRunner r = runner();
     Fakes.EditedRunner silent = new Fakes.EditedRunner(r) {
       @Override
-      public void run(String signature, java.util.Map<String, float[]> inputs,
-          java.util.Map<String, float[]> outputs) {}
+      public void run(String signature, java.util.Map<String, java.nio.ByteBuffer> inputs,
+          java.util.Map<String, java.nio.ByteBuffer> outputs) {}
     };
     AnytimeEngine e = new AnytimeEngine(Fakes.manifest(), silent, r);
     assertThrows(AnytimeException.class, () -> e.classify(IMAGE, StoppingRule.leaves(1), null));

@@ -1,5 +1,6 @@
 package org.hnetf.anytime;
 
+import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
@@ -150,7 +151,7 @@ final class Fakes {
     }
 
     @Override
-    public void run(String signature, Map<String, float[]> inputs, Map<String, float[]> outputs) {
+    public void run(String signature, Map<String, ByteBuffer> inputs, Map<String, ByteBuffer> outputs) {
       base.run(signature, inputs, outputs);
     }
   }
@@ -191,8 +192,8 @@ final class Fakes {
     }
 
     @Override
-    public void run(String signature, Map<String, float[]> inputs, Map<String, float[]> outputs) {
-      System.arraycopy(logits, 0, outputs.get("logits"), 0, logits.length);
+    public void run(String signature, Map<String, ByteBuffer> inputs, Map<String, ByteBuffer> outputs) {
+      outputs.get("logits").asFloatBuffer().put(logits);
       now += ms;
     }
   }

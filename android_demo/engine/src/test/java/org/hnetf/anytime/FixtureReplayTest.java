@@ -134,7 +134,9 @@ class FixtureReplayTest {
           argb[y * png.getWidth() + x] = 0xff000000 | (r << 16) | (g << 8) | b;
         }
       }
-      float[] got = m.input.fromArgb(argb, png.getWidth(), png.getHeight());
+      // What the app does with a bundled sample (upright, crop and resize are identities here).
+      float[] got = ImagePrep.prepare(new Pixels(argb, png.getWidth(), png.getHeight()), Orientation.UPRIGHT,
+          m.input).input;
       JSONArray want = expected.getJSONArray(file);
       assertEquals(want.length(), got.length, file);
       for (int k = 0; k < got.length; k++) {

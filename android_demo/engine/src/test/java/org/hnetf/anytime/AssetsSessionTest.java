@@ -1,0 +1,117 @@
+package org.hnetf.anytime;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.awt.image.BufferedImage;
+import java.awt.image.Raster;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import javax.imageio.ImageIO;
+import org.json.JSONArray;
+import org.json.JSONObject;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The app's start-up on what {@code fill_assets.py} really wrote ({@code -Dhnetf.assets}): the
+ * session reads that manifest and config, checks every model file it opens against its sha256,
+ * matches signatures and slots, calibrates on the bundled PNGs and switches precision; LiteRT is
+ * replaced by the decision fixture's recorded logits and step times ({@code -Dhnetf.fixture}).
+ */
+class AssetsSessionTest {
+  /** ARGB of a PNG as BitmapFactory gives it (gray PNGs as R = G = B). */
+  static Pixels png(Path file) throws Exception {
+    BufferedImage png = ImageIO.read(file.toFile());
+    Raster raster = png.getRaster();
+    int[] argb = new int[png.getWidth() * png.getHeight()];
+    for (int y = 0; y < png.getHeight(); y++) {
+      for (int x = 0; x < png.getWidth(); x++) {
+        int[] px = raster.getPixel(x, y, (int[]) null);
+        int r = px[0];
+        int g = px.length >= 3 ? px[1] : r;
+        int b = px.length >= 3 ? px[2] : r;
+        argb[y * png.getWidth() + x] = 0xff000000 | (r << 16) | (g << 8) | b;
+      }
+    }
+    return new Pixels(argb, png.getWidth(), png.getHeight());
+  }
+
+  @Test
+  void fillAssetsOutputLoadsChecksCalibratesAndSwitchesPrecision() throws Exception {
+    Path assets = FixtureReplayTest.path("hnetf.assets");
+    DecisionFixture fx;
+    try (InputStream in = Files.newInputStream(FixtureReplayTest.path("hnetf.fixture"))) {
+      fx = DecisionFixture.read(in);
+    }
+    Manifest manifest = Manifest.parse(new String(Files.readAllBytes(assets.resolve("manifest.json")), "UTF-8"));
+    TraceRunner trace = new TraceRunner(manifest, fx.leafLogits, fx.stepMs);
+    trace.select(0);
+    List<String> opened = new ArrayList<>();
+    RunnerFactory factory = new RunnerFactory() {
+      @Override
+      public boolean gpuAvailable() {
+        return false;
+      }
+
+      @Override
+      public Opened open(String file, Delegate delegate, int threads) {
+        opened.add(file + "@" + delegate);
+        return new Opened() {
+          @Override public String describe() { return DelegatePlan.label(delegate, -1); }
+          @Override public void close() {}
+          @Override public Set<String> signatureKeys() { return trace.signatureKeys(); }
+          @Override public List<String> inputNames(String s) { return trace.inputNames(s); }
+          @Override public List<String> outputNames(String s) { return trace.outputNames(s); }
+          @Override public int[] shape(String s, String t, boolean in) { return trace.shape(s, t, in); }
+          @Override public void run(String s, Map<String, ByteBuffer> in, Map<String, ByteBuffer> out) {
+            if (s.equals(manifest.steps.get(0).signature)) {
+              trace.rewind();  // every image replays the fixture's image 0
+            }
+            trace.run(s, in, out);
+          }
+        };
+      }
+    };
+    ClassifierSession session = new ClassifierSession(factory, trace, EngineLog.NONE);
+    List<String> read = new ArrayList<>();
+    ClassifierSession.Status st = session.init(name -> {
+      read.add(name);
+      return Files.readAllBytes(assets.resolve(name));
+    }, new AnytimeOptions().withDelegate(Delegate.GPU), m -> {
+      JSONObject meta = new JSONObject(new String(Files.readAllBytes(assets.resolve("samples/samples.json")), "UTF-8"));
+      JSONArray list = meta.getJSONArray("samples");
+      List<float[]> images = new ArrayList<>();
+      for (int i = 0; i < list.length(); i++) {
+        Pixels p = png(assets.resolve("samples").resolve(list.getJSONObject(i).getString("file")));
+        images.add(ImagePrep.prepare(p, Orientation.UPRIGHT, m.input).input);
+      }
+      return images;
+    });
+    assertEquals(ClassifierSession.Phase.READY, st.phase, st.error);
+    DemoConfig config = DemoConfig.parse(new String(Files.readAllBytes(assets.resolve("demo_config.json")), "UTF-8"), manifest);
+    assertEquals(config.precisionNames(), st.precisions);
+    assertEquals(config.defaultPrecision, st.options.precision);
+    assertEquals("XNNPACK [no GPU delegate on this device]", st.runtime);
+    // Every step calibrated from the recorded times (each is image 0's time: one image replayed).
+    for (int s = 0; s < st.numSteps; s++) {
+      assertEquals(fx.stepMs[0][s], st.predictedMs[s], 1e-9, "step " + (s + 1));
+    }
+    assertTrue(read.contains(config.files(null).anytime), read.toString());  // its sha256 was checked
+    Result r = session.classify(new float[manifest.input.size()], null);
+    assertEquals(st.numSteps, r.steps);
+    assertEquals(fx.numSteps, r.steps);
+    if (st.precisions.size() > 1) {
+      String other = st.precisions.get(1);
+      session.setOptions(session.options().withPrecision(other));
+      assertEquals(other, session.status().options.precision);
+      assertTrue(read.contains(config.files(other).anytime), read.toString());
+    }
+    session.close();
+  }
+}
