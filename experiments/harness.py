@@ -84,9 +84,14 @@ class Study:
     revision: str | None = None
     accepted: Mapping[str, str] | None = None
     phase: int = 1
+    max_seeds: int | None = None
 
     def budget_minutes(self, seeds: int) -> float:
         return self.minutes_per_run * len(self.arms) * seeds
+
+    def seeds(self, seeds: Sequence[int]) -> list[int]:
+        """The seeds this study runs: the first ``max_seeds`` of ``seeds`` (all when unset)."""
+        return list(seeds)[:self.max_seeds] if self.max_seeds else list(seeds)
 
 
 def flag_args(flags: dict[str, object]) -> list[str]:
@@ -271,7 +276,7 @@ def collect(study: Study, seeds: Sequence[int], runs_dir: str) -> Found:
     evals, refused = {}, []
     for arm in study.arms:
         evals[arm.name] = []
-        for seed in seeds:
+        for seed in study.seeds(seeds):
             directory = run_dir(runs_dir, arm, seed)
             path = os.path.join(directory, "eval.json")
             result = read_json(path, "eval.json")
@@ -293,7 +298,7 @@ def plan(studies: Sequence[Study], seeds: Sequence[int]) -> list[tuple[Study, Ar
     order, seen = [], set()
     for phase in sorted({s.phase for s in studies}):
         for seed in seeds:
-            for study in (s for s in studies if s.phase == phase):
+            for study in (s for s in studies if s.phase == phase and seed in s.seeds(seeds)):
                 for arm in study.arms:
                     if (arm.name, seed) not in seen:
                         seen.add((arm.name, seed))
@@ -336,9 +341,9 @@ def status(studies: Sequence[Study], seeds: Sequence[int], runs_dir: str) -> str
     pending = [(study, arm, seed) for study, arm, seed in plan(studies, seeds) if (arm.name, seed) not in done]
     minutes = {(arm.name, seed): _minutes(study, arm, seeds, runs_dir) for study, arm, seed in pending}
     for study in studies:
-        own = sum(minutes.get((a.name, s), 0.0) for a in study.arms for s in seeds)
+        own = sum(minutes.get((a.name, s), 0.0) for a in study.arms for s in study.seeds(seeds))
         lines.append(f"{study.name:<14} {study.phase:>5} {found[study.name].finished:>5} "
-                     f"{len(study.arms) * len(seeds):>4} {len(found[study.name].refused):>7} {own:>11.0f}")
+                     f"{len(study.arms) * len(study.seeds(seeds)):>4} {len(found[study.name].refused):>7} {own:>11.0f}")
     lines.append(f"pending: {len(pending)} runs, about {sum(minutes.values()) / 60:.1f} h on 2 CPU cores"
                  + (" (in sweep order):" if pending else "; every study is complete"))
     for study, arm, seed in pending:
@@ -357,6 +362,7 @@ def write_report(study: Study, out_dir: str, seeds: Sequence[int], runs_dir: str
     os.makedirs(out_dir, exist_ok=True)
     found = collect(study, seeds, runs_dir)
     text = study.report(study, found.evals)
+    seeds = study.seeds(seeds)
     total = len(study.arms) * len(seeds)
     revision = f"revision {study.revision[:12]}" if study.revision else "this checkout"
     header = (f"# {study.title}\n\n{study.claim}\n\n"

@@ -188,6 +188,8 @@ def test_sweep_order_is_phase_then_seed_and_shared_runs_appear_once():
     two = Study("s2", "", "", [Arm("b", "", {}), Arm("c", "", {})], {}, 1, prefix_table, phase=2)
     order = [(s.name, a.name, seed) for s, a, seed in harness.plan([two, one], [0, 1])]
     assert order == [("s1", "a", 0), ("s1", "b", 0), ("s1", "a", 1), ("s1", "b", 1), ("s2", "c", 0), ("s2", "c", 1)]
+    once = Study("s3", "", "", [Arm("d", "", {})], {}, 1, prefix_table, phase=3, max_seeds=1)
+    assert [(a.name, seed) for _, a, seed in harness.plan([once], [0, 1, 2])] == [("d", 0)]
 
 
 # ----------------------------------------------------------------- provenance
