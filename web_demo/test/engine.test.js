@@ -8,7 +8,8 @@ import {readFileSync} from 'node:fs';
 import {test} from 'node:test';
 
 import {
-  FRAME_MS, FramePacer, InputError, PREDICT_PERCENTILE, RunningMean, SlotCache, StepCosts, StoppingRule, adaptPixels,
+  FRAME_MS, FramePacer, InputError, PREDICT_PERCENTILE, RunningMean, STEP_ONE_PERCENTILE, SlotCache, StepCosts,
+  StoppingRule, adaptPixels,
   argmax, borderMean, budgetCompliance, budgetGrid, centreCrop, checkImageFile, deadlineReplay, defaultBudget, findFile,
   percentile, preprocess, replay, runAnytime, softmax, stepPlan, topK, validateManifest,
 } from '../engine.js';
@@ -201,7 +202,7 @@ test('StepCosts: a rolling window per step, percentile predictions, step 1\'s fl
   assert.deepEqual(costs.samples, [[2, 3, 4, 5], [20, 30, 40, 50]]); // the oldest run dropped
   close(costs.predicted(50)[0], 3.5);
   close(costs.predicted()[1], percentile([20, 30, 40, 50], PREDICT_PERCENTILE));
-  close(costs.stepOneMs(), percentile([2, 3, 4, 5], 99));
+  close(costs.stepOneMs(), percentile([2, 3, 4, 5], STEP_ONE_PERCENTILE));
   costs.add([6]); // a run stopped after step 1 adds step 1 only
   assert.deepEqual(costs.samples, [[3, 4, 5, 6], [20, 30, 40, 50]]);
   assert.deepEqual(new StepCosts(2).predicted(), [Infinity, Infinity]); // never measured: never started
@@ -253,6 +254,24 @@ test('budget rule: within budget on >= 95% of runs at every budget from step 1\'
   const free = budgetCompliance(runs, [base[0]], {calibrationRuns: 40, floor: false});
   assert.ok(free[0].rate < 0.6, `no floor, budget = step 1's median: ${free[0].rate}`);
 });
+
+const recorded = JSON.parse(readFileSync(new URL('./recorded_costs.json', import.meta.url), 'utf8'));
+
+test('budget rule: within budget on >= 95% of runs at every budget from step 1\'s cost (costs the page recorded)',
+  () => {
+    const {records, calibration_runs: calibration} = recorded;
+    assert.ok(records.length >= 200 && records.every((r) => r.length === records[0].length));
+    const seed = new StepCosts(records[0].length);
+    records.slice(0, calibration).forEach((r) => seed.add(r));
+    const full = seed.predicted().reduce((a, b) => a + b, 0);
+    const budgets = budgetGrid(seed.stepOneMs(), full * 1.2, 40);
+    const result = budgetCompliance(records, budgets, {calibrationRuns: calibration});
+    const worst = result.reduce((a, b) => (b.rate < a.rate ? b : a));
+    for (const r of result) assert.ok(r.rate >= 0.95, `budget ${r.budgetMs.toFixed(3)} ms: ${r.within}/${r.runs}`);
+    console.log(`recorded costs: ${records.length} runs (${recorded.source}); ${budgets.length} budgets ` +
+      `${budgets[0].toFixed(2)}..${budgets[budgets.length - 1].toFixed(2)} ms; worst ${(worst.rate * 100).toFixed(1)}% ` +
+      `within at ${worst.budgetMs.toFixed(2)} ms`);
+  });
 
 test('default budget: a round number near half a run, never below the floor', () => {
   assert.equal(defaultBudget(9.7, 1.2), 2);
