@@ -3,7 +3,7 @@
 //   node web_demo/drive.mjs '{"url": "http://127.0.0.1:8000/", "modes": [{"mode": "run", ...}, ...]}'
 //
 // One browser runs every mode in order; each mode opens its own page. Modes:
-//   run:    {samples: [file...], confidence?, screenshots?: {desktop?: path, phone?: path}}
+//   run:    {samples: [file...], confidence?, screenshots?: {desktop?: path, phone?: path}, layoutSample?}
 //           runs each sample through all leaves with the page's controls and returns the page's lastRun (every
 //           step's leaf logits) and what it shows; then checks the layout after a Run at 1280x900 and 390x844.
 //   frames: {throttle: 20, sample, screenshot?: path}
@@ -125,6 +125,7 @@ async function runMode(browser, cmd, log) {
   for (const [name, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
     trace('layout', name);
     const fresh = name === 'desktop' ? page : (await openPage(browser, cmd.url, log, viewport)).page;
+    if (cmd.layoutSample) await fresh.evaluate((f) => window.hneDemo.pickSample(f), cmd.layoutSample);
     await fresh.evaluate((k) => window.hneDemo.setRule('leaves', k), n);
     await fresh.evaluate(() => window.scrollTo(0, 0));
     await clickRun(fresh);
