@@ -74,7 +74,7 @@ const setText = (id, text) => {
 
 // ---------------------------------------------------------------- busy state
 
-/** What the page is doing: null, 'load', 'run', 'bench', 'camera'; every control follows it. */
+/** What the page is doing: null, 'load', 'run' or 'bench'; every control follows it. */
 function setBusy(what) {
   state.busy = what;
   const loaded = state.model !== null;

@@ -12,6 +12,13 @@
 //   * confidence v: run step k + 1 while max softmax(ensemble) < v;
 //   * deadline v:   run step k + 1 while elapsed + predicted_ms[k] <= v,
 //                   elapsed being the sum of the measured step times so far.
+//
+// Also what the page decides around the rule: each step's cost on the page and
+// the predictions made from them (StepCosts: the 99th percentile of the last
+// 64, where export.anytime measures the 90th once), the budget's floor, the
+// replay of the policy on recorded runs (budgetCompliance), when the loop
+// yields to the browser (FramePacer), and which files and pixels an image
+// input may have (checkImageFile, centreCrop, adaptPixels, preprocess).
 
 export const MANIFEST_FORMAT = 'hne-tf-manifest';
 export const MANIFEST_VERSION = 1;
