@@ -502,6 +502,14 @@ def test_page_inputs_as_a_user_gives_them(page, demo_assets):
     assert bench["duringError"].startswith("The benchmark is running")
     assert bench["done"] is True and bench["image"] == "pasted image"
     assert bench["infoAfter"] == bench["infoBefore"] and not bench["runDisabledAfter"]
+    assert bench["previewKept"]  # the photo and the model's view are still the user's image
+    # Labels say whose figures they are; medians carry their spread; no accuracy on a dozen images.
+    headers = bench["headers"]
+    assert "export host ms step k (2 threads)" in headers
+    assert any(h.startswith("this page ms step k (WASM, ") for h in headers)
+    assert not any("acc" in h for h in headers if "manifest" not in h and "first k leaves" not in h), headers
+    for title in ("median ± half the IQR", "Time budget", "Cost of yielding"):
+        assert any(title in t for t in bench["tables"]), (title, bench["tables"])
     # The precision picker: the int8 anytime file, its logits those of ai_edge_litert's int8 file.
     assert out["precision"]["options"] == ["float32", "int8"]
     int8 = out["precision"]["int8"]

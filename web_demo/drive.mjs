@@ -346,6 +346,8 @@ async function inputsMode(browser, cmd, log) {
 
   // The benchmark: Run and the inputs are disabled while it runs; the preview keeps the user's image.
   const infoBefore = (await shown(page)).imageInfo;
+  const views = () => page.evaluate(() => ['photo', 'model-view'].map((id) => document.getElementById(id).toDataURL()));
+  const viewsBefore = await views();
   const benchDone = page.evaluate(() => window.hneDemo.benchmarkRun({passes: 1, maxImages: 2, budgets: 2,
     budgetRuns: 2, yieldRuns: 2}).then(() => true, (e) => String(e)));
   await page.waitForFunction(() => window.hneDemo.state.busy === 'bench', {timeout: 10000});
@@ -358,7 +360,11 @@ async function inputsMode(browser, cmd, log) {
     .catch(() => null);
   const duringError = (await shown(page)).imageError;
   out.benchmark = {during, duringError, done: await benchDone, infoBefore, infoAfter: (await shown(page)).imageInfo,
-    image: await imageName(), runDisabledAfter: (await shown(page)).runDisabled};
+    image: await imageName(), runDisabledAfter: (await shown(page)).runDisabled,
+    previewKept: JSON.stringify(await views()) === JSON.stringify(viewsBefore),
+    ...await page.evaluate(() => ({
+      tables: [...document.querySelectorAll('#bench-out h3')].map((h) => h.textContent),
+      headers: [...document.querySelectorAll('#bench-out th, #facts-table th')].map((th) => th.textContent)}))};
 
   // Precision picker: the int8 anytime file, then back.
   const precisions = await page.evaluate(() => [...document.getElementById('precision').options].map((o) => o.value));
