@@ -1,26 +1,31 @@
-// The page: loads an hne-tf export with LiteRT.js and runs it leaf by leaf.
+// The page: loads an hne-tf export with LiteRT.js and runs it leaf by leaf, painting the answer as it refines.
 //
-// Query parameters: export=<relative folder> (default "export/"),
-// accelerator=auto|wasm|webgpu (default auto), precision=float32|... (default float32).
-// The state of the last run is on window.hneDemo for the end-to-end test and the benchmark.
+// Query parameters: export=<relative folder> (default "export/"), accelerator=wasm|webgpu (default wasm),
+// precision=<name> (default float32), threads=<n> (0: the non-threaded WASM build; default: the threaded
+// build with every core, where the page is cross-origin isolated).
+// window.hneDemo holds the state of the last run and a few actions, for drive.mjs (tests and benchmark).
 
-import {Tensor, isWebGPUSupported, loadAndCompile, loadLiteRt} from '@litertjs/core';
+import {Tensor, isWebGPUSupported, loadAndCompile, loadLiteRt, supportsFeature} from '@litertjs/core';
 
 import {
-  InputError, RunningMean, SlotCache, StoppingRule, argmax, findFile, percentile, preprocess, runAnytime,
-  softmax, stepPlan, toHex, topK, validateManifest,
+  DARK_BACKGROUND, FramePacer, InputError, PREDICT_PERCENTILE, STEP_ONE_PERCENTILE, SlotCache, StepCosts,
+  StoppingRule, adaptPixels, argmax, budgetGrid, centreCrop, checkImageFile, defaultBudget, findFile, median,
+  percentile, preprocess, runAnytime, stepPlan, toHex, topK, validateManifest,
 } from './engine.js';
+import {accuracyCostPlot} from './plot.js';
 import {fixBatchDimension} from './tflite_batch.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const EXPORT = safeFolder(params.get('export') ?? 'export/');
-const PRECISION = params.get('precision') ?? 'float32';
 const WASM_DIR = new URL('./node_modules/@litertjs/core/wasm/', location.href).href;
+const now = () => performance.now();
+const sum = (v) => v.reduce((a, b) => a + b, 0);
 
 const state = {
-  manifest: null, plan: null, model: null, accelerator: null, predictedMs: null, samples: [], image: null,
-  inputName: null, lastRun: null, busy: false, prefixModels: new Map(), errors: [],
+  manifest: null, plan: null, entry: null, model: null, variant: null, costs: null, predictedMs: null,
+  samples: [], image: null, lastRun: null, runs: 0, busy: null, prefixModels: new Map(), fileBytes: new Map(),
+  threaded: false, webgpu: {available: false, why: 'not checked yet'}, plot: null, errors: [], imageErrors: [],
 };
 const demo = {state, ready: null, error: null};
 window.hneDemo = demo;
@@ -31,13 +36,16 @@ function safeFolder(value) {
   return value.endsWith('/') ? value : `${value}/`;
 }
 
+const messageOf = (error) => (error instanceof InputError ? error.message :
+  `Unexpected error: ${error?.message ?? error}`);
+
+/** A problem with the model or the page (top of the page; it stays until a load succeeds). */
 function showError(error) {
-  const message = error instanceof InputError ? error.message : `Unexpected error: ${error?.message ?? error}`;
+  const message = messageOf(error);
   state.errors.push(message);
   demo.error = message;
-  const box = $('error');
-  box.textContent = message;
-  box.hidden = false;
+  $('error').textContent = message;
+  $('error').hidden = false;
   if (!(error instanceof InputError)) console.warn(error);
 }
 
@@ -46,8 +54,46 @@ function clearError() {
   $('error').textContent = '';
 }
 
-function setStatus(id, text) {
+/** A problem with an image the user gave: shown in the image card, next to where it was given. */
+function showImageError(error) {
+  const message = messageOf(error);
+  state.imageErrors.push(message);
+  $('image-error').textContent = message;
+  $('image-error').hidden = false;
+  if (!(error instanceof InputError)) console.warn(error);
+}
+
+function clearImageError() {
+  $('image-error').hidden = true;
+  $('image-error').textContent = '';
+}
+
+const setText = (id, text) => {
   $(id).textContent = text;
+};
+
+// ---------------------------------------------------------------- busy state
+
+/** What the page is doing: null, 'load', 'run' or 'bench'; every control follows it. */
+function setBusy(what) {
+  state.busy = what;
+  const loaded = state.model !== null;
+  const idle = what === null;
+  $('run').disabled = !(idle && loaded && state.image);
+  $('bench').disabled = !(idle && loaded);
+  for (const id of ['choose', 'camera', 'precision', 'threads']) $(id).disabled = !(idle && loaded);
+  for (const b of document.querySelectorAll('#samples button')) b.disabled = !(idle && loaded);
+  for (const r of document.querySelectorAll('input[name=backend]')) {
+    r.disabled = !(idle && loaded) || (r.value === 'webgpu' && !state.webgpu.available);
+  }
+}
+
+/** Why the page cannot take an image now, or null. */
+function notReady() {
+  if (!state.model) return 'The model is not loaded (see the message at the top), so the page cannot take an image.';
+  if (state.busy === 'bench') return 'The benchmark is running; give the image again when it is done.';
+  if (state.busy) return 'The page is busy; give the image again in a moment.';
+  return null;
 }
 
 // ---------------------------------------------------------------- loading
@@ -75,8 +121,9 @@ async function loadManifest() {
   return validateManifest(manifest);
 }
 
-/** The file's bytes, checked against the manifest's size and sha256. */
+/** The file's bytes, checked against the manifest's size and sha256 (once per file). */
 async function loadFile(entry) {
+  if (state.fileBytes.has(entry.file)) return state.fileBytes.get(entry.file);
   const url = `${EXPORT}${entry.file}`;
   const bytes = new Uint8Array(await (await fetchChecked(url, entry.file)).arrayBuffer());
   if (bytes.length !== entry.bytes) {
@@ -88,41 +135,21 @@ async function loadFile(entry) {
     throw new InputError(`${entry.file}: sha256 ${digest.slice(0, 12)}… does not match the manifest's ` +
       `${entry.sha256.slice(0, 12)}…; the file was changed after export (re-export it)`);
   }
+  state.fileBytes.set(entry.file, bytes);
   return bytes;
 }
 
 /** Compiles a checked file, its batch dimension fixed to 1 (see tflite_batch.js). */
-async function compile(bytes, accelerator) {
+async function compile(bytes, variant) {
   const copy = bytes.slice();
   try {
     fixBatchDimension(copy);
   } catch (e) {
     throw new InputError(`the model file is not a valid .tflite model (${e.message})`);
   }
-  return await loadAndCompile(copy, {accelerator});
-}
-
-/** WebGPU if the browser has an adapter and the model compiles there; else WASM with a note. */
-async function compileBest(bytes) {
-  const wanted = params.get('accelerator') ?? 'auto';
-  if (wanted !== 'wasm') {
-    let why = 'this browser has no WebGPU';
-    if (isWebGPUSupported() && navigator.gpu && await navigator.gpu.requestAdapter().catch(() => null)) {
-      try {
-        return {model: await compile(bytes, 'webgpu'), accelerator: 'webgpu'};
-      } catch (e) {
-        why = `WebGPU could not compile the model (${e.message})`;
-      }
-    } else if (isWebGPUSupported()) {
-      why = 'no WebGPU adapter is available';
-    }
-    $('note').textContent = `WebGPU is not in use: ${why}. Running on WASM (XNNPACK, one thread).`;
-    $('note').hidden = false;
-  } else {
-    $('note').textContent = 'Running on WASM (XNNPACK, one thread), as the URL asks.';
-    $('note').hidden = false;
-  }
-  return {model: await compile(bytes, 'wasm'), accelerator: 'wasm'};
+  const options = {accelerator: variant.accelerator};
+  if (variant.accelerator === 'wasm' && state.threaded) options.cpuOptions = {numThreads: variant.threads};
+  return await loadAndCompile(copy, options);
 }
 
 /** The compiled model must have every step's signature, with an image input the manifest describes. */
@@ -146,43 +173,55 @@ function checkModel(model, manifest, plan) {
     throw new InputError(`the model's input is ${first.dtype} [${shape.join(', ')}], not a float32 image ` +
       `[1, ${h}, ${w}, ${c}] as the manifest says; this page runs image classifiers only`);
   }
-  return first.name;
+}
+
+/** Whether WebGPU can be offered: {available, why}. */
+async function checkWebGpu() {
+  if (!isWebGPUSupported() || !navigator.gpu) return {available: false, why: 'this browser has no WebGPU'};
+  const adapter = await navigator.gpu.requestAdapter().catch(() => null);
+  return adapter ? {available: true, why: ''} : {available: false, why: 'no WebGPU adapter is available'};
 }
 
 // ---------------------------------------------------------------- model facts
 
-function showFacts(manifest, entry) {
+function fact(k, v) {
+  const dt = document.createElement('dt');
+  dt.textContent = k;
+  const dd = document.createElement('dd');
+  dd.textContent = String(v);
+  return [dt, dd];
+}
+
+/** The model's facts; `fileState` says whether the anytime file passed its checks. */
+function showFacts(fileState) {
+  const {manifest, entry} = state;
   const m = manifest.model;
-  const facts = {
-    preset: m.preset, family: m.family, leaves: manifest.num_leaves, branching: (m.branching ?? []).join(' × '),
-    dataset: `${m.dataset} (${manifest.labels.length} classes)`, input: `[${manifest.input.shape.join(', ')}]`,
-    file: `${entry.file} (${(entry.bytes / 1024).toFixed(0)} KiB, sha256 checked)`,
-  };
-  $('facts').replaceChildren(...Object.entries(facts).flatMap(([k, v]) => {
-    const dt = document.createElement('dt');
-    dt.textContent = k;
-    const dd = document.createElement('dd');
-    dd.textContent = String(v);
-    return [dt, dd];
-  }));
+  const lat = manifest.latency ?? {};
+  $('facts').replaceChildren(...[
+    ['preset', m.preset], ['family', m.family], ['leaves', manifest.num_leaves],
+    ['branching', (m.branching ?? []).join(' × ')],
+    ['data set', `${m.dataset} (${manifest.labels.length} classes)`],
+    ['input', `[${manifest.input.shape.join(', ')}] ${manifest.input.dtype}`],
+    ['file', `${entry.file} (${(entry.bytes / 1024).toFixed(0)} KiB): ${fileState}`],
+    ['export host', `Python LiteRT, ${lat.threads ?? '?'} threads, median of ${lat.runs ?? '?'} runs ` +
+      `on ${lat.cpu_count ?? '?'} CPUs`],
+  ].flatMap(([k, v]) => fact(k, v)));
   const acc = entry.accuracy_by_leaves;
   const hostMs = entry.step_latency_ms;
+  const pageMs = state.costs ? state.costs.typical() : null;
   let cum = 0;
   const rows = state.plan.steps.map((s, i) => {
     cum += s.macs ?? 0;
     return [i + 1, ((s.macs ?? 0) / 1e6).toFixed(3), (cum / 1e6).toFixed(3),
-      acc ? (acc[i] * 100).toFixed(2) : '–', hostMs ? hostMs[i].toFixed(3) : '–'];
+      acc ? (acc[i] * 100).toFixed(2) : '–', hostMs ? hostMs[i].toFixed(3) : '–',
+      pageMs ? pageMs[i].toFixed(3) : '–'];
   });
   const ev = manifest.evaluation ?? {};
   fillTable($('facts-table'),
-    ['k', 'MMACs step k', 'MMACs 1..k', `accuracy % (${ev.split ?? 'test'}, ${ev.num_examples ?? '?'})`,
-      'host ms step k'], rows);
-  $('num-leaves').textContent = String(manifest.num_leaves);
-  for (const id of ['leaves-value']) {
-    $(id).max = String(manifest.num_leaves);
-    $(id).value = String(manifest.num_leaves);
-  }
-  $('leaves-out').textContent = String(manifest.num_leaves);
+    ['k', 'MMACs step k', 'MMACs 1..k',
+      `accuracy % (first k leaves; ${ev.split ?? 'test'}, ${(ev.num_examples ?? '?').toLocaleString('en')})`,
+      `export host ms step k (${lat.threads ?? '?'} threads)`, `this page ms step k (${variantText()}, median)`],
+    rows);
 }
 
 function fillTable(table, header, rows) {
@@ -207,50 +246,102 @@ function fillTable(table, header, rows) {
   table.replaceChildren(thead, tbody);
 }
 
+function variantText(v = state.variant) {
+  if (!v) return '–';
+  const backend = v.accelerator === 'webgpu' ? 'WebGPU' :
+    `WASM, ${state.threaded ? `${v.threads} thread${v.threads === 1 ? '' : 's'}` : 'one thread'}`;
+  return `${backend}, ${v.precision}`;
+}
+
 // ---------------------------------------------------------------- images
 
-/** Decodes an image blob into the model's input; shows it in the preview. */
-async function decodeImage(blob, name) {
-  const [, h, w] = state.manifest.input.shape;
+/**
+ * An image blob as the model's input: decoded, centre-cropped to the model's aspect ratio, resized, made
+ * gray (and inverted when the data set is light-on-black and the image is not), then normalized.
+ * Touches no visible element: {name, input, pixels (RGBA at the model's size), info, photo (a canvas)}.
+ */
+async function decodeImage(blob, name, {photo = true} = {}) {
+  const [, h, w, c] = state.manifest.input.shape;
   let bitmap;
   try {
     bitmap = await createImageBitmap(blob, {colorSpaceConversion: 'none', premultiplyAlpha: 'none'});
   } catch (e) {
     throw new InputError(`${name}: this file could not be decoded as an image (${e.message || e.name})`);
   }
-  const canvas = document.createElement('canvas');
-  canvas.width = w;
-  canvas.height = h;
-  const ctx = canvas.getContext('2d', {willReadFrequently: true, colorSpace: 'srgb'});
-  const resized = bitmap.width !== w || bitmap.height !== h;
-  if (resized) {
+  try {
+    const {sx, sy, sw, sh} = centreCrop(bitmap.width, bitmap.height, w, h);
+    const canvas = document.createElement('canvas');
+    canvas.width = w;
+    canvas.height = h;
+    const ctx = canvas.getContext('2d', {willReadFrequently: true, colorSpace: 'srgb'});
     ctx.fillStyle = '#000';
     ctx.fillRect(0, 0, w, h);
     ctx.imageSmoothingQuality = 'high';
+    ctx.drawImage(bitmap, sx, sy, sw, sh, 0, 0, w, h);
+    const image = ctx.getImageData(0, 0, w, h);
+    const {inverted} = adaptPixels(image.data, w, h, c, state.manifest.model.dataset);
+    const notes = [];
+    if (sw !== bitmap.width || sh !== bitmap.height) notes.push(`centre ${sw}×${sh} cropped`);
+    if (sw !== w || sh !== h) notes.push(`resized to ${w}×${h}`);
+    if (inverted) notes.push('inverted (light background)');
+    let photoCanvas = null;
+    if (photo) {
+      photoCanvas = document.createElement('canvas');
+      photoCanvas.width = photoCanvas.height = 96;
+      const p = photoCanvas.getContext('2d');
+      p.imageSmoothingQuality = 'high';
+      p.drawImage(bitmap, sx, sy, sw, sh, 0, 0, 96, 96);
+    }
+    return {name, input: preprocess(image.data, w, h, state.manifest.input), image, photo: photoCanvas,
+      info: `${name}: ${bitmap.width}×${bitmap.height}${notes.length ? `, ${notes.join(', ')}` : ''}`};
+  } finally {
+    bitmap.close();
   }
-  ctx.drawImage(bitmap, 0, 0, w, h);
-  const pixels = ctx.getImageData(0, 0, w, h).data;
-  const preview = $('preview');
-  preview.getContext('2d').drawImage(canvas, 0, 0, preview.width, preview.height);
-  const info = `${name}: ${bitmap.width}×${bitmap.height}` + (resized ? `, resized to ${w}×${h}` : '');
-  bitmap.close();
-  return {name, input: preprocess(pixels, w, h, state.manifest.input), info};
 }
 
+function showImage(img) {
+  const photo = $('photo').getContext('2d');
+  photo.clearRect(0, 0, 96, 96);
+  if (img.photo) photo.drawImage(img.photo, 0, 0);
+  const view = $('model-view');
+  view.width = img.image.width;
+  view.height = img.image.height;
+  view.getContext('2d').putImageData(img.image, 0, 0);
+  const label = img.label !== null && img.label !== undefined ? ` · label: ${state.manifest.labels[img.label]}` : '';
+  setText('image-info', img.info + label);
+}
+
+/** Makes `blob` the current image; on failure keeps the previous one and says why next to the image. */
 async function selectImage(blob, name, label = null) {
-  clearError();
-  try {
-    state.image = await decodeImage(blob, name);
-    state.image.label = label;
-    $('image-info').textContent = state.image.info + (label !== null ? ` · label: ${state.manifest.labels[label]}` : '');
-    $('run').disabled = false;
-    return true;
-  } catch (e) {
-    state.image = null;
-    $('run').disabled = true;
-    showError(e);
+  const why = notReady();
+  if (why) {
+    showImageError(new InputError(why));
     return false;
   }
+  try {
+    const img = await decodeImage(blob, name);
+    img.label = label;
+    state.image = img;
+    showImage(img);
+    clearImageError();
+    setBusy(state.busy);
+    return true;
+  } catch (e) {
+    showImageError(e);
+    return false;
+  }
+}
+
+/** A file from the chooser, a drop or a paste. */
+async function selectFile(file, name = file.name || 'pasted image') {
+  document.querySelectorAll('#samples button').forEach((b) => b.classList.remove('selected'));
+  try {
+    checkImageFile({name, type: file.type, size: file.size});
+  } catch (e) {
+    showImageError(e);
+    return false;
+  }
+  return await selectImage(file, name);
 }
 
 async function loadSamples() {
@@ -259,31 +350,119 @@ async function loadSamples() {
     const response = await fetch('samples/samples.json', {cache: 'no-store'});
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     list = (await response.json()).samples;
+    if (!Array.isArray(list)) throw new Error('no samples list');
   } catch (e) {
-    $('samples').textContent = 'No bundled images (samples/samples.json is missing); drop your own.';
+    $('samples').textContent = 'No bundled images for this data set: choose, drop, paste or photograph your own.';
     return;
   }
   state.samples = list;
-  const buttons = list.map((s) => {
+  $('samples').replaceChildren(...list.map((s) => {
     const b = document.createElement('button');
+    b.type = 'button';
     b.title = `${s.file} (${s.label_name})`;
+    b.setAttribute('aria-label', `test image ${s.index ?? ''}: ${s.label_name}`);
     b.dataset.file = s.file;
     const img = document.createElement('img');
     img.src = `samples/${s.file}`;
-    img.alt = s.label_name;
+    img.alt = '';
     b.append(img);
     b.addEventListener('click', () => pickSample(s));
     return b;
-  });
-  $('samples').replaceChildren(...buttons);
+  }));
+}
+
+async function sampleBlob(sample) {
+  return await (await fetchChecked(`samples/${sample.file}`, sample.file)).blob();
 }
 
 async function pickSample(sample) {
-  document.querySelectorAll('.samples button').forEach((b) => b.classList.toggle('selected',
+  document.querySelectorAll('#samples button').forEach((b) => b.classList.toggle('selected',
     b.dataset.file === sample.file));
-  const blob = await (await fetchChecked(`samples/${sample.file}`, sample.file)).blob();
-  return await selectImage(blob, sample.file, sample.label);
+  return await selectImage(await sampleBlob(sample), sample.file, sample.label);
 }
+
+// ---------------------------------------------------------------- the answer, live
+
+/**
+ * The answer's elements and their update after each leaf (cheap: text and a few attributes, no layout
+ * read). `detached()` builds the same elements off the page, for calibration runs.
+ */
+class AnswerView {
+  constructor(root) {
+    this.leaves = root.querySelector('#leaves, .v-leaves');
+    this.top1 = root.querySelector('#top1, .v-top1');
+    this.top1p = root.querySelector('#top1-p, .v-top1p');
+    this.time = root.querySelector('#time-used, .v-time');
+    this.bars = root.querySelector('#top3, .v-bars');
+    this.rows = [0, 1, 2].map(() => {
+      const row = document.createElement('div');
+      row.className = 'bar';
+      const name = document.createElement('span');
+      const track = document.createElement('div');
+      track.className = 'track';
+      const fill = document.createElement('div');
+      fill.className = 'fill';
+      track.append(fill);
+      const pct = document.createElement('span');
+      row.append(name, track, pct);
+      return {row, name, fill, pct};
+    });
+    this.bars.replaceChildren(...this.rows.map((r) => r.row));
+    this.marker = null;
+  }
+
+  static detached() {
+    const root = document.createElement('div');
+    root.innerHTML = '<span class="v-leaves"></span><span class="v-top1"></span><span class="v-top1p"></span>' +
+      '<span class="v-time"></span><div class="v-bars"></div><svg><circle/><text/></svg>';
+    const view = new AnswerView(root);
+    view.marker = {circle: root.querySelector('circle'), label: root.querySelector('text'), xy: null};
+    return view;
+  }
+
+  reset() {
+    this.leaves.textContent = '0';
+    this.top1.textContent = '–';
+    this.top1p.textContent = '';
+    this.time.textContent = '–';
+    for (const r of this.rows) {
+      r.name.textContent = '';
+      r.fill.style.width = '0';
+      r.pct.textContent = '';
+    }
+    if (this.marker?.circle) this.marker.circle.setAttribute('visibility', 'hidden');
+    if (this.marker?.label) this.marker.label.setAttribute('visibility', 'hidden');
+  }
+
+  update(s, labels) {
+    const k = s.step.index + 1;
+    const top = topK(s.probabilities, 3);
+    this.leaves.textContent = String(k);
+    this.top1.textContent = labels[top[0].index];
+    this.top1p.textContent = `${(top[0].value * 100).toFixed(1)}%`;
+    this.time.textContent = s.elapsedMs.toFixed(2);
+    top.forEach(({index, value}, i) => {
+      const r = this.rows[i];
+      r.name.textContent = labels[index];
+      r.fill.style.width = `${(value * 100).toFixed(1)}%`;
+      r.pct.textContent = `${(value * 100).toFixed(1)}%`;
+    });
+    const m = this.marker;
+    if (m?.xy?.[k - 1]) {
+      const [x, y] = m.xy[k - 1];
+      m.circle.setAttribute('cx', x.toFixed(1));
+      m.circle.setAttribute('cy', y.toFixed(1));
+      m.circle.setAttribute('visibility', 'visible');
+      m.label.textContent = `k = ${k}`;
+      m.label.setAttribute('x', (x + (x > m.right - 40 ? -40 : 8)).toFixed(1));
+      m.label.setAttribute('y', (y + (y < 24 ? 16 : -8)).toFixed(1));
+      m.label.setAttribute('visibility', 'visible');
+    }
+  }
+}
+
+let liveView = null;
+let calibrationView = null;
 
 // ---------------------------------------------------------------- running
 
@@ -309,125 +488,376 @@ function inputTensor(input) {
   return new Tensor(input, [1, h, w, c]);
 }
 
+// A macrotask: unlike a resolved promise (or scheduler.yield, whose continuation Chromium runs first), it
+// lets the browser render a frame that is due before the loop goes on.
+const channel = new MessageChannel();
+const waiting = [];
+channel.port1.onmessage = () => waiting.shift()?.();
+const yieldToBrowser = () => new Promise((resolve) => {
+  waiting.push(resolve);
+  channel.port2.postMessage(null);
+});
+const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
+
+function ruleText(rule) {
+  return {leaves: `first ${rule.value} leaves`, deadline: `budget ${rule.value.toFixed(2)} ms`,
+    confidence: `confidence ${rule.value.toFixed(2)}`}[rule.kind];
+}
+
 function currentRule() {
-  const kind = document.querySelector('input[name=rule]:checked').value;
+  const kind = $('rule').value;
   return new StoppingRule(kind, Number($(`${kind}-value`).value));
 }
 
-/** Runs the anytime loop on one preprocessed image, with or without updating the page. */
-async function anytime(input, rule, onStep = null) {
+/**
+ * The anytime loop on one preprocessed image. view: an AnswerView updated after every leaf (or null);
+ * paint: 'frame' (yield about once a frame, the page's policy), 'every' (before every step) or 'none';
+ * start: when the run began (default now).
+ */
+async function anytime(input, rule, {view = null, paint = 'frame', start = null} = {}) {
+  const t0 = start ?? now();
   const cache = newCache();
   cache.put('input', inputTensor(input));
+  const pacer = new FramePacer();
+  pacer.start(t0);
   const leafLogits = [];
+  const labels = state.manifest.labels;
+  let yieldMs = 0;
   const result = await runAnytime({
-    plan: state.plan, cache, runStep, rule, predictedMs: state.predictedMs, now: () => performance.now(),
-    numClasses: state.manifest.labels.length,
-    onStep: async (s) => {
+    plan: state.plan, cache, runStep, rule, now, start: t0,
+    predictedMs: state.predictedMs ?? state.plan.steps.map(() => Infinity), // none before calibration
+    numClasses: labels.length,
+    beforeStep: paint === 'none' ? null : async () => {
+      const t = now();
+      if (paint === 'every' || pacer.due(t)) {
+        await yieldToBrowser();
+        const back = now();
+        pacer.yielded(back);
+        yieldMs += back - t; // the browser's turn: rendering a due frame, other tasks
+      }
+    },
+    onStep: (s) => {
       leafLogits.push(Array.from(s.logits));
-      if (onStep) await onStep(s);
+      if (view) view.update(s, labels);
     },
   });
-  return {...result, leafLogits};
+  return {...result, leafLogits, yields: pacer.yields, yieldMs};
 }
 
-function renderBars(probabilities) {
-  const bars = topK(probabilities, 3).map(({index, value}) => {
-    const row = document.createElement('div');
-    row.className = 'bar';
-    const name = document.createElement('span');
-    name.textContent = state.manifest.labels[index];
-    const track = document.createElement('div');
-    track.className = 'track';
-    const fill = document.createElement('div');
-    fill.className = 'fill';
-    fill.style.width = `${(value * 100).toFixed(1)}%`;
-    track.append(fill);
-    const pct = document.createElement('span');
-    pct.textContent = `${(value * 100).toFixed(1)}%`;
-    row.append(name, track, pct);
-    return row;
+/** What the last run did, in the steps table (filled after the run: it costs nothing during it). */
+function showSteps(result) {
+  let elapsed = 0;
+  const rows = result.stepMs.map((ms, i) => {
+    elapsed += result.costMs[i];
+    const p = probabilitiesOf(result.leafLogits.slice(0, i + 1));
+    const top = argmax(p);
+    return [i + 1, ms.toFixed(3), result.costMs[i].toFixed(3), elapsed.toFixed(3), state.manifest.labels[top],
+      p[top].toFixed(3)];
   });
-  $('top3').replaceChildren(...bars);
+  const tbody = $('steps').querySelector('tbody');
+  tbody.replaceChildren(...rows.map((r) => {
+    const tr = document.createElement('tr');
+    r.forEach((v) => {
+      const td = document.createElement('td');
+      td.textContent = String(v);
+      tr.append(td);
+    });
+    return tr;
+  }));
 }
 
-const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
+/** Softmax of the mean of some leaves' logits. */
+function probabilitiesOf(leafLogits) {
+  const mean = leafLogits[0].map((_, c) => sum(leafLogits.map((l) => l[c])) / leafLogits.length);
+  const max = Math.max(...mean);
+  const e = mean.map((v) => Math.exp(v - max));
+  return e.map((v) => v / sum(e));
+}
 
-async function runOnPage() {
-  if (state.busy || !state.image) return null;
-  state.busy = true;
-  clearError();
-  $('run').disabled = true;
-  const tbody = $('steps').querySelector('tbody');
-  tbody.replaceChildren();
-  setStatus('status', 'running…');
+/** Run (the button): one image through the anytime loop, painting as it goes. */
+async function runOnPage({start = null} = {}) {
+  if (state.busy || !state.model || !state.image) return null;
+  const t0 = start ?? now();
+  setBusy('run');
+  const rule = currentRule();
+  liveView.reset();
+  setText('status', 'running…');
   try {
-    const rule = currentRule();
-    const delayMs = Number(window.hneDemoDelay ?? params.get('step_delay_ms') ?? 0);
-    const result = await anytime(state.image.input, rule, async (s) => {
-      const top = argmax(s.probabilities);
-      $('leaves').textContent = String(s.step.index + 1);
-      $('top1').textContent = state.manifest.labels[top];
-      $('time-used').textContent = s.elapsedMs.toFixed(3);
-      renderBars(s.probabilities);
-      const row = document.createElement('tr');
-      [s.step.index + 1, s.stepMs.toFixed(3), s.elapsedMs.toFixed(3), state.manifest.labels[top],
-        s.probabilities[top].toFixed(3)].forEach((v) => {
-        const td = document.createElement('td');
-        td.textContent = String(v);
-        row.append(td);
-      });
-      tbody.append(row);
-      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs)); // slow motion for screenshots
-    });
+    const result = await anytime(state.image.input, rule, {view: liveView, start: t0});
+    state.costs.add(result.costMs);
+    refreshPredictions();
+    const labels = state.manifest.labels;
+    const name = labels[result.prediction];
+    const p = Math.max(...result.probabilities);
+    // One clock: the time the answer was complete on the page, in both places.
+    setText('time-used', result.elapsedMs.toFixed(2));
+    setText('status', `done: ${result.steps} of ${state.plan.numSteps} leaves in ${result.elapsedMs.toFixed(2)} ms ` +
+      `(${ruleText(rule)})`);
+    setText('announce', `${name}, ${(p * 100).toFixed(0)} percent, after ${result.steps} of ${state.plan.numSteps} ` +
+      `leaves, ${result.elapsedMs.toFixed(1)} milliseconds.`);
     state.lastRun = {image: state.image.name, label: state.image.label, rule: {kind: rule.kind, value: rule.value},
-      steps: result.steps, prediction: result.prediction, predictionName: state.manifest.labels[result.prediction],
-      elapsedMs: result.elapsedMs, stepMs: result.stepMs, leafLogits: result.leafLogits};
-    setStatus('status', `done: ${result.steps} leaves, ${result.elapsedMs.toFixed(3)} ms under "${rule.describe()}"`);
+      steps: result.steps, prediction: result.prediction, predictionName: name, elapsedMs: result.elapsedMs,
+      stepMs: result.stepMs, costMs: result.costMs, leafLogits: result.leafLogits, yields: result.yields,
+      withinBudget: rule.kind === 'deadline' ? result.elapsedMs <= rule.value : null};
+    showSteps(result);
     return state.lastRun;
   } catch (e) {
     showError(e);
-    setStatus('status', 'failed');
+    setText('status', 'failed');
     return null;
   } finally {
-    state.busy = false;
-    $('run').disabled = !state.image;
+    state.runs += 1;
+    setBusy(null);
   }
 }
 
-// ---------------------------------------------------------------- calibration and benchmark
+// ---------------------------------------------------------------- calibration, budget and plot
 
-/** Every step's time on `inputs` (after warm-up passes): one run per pass and image. */
-async function traceSteps(inputs, repeats, warmup = 2) {
+async function calibrationInputs(count = 4) {
+  const inputs = [];
+  for (const s of state.samples.slice(0, count)) {
+    inputs.push((await decodeImage(await sampleBlob(s), s.file, {photo: false})).input);
+  }
+  if (state.image && !inputs.length) inputs.push(state.image.input);
+  if (!inputs.length) inputs.push(new Float32Array(state.manifest.input.shape.slice(1).reduce((a, b) => a * b, 1)));
+  return inputs;
+}
+
+/**
+ * Each step's cost on this page, measured as a run measures it (the same loop, with the answer written
+ * into a copy of its elements off the page), each run started after a painted frame as a click would be:
+ * back to back, step 1 is cheaper than after a pause (caches, the thread pool's workers awake).
+ * 2 warm-up passes, then 8 passes over up to 4 images.
+ */
+async function calibrate(inputs, passes = 8) {
   const leaves = new StoppingRule('leaves', state.plan.numSteps);
-  for (let r = 0; r < warmup; r++) for (const x of inputs) await anytime(x, leaves);
-  const runs = [];
-  for (let r = 0; r < repeats; r++) {
-    for (const x of inputs) runs.push(await anytime(x, leaves));
+  const costs = new StepCosts(state.plan.numSteps);
+  for (let r = 0; r < 2 + passes; r++) {
+    for (const x of inputs) {
+      await settle();
+      const run = await anytime(x, leaves, {view: calibrationView});
+      if (r >= 2) costs.add(run.costMs);
+    }
   }
-  return runs;
+  state.costs = costs;
+  refreshPredictions(true);
 }
 
-/** The deadline rule's predicted step times: the 90th percentile of each step, as hne_tf.export.anytime. */
-async function calibrate(inputs) {
-  const runs = await traceSteps(inputs, 3);
-  state.predictedMs = state.plan.steps.map((_, s) => percentile(runs.map((r) => r.stepMs[s]), 90));
-  const total = state.predictedMs.reduce((a, b) => a + b, 0);
+/** Predictions, the budget slider's range (never below step 1's cost) and the plot, from state.costs. */
+function refreshPredictions(first = false) {
+  const costs = state.costs;
+  state.predictedMs = costs.predicted();
+  const floor = Math.ceil(costs.stepOneMs() * 100) / 100;
+  const top = Math.max(floor * 2, Math.ceil(sum(state.predictedMs) * 1.25 * 10) / 10);
   const slider = $('deadline-value');
-  slider.min = String(Math.max(0.01, state.predictedMs[0] * 0.5).toFixed(2));
-  slider.max = String((total * 1.2).toFixed(2));
-  slider.step = String(Math.max(0.001, total / 400).toPrecision(2));
-  slider.value = String((total * 0.5).toFixed(2));
-  $('deadline-out').textContent = Number(slider.value).toFixed(2);
+  const old = Number(slider.value);
+  slider.min = floor.toFixed(2);
+  slider.max = top.toFixed(2);
+  slider.step = '0.01';
+  if (first) slider.value = String(defaultBudget(sum(costs.typical()), floor));
+  else if (old < floor) slider.value = floor.toFixed(2);
+  showRuleValue('deadline');
+  setRuleHelp();
+  if (first) drawPlot();
 }
+
+function showRuleValue(kind) {
+  const input = $(`${kind}-value`);
+  const v = Number(input.value);
+  const text = kind === 'leaves' ? String(v) : kind === 'deadline' ? `${v.toFixed(2)} ms` : v.toFixed(2);
+  setText(`${kind}-out`, text);
+  input.setAttribute('aria-valuetext', text);
+  if (kind === 'deadline') moveBudgetLine();
+}
+
+function setRuleHelp() {
+  const kind = $('rule').value;
+  const help = {
+    leaves: 'Runs the first k leaves and averages their logits.',
+    deadline: state.costs ? `Runs the next leaf only if its predicted cost (the ${PREDICT_PERCENTILE}th ` +
+      `percentile of its recent costs here) still fits. The budget starts at step 1's cost ` +
+      `(${state.costs.stepOneMs().toFixed(2)} ms, ${STEP_ONE_PERCENTILE}th percentile): step 1 always runs.` :
+      'Runs the next leaf only if it fits.',
+    confidence: 'Stops once the top class is at least this probable.',
+  }[kind];
+  setText('rule-help', help);
+  for (const row of document.querySelectorAll('.slider-row')) row.hidden = row.dataset.rule !== kind;
+  moveBudgetLine();
+}
+
+/** The accuracy-against-cost plot: the manifest's accuracy of the first k leaves against their cost here. */
+function drawPlot() {
+  const acc = state.entry.accuracy_by_leaves;
+  const costs = state.costs?.typical();
+  if (!Array.isArray(acc) || !costs) {
+    $('plot').replaceChildren();
+    setText('plot-caption', 'The manifest has no accuracy by leaves: no plot.');
+    return;
+  }
+  let cum = 0;
+  const points = acc.map((a, i) => {
+    cum += costs[i];
+    return {k: i + 1, cost: cum, accuracy: a};
+  });
+  const ev = state.manifest.evaluation ?? {};
+  const plot = accuracyCostPlot({points, xLabel: 'ms on this page (median)',
+    title: 'Accuracy of the first k leaves against their cost on this page'});
+  $('plot').innerHTML = plot.svg;
+  state.plot = plot;
+  liveView.marker = {circle: $('plot-current'), label: $('plot-current-label'), xy: plot.xy, right: plot.right};
+  if (state.lastRun) {
+    const k = state.lastRun.steps;
+    liveView.update({step: {index: k - 1}, probabilities: probabilitiesOf(state.lastRun.leafLogits), elapsedMs:
+      state.lastRun.elapsedMs}, state.manifest.labels);
+  }
+  setText('plot-caption', `Accuracy: the manifest's, on ${(ev.num_examples ?? '?').toLocaleString('en')} ` +
+    `${ev.split ?? 'test'} images ` +
+    `(${state.variant.precision}). Cost: steps 1..k here (${variantText()}). The green ring is the last leaf run.`);
+  moveBudgetLine();
+}
+
+function moveBudgetLine() {
+  const line = $('plot-budget');
+  if (!line || !state.plot) return;
+  const budget = Number($('deadline-value').value);
+  const x = state.plot.x(budget);
+  const show = $('rule').value === 'deadline' && x <= state.plot.right;
+  line.setAttribute('x1', x.toFixed(1));
+  line.setAttribute('x2', x.toFixed(1));
+  line.setAttribute('visibility', show ? 'visible' : 'hidden');
+}
+
+// ---------------------------------------------------------------- variants: precision, backend, threads
+
+/** Loads, checks, compiles and calibrates the anytime file of `v` = {precision, accelerator, threads}. */
+async function loadVariant(v) {
+  const entry = findFile(state.manifest, 'anytime', v.precision);
+  if (!entry) {
+    const have = state.manifest.files.filter((f) => f.kind === 'anytime').map((f) => f.precision);
+    throw new InputError(`the manifest has no ${v.precision} anytime file; it has: ${have.join(', ') || 'none'}`);
+  }
+  setText('runtime', `Loading ${entry.file}…`);
+  const bytes = await loadFile(entry);
+  let note = null;
+  let model = null;
+  let variant = {...v};
+  if (v.accelerator === 'webgpu') {
+    try {
+      model = await compile(bytes, variant);
+      checkModel(model, state.manifest, state.plan);
+      if (!model.isFullyAccelerated) note = 'Part of this model runs on the CPU: WebGPU could not take every operation.';
+    } catch (e) {
+      model?.delete();
+      model = null;
+      note = `WebGPU could not compile ${entry.file} (${e.message}); running on WASM instead.`;
+      variant = {...v, accelerator: 'wasm'};
+    }
+  }
+  if (!model) {
+    model = await compile(bytes, variant);
+    checkModel(model, state.manifest, state.plan);
+  }
+  const previous = {model: state.model, entry: state.entry, variant: state.variant, costs: state.costs};
+  Object.assign(state, {model, entry, variant});
+  try {
+    await calibrate(await calibrationInputs());
+  } catch (e) {
+    Object.assign(state, previous);
+    model.delete();
+    if (variant.accelerator !== 'webgpu') throw e;
+    return await loadVariant({...v, accelerator: 'wasm'}).then(() => showNote(`WebGPU could not run ` +
+      `${entry.file} (${e.message}); running on WASM instead.`));
+  }
+  if (previous.model && previous.model !== model) previous.model.delete();
+  for (const p of state.prefixModels.values()) p.model.delete();
+  state.prefixModels.clear();
+  showNote(note);
+  syncVariantControls();
+  setText('runtime', `LiteRT.js on ${variantText()} · ${entry.file} · ${state.plan.numSteps} leaves`);
+  showFacts('size and sha256 checked');
+}
+
+function showNote(text) {
+  $('note').textContent = text ?? '';
+  $('note').hidden = !text;
+}
+
+function syncVariantControls() {
+  const v = state.variant;
+  for (const r of document.querySelectorAll('input[name=backend]')) r.checked = r.value === v.accelerator;
+  $('precision').value = v.precision;
+  $('threads').value = String(v.threads);
+}
+
+async function switchVariant(change) {
+  if (state.busy) return;
+  setBusy('load');
+  clearError();
+  try {
+    await loadVariant({...state.variant, ...change});
+  } catch (e) {
+    showError(e);
+    syncVariantControls();
+    if (state.entry) setText('runtime', `LiteRT.js on ${variantText()} · ${state.entry.file} (still in use)`);
+  } finally {
+    setBusy(null);
+  }
+}
+
+// ---------------------------------------------------------------- camera
+
+let stream = null;
+
+async function openCamera() {
+  clearImageError();
+  if (!navigator.mediaDevices?.getUserMedia) {
+    throw new InputError('This browser gives the page no camera (it needs a secure page: https or localhost).');
+  }
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({video: {facingMode: 'environment'}, audio: false});
+  } catch (e) {
+    throw new InputError(`The camera could not be opened (${e.name}${e.message ? `: ${e.message}` : ''}).`);
+  }
+  const video = $('video');
+  video.srcObject = stream;
+  await video.play();
+  $('camera-box').hidden = false;
+  $('capture').focus();
+}
+
+function closeCamera() {
+  stream?.getTracks().forEach((t) => t.stop());
+  stream = null;
+  $('video').srcObject = null;
+  $('camera-box').hidden = true;
+}
+
+async function capturePhoto() {
+  const video = $('video');
+  if (!video.videoWidth) throw new InputError('The camera has not delivered a picture yet; try again.');
+  const canvas = document.createElement('canvas');
+  canvas.width = video.videoWidth;
+  canvas.height = video.videoHeight;
+  canvas.getContext('2d').drawImage(video, 0, 0);
+  const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
+  document.querySelectorAll('#samples button').forEach((b) => b.classList.remove('selected'));
+  if (await selectImage(blob, 'camera photo')) await runOnPage();
+}
+
+// ---------------------------------------------------------------- benchmark
+
+const iqr = (v) => percentile(v, 75) - percentile(v, 25);
+const stat = (v) => ({median: median(v), iqr: iqr(v), n: v.length});
 
 async function prefixModel(k) {
-  if (!state.prefixModels.has(k)) {
-    const entry = findFile(state.manifest, 'prefix', PRECISION, k);
+  const key = k;
+  if (!state.prefixModels.has(key)) {
+    const entry = findFile(state.manifest, 'prefix', state.variant.precision, k);
     if (!entry) return null;
-    const model = await compile(await loadFile(entry), state.accelerator);
-    state.prefixModels.set(k, {model, entry});
+    const model = await compile(await loadFile(entry), state.variant);
+    state.prefixModels.set(key, {model, entry});
   }
-  return state.prefixModels.get(k);
+  return state.prefixModels.get(key);
 }
 
 /** One call of a prefix file end to end: input tensor, run, logits read back. */
@@ -443,93 +873,166 @@ async function runPrefix(model, input) {
 }
 
 async function timeIt(fn) {
-  const t = performance.now();
+  const t = now();
   await fn();
-  return performance.now() - t;
+  return now() - t;
+}
+
+/** Waits until the browser has painted, so that the next timed run starts as a click would. */
+async function settle() {
+  await nextFrame();
+  await yieldToBrowser();
 }
 
 /**
- * The benchmark (means over many calls, as performance.now() is coarse): per-step latency over the
- * bundled images; the progressive
- * cost (steps 1..N in sequence, end to end, against one call of the k = N
- * prefix file, interleaved); the latency of every prefix file against its
- * MACs; and accuracy against mean latency for every number of leaves.
+ * The page's benchmark on the bundled images (or the chosen one). Every figure is a median over passes
+ * that interleave what they compare, with the interquartile range:
+ *   steps: each step's LiteRT time and its cost in runs as Run makes them (after a painted frame, the answer
+ *     drawn on the page);
+ *   progressive: steps 1..N in sequence (no drawing, no yields) against one call of the k = N prefix file;
+ *   prefixes: every prefix file of this precision;
+ *   yield: a run as Run makes it (drawing the answer), with the page's paint policy, with a yield before
+ *     every step, and with none; the cost of yielding is the policy's median over none's, minus 1;
+ *   budget: runs under the time budget at `budgets` budgets from step 1's cost to a full run's, each
+ *     `budgetRuns` times, as Run makes them (costs added after every run); the share within budget.
+ * Returns the figures; also the full-run costs (`records`) that the budget rule's node test replays.
  */
-async function benchmark({repeats = 5, maxImages = Infinity} = {}) {
-  const images = [];
-  for (const s of state.samples.slice(0, maxImages)) {
-    const blob = await (await fetchChecked(`samples/${s.file}`, s.file)).blob();
-    const img = await decodeImage(blob, s.file);
-    images.push({input: img.input, label: s.label});
-  }
-  if (!images.length && state.image) images.push({input: state.image.input, label: null});
-  if (!images.length) throw new InputError('the benchmark needs bundled images or a chosen image');
-  const n = state.plan.numSteps;
-  const leaves = new StoppingRule('leaves', n);
-  setStatus('bench-status', 'per-step latency…');
-  const runs = await traceSteps(images.map((i) => i.input), repeats);
-  const mean = (v) => v.reduce((a, b) => a + b, 0) / v.length;
-  const stepMs = state.plan.steps.map((_, s) => mean(runs.map((r) => r.stepMs[s])));
-  const logitsByImage = runs.slice(0, images.length).map((r) => r.leafLogits);
-
-  setStatus('bench-status', 'progressive cost…');
-  const full = await prefixModel(n);
-  let progressive = null;
-  if (full) {
-    let seq = 0;
-    let once = 0;
-    for (const im of images) await runPrefix(full.model, im.input); // warm-up
-    for (let r = 0; r < repeats; r++) {
-      seq += await timeIt(async () => {
-        for (const im of images) await anytime(im.input, leaves);
-      });
-      once += await timeIt(async () => {
-        for (const im of images) await runPrefix(full.model, im.input);
-      });
+async function benchmark({passes = 10, maxImages = Infinity, budgets = 8, budgetRuns = 30, yieldRuns = 20} = {}) {
+  if (state.busy || !state.model) throw new InputError('the benchmark needs a loaded model and an idle page');
+  setBusy('bench');
+  try {
+    const images = [];
+    for (const s of state.samples.slice(0, maxImages)) {
+      images.push((await decodeImage(await sampleBlob(s), s.file, {photo: false})).input);
     }
-    const calls = repeats * images.length;
-    progressive = {stepsMs: seq / calls, prefixMs: once / calls, ratio: seq / once};
-  }
+    if (!images.length && state.image) images.push(state.image.input);
+    if (!images.length) throw new InputError('the benchmark needs bundled images or a chosen image');
+    const n = state.plan.numSteps;
+    const leaves = new StoppingRule('leaves', n);
+    const status = (t) => setText('bench-status', t);
 
-  setStatus('bench-status', 'prefix files…');
-  const prefixes = [];
-  for (const entry of state.manifest.files.filter((f) => f.kind === 'prefix' && f.precision === PRECISION)) {
-    const {model} = await prefixModel(entry.k);
-    for (const im of images) await runPrefix(model, im.input);
-    const total = await timeIt(async () => {
-      for (let r = 0; r < repeats; r++) for (const im of images) await runPrefix(model, im.input);
-    });
-    prefixes.push({k: entry.k, macs: entry.macs, ms: total / (repeats * images.length), hostMs: entry.latency_ms ?? null,
-      accuracy: entry.accuracy ?? null});
-  }
-  prefixes.sort((a, b) => a.k - b.k);
+    status('steps…');
+    // Runs as Run makes them: after a painted frame, drawing the answer on the page.
+    for (const x of images) await anytime(x, leaves, {view: calibrationView});
+    const records = [];
+    const stepRuns = [];
+    for (let r = 0; r < passes; r++) {
+      for (const x of images) {
+        await settle();
+        liveView.reset();
+        const run = await anytime(x, leaves, {view: liveView});
+        records.push(run.costMs.map((c) => +c.toFixed(4)));
+        stepRuns.push(run.stepMs);
+        state.costs.add(run.costMs); // as after every run the page makes
+      }
+    }
+    const steps = state.plan.steps.map((_, s) => ({leaf: stat(stepRuns.map((r) => r[s])),
+      cost: stat(records.map((r) => r[s]))}));
 
-  // Accuracy and mean latency of the first k leaves on the bundled images.
-  const labelled = images.every((im) => im.label !== null);
-  const entry = findFile(state.manifest, 'anytime', PRECISION);
-  let cum = 0;
-  const points = state.plan.steps.map((_, s) => {
-    cum += stepMs[s];
-    let correct = 0;
-    logitsByImage.forEach((ll, i) => {
-      const m = new RunningMean(ll[0].length);
-      for (let j = 0; j <= s; j++) m.add(ll[j]);
-      if (argmax(softmax(m.mean())) === images[i].label) correct += 1;
-    });
-    return {k: s + 1, ms: cum, accuracy: labelled ? correct / images.length : null,
-      hostAccuracy: entry.accuracy_by_leaves?.[s] ?? null,
-      hostMs: entry.step_latency_ms ? entry.step_latency_ms.slice(0, s + 1).reduce((a, b) => a + b, 0) : null};
-  });
-  const result = {accelerator: state.accelerator, images: images.length, repeats, stepMs, progressive, prefixes,
-    points, macs: state.plan.steps.map((s) => s.macs)};
-  showBenchmark(result);
-  setStatus('bench-status', `done: ${images.length} images × ${repeats} passes`);
-  return result;
+    status('progressive cost…');
+    let progressive = null;
+    const full = await prefixModel(n);
+    if (full) {
+      for (const x of images) await runPrefix(full.model, x);
+      const seq = [];
+      const once = [];
+      for (let r = 0; r < passes; r++) {
+        seq.push(await timeIt(async () => {
+          for (const x of images) await anytime(x, leaves, {paint: 'none'});
+        }) / images.length);
+        once.push(await timeIt(async () => {
+          for (const x of images) await runPrefix(full.model, x);
+        }) / images.length);
+      }
+      progressive = {stepsMs: stat(seq), prefixMs: stat(once), ratio: stat(seq.map((s, i) => s / once[i]))};
+    }
+
+    status('prefix files…');
+    const entries = state.manifest.files.filter((f) => f.kind === 'prefix' && f.precision === state.variant.precision)
+      .sort((a, b) => a.k - b.k);
+    const models = [];
+    for (const e of entries) models.push((await prefixModel(e.k)).model);
+    for (const m of models) for (const x of images) await runPrefix(m, x);
+    const times = entries.map(() => []);
+    for (let r = 0; r < passes; r++) {
+      for (let j = 0; j < models.length; j++) {
+        const i = (j + r) % models.length; // a rotating first file: a burst of load lands on all alike
+        times[i].push(await timeIt(async () => {
+          for (const x of images) await runPrefix(models[i], x);
+        }) / images.length);
+      }
+    }
+    const prefixes = entries.map((e, i) => ({k: e.k, macs: e.macs, ms: stat(times[i]), hostMs: e.latency_ms ?? null}));
+
+    status('cost of yielding…');
+    // A run as Run makes it, under each paint policy in turn; the cost of yielding is the time the loop spent
+    // waiting for the browser (rendering the frames that were due) over the rest of the run.
+    const modes = ['none', 'frame', 'every'];
+    const runs = {none: [], frame: [], every: []};
+    for (let r = 0; r < yieldRuns; r++) {
+      for (let j = 0; j < modes.length; j++) {
+        const mode = modes[(j + r) % modes.length];
+        await settle();
+        liveView.reset();
+        runs[mode].push(await anytime(images[r % images.length], leaves, {view: liveView, paint: mode}));
+      }
+    }
+    const share = (rs) => sum(rs.map((x) => x.yieldMs)) / sum(rs.map((x) => x.elapsedMs - x.yieldMs));
+    const runMs = Object.fromEntries(modes.map((m) => [m, stat(runs[m].map((x) => x.elapsedMs))]));
+    const yieldCost = {
+      runMs,
+      yieldsPerRun: Object.fromEntries(modes.map((m) => [m, sum(runs[m].map((x) => x.yields)) / yieldRuns])),
+      // The typical run: its median time against the median run that never yields.
+      policy: runMs.frame.median / runMs.none.median - 1,
+      everyStep: runMs.every.median / runMs.none.median - 1,
+      // All runs: the time spent yielding over the rest (rare slow runs that yield weigh in here).
+      policyShare: share(runs.frame),
+      everyStepShare: share(runs.every),
+    };
+
+    status('time budget…');
+    // As Run makes them: the budget never below step 1's cost as it is now (the slider's floor), the costs of
+    // every run added to the predictions.
+    const stepOne = state.costs.stepOneMs();
+    const grid = budgetGrid(Math.ceil(stepOne * 100) / 100, sum(state.costs.predicted()), budgets);
+    const tally = grid.map((budgetMs) => ({budgetMs, runs: 0, within: 0, steps: 0, raised: 0, over: []}));
+    for (let r = 0; r < budgetRuns; r++) {
+      for (let j = 0; j < grid.length; j++) {
+        const b = tally[(j + r) % grid.length];
+        const budget = Math.max(b.budgetMs, Math.ceil(state.costs.stepOneMs() * 100) / 100);
+        await settle();
+        liveView.reset();
+        const run = await anytime(images[r % images.length], new StoppingRule('deadline', budget), {view: liveView});
+        state.costs.add(run.costMs);
+        state.predictedMs = state.costs.predicted();
+        b.runs += 1;
+        b.steps += run.steps;
+        if (budget > b.budgetMs) b.raised += 1;
+        if (run.elapsedMs <= budget) b.within += 1;
+        else b.over.push(+(run.elapsedMs - budget).toFixed(3));
+      }
+    }
+    refreshPredictions();
+    const budget = tally.map((b) => ({budgetMs: b.budgetMs, runs: b.runs, within: b.within, rate: b.within / b.runs,
+      meanSteps: b.steps / b.runs, raised: b.raised, overMs: b.over}));
+
+    const result = {variant: {...state.variant}, threaded: state.threaded, crossOriginIsolated,
+      hardwareConcurrency: navigator.hardwareConcurrency, images: images.length, passes, steps, progressive,
+      prefixes, yieldCost, budget, minBudgetRate: Math.min(...budget.map((b) => b.rate)), records,
+      stepOneMs: stepOne, predictPercentile: PREDICT_PERCENTILE};
+    showBenchmark(result);
+    drawPlot();
+    showFacts('size and sha256 checked');
+    status(`done: ${images.length} images × ${passes} passes (${variantText()})`);
+    return result;
+  } finally {
+    setBusy(null);
+  }
 }
 
 function showBenchmark(b) {
-  const out = $('bench-out');
-  const fmt = (v, d = 3) => (v === null || v === undefined ? '–' : v.toFixed(d));
+  const fmt = (v, d = 3) => (v === null || v === undefined || Number.isNaN(v) ? '–' : v.toFixed(d));
+  const ms = (s, d = 3) => `${fmt(s.median, d)} ± ${fmt(s.iqr / 2, d)}`;
   const parts = [];
   const add = (title, header, rows) => {
     const h = document.createElement('h3');
@@ -540,108 +1043,204 @@ function showBenchmark(b) {
     fillTable(t, header, rows);
     parts.push(h, t);
   };
+  const n = b.steps.length;
   if (b.progressive) {
-    add(`Progressive cost (${b.accelerator}): steps 1..${b.stepMs.length} in sequence vs one call of the k = ` +
-      `${b.stepMs.length} prefix file`, ['steps 1..N ms', 'prefix k=N ms', 'ratio'],
-    [[fmt(b.progressive.stepsMs), fmt(b.progressive.prefixMs), fmt(b.progressive.ratio, 3)]]);
+    add(`Progressive cost: steps 1..${n} in sequence against one call of the k = ${n} prefix file (ms per image, ` +
+      'median ± half the IQR)', ['steps 1..N', `prefix k=${n}`, 'ratio'],
+    [[ms(b.progressive.stepsMs), ms(b.progressive.prefixMs), ms(b.progressive.ratio, 2)]]);
   }
+  const y = b.yieldCost;
+  add('Cost of yielding to the browser during a run (runs as Run makes them): the median run against the median ' +
+    'run that never yields, and the time all runs spent yielding over the rest', ['paint policy', 'run ms',
+    'yields per run', 'median cost', 'time yielding'],
+  [['never', ms(y.runMs.none), '0', '–', '–'],
+    ['once a frame of work (the page)', ms(y.runMs.frame), fmt(y.yieldsPerRun.frame, 2), `${fmt(y.policy * 100, 1)}%`,
+      `${fmt(y.policyShare * 100, 1)}%`],
+    ['before every step', ms(y.runMs.every), fmt(y.yieldsPerRun.every, 2), `${fmt(y.everyStep * 100, 1)}%`,
+      `${fmt(y.everyStepShare * 100, 1)}%`]]);
+  add(`Time budget: runs within it (predictions: ${b.predictPercentile}th percentile of recent costs; the budget ` +
+    `starts at step 1's ${fmt(b.stepOneMs, 2)} ms)`, ['budget ms', 'runs', 'within', 'mean leaves', 'worst overrun ms'],
+  b.budget.map((r) => [fmt(r.budgetMs, 2), r.runs, `${fmt(r.rate * 100, 1)}%`, fmt(r.meanSteps, 1),
+    r.overMs.length ? fmt(Math.max(...r.overMs), 3) : '–']));
   const m1 = b.prefixes[0]?.macs;
-  const t1 = b.prefixes[0]?.ms;
+  const t1 = b.prefixes[0]?.ms.median;
   add('Prefix files: latency(k) / latency(1) against MACs(k) / MACs(1)',
-    ['k', 'browser ms', 'host ms (manifest)', 'latency ratio', 'MACs ratio'],
-    b.prefixes.map((p) => [p.k, fmt(p.ms), fmt(p.hostMs), fmt(p.ms / t1, 2), fmt(p.macs / m1, 2)]));
-  add(`Accuracy-latency points: first k leaves on ${b.images} bundled images, beside the manifest's host figures`,
-    ['k', 'step ms', 'browser ms 1..k', 'browser acc %', 'host ms 1..k', 'host acc %'],
-    b.points.map((p, i) => [p.k, fmt(b.stepMs[i]), fmt(p.ms), p.accuracy === null ? '–' : fmt(p.accuracy * 100, 1),
-      fmt(p.hostMs), p.hostAccuracy === null ? '–' : fmt(p.hostAccuracy * 100, 2)]));
-  out.replaceChildren(...parts);
+    ['k', 'this page ms', 'export host ms', 'latency ratio', 'MACs ratio'],
+    b.prefixes.map((p) => [p.k, ms(p.ms), fmt(p.hostMs), fmt(p.ms.median / t1, 2), fmt(p.macs / m1, 2)]));
+  add('Steps: LiteRT.js time and cost in the page\'s loop (ms)', ['step', 'leaf ms', 'cost ms'],
+    b.steps.map((s, i) => [i + 1, ms(s.leaf), ms(s.cost)]));
+  $('bench-out').replaceChildren(...parts);
 }
 
 // ---------------------------------------------------------------- start
 
 function wireControls() {
   for (const kind of ['leaves', 'deadline', 'confidence']) {
-    $(`${kind}-value`).addEventListener('input', () => {
-      const v = Number($(`${kind}-value`).value);
-      $(`${kind}-out`).textContent = kind === 'leaves' ? String(v) : v.toFixed(2);
-      document.querySelector(`input[name=rule][value=${kind}]`).checked = true;
-    });
+    $(`${kind}-value`).addEventListener('input', () => showRuleValue(kind));
   }
-  $('run').addEventListener('click', () => runOnPage());
+  $('rule').addEventListener('change', setRuleHelp);
+  $('run').addEventListener('click', () => runOnPage({start: now()}));
   $('bench').addEventListener('click', async () => {
-    $('bench').disabled = true;
     try {
       demo.benchmark = await benchmark();
     } catch (e) {
       showError(e);
-      setStatus('bench-status', 'failed');
-    } finally {
-      $('bench').disabled = false;
+      setText('bench-status', 'failed');
     }
   });
+  $('choose').addEventListener('click', () => $('file').click());
   $('file').addEventListener('change', async (e) => {
     const file = e.target.files[0];
-    if (file) await selectImage(file, file.name);
+    e.target.value = '';
+    if (file) await selectFile(file);
   });
-  const drop = $('drop');
-  drop.addEventListener('dragover', (e) => {
+  $('camera').addEventListener('click', () => openCamera().catch(showImageError));
+  $('capture').addEventListener('click', () => capturePhoto().catch(showImageError));
+  $('camera-close').addEventListener('click', closeCamera);
+  $('precision').addEventListener('change', (e) => switchVariant({precision: e.target.value}));
+  $('threads').addEventListener('change', (e) => switchVariant({threads: Number(e.target.value)}));
+  for (const r of document.querySelectorAll('input[name=backend]')) {
+    r.addEventListener('change', () => switchVariant({accelerator: r.value}));
+  }
+  // Drop and paste anywhere on the page; a drop never navigates away from it.
+  let depth = 0;
+  document.addEventListener('dragenter', (e) => {
     e.preventDefault();
-    drop.classList.add('over');
+    depth += 1;
+    document.body.classList.add('dragging');
   });
-  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  drop.addEventListener('drop', async (e) => {
+  document.addEventListener('dragleave', () => {
+    depth = Math.max(0, depth - 1);
+    if (!depth) document.body.classList.remove('dragging');
+  });
+  document.addEventListener('dragover', (e) => e.preventDefault());
+  document.addEventListener('drop', async (e) => {
     e.preventDefault();
-    drop.classList.remove('over');
-    const file = e.dataTransfer.files[0];
-    if (file) await selectImage(file, file.name);
+    depth = 0;
+    document.body.classList.remove('dragging');
+    const file = e.dataTransfer?.files?.[0];
+    if (file) await selectFile(file);
+    else showImageError(new InputError('What was dropped is not a file; drop an image file.'));
   });
+  document.addEventListener('paste', async (e) => {
+    const item = [...(e.clipboardData?.items ?? [])].find((i) => i.kind === 'file');
+    if (!item) return; // text pastes are not for the page
+    e.preventDefault();
+    await selectFile(item.getAsFile(), 'pasted image');
+  });
+}
+
+function fillVariantControls(manifest) {
+  const precisions = manifest.files.filter((f) => f.kind === 'anytime').map((f) => f.precision);
+  $('precision').replaceChildren(...precisions.map((p) => {
+    const o = document.createElement('option');
+    o.value = p;
+    o.textContent = p;
+    return o;
+  }));
+  const cores = navigator.hardwareConcurrency || 1;
+  $('threads').replaceChildren(...Array.from({length: Math.min(cores, 8)}, (_, i) => {
+    const o = document.createElement('option');
+    o.value = String(i + 1);
+    o.textContent = String(i + 1);
+    return o;
+  }));
+  $('threads-setting').hidden = !state.threaded;
+  const gpu = $('webgpu-label');
+  gpu.title = state.webgpu.available ? 'Run the model on the GPU' : `WebGPU is not available: ${state.webgpu.why}`;
+  gpu.classList.toggle('unavailable', !state.webgpu.available);
+}
+
+/** The threaded WASM build where the page is cross-origin isolated and the browser supports it. */
+async function loadRuntime() {
+  const wanted = params.get('threads');
+  let threaded = wanted !== '0' && globalThis.crossOriginIsolated === true;
+  let why = wanted === '0' ? 'as the URL asks' : 'the page is not cross-origin isolated';
+  if (threaded) {
+    threaded = await supportsFeature('threads').catch(() => false) &&
+      await supportsFeature('relaxedSimd').catch(() => false);
+    why = 'this browser lacks WASM threads or relaxed SIMD';
+  }
+  if (threaded) {
+    try {
+      await loadLiteRt(WASM_DIR, {threads: true});
+      state.threaded = true;
+      return null;
+    } catch (e) {
+      why = `the threaded build failed to load (${e.message})`;
+    }
+  }
+  await loadLiteRt(WASM_DIR, {threads: false});
+  return `WASM runs on one thread: ${why}.`;
 }
 
 async function start() {
   wireControls();
-  await loadLiteRt(WASM_DIR, {threads: false});
-  const manifest = await loadManifest();
-  const entry = findFile(manifest, 'anytime', PRECISION);
-  if (!entry) {
-    const have = manifest.files.filter((f) => f.kind === 'anytime').map((f) => f.precision);
-    throw new InputError(`the manifest has no ${PRECISION} anytime file; it has: ${have.join(', ') || 'none'}`);
-  }
+  liveView = new AnswerView(document);
+  calibrationView = AnswerView.detached();
+  const [runtimeNote, manifest, webgpu] = await Promise.all([loadRuntime(), loadManifest(), checkWebGpu()]);
   state.manifest = manifest;
   state.plan = stepPlan(manifest);
-  state.predictedMs = state.plan.steps.map(() => 0); // until calibrate() has measured them
-  showFacts(manifest, entry);
-  $('runtime').textContent = `Loading ${entry.file}…`;
-  const bytes = await loadFile(entry);
-  const {model, accelerator} = await compileBest(bytes);
-  state.model = model;
-  state.accelerator = accelerator;
-  state.inputName = checkModel(model, manifest, state.plan);
-  $('runtime').textContent = `LiteRT.js on ${accelerator === 'webgpu' ? 'WebGPU' : 'WASM (XNNPACK)'} · ` +
-    `${entry.file} (${PRECISION}) · ${state.plan.numSteps} steps`;
-  await loadSamples();
-  const calib = [];
-  for (const s of state.samples.slice(0, 4)) {
-    const blob = await (await fetchChecked(`samples/${s.file}`, s.file)).blob();
-    calib.push((await decodeImage(blob, s.file)).input);
+  state.webgpu = webgpu;
+  setText('num-leaves', String(manifest.num_leaves));
+  const leaves = $('leaves-value');
+  leaves.max = String(manifest.num_leaves);
+  leaves.value = String(manifest.num_leaves);
+  showRuleValue('leaves');
+  showRuleValue('confidence');
+  const dataset = manifest.model.dataset;
+  const [, h, w, c] = manifest.input.shape;
+  setText('expects', `The model sees ${w}×${h} ${c === 1 ? 'gray' : 'colour'}` +
+    (DARK_BACKGROUND[dataset] ? `: ${DARK_BACKGROUND[dataset]}. Photos are centre-cropped; light backgrounds ` +
+      'are inverted.' : ` ${dataset} images; others are centre-cropped and resized.`));
+  const precisions = manifest.files.filter((f) => f.kind === 'anytime').map((f) => f.precision);
+  const precision = params.get('precision') ?? (precisions.includes('float32') || !precisions.length ? 'float32' : precisions[0]);
+  state.entry = findFile(manifest, 'anytime', precision);
+  if (!state.entry) {
+    throw new InputError(`the manifest has no ${precision} anytime file; it has: ${precisions.join(', ') || 'none'}` +
+      (precisions.length ? ' (choose one with ?precision=)' : ' (was the model exported with --noanytime?)'));
   }
-  if (!calib.length) calib.push(new Float32Array(manifest.input.shape.slice(1).reduce((a, b) => a * b, 1)));
-  await calibrate(calib);
-  $('preview').getContext('2d').clearRect(0, 0, 112, 112);
+  showFacts('not loaded yet');
+  fillVariantControls(manifest);
+  await loadSamples();
+  const cores = navigator.hardwareConcurrency || 1;
+  const threads = Math.max(1, Math.min(Number(params.get('threads')) || cores, cores, 8));
+  let accelerator = params.get('accelerator') === 'webgpu' ? 'webgpu' : 'wasm';
+  let gpuNote = null;
+  if (accelerator === 'webgpu' && !webgpu.available) {
+    gpuNote = `WebGPU is not available (${webgpu.why}); running on WASM.`;
+    accelerator = 'wasm';
+  }
+  try {
+    await loadVariant({precision, accelerator, threads});
+  } catch (e) {
+    showFacts(e instanceof InputError && /sha256|bytes/.test(e.message) ? 'FAILED its check (see above)' :
+      'not loaded (see above)');
+    throw e;
+  }
+  const notes = [gpuNote, runtimeNote, $('note').hidden ? null : $('note').textContent].filter(Boolean);
+  showNote(notes.join(' '));
   if (state.samples.length) await pickSample(state.samples[0]);
-  $('bench').disabled = false;
+  setBusy(null);
 }
 
-demo.runOnPage = runOnPage;
+demo.runOnPage = (opts) => runOnPage(opts);
+demo.clearAnswer = () => liveView.reset();
 demo.pickSample = (file) => pickSample(state.samples.find((s) => s.file === file));
 demo.benchmarkRun = (opts) => benchmark(opts);
+demo.switchVariant = (change) => switchVariant(change);
 demo.setRule = (kind, value) => {
-  document.querySelector(`input[name=rule][value=${kind}]`).checked = true;
-  $(`${kind}-value`).value = String(value);
-  $(`${kind}-out`).textContent = String(value);
+  $('rule').value = kind;
+  const input = $(`${kind}-value`);
+  input.value = String(value);
+  setRuleHelp();
+  showRuleValue(kind);
+  return Number(input.value); // what the slider accepted (it clamps to its range)
 };
 demo.ready = start().then(() => true, (e) => {
   showError(e);
-  $('runtime').textContent = 'Not running: see the message below.';
+  setText('runtime', 'Not running: see the message below.');
+  setBusy(null);
   return false;
 });
 window.addEventListener('unhandledrejection', (e) => {

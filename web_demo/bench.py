@@ -1,20 +1,22 @@
-"""Benchmark of the web demo in headless Chromium (real clock) against ai_edge_litert on the same host.
+"""Benchmark of the web demo in headless Chromium (real clock), beside ai_edge_litert on the same host.
 
-  python3 web_demo/bench.py --export=runs/hne_fashion_mnist_tflite [--repeats=20] [--screenshot=web_demo/screenshot.png]
+  python3 web_demo/bench.py --export=runs/hne_fashion_mnist_tflite [--passes=20] [--query=?threads=1]
+      [--out=bench.json] [--records=web_demo/test/recorded_costs.json] [--screenshots=web_demo --sample=06_coat.png]
 
-Serves the page and the export on 127.0.0.1, runs the page's benchmark
-(web_demo/drive.mjs, mode "bench") on the bundled sample images, then times
-the same files on the same images with ai_edge_litert (one thread, as the
-non-threaded WASM) in the same way: means over all images and passes after a
-warm-up. Prints, from this one run:
+Serves the page and the export on 127.0.0.1 (web_demo/serve.py), runs the page's own benchmark
+(web_demo/drive.mjs, mode "bench"; app.js's benchmark() says what it measures) on the sample images,
+then times the same files on the same images with ai_edge_litert, one thread. Prints:
 
-* progressive cost: steps 1..N in sequence (end to end: input tensor, every
-  step, logits read back after every step, cache kept in LiteRT tensors)
-  divided by one call of the k = N prefix file;
-* latency(k) / latency(1) of the prefix files against MACs(k) / MACs(1);
-* browser latency / ai_edge_litert latency for step 1, steps 1..N and prefix k = N.
+* per step: LiteRT.js time and its cost in the page's loop (medians over passes, with the IQR);
+* progressive cost: steps 1..N in sequence against one call of the k = N prefix file, page and host;
+* the cost of yielding to the browser during a run (the page's policy, and before every step);
+* the time budget: the share of runs within budget at budgets from step 1's cost to a full run's;
+* latency(k) / latency(1) of the prefix files against MACs(k) / MACs(1), page and host.
 
-Writes the figures as JSON (``--out``, default ``<export>/web_bench.json``).
+--out writes every figure as JSON; --records writes the full-run step costs the page measured (the
+recording that web_demo/test/engine.test.js replays through the budget rule); --screenshots writes
+screenshot_desktop.png (1280x900) and screenshot_phone.png (390x844) after a Run, and
+screenshot_midrun.png (a run caught half-way, the CPU slowed 20x, on the non-threaded build).
 """
 
 from __future__ import annotations
@@ -36,124 +38,163 @@ sys.path.insert(0, HERE)
 import serve  # noqa: E402
 
 
-def python_figures(export_dir: str, manifest: dict, images: np.ndarray, repeats: int, warmup: int = 2) -> dict:
-    """The browser benchmark's protocol with ai_edge_litert, one thread."""
+def host_figures(export_dir: str, manifest: dict, images: np.ndarray, passes: int, warmup: int = 2) -> dict:
+    """The page benchmark's protocol with ai_edge_litert, one thread: medians over passes."""
     from hne_tf.export import runtime as rt
 
     anytime = next(f for f in manifest["files"] if f["kind"] == "anytime" and f["precision"] == "float32")
     steps = rt.Steps(rt.load_interpreter(os.path.join(export_dir, anytime["file"]), num_threads=1),
                      manifest["anytime"]["steps"])
-    n = len(steps)
+    prefixes = {f["k"]: rt.Runner(rt.load_interpreter(os.path.join(export_dir, f["file"]), num_threads=1),
+                                  "serving_default")
+                for f in manifest["files"] if f["kind"] == "prefix" and f["precision"] == "float32"}
     for _ in range(warmup):
         for x in images:
             steps.run(x[None])
-    step_ms = np.zeros((repeats * len(images), n))
-    seq = 0.0
-    for r in range(repeats):
-        t = time.perf_counter()
-        for i, x in enumerate(images):
-            steps.run(x[None], step_ms[r * len(images) + i])
-        seq += time.perf_counter() - t
-    prefixes = []
-    for f in sorted((f for f in manifest["files"] if f["kind"] == "prefix" and f["precision"] == "float32"),
-                    key=lambda f: f["k"]):
-        runner = rt.Runner(rt.load_interpreter(os.path.join(export_dir, f["file"]), num_threads=1), "serving_default")
-        for _ in range(warmup):
-            for x in images:
+            for runner in prefixes.values():
                 runner(input=x[None])
+    seq, once = [], {k: [] for k in prefixes}
+    for r in range(passes):
         t = time.perf_counter()
-        for _ in range(repeats):
+        for x in images:
+            steps.run(x[None])
+        seq.append((time.perf_counter() - t) * 1e3 / len(images))
+        keys = sorted(prefixes)
+        for j in range(len(keys)):
+            k = keys[(j + r) % len(keys)]
+            t = time.perf_counter()
             for x in images:
-                runner(input=x[None])["logits"]
-        ms = (time.perf_counter() - t) * 1e3 / (repeats * len(images))
-        prefixes.append({"k": f["k"], "macs": f["macs"], "ms": ms})
-    calls = repeats * len(images)
-    return {"stepMs": step_ms.mean(axis=0).tolist(), "stepsMs": seq * 1e3 / calls, "prefixes": prefixes}
+                prefixes[k](input=x[None])["logits"]
+            once[k].append((time.perf_counter() - t) * 1e3 / len(images))
+    return {"stepsMs": float(np.median(seq)), "prefixMs": {k: float(np.median(v)) for k, v in once.items()}}
+
+
+def drive(url: str, modes: list[dict], timeout: int = 3600) -> dict:
+    proc = subprocess.run(["node", os.path.join(HERE, "drive.mjs"), json.dumps({"url": url, "modes": modes})],
+                          capture_output=True, text=True, cwd=HERE, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the browser run failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout)["results"]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="web_demo/bench.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--export", default=os.path.join("runs", "hne_fashion_mnist_tflite"))
-    parser.add_argument("--samples", default=None, help="sample PNGs (default: <export>/samples, written if absent)")
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--screenshot", default=None, help="PNG of the page mid-run, after the benchmark")
-    parser.add_argument("--out", default=None)
+    parser.add_argument("--samples", default=None, help="sample images (default: the page's own for the data set)")
+    parser.add_argument("--query", default="", help="page URL options, e.g. ?threads=1 or ?precision=int8")
+    parser.add_argument("--passes", type=int, default=20)
+    parser.add_argument("--budgets", type=int, default=8)
+    parser.add_argument("--budget_runs", type=int, default=100, help="runs per budget")
+    parser.add_argument("--yield_runs", type=int, default=60, help="runs per paint policy")
+    parser.add_argument("--out", default=None, help="write every figure as JSON here")
+    parser.add_argument("--records", default=None, help="write the page's full-run step costs here")
+    parser.add_argument("--screenshots", default=None, help="folder for the desktop, phone and mid-run PNGs")
+    parser.add_argument("--sample", default=None, help="the sample image in the screenshots (default: the second)")
     args = parser.parse_args(argv)
     try:
         serve.check_litert()
-        export_dir = serve.resolve_export(args.export)
-    except serve.DemoError as e:
+        httpd = serve.make_server(serve.resolve_export(args.export), args.samples, port=0)
+    except (serve.DemoError, OSError) as e:
         print(f"bench: error: {e}", file=sys.stderr)
         return 2
-    samples_dir = os.path.abspath(args.samples or os.path.join(export_dir, "samples"))
-    serve.ensure_samples(export_dir, samples_dir)
-    httpd = serve.make_server(export_dir, samples_dir, port=0)
+    site = httpd.site
+    if site.samples_dir is None:
+        print("bench: error: no sample images for this data set: pass --samples=DIR "
+              "(python3 -m export.samples --manifest=... --out=DIR writes them)", file=sys.stderr)
+        return 2
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}/?accelerator=wasm"
-    command = {"url": url, "mode": "bench", "repeats": args.repeats}
-    if args.screenshot:
-        command["screenshot"] = os.path.abspath(args.screenshot)
+    base = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    modes = [{"mode": "bench", "passes": args.passes, "budgets": args.budgets, "budgetRuns": args.budget_runs,
+              "yieldRuns": args.yield_runs}]
     try:
-        proc = subprocess.run(["node", os.path.join(HERE, "drive.mjs"), json.dumps(command)], capture_output=True,
-                              text=True, cwd=HERE, timeout=1800)
+        page = drive(base + args.query, modes)["bench"]
+        if args.screenshots:
+            os.makedirs(args.screenshots, exist_ok=True)
+            shots = {n: os.path.abspath(os.path.join(args.screenshots, f"screenshot_{n}.png"))
+                     for n in ("desktop", "phone", "midrun")}
+            with open(os.path.join(site.samples_dir, "samples.json")) as f:
+                files = [s["file"] for s in json.load(f)["samples"]]
+            sample = args.sample or files[1]
+            drive(base + args.query, [{"mode": "run", "samples": [sample], "layoutSample": sample,
+                                       "screenshots": {"desktop": shots["desktop"], "phone": shots["phone"]}}])
+            frames = drive(base + "?threads=0", [{"mode": "frames", "throttle": 20, "attempts": 5, "sample": sample,
+                                                  "screenshot": shots["midrun"]}])["frames"]
+            print(f"screenshots: {shots['desktop']}, {shots['phone']}; mid-run (CPU slowed 20x, run "
+                  f"{frames['lastRun']['elapsedMs']:.0f} ms, {len(frames['states'])} answers painted): "
+                  + (f"{shots['midrun']} at leaf {frames['midShot']['leaves']}" if frames["midShot"] else "none"))
+    except (RuntimeError, subprocess.TimeoutExpired) as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        return 1
     finally:
         httpd.shutdown()
-    if proc.returncode != 0:
-        print(f"bench: error: the browser run failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
+    if not page["ready"]:
+        print(f"bench: error: the page did not load: {page['shown']['error']}", file=sys.stderr)
         return 1
-    browser = json.loads(proc.stdout)["bench"]
+    b = page["bench"]
 
     from PIL import Image
 
     from hne_tf.export.samples import preprocess
 
-    with open(os.path.join(export_dir, "manifest.json")) as f:
-        manifest = json.load(f)
-    with open(os.path.join(samples_dir, "samples.json")) as f:
-        files = [s["file"] for s in json.load(f)["samples"]]
-    pixels = [np.asarray(Image.open(os.path.join(samples_dir, name))) for name in files]
+    manifest = serve.load_manifest(site.export_dir, check_files=False)
+    with open(os.path.join(site.samples_dir, "samples.json")) as f:
+        names = [s["file"] for s in json.load(f)["samples"]]
+    pixels = [np.asarray(Image.open(os.path.join(site.samples_dir, n))) for n in names]
     images = np.stack([preprocess(manifest, p[..., None] if p.ndim == 2 else p) for p in pixels])
-    host = python_figures(export_dir, manifest, images, args.repeats)
+    host = host_figures(site.export_dir, manifest, images, args.passes)
 
-    n = len(browser["stepMs"])
-    b_prefix = {p["k"]: p for p in browser["prefixes"]}
-    h_prefix = {p["k"]: p for p in host["prefixes"]}
-    result = {
-        "export": export_dir, "preset": manifest["model"]["preset"], "images": browser["images"],
-        "repeats": args.repeats, "accelerator": browser["accelerator"],
-        "progressive_cost_browser": browser["progressive"]["ratio"],
-        "progressive_cost_host": host["stepsMs"] / h_prefix[n]["ms"] if n in h_prefix else None,
-        "browser": {"steps_ms": browser["progressive"]["stepsMs"], "prefix_kN_ms": browser["progressive"]["prefixMs"],
-                    "step_ms": browser["stepMs"]},
-        "host": {"steps_ms": host["stepsMs"], "prefix_kN_ms": h_prefix.get(n, {}).get("ms"), "step_ms": host["stepMs"]},
-        "prefix": [{"k": k, "macs_ratio": b_prefix[k]["macs"] / b_prefix[1]["macs"],
-                    "browser_latency_ratio": b_prefix[k]["ms"] / b_prefix[1]["ms"],
-                    "host_latency_ratio": h_prefix[k]["ms"] / h_prefix[1]["ms"],
-                    "browser_ms": b_prefix[k]["ms"], "host_ms": h_prefix[k]["ms"]} for k in sorted(b_prefix)],
-        "points": browser["points"],
-    }
-    result["browser_over_host"] = {
-        "step_1": browser["stepMs"][0] / host["stepMs"][0],
-        "steps_1_to_N": browser["progressive"]["stepsMs"] / host["stepsMs"],
-        "prefix_kN": browser["progressive"]["prefixMs"] / h_prefix[n]["ms"] if n in h_prefix else None,
-    }
-    out = args.out or os.path.join(export_dir, "web_bench.json")
-    with open(out, "w") as f:
-        json.dump(result, f, indent=2)
-    print(f"{result['preset']}: {result['images']} images x {args.repeats} passes, browser on "
-          f"{result['accelerator']}, host ai_edge_litert 1 thread")
-    print(f"progressive cost, steps 1..{n} / prefix k={n} once: browser {result['progressive_cost_browser']:.3f}"
-          f" ({result['browser']['steps_ms']:.3f} / {result['browser']['prefix_kN_ms']:.3f} ms), host "
-          f"{result['progressive_cost_host']:.3f} ({host['stepsMs']:.3f} / {result['host']['prefix_kN_ms']:.3f} ms)")
-    print(f"{'k':>3} {'MACs(k)/MACs(1)':>16} {'browser lat ratio':>18} {'host lat ratio':>15} {'browser ms':>11} "
+    n = len(b["steps"])
+    v = b["variant"]
+    threads = f"{v['threads']} threads" if b["threaded"] and v["accelerator"] == "wasm" else "non-threaded"
+    print(f"{manifest['model']['preset']}: {b['images']} images x {b['passes']} passes; page: {v['accelerator']} "
+          f"({threads}), {v['precision']}; host: ai_edge_litert, 1 thread; {os.cpu_count()} CPUs, load "
+          f"{os.getloadavg()[0]:.1f}")
+    print(f"{'step':>4} {'leaf ms':>16} {'cost ms':>16}")
+    for i, s in enumerate(b["steps"]):
+        print(f"{i + 1:>4} {s['leaf']['median']:>9.3f} ±{s['leaf']['iqr'] / 2:<6.3f} "
+              f"{s['cost']['median']:>9.3f} ±{s['cost']['iqr'] / 2:<6.3f}")
+    p = b["progressive"]
+    if p:
+        print(f"progressive cost, steps 1..{n} / prefix k={n}: page {p['ratio']['median']:.2f} "
+              f"({p['stepsMs']['median']:.3f} / {p['prefixMs']['median']:.3f} ms), host "
+              f"{host['stepsMs'] / host['prefixMs'][n]:.2f} ({host['stepsMs']:.3f} / {host['prefixMs'][n]:.3f} ms)")
+    y = b["yieldCost"]
+    print(f"yielding to the browser, the page's policy: {y['yieldsPerRun']['frame']:.2f} yields per run; median run "
+          f"{y['runMs']['frame']['median']:.2f} ms against {y['runMs']['none']['median']:.2f} ms never yielding "
+          f"({y['policy'] * 100:+.1f}%); time spent yielding {y['policyShare'] * 100:.1f}% of the rest")
+    print(f"  before every step: {y['yieldsPerRun']['every']:.0f} yields per run; median run "
+          f"{y['runMs']['every']['median']:.2f} ms ({y['everyStep'] * 100:+.1f}%); time spent yielding "
+          f"{y['everyStepShare'] * 100:.1f}%")
+    print(f"time budget (predictions: p{b['predictPercentile']} of recent costs; floor: step 1's "
+          f"{b['stepOneMs']:.2f} ms): runs within budget")
+    for r in b["budget"]:
+        print(f"  {r['budgetMs']:8.2f} ms: {r['within']:>3}/{r['runs']:<3} {r['rate'] * 100:5.1f}%, "
+              f"mean {r['meanSteps']:4.1f} leaves" + (f", worst overrun {max(r['overMs']):.2f} ms"
+                                                      if r["overMs"] else ""))
+    total = sum(r["within"] for r in b["budget"]), sum(r["runs"] for r in b["budget"])
+    print(f"  lowest share within budget: {b['minBudgetRate'] * 100:.1f}%; all budgets: {total[0]}/{total[1]} "
+          f"({total[0] / total[1] * 100:.1f}%)")
+    print(f"{'k':>3} {'MACs(k)/MACs(1)':>16} {'page lat ratio':>15} {'host lat ratio':>15} {'page ms':>9} "
           f"{'host ms':>8}")
-    for p in result["prefix"]:
-        print(f"{p['k']:>3} {p['macs_ratio']:>16.2f} {p['browser_latency_ratio']:>18.2f} "
-              f"{p['host_latency_ratio']:>15.2f} {p['browser_ms']:>11.3f} {p['host_ms']:>8.3f}")
-    r = result["browser_over_host"]
-    print(f"browser / ai_edge_litert latency: step 1 {r['step_1']:.2f}, steps 1..{n} {r['steps_1_to_N']:.2f}, "
-          f"prefix k={n} {r['prefix_kN']:.2f}")
-    print(f"wrote {out}")
+    p1 = b["prefixes"][0]
+    for q in b["prefixes"]:
+        print(f"{q['k']:>3} {q['macs'] / p1['macs']:>16.2f} {q['ms']['median'] / p1['ms']['median']:>15.2f} "
+              f"{host['prefixMs'][q['k']] / host['prefixMs'][p1['k']]:>15.2f} {q['ms']['median']:>9.3f} "
+              f"{host['prefixMs'][q['k']]:>8.3f}")
+    print(f"page / ai_edge_litert: steps 1..{n} {p['stepsMs']['median'] / host['stepsMs']:.2f}, prefix k={n} "
+          f"{p['prefixMs']['median'] / host['prefixMs'][n]:.2f}" if p else "")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"page": {k: v for k, v in b.items() if k != "records"}, "host": host,
+                       "load_average": os.getloadavg()}, f, indent=1)
+    if args.records:
+        calibration = 32
+        with open(args.records, "w") as f:
+            json.dump({"source": f"{manifest['model']['preset']}, {v['accelerator']} ({threads}), {v['precision']}, "
+                                 f"the page benchmark's full runs ({b['images']} images x {b['passes']} passes)",
+                       "command": "python3 web_demo/bench.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                       "calibration_runs": calibration, "records": b["records"]}, f)
+        print(f"wrote {len(b['records'])} runs of step costs to {args.records}")
     return 0
 
 

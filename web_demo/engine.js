@@ -12,6 +12,13 @@
 //   * confidence v: run step k + 1 while max softmax(ensemble) < v;
 //   * deadline v:   run step k + 1 while elapsed + predicted_ms[k] <= v,
 //                   elapsed being the sum of the measured step times so far.
+//
+// Also what the page decides around the rule: each step's cost on the page and
+// the predictions made from them (StepCosts: the 99th percentile of the last
+// 64, where hne_tf.export.anytime measures the 90th once), the budget's floor, the
+// replay of the policy on recorded runs (budgetCompliance), when the loop
+// yields to the browser (FramePacer), and which files and pixels an image
+// input may have (checkImageFile, centreCrop, adaptPixels, preprocess).
 
 export const MANIFEST_FORMAT = 'hne-tf-manifest';
 export const MANIFEST_VERSION = 1;
@@ -331,20 +338,32 @@ export function replay(leafLogits, stepMs, rule, predictedMs) {
  *   runStep(step, cache) -> Promise<Float32Array | number[]>  (the step's leaf
  *       logits; it reads step.reads from the cache and puts step.writes)
  *   now() -> ms (performance.now in the page)
- *   onStep({step, logits, mean, probabilities, stepMs, elapsedMs}) after each step
+ *   onStep({step, logits, mean, probabilities, stepMs, elapsedMs}) after each
+ *       step (the page shows the answer so far)
+ *   beforeStep(stepsDone) before every step but the first (the page yields to
+ *       the browser there, so that it paints)
+ *   start: the time the run began (default: the call); the page passes the
+ *       click, so that making the input tensor counts too
  *
- * Elapsed time counts from the call, as in Python. Returns
- * {steps, prediction, elapsedMs, probabilities, stepMs}.
+ * A step's cost is the time from the end of the previous step's onStep (or
+ * `start`) to the end of its own: the yield before it, the step, reading its
+ * logits and showing them. Elapsed time is the sum of the costs, as in a
+ * replay. Returns {steps, prediction, elapsedMs, probabilities, stepMs
+ * (the steps alone), costMs}.
  */
-export async function runAnytime({plan, cache, runStep, rule, predictedMs, now, onStep = null, numClasses}) {
-  const start = now();
+export async function runAnytime({plan, cache, runStep, rule, predictedMs, now, onStep = null, numClasses,
+  beforeStep = null, start = null}) {
+  const t0 = start ?? now();
+  let mark = t0;
   const mean = new RunningMean(numClasses);
   const stepMs = [];
+  const costMs = [];
   let done = 0;
   let probs = null;
   try {
-    while (rule.runNext(done, plan.numSteps, now() - start, nextPredicted(predictedMs, done, plan.numSteps),
+    while (rule.runNext(done, plan.numSteps, now() - t0, nextPredicted(predictedMs, done, plan.numSteps),
       probs ? Math.max(...probs) : 0)) {
+      if (done > 0 && beforeStep) await beforeStep(done);
       const step = plan.steps[done];
       const t = now();
       const logits = await runStep(step, cache);
@@ -354,12 +373,270 @@ export async function runAnytime({plan, cache, runStep, rule, predictedMs, now, 
       probs = softmax(m);
       stepMs.push(ms);
       done += 1;
-      if (onStep) await onStep({step, logits, mean: m, probabilities: probs, stepMs: ms, elapsedMs: now() - start});
+      if (onStep) await onStep({step, logits, mean: m, probabilities: probs, stepMs: ms, elapsedMs: now() - t0});
+      const end = now();
+      costMs.push(end - mark);
+      mark = end;
     }
   } finally {
     cache.clear();
   }
-  return {steps: done, prediction: argmax(probs), elapsedMs: now() - start, probabilities: probs, stepMs};
+  return {steps: done, prediction: argmax(probs), elapsedMs: mark - t0, probabilities: probs, stepMs, costMs};
+}
+
+// ---------------------------------------------------------------- the time budget
+
+/**
+ * The deadline rule predicts each step's cost with this percentile of its
+ * recent costs on this page. hne_tf.export.anytime uses the 90th. A run overruns
+ * exactly when a step it started costs more than the time left, and at a
+ * budget that leaves little slack that happens about as often as the
+ * percentile allows; step costs in a browser also have a heavy tail (a
+ * garbage collection, another process). On costs this page recorded on a
+ * 2-core machine shared with other jobs, the 95th percentile kept 87.5% of
+ * runs within the worst budget and the 99th 96% (web_demo/README.md, "Time
+ * budget"); on a quiet machine the two are close.
+ */
+export const PREDICT_PERCENTILE = 99;
+/**
+ * Step 1 always runs, so no budget below its cost can hold: the slider starts at this percentile of it. At
+ * that budget about 2.5% of runs overrun in step 1 itself; a higher one would let a single slow run in the
+ * window (a busy machine) lift the floor for the next 64 runs.
+ */
+export const STEP_ONE_PERCENTILE = 97.5;
+/** Recent costs kept per step: the predictions follow the machine's load without forgetting at once. */
+export const COST_WINDOW = 64;
+
+/**
+ * Each step's recent costs on this page (a rolling window per step), and the
+ * predictions the deadline rule uses. The page adds the calibration runs at
+ * start and then every run it makes (only the steps that ran). Each window is
+ * also kept sorted, so that a percentile costs no sort.
+ */
+export class StepCosts {
+  constructor(numSteps, windowSize = COST_WINDOW) {
+    this.windowSize = windowSize;
+    this.samples = Array.from({length: numSteps}, () => []);
+    this.sorted = Array.from({length: numSteps}, () => []);
+  }
+
+  /** Adds one run's costs, step 1 first (a run stopped early adds fewer). */
+  add(costMs) {
+    costMs.forEach((c, s) => {
+      const w = this.samples[s];
+      const sorted = this.sorted[s];
+      w.push(c);
+      sorted.splice(lowerBound(sorted, c), 0, c);
+      if (w.length > this.windowSize) sorted.splice(lowerBound(sorted, w.shift()), 1);
+    });
+    return this;
+  }
+
+  /** Predicted cost of every step; Infinity for a step never measured (the rule will not start it). */
+  predicted(q = PREDICT_PERCENTILE) {
+    return this.sorted.map((w) => (w.length ? sortedPercentile(w, q) : Infinity));
+  }
+
+  /** Median cost of every step (for plots: what a run typically takes). */
+  typical() {
+    return this.sorted.map((w) => (w.length ? sortedPercentile(w, 50) : null));
+  }
+
+  /** The smallest budget the page offers: step 1's cost at STEP_ONE_PERCENTILE (null before any run). */
+  stepOneMs() {
+    return this.sorted[0].length ? sortedPercentile(this.sorted[0], STEP_ONE_PERCENTILE) : null;
+  }
+
+  clone() {
+    const c = new StepCosts(this.samples.length, this.windowSize);
+    c.samples = this.samples.map((w) => [...w]);
+    c.sorted = this.sorted.map((w) => [...w]);
+    return c;
+  }
+}
+
+function lowerBound(sorted, v) {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function sortedPercentile(s, q) {
+  const pos = (s.length - 1) * q / 100;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
+}
+
+/** The deadline rule on one run whose step costs are known: {steps, elapsedMs}. */
+export function deadlineReplay(costMs, budgetMs, predictedMs) {
+  const rule = new StoppingRule('deadline', budgetMs);
+  let done = 0;
+  let elapsed = 0;
+  while (rule.runNext(done, costMs.length, elapsed, predictedMs[done] ?? Infinity, 0)) {
+    elapsed += costMs[done];
+    done += 1;
+  }
+  return {steps: done, elapsedMs: elapsed};
+}
+
+/** `count` budgets spaced evenly on a log scale from `lowMs` to `highMs`. */
+export function budgetGrid(lowMs, highMs, count) {
+  if (count === 1 || highMs <= lowMs) return [lowMs];
+  return Array.from({length: count}, (_, i) => lowMs * (highMs / lowMs) ** (i / (count - 1)));
+}
+
+/**
+ * The page's budget policy replayed on recorded runs (each run's costs of all
+ * N steps, in the order they were measured): the first `calibrationRuns` seed
+ * the StepCosts as the page's start-up calibration does; then, per budget, each
+ * later run is decided with the current predictions and its costs of the
+ * steps that ran are added, as the page does after every run. A budget below
+ * step 1's cost is raised to it, as the page's slider does. Returns per budget
+ * {budgetMs, runs, within, rate, meanSteps, raised}; `within` counts runs whose
+ * elapsed time is at most the budget they ran under, `raised` those whose
+ * budget was raised.
+ */
+export function budgetCompliance(records, budgets, {calibrationRuns, windowSize = COST_WINDOW,
+  q = PREDICT_PERCENTILE, floor = true} = {}) {
+  const seed = new StepCosts(records[0].length, windowSize);
+  records.slice(0, calibrationRuns).forEach((r) => seed.add(r));
+  const test = records.slice(calibrationRuns);
+  return budgets.map((budgetMs) => {
+    const costs = seed.clone();
+    let within = 0;
+    let steps = 0;
+    let raised = 0;
+    for (const r of test) {
+      const b = floor ? Math.max(budgetMs, costs.stepOneMs()) : budgetMs;
+      if (b > budgetMs) raised += 1;
+      const d = deadlineReplay(r, b, costs.predicted(q));
+      if (d.elapsedMs <= b) within += 1;
+      steps += d.steps;
+      costs.add(r.slice(0, d.steps));
+    }
+    return {budgetMs, runs: test.length, within, rate: within / test.length, meanSteps: steps / test.length, raised};
+  });
+}
+
+/** A round budget near half a full run (stable across page loads), at least `minMs`. */
+export function defaultBudget(fullMs, minMs) {
+  const nice = [];
+  for (let e = -2; e <= 5; e++) for (const m of [1, 2, 5]) nice.push(m * 10 ** e);
+  const below = nice.filter((v) => v <= fullMs / 2 && v >= minMs);
+  return below.length ? below[below.length - 1] : nice.find((v) => v >= minMs) ?? minMs;
+}
+
+// ---------------------------------------------------------------- painting during a run
+
+/** A 60 Hz frame. */
+export const FRAME_MS = 16;
+
+/**
+ * When the loop yields to the browser: before a step, once FRAME_MS of work
+ * has passed since the run started or since the last yield ended. A run
+ * shorter than a frame never yields (painting its intermediate answers would
+ * only delay the final one), and a long run paints about once a frame. Each
+ * yield lets the browser render, which costs its own time; yielding before
+ * every step costs far more (web_demo/README.md, "Benchmark").
+ */
+export class FramePacer {
+  constructor(frameMs = FRAME_MS) {
+    this.frameMs = frameMs;
+    this.last = 0;
+    this.yields = 0;
+  }
+
+  start(t) {
+    this.last = t;
+    this.yields = 0;
+  }
+
+  due(t) {
+    return t - this.last >= this.frameMs;
+  }
+
+  yielded(t) {
+    this.last = t;
+    this.yields += 1;
+  }
+}
+
+// ---------------------------------------------------------------- images from the user
+
+/** Image types the page decodes (the browser's raster formats); SVG has no pixels of its own. */
+export const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'image/gif', 'image/bmp', 'image/avif'];
+
+/** Throws an InputError that says why a chosen file cannot be an input image: {name, type, size}. */
+export function checkImageFile({name, type, size}) {
+  if (size === 0) throw new InputError(`${name} is empty (0 bytes)`);
+  if (type === 'image/svg+xml' || /\.svgz?$/i.test(name)) {
+    throw new InputError(`${name} is an SVG drawing; the model needs a photo or a raster image (PNG, JPEG, WebP)`);
+  }
+  if (type && !IMAGE_TYPES.includes(type)) {
+    throw new InputError(`${name} is ${type}, not an image this page reads (PNG, JPEG, WebP, GIF, BMP, AVIF)`);
+  }
+}
+
+/**
+ * The centred crop of a w x h image with the model's aspect ratio (targetW : targetH), so that a photo is
+ * cropped, not stretched: {sx, sy, sw, sh}.
+ */
+export function centreCrop(width, height, targetW, targetH) {
+  let sw = width;
+  let sh = Math.round((width * targetH) / targetW);
+  if (sh > height) {
+    sh = height;
+    sw = Math.round((height * targetW) / targetH);
+  }
+  return {sx: Math.floor((width - sw) / 2), sy: Math.floor((height - sh) / 2), sw, sh};
+}
+
+/** Data sets of light objects on a black background: a photo with a light background is inverted to match. */
+export const DARK_BACKGROUND = {
+  fashion_mnist: 'one garment, light on black (Fashion-MNIST)',
+  mnist: 'one digit, white on black (MNIST)',
+};
+
+/** Mean of the outermost ring of pixels of a w x h gray image (0..255). */
+export function borderMean(gray, width, height) {
+  let sum = 0;
+  let n = 0;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if (y === 0 || x === 0 || y === height - 1 || x === width - 1) {
+        sum += gray[y * width + x];
+        n += 1;
+      }
+    }
+  }
+  return sum / n;
+}
+
+/**
+ * RGBA pixels as the model should see them, in place: gray (for a
+ * one-channel model: R when R = G = B, else ITU-R 601 luma, as preprocess),
+ * and inverted when the data set is light-on-black and the image's border is
+ * light. Returns {inverted}.
+ */
+export function adaptPixels(rgba, width, height, channels, dataset) {
+  if (channels !== 1) return {inverted: false};
+  const gray = new Float64Array(width * height);
+  for (let i = 0; i < width * height; i++) {
+    const [r, g, b] = [rgba[4 * i], rgba[4 * i + 1], rgba[4 * i + 2]];
+    gray[i] = r === g && g === b ? r : 0.299 * r + 0.587 * g + 0.114 * b;
+  }
+  const inverted = dataset in DARK_BACKGROUND && borderMean(gray, width, height) > 127;
+  for (let i = 0; i < width * height; i++) {
+    const v = inverted ? 255 - Math.round(gray[i]) : Math.round(gray[i]);
+    rgba[4 * i] = rgba[4 * i + 1] = rgba[4 * i + 2] = v;
+  }
+  return {inverted};
 }
 
 /**

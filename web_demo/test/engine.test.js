@@ -8,8 +8,10 @@ import {readFileSync} from 'node:fs';
 import {test} from 'node:test';
 
 import {
-  InputError, RunningMean, SlotCache, StoppingRule, argmax, findFile, percentile, preprocess, replay, runAnytime,
-  softmax, stepPlan, topK, validateManifest,
+  FRAME_MS, FramePacer, InputError, PREDICT_PERCENTILE, RunningMean, STEP_ONE_PERCENTILE, SlotCache, StepCosts,
+  StoppingRule, adaptPixels,
+  argmax, borderMean, budgetCompliance, budgetGrid, centreCrop, checkImageFile, deadlineReplay, defaultBudget, findFile,
+  percentile, preprocess, replay, runAnytime, softmax, stepPlan, topK, validateManifest,
 } from '../engine.js';
 
 const close = (a, b, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
@@ -165,6 +167,167 @@ test('runAnytime runs the plan through the cache and stops as the rule says', as
   const d = await runAnytime({plan, cache, runStep, rule: new StoppingRule('deadline', 2.5), predictedMs: [1, 1, 1, 1],
     now: () => clock, numClasses: 3});
   assert.equal(d.steps, 2);
+});
+
+test('runAnytime: costs from the click, yields between steps, one elapsed time', async () => {
+  const plan = stepPlan(toyManifest());
+  let clock = 10;
+  const cache = new SlotCache(plan);
+  cache.put('input', 'img');
+  const runStep = async (step, c) => {
+    step.writes.forEach((w) => c.put(w, w));
+    clock += 1;
+    return [1, 0, 0];
+  };
+  const yields = [];
+  const r = await runAnytime({plan, cache, runStep, rule: new StoppingRule('leaves', 4), predictedMs: [1, 1, 1, 1],
+    now: () => clock, numClasses: 3, start: 8, // the click, 2 ms before the loop
+    beforeStep: async (done) => {
+      yields.push(done);
+      clock += 0.5; // the browser's turn
+    },
+    onStep: () => {
+      clock += 0.25; // showing the answer
+    }});
+  assert.deepEqual(yields, [1, 2, 3]); // before every step but the first
+  assert.deepEqual(r.stepMs, [1, 1, 1, 1]);
+  assert.deepEqual(r.costMs, [3.25, 1.75, 1.75, 1.75]); // step 1 carries the 2 ms before the loop
+  assert.equal(r.elapsedMs, 8.5);
+  assert.equal(r.elapsedMs, r.costMs.reduce((a, b) => a + b, 0));
+});
+
+test('StepCosts: a rolling window per step, percentile predictions, step 1\'s floor', () => {
+  const costs = new StepCosts(2, 4);
+  for (const c of [[1, 10], [2, 20], [3, 30], [4, 40], [5, 50]]) costs.add(c);
+  assert.deepEqual(costs.samples, [[2, 3, 4, 5], [20, 30, 40, 50]]); // the oldest run dropped
+  close(costs.predicted(50)[0], 3.5);
+  close(costs.predicted()[1], percentile([20, 30, 40, 50], PREDICT_PERCENTILE));
+  close(costs.stepOneMs(), percentile([2, 3, 4, 5], STEP_ONE_PERCENTILE));
+  costs.add([6]); // a run stopped after step 1 adds step 1 only
+  assert.deepEqual(costs.samples, [[3, 4, 5, 6], [20, 30, 40, 50]]);
+  assert.deepEqual(new StepCosts(2).predicted(), [Infinity, Infinity]); // never measured: never started
+  const copy = costs.clone();
+  copy.add([7, 70]);
+  assert.deepEqual(costs.samples[0], [3, 4, 5, 6]);
+});
+
+test('deadlineReplay is the replay of the deadline rule', () => {
+  assert.deepEqual(deadlineReplay([1, 2, 4], 6.99, [1, 2, 4]), {steps: 2, elapsedMs: 3});
+  assert.deepEqual(deadlineReplay([1, 2, 4], 7, [1, 2, 4]), {steps: 3, elapsedMs: 7});
+  assert.deepEqual(deadlineReplay([3, 1], 1, [1, 1]), {steps: 1, elapsedMs: 3}); // step 1 always runs
+  const logits = [[0, 0], [2, 0], [4, 0]];
+  for (const budget of [0.5, 3, 6.99, 7, 100]) {
+    assert.equal(deadlineReplay([1, 2, 4], budget, [1, 2, 4]).steps,
+      replay(logits, [1, 2, 4], new StoppingRule('deadline', budget), [1, 2, 4]).steps);
+  }
+});
+
+// A deterministic pseudo-random stream (tests must not depend on Math.random).
+function rng(seed) {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+/** Runs of `n` steps whose costs are lognormal around `base` (heavy right tail, as timings are). */
+function syntheticRuns(count, base, sigma, seed) {
+  const u = rng(seed);
+  const normal = () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
+  return Array.from({length: count}, () => base.map((b) => b * Math.exp(sigma * normal())));
+}
+
+test('budget rule: within budget on >= 95% of runs at every budget from step 1\'s cost (synthetic costs)', () => {
+  const base = [0.9, 0.3, 0.35, 0.2, 0.5, 0.25, 0.3, 0.2, 0.6, 0.25, 0.3, 0.2, 0.45, 0.2, 0.3, 0.2];
+  const runs = syntheticRuns(1000, base, 0.5, 7); // a heavy tail: a step at times costs 2 to 4 times its median
+  const seed = new StepCosts(base.length);
+  runs.slice(0, 40).forEach((r) => seed.add(r));
+  const budgets = budgetGrid(seed.stepOneMs(), base.reduce((a, b) => a + b, 0) * 1.5, 60);
+  const result = budgetCompliance(runs, budgets, {calibrationRuns: 40});
+  for (const r of result) assert.ok(r.rate >= 0.95, `budget ${r.budgetMs.toFixed(3)} ms: ${r.within}/${r.runs}`);
+  assert.ok(result[result.length - 1].meanSteps > 15); // a generous budget runs (almost) every leaf
+  // With export.anytime's 90th percentile, some budgets overrun on more than 5% of these runs.
+  const p90 = budgetCompliance(runs, budgets, {calibrationRuns: 40, q: 90});
+  assert.ok(Math.min(...p90.map((r) => r.rate)) < 0.95);
+  // Without the floor, a budget at step 1's median cost overruns on about half the runs: step 1 always runs.
+  const free = budgetCompliance(runs, [base[0]], {calibrationRuns: 40, floor: false});
+  assert.ok(free[0].rate < 0.6, `no floor, budget = step 1's median: ${free[0].rate}`);
+});
+
+const recorded = JSON.parse(readFileSync(new URL('./recorded_costs.json', import.meta.url), 'utf8'));
+
+test('budget rule: within budget on >= 95% of runs at every budget from step 1\'s cost (costs the page recorded)',
+  () => {
+    const {records, calibration_runs: calibration} = recorded;
+    assert.ok(records.length >= 200 && records.every((r) => r.length === records[0].length));
+    const seed = new StepCosts(records[0].length);
+    records.slice(0, calibration).forEach((r) => seed.add(r));
+    const full = seed.predicted().reduce((a, b) => a + b, 0);
+    const budgets = budgetGrid(seed.stepOneMs(), full * 1.2, 40);
+    const result = budgetCompliance(records, budgets, {calibrationRuns: calibration});
+    const worst = result.reduce((a, b) => (b.rate < a.rate ? b : a));
+    for (const r of result) assert.ok(r.rate >= 0.95, `budget ${r.budgetMs.toFixed(3)} ms: ${r.within}/${r.runs}`);
+    console.log(`recorded costs: ${records.length} runs (${recorded.source}); ${budgets.length} budgets ` +
+      `${budgets[0].toFixed(2)}..${budgets[budgets.length - 1].toFixed(2)} ms; worst ${(worst.rate * 100).toFixed(1)}% ` +
+      `within at ${worst.budgetMs.toFixed(2)} ms`);
+  });
+
+test('default budget: a round number near half a run, never below the floor', () => {
+  assert.equal(defaultBudget(9.7, 1.2), 2);
+  assert.equal(defaultBudget(10.3, 1.2), 5);
+  assert.equal(defaultBudget(10.3, 6), 10); // the floor wins
+  assert.equal(defaultBudget(0.9, 0.05), 0.2);
+  assert.deepEqual(budgetGrid(1, 100, 3).map((v) => +v.toFixed(9)), [1, 10, 100]);
+});
+
+test('frame pacer: a yield once a frame of work has passed since the start or the last yield', () => {
+  const p = new FramePacer();
+  p.start(100);
+  assert.equal(p.due(100 + FRAME_MS - 0.01), false); // a run shorter than a frame never yields
+  assert.equal(p.due(100 + FRAME_MS), true);
+  p.yielded(140); // the yield ended at 140 (the browser rendered)
+  assert.equal(p.due(150), false);
+  assert.equal(p.due(140 + FRAME_MS), true);
+  assert.equal(p.yields, 1);
+});
+
+test('image files: empty, SVG and non-image files are refused with their reason', () => {
+  checkImageFile({name: 'a.png', type: 'image/png', size: 10});
+  checkImageFile({name: 'pasted', type: '', size: 10}); // no type: the decoder decides
+  assert.throws(() => checkImageFile({name: 'e.png', type: 'image/png', size: 0}), /e.png is empty \(0 bytes\)/);
+  assert.throws(() => checkImageFile({name: 'd.svg', type: 'image/svg+xml', size: 9}), /SVG drawing/);
+  assert.throws(() => checkImageFile({name: 'd.SVG', type: '', size: 9}), /SVG drawing/);
+  assert.throws(() => checkImageFile({name: 'n.txt', type: 'text/plain', size: 9}), /is text\/plain, not an image/);
+});
+
+test('photos are cropped to the model\'s aspect ratio, not stretched', () => {
+  assert.deepEqual(centreCrop(640, 480, 28, 28), {sx: 80, sy: 0, sw: 480, sh: 480});
+  assert.deepEqual(centreCrop(480, 640, 28, 28), {sx: 0, sy: 80, sw: 480, sh: 480});
+  assert.deepEqual(centreCrop(28, 28, 28, 28), {sx: 0, sy: 0, sw: 28, sh: 28});
+  assert.deepEqual(centreCrop(100, 100, 32, 16), {sx: 0, sy: 25, sw: 100, sh: 50});
+});
+
+test('gray, and inverted for a light-on-black data set when the border is light', () => {
+  const img = (border, centre) => {
+    const px = new Uint8ClampedArray(3 * 3 * 4);
+    for (let i = 0; i < 9; i++) px.set(i === 4 ? centre : border, 4 * i);
+    return px;
+  };
+  assert.equal(borderMean([9, 9, 9, 9, 0, 9, 9, 9, 9], 3, 3), 9);
+  let px = img([230, 230, 230, 255], [20, 40, 60, 255]); // dark garment on a white table
+  assert.deepEqual(adaptPixels(px, 3, 3, 1, 'fashion_mnist'), {inverted: true});
+  assert.deepEqual(Array.from(px.slice(0, 4)), [25, 25, 25, 255]);
+  const luma = Math.round(0.299 * 20 + 0.587 * 40 + 0.114 * 60);
+  assert.deepEqual(Array.from(px.slice(16, 20)), [255 - luma, 255 - luma, 255 - luma, 255]);
+  px = img([10, 10, 10, 255], [200, 200, 200, 255]); // already light on black: as it is
+  assert.deepEqual(adaptPixels(px, 3, 3, 1, 'fashion_mnist'), {inverted: false});
+  assert.deepEqual(Array.from(px.slice(16, 20)), [200, 200, 200, 255]);
+  px = img([230, 230, 230, 255], [20, 40, 60, 255]);
+  assert.deepEqual(adaptPixels(px, 3, 3, 1, 'synthetic'), {inverted: false}); // no convention known
+  px = img([230, 230, 230, 255], [20, 40, 60, 255]);
+  assert.deepEqual(adaptPixels(px, 3, 3, 3, 'cifar10'), {inverted: false}); // colour models see colour
+  assert.deepEqual(Array.from(px.slice(16, 20)), [20, 40, 60, 255]);
 });
 
 test('preprocess: gray PNG pixels, normalized in float32 as numpy', () => {
