@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterator
 
 import keras
 import tensorflow as tf
 
+from hne_tf import checks
 from hne_tf import layers as L
 from hne_tf.presets import TEACHER, Extra, get_preset, list_models
 from hne_tf.tree import AnytimeStep, StepRun, TreeSpec, run_anytime_steps, slot_name
@@ -270,7 +270,7 @@ class TreeEnsemble(keras.Model):
 
 
 def _positive_int(v) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+    return checks.integer(1).accepts(v)
 
 
 def _jsonable(v) -> object:

@@ -15,14 +15,12 @@ its role (:data:`TEACHER`, :data:`FEATURE_ADAPTER`), never for a family.
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 from collections.abc import Callable, Sequence
 
 import keras
 import tensorflow as tf
 
-from hne_tf import plugins
+from hne_tf import checks, plugins
 
 # --------------------------------------------------------------------------
 # Extras: training-only parts a family adds to the tree
@@ -133,45 +131,17 @@ class OptionError(ValueError):
         self.option, self.allowed, self.value = option, allowed, value
 
 
-@dataclasses.dataclass(frozen=True)
-class Check:
-    """An option's allowed values: ``allowed`` says them in words, ``accepts`` tests one."""
-
-    allowed: str
-    accepts: Callable[[object], bool]
-    convert: Callable[[object], object] = lambda v: v
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def integer(low: int) -> Check:
-    return Check(f"an integer >= {low}", lambda v: _is_int(v) and v >= low, int)
+# The option rules are the project's one vocabulary (hne_tf.checks); presets.Check and the makers below
+# are its names here. ``positive()`` is a number > 0.
+Check = checks.Rule
+integer = checks.integer
+integers = checks.integers
+choice = checks.choice
+or_none = checks.or_none
 
 
 def positive() -> Check:
-    return Check("a number > 0",
-                 lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and v > 0,
-                 float)
-
-
-def integers(low: int, length: int | None = None) -> Check:
-    """A list of integers ``>= low``: exactly ``length`` of them, or at least one."""
-    count = f"{length}" if length else "one or more"
-    return Check(f"a list of {count} integers >= {low}",
-                 lambda v: (isinstance(v, (list, tuple)) and len(v) == (length or len(v)) > 0
-                            and all(_is_int(i) and i >= low for i in v)),
-                 lambda v: tuple(int(i) for i in v))
-
-
-def choice(*choices) -> Check:
-    return Check("one of " + ", ".join(repr(c) for c in choices), lambda v: isinstance(v, str) and v in choices)
-
-
-def or_none(check: Check, meaning: str) -> Check:
-    return Check(f"{check.allowed}, or null ({meaning})", lambda v: v is None or check.accepts(v),
-                 lambda v: None if v is None else check.convert(v))
+    return checks.number(0, low_open=True)
 
 
 Builder = Callable[..., Architecture]  # (input_shape, num_classes, **options) -> Architecture

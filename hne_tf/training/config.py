@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 
+from hne_tf import checks
 from hne_tf import data as data_lib
 from hne_tf import losses as losses_lib
 from hne_tf import precision as precision_lib
@@ -61,24 +61,12 @@ class TrainConfig:
 def _check_range(flag: str, value, low=None, high=None, *, low_open=False, high_open=False,
                  integer=False) -> None:
     """Raises TrainingError unless ``value`` is a finite number in the range, naming ``--flag`` and the range."""
-    lo = "" if low is None else ("(" if low_open else "[") + f"{low}, "
-    hi = "" if high is None else f"{high}" + (")" if high_open else "]")
-    if low is not None and high is None:
-        wanted = f"> {low}" if low_open else f">= {low}"
-    elif low is None and high is not None:
-        wanted = f"< {high}" if high_open else f"<= {high}"
-    else:
-        wanted = f"in {lo}{hi}"
-    kind = "an integer" if integer else "a number"
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if integer:
-        ok = ok and float(value).is_integer()
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        raise TrainingError(f"--{flag} must be {kind} {wanted}, got {value!r}")
+    rule = (checks.integer(low, high) if integer
+            else checks.number(low, high, low_open=low_open, high_open=high_open))
+    try:
+        rule.check(f"--{flag}", value)
+    except ValueError as e:
+        raise TrainingError(str(e)) from None
 
 
 def validate(config: TrainConfig, dataset: bool = True) -> None:
