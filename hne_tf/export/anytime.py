@@ -41,6 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from hne_tf import osutil
 from hne_tf.cli import run_app
+from hne_tf.export import litert_adapter as litert
 from hne_tf.export import manifest as mf
 from hne_tf.export import precisions as precision_registry
 from hne_tf.export import runtime as rt
@@ -385,7 +386,7 @@ def main(argv) -> None:
     try:
         run(FLAGS.manifest, FLAGS.precision, rule, FLAGS.num_images, FLAGS.threads, output, FLAGS.data_dir,
             per_step_threads=FLAGS.per_step_threads)
-    except (mf.ManifestError, ValueError, InputError) as e:
+    except (mf.ManifestError, ValueError, InputError, litert.UnsupportedLiteRT) as e:
         if os.environ.get("HNE_TF_TRACEBACK"):
             raise
         sys.exit(f"export.anytime: error: {e}")

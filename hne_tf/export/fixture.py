@@ -114,6 +114,7 @@ def main(argv) -> None:
     from absl import flags
 
     from hne_tf.data import DataError
+    from hne_tf.export.litert_adapter import UnsupportedLiteRT
 
     FLAGS = flags.FLAGS
     if len(argv) > 1:
@@ -124,7 +125,7 @@ def main(argv) -> None:
     try:
         fixture = build(FLAGS.manifest, FLAGS.num_images, FLAGS.precision, FLAGS.threads, FLAGS.data_dir)
         write(fixture, out)
-    except (mf.ManifestError, ValueError, DataError, OSError) as e:
+    except (mf.ManifestError, ValueError, DataError, OSError, UnsupportedLiteRT) as e:
         sys.exit(f"export.fixture: error: {e}")
     print(f"wrote {out}: {fixture['num_images']} images x {fixture['num_steps']} steps, "
           f"{len(fixture['cases'])} rules")
