@@ -45,6 +45,7 @@ from hne_tf.export import litert_adapter as litert
 from hne_tf.export import manifest as mf
 from hne_tf.export import precisions as precision_registry
 from hne_tf.export import runtime as rt
+from hne_tf.export import samples
 
 RULES = ("deadline", "confidence", "leaves")
 
@@ -131,9 +132,6 @@ class AnytimeEngine:
             image = np.zeros([1, *self.manifest["input"]["shape"][1:]], np.float32)
             self.thread_plan = rt.thread_plan(self.path, self.steps, threads, image)
             self._sequence = rt.planned_steps(self.path, self.steps, self.thread_plan)
-        norm = self.manifest["input"]["normalization"]
-        self.mean = np.asarray(norm["mean"], np.float32)
-        self.std = np.asarray(norm["std"], np.float32)
         self.predicted_ms = [0.0] * self.num_steps
 
     def check_rule(self, rule: StoppingRule) -> None:
@@ -142,8 +140,8 @@ class AnytimeEngine:
             raise ValueError(f"--leaves={int(rule.value)}: the anytime file has only {self.num_steps} leaves")
 
     def preprocess(self, pixels: np.ndarray) -> np.ndarray:
-        """Raw ``[H, W, C]`` pixels in 0..255 -> the model's normalized input."""
-        return ((np.asarray(pixels, np.float32) / 255.0 - self.mean) / self.std).astype(np.float32)
+        """Raw ``[..., H, W, C]`` pixels in 0..255 -> the model's normalized input (:func:`samples.preprocess`)."""
+        return samples.preprocess(self.manifest, pixels)
 
     def calibrate(self, images: np.ndarray, repeats: int = 3, percentile: float = 90.0) -> list[float]:
         """Times every step on ``images`` (``[n, H, W, C]``, batch 1 each, ``repeats``
