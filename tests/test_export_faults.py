@@ -435,6 +435,7 @@ def _export_copy(hne_export, tmp_path):
     (lambda m: m.write_text(json.dumps({**json.loads(m.read_text()), "anytime": []})), "anytime: expected dict"),
     (lambda m: m.write_text(json.dumps({**json.loads(m.read_text()), "files": [3]})), r"files\[0\]: expected"),
     (lambda m: (m.unlink(), m.mkdir()), "does not exist"),
+    (lambda m: m.write_text("[" * 200_000), "is not valid JSON: nested more than 64 levels deep"),
 ])
 def test_malformed_manifest_is_one_clear_error(hne_export, tmp_path, damage, message):
     export_dir = _export_copy(hne_export, tmp_path)
@@ -442,6 +443,20 @@ def test_malformed_manifest_is_one_clear_error(hne_export, tmp_path, damage, mes
     before = sums(export_dir)
     with pytest.raises(mf.ManifestError, match=message):
         run_anytime(str(export_dir / "manifest.json"), output=str(export_dir / "eval"), log=_quiet)
+    assert sums(export_dir) == before
+
+
+def test_deeply_nested_manifest_is_one_line_everywhere(hne_export, run_copy, tmp_path):
+    """Issue 23: a manifest.json of 200,000 nested '[' was a RecursionError: now one line from the runner's
+    CLI, and --overwrite on a folder holding it says it is not an export."""
+    export_dir = _export_copy(hne_export, tmp_path)
+    (export_dir / "manifest.json").write_text("[" * 200_000)
+    r = _cli("hne_tf.export.anytime", f"--manifest={export_dir / 'manifest.json'}")
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "RecursionError" not in r.stderr
+    assert _last_line(r.stderr).endswith("is not valid JSON: nested more than 64 levels deep")
+    before = sums(export_dir)
+    r = _cli("hne_tf.export", f"--model_dir={run_copy}", f"--out_dir={export_dir}", "--overwrite")
+    assert r.returncode == 1 and "is not an export" in _last_line(r.stderr), r.stderr[-2000:]
     assert sums(export_dir) == before
 
 

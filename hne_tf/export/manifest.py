@@ -29,11 +29,11 @@ The Python runner (``hne_tf.export.anytime``) and the Java engine read the same 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable
 
 from hne_tf.export.precisions import REGISTRY
+from hne_tf.osutil import read_json
 
 FORMAT = "hne-tf-manifest"
 VERSION = 1
@@ -328,15 +328,23 @@ def load(path: str, check_files: bool = True) -> dict:
         path = os.path.join(path, "manifest.json")
     if not os.path.isfile(path):
         raise ManifestError(f"{path} does not exist (run `python -m export --model_dir=RUN --out_dir=OUT` first)")
+    manifest = read(path)
+    validate(manifest, os.path.dirname(os.path.abspath(path)), check_files)
+    return manifest
+
+
+def read(path: str) -> object:
+    """The JSON in ``path``, unvalidated; ManifestError (one line) for a file that cannot be read or parsed.
+
+    Size and nesting depth are bounded before parsing (:func:`hne_tf.osutil.read_json`), so a hostile
+    file (200,000 nested ``[``) is one clear error, not a ``RecursionError``.
+    """
     try:
-        with open(path, encoding="utf-8") as f:
-            manifest = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        return read_json(path)
+    except ValueError as e:
         raise ManifestError(f"{path} is not valid JSON: {e}") from None
     except OSError as e:
         raise ManifestError(f"{path} cannot be read: {e.strerror or e}") from None
-    validate(manifest, os.path.dirname(os.path.abspath(path)), check_files)
-    return manifest
 
 
 def files_of(manifest: dict, kind: str, precision: str | None = None) -> list[dict]:
@@ -364,4 +372,4 @@ def anytime_file(manifest: dict, precision: str) -> dict:
 
 
 __all__ = ["FORMAT", "FILE_KINDS", "ManifestError", "PRECISIONS", "TEACHER_COSTS", "VERSION", "anytime_file",
-           "files_of", "load", "sha256", "teacher_file", "tensor_order", "validate"]
+           "files_of", "load", "read", "sha256", "teacher_file", "tensor_order", "validate"]

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import json
 import os
 import re
 import shutil
@@ -55,11 +54,9 @@ def _within(path: str, folder: str) -> bool:
 
 def foreign_entries(folder: str) -> list[str] | None:
     """Entries of ``folder`` that are not part of an export in it, or None if it holds no export manifest."""
-    path = os.path.join(folder, "manifest.json")
     try:
-        with open(path, encoding="utf-8") as f:
-            manifest = json.load(f)
-    except (OSError, ValueError):
+        manifest = mf.read(os.path.join(folder, "manifest.json"))
+    except mf.ManifestError:
         return None
     if not isinstance(manifest, dict) or manifest.get("format") != mf.FORMAT:
         return None
