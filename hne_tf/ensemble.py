@@ -19,18 +19,23 @@ Users: the losses (HNE's nested and distilled ensembles, EnsembleNet's
 (:mod:`hne_tf.metrics`), and on the export side the exporter's accuracies,
 the host anytime runner (:class:`RunningMean` live, :func:`prefix_ensembles`
 in its replay) and the decision fixture. The functions take TensorFlow
-tensors or NumPy arrays and return the same kind.
+tensors or NumPy arrays and return the same kind. Importing this module does
+not import TensorFlow (the manifest's validator reads :data:`RULES`); a
+tensor brings it.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 
-Array = np.ndarray | tf.Tensor
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    Array = np.ndarray | tf.Tensor
 
 MEAN_LOGITS = "mean_logits"
 MEAN_PROBS = "mean_probs"
@@ -94,6 +99,8 @@ def ensemble_logits(logits: Array, k: int, rule: str = MEAN_LOGITS) -> Array:
         log_p = log_softmax(logits[:, :k])
         top = log_p.max(axis=1)
         return top + np.log(np.exp(log_p - top[:, None]).sum(axis=1)) - np.log(np.asarray(k, logits.dtype))
+    import tensorflow as tf
+
     k = _check_k(k, logits.shape[1])
     if rule == MEAN_LOGITS:
         return tf.reduce_mean(logits[:, :k], axis=1)
@@ -121,6 +128,8 @@ def prefix_ensembles(logits: Array, rule: str = MEAN_LOGITS) -> Array:
         if rule == MEAN_LOGITS:
             return np.cumsum(logits, axis=1) / counts
         return np.logaddexp.accumulate(log_softmax(logits), axis=1) - np.log(counts)
+    import tensorflow as tf
+
     counts = tf.cast(tf.range(1, tf.shape(logits)[1] + 1), logits.dtype)[None, :, None]
     if rule == MEAN_LOGITS:
         return tf.cumsum(logits, axis=1) / counts

@@ -3,8 +3,9 @@
 Four kinds of graph come out of one trained :class:`hne_tf.TreeEnsemble`:
 
 * ``prefix_kNN``: the first ``k`` leaves, input ``"input"`` ``[batch, H, W, C]``,
-  output ``"logits"`` ``[batch, k, classes]`` (the per-leaf logits; the
-  ensemble is their mean).
+  output ``"logits"`` ``[batch, k, classes]`` (the per-leaf logits; a
+  consumer combines them by the manifest's ``ensemble.combine``: their mean,
+  or the mean of their softmax for EnsembleNet).
 * ``member_NN``: one leaf's network alone (OEMC students, ONE's branches),
   output ``"logits"`` ``[batch, classes]``.
 * ``stepNN``: anytime step ``NN`` (docs/architecture.md, section 9). Its input

@@ -10,7 +10,9 @@ Schema version 1 (documented field by field in the README, "The manifest"):
                  (``(pixel / 255 - mean) / std`` per channel)
 ``labels``       class names, ``num_classes`` of them
 ``num_leaves``   N
-``ensemble``     how leaves combine: the mean of their logits, then softmax
+``ensemble``     how leaves combine: ``combine`` is ``"mean_logits"`` (softmax of the mean
+                 of their logits) or ``"mean_probs"`` (the mean of their probabilities,
+                 EnsembleNet), :data:`hne_tf.ensemble.RULES`
 ``evaluation``   dataset, split and number of test examples behind every accuracy
 ``latency``      how latencies were measured (batch 1, threads, runs, median)
 ``files``        one entry per ``.tflite`` (see ``FILE_KINDS``)
@@ -22,8 +24,12 @@ Schema version 1 (documented field by field in the README, "The manifest"):
                  leaves_params + gate_params; its files have kind ``"teacher"``
 ``checks``       parity, int8 accuracy drops, the anytime size bound
 
-The Python runner (``hne_tf.export.anytime``) and the Java engine read the same file;
-:func:`validate` is what both trust.
+The Python consumers (the runner ``hne_tf.export.anytime``, the benchmark,
+the fixture, the demo samples) call :func:`validate` (through :func:`load`)
+before reading anything. The Java and JS engines read the same file with
+validators of their own (``android_demo/engine``'s ``Manifest``,
+``web_demo/engine.js``'s ``validateManifest``), which must apply the same
+checks; nothing but Python runs this one.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import hashlib
 import os
 from collections.abc import Callable
 
+from hne_tf.ensemble import RULES as COMBINE_RULES
 from hne_tf.export.precisions import REGISTRY
 from hne_tf.osutil import read_json
 
@@ -131,6 +138,10 @@ def validate(manifest: dict, base_dir: str | None = None, check_files: bool = Tr
     labels = _need(manifest, "labels", list, "manifest", p)
     if num_classes is not None and labels is not None and num_classes != len(labels):
         p.append(f"labels: {len(labels)} names for num_classes={num_classes}")
+    ensemble = _need(manifest, "ensemble", dict, "manifest", p)
+    combine = _need(ensemble, "combine", str, "ensemble", p) if ensemble is not None else None
+    if combine is not None and combine not in COMBINE_RULES:
+        p.append(f"ensemble.combine: {combine!r} is not one of {tuple(COMBINE_RULES)}")
 
     anytime = manifest.get("anytime")
     if anytime is not None:
