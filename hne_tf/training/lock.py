@@ -104,7 +104,8 @@ def trainer_holding(model_dir: str) -> str | None:
 
     Asks the kernel (a non-blocking shared ``flock`` on ``train.lock``, released at once), not the PID in
     the file: a lock left by a killed run is free, and a live run in another PID namespace is still seen.
-    Nothing is created or written.
+    Nothing is created or written. The probe holds the lock for microseconds; a ``train.py`` starting at
+    that very instant is told the run is in use, and a rerun starts it.
     """
     try:
         fd = os.open(os.path.join(model_dir, LOCK_FILE), os.O_RDONLY)
