@@ -76,7 +76,7 @@ from collections.abc import Callable, Sequence
 import tensorflow as tf
 
 from hne_tf import plugins
-from hne_tf.ensemble import ensemble_logits
+from hne_tf.ensemble import MEAN_PROBS, ensemble_logits
 from hne_tf.tree import default_prefixes
 
 NO_TRUNK_GRAD = "no_trunk_grad"  # the part of "loss" that trains every variable except the trunk's
@@ -142,6 +142,7 @@ class LossSpec:
     summary: str
     hparams: tuple[HParam, ...]
     min_leaves: int = 1  # 2 for a loss that is meaningless on one member (ONE, OEMC, EnsembleNet's eq. 3)
+    uses_teacher: bool = False  # fn also takes teacher=model.teacher_logits (the family's own teacher)
 
     @property
     def defaults(self) -> dict[str, object]:
@@ -159,7 +160,7 @@ LOSSES: dict[str, LossSpec] = {}
 
 
 def register(name: str, *, summary: str, families: Sequence[str] = (),
-             hparams: Sequence[HParam] = (), min_leaves: int = 1) -> Callable:
+             hparams: Sequence[HParam] = (), min_leaves: int = 1, uses_teacher: bool = False) -> Callable:
     """Decorator: registers ``fn`` as the loss ``name`` (see :class:`LossSpec`).
 
     ``families``: the model families (``hne_tf.presets.FAMILIES``) the loss
@@ -167,7 +168,10 @@ def register(name: str, *, summary: str, families: Sequence[str] = (),
     loss's hyperparameters. ``min_leaves``: 2 where the loss has no meaning
     on a single member (ONE's gate, OEMC's pseudo teacher, EnsembleNet's
     co-distillation would distil a network into itself). HNE's losses stay
-    defined at N = 1, where every distillation term is 0.
+    defined at N = 1, where every distillation term is 0. ``uses_teacher``:
+    ``fn`` also takes ``teacher``, the model's own teacher
+    (``model.teacher_logits``: outputs -> ``[batch, classes]``), so that the
+    teacher's formula lives with the family, not in the loss (ONE).
     """
     if name in LOSSES:
         raise ValueError(f"loss {name!r} is registered twice")
@@ -176,7 +180,7 @@ def register(name: str, *, summary: str, families: Sequence[str] = (),
         h.check(h.default, name)  # a default outside its own range is a bug here
 
     def wrap(fn: Callable) -> Callable:
-        LOSSES[name] = LossSpec(name, fn, tuple(families), summary, all_hparams, min_leaves)
+        LOSSES[name] = LossSpec(name, fn, tuple(families), summary, all_hparams, min_leaves, uses_teacher)
         return fn
     return wrap
 
@@ -259,12 +263,6 @@ def _soft_kl(teacher_logits, student_logits, temperature: float) -> tf.Tensor:
     return tf.reduce_sum(tf.exp(log_q) * (log_q - log_p), axis=[1, 2])
 
 
-def _log_mean_softmax(logits, temperature: float = 1.0) -> tf.Tensor:
-    """``log mean_n softmax(z_n / T)``: ``[B, N, C] -> [B, C]``, stable (logsumexp over the leaves)."""
-    log_p = tf.nn.log_softmax(logits / temperature, axis=-1)
-    return tf.reduce_logsumexp(log_p, axis=1) - math.log(logits.shape[1])
-
-
 def _feature_mse(features: Sequence[tf.Tensor]) -> tf.Tensor:
     """OEMC eqs. 3-4 per example: ``sum_blocks sum_{i >= 1} mean_{h,w,c} (sg f_0 - f_i)^2``."""
     total = None
@@ -344,19 +342,19 @@ def hierarchical_distillation(labels, logits, outputs, *, distill_scale, label_s
 
 
 @register("one", summary="L_I + CE(g, z_e) + T^2 KL(gated teacher z_e || branch) (ONE eq. 6)",
-          families=("one",), hparams=(TEMPERATURE.at(3.0),), min_leaves=2)
-def one(labels, logits, outputs, *, distill_scale, label_smoothing, temperature) -> dict[str, tf.Tensor]:
+          families=("one",), hparams=(TEMPERATURE.at(3.0),), min_leaves=2, uses_teacher=True)
+def one(labels, logits, outputs, *, distill_scale, label_smoothing, temperature, teacher) -> dict[str, tf.Tensor]:
     """ONE eq. 6: ``L_I + CE(g, z_e) + s T^2 sum_n KL(sg softmax(z_e / T) || softmax(z_n / T))``.
 
-    ``z_e = sum_n gate_n z_n`` (ONE eq. 3) from ``outputs["gate"]``. The
-    teacher (logits and gate) is detached inside the KL term, so the gate
-    learns only from ``CE(g, z_e)``. Components: ``ce_independent``,
-    ``ce_teacher``, ``distill`` (the KL sum with its ``T^2``).
+    ``z_e`` is the model's own gated teacher, ``teacher(outputs)`` =
+    ``model.teacher_logits(outputs)`` (ONE eq. 3: ``sum_n gate_n z_n``, from
+    ``outputs["gate"]``). The teacher (logits and gate) is detached inside the
+    KL term, so the gate learns only from ``CE(g, z_e)``. Components:
+    ``ce_independent``, ``ce_teacher``, ``distill`` (the KL sum with its ``T^2``).
     """
     if "gate" not in outputs:
         raise ValueError("loss 'one' needs outputs['gate'] (a model of family 'one')")
-    gate = tf.cast(outputs["gate"], tf.float32)
-    z_e = tf.reduce_sum(gate[:, :, None] * logits, axis=1)
+    z_e = tf.cast(teacher(outputs), tf.float32)
     ce_i = _ce_ground_truth(labels, logits, label_smoothing)
     ce_t = _ce_ground_truth(labels, z_e, label_smoothing)
     dist = temperature ** 2 * _soft_kl(z_e, logits, temperature)
@@ -412,10 +410,12 @@ ENSEMBLE_AVERAGE = HParam("ensemble_average", "probabilities",
 
 
 def _ensemblenet_log_p_ens(logits, average: str, temperature: float = 1.0) -> tf.Tensor:
-    """``log p_ens``, ``[B, C]``: the heads' mean softmax (or softmax of their mean logits) at ``T``."""
+    """``log p_ens``, ``[B, C]``: the heads' mean softmax at ``T`` (:mod:`hne_tf.ensemble`'s
+    ``"mean_probs"``, stable: a logsumexp over the heads), or softmax of their mean logits."""
+    n = logits.shape[1]
     if average == "probabilities":
-        return _log_mean_softmax(logits, temperature)
-    return tf.nn.log_softmax(ensemble_logits(logits, logits.shape[1]) / temperature, axis=-1)
+        return ensemble_logits(logits / temperature, n, MEAN_PROBS)
+    return tf.nn.log_softmax(ensemble_logits(logits, n) / temperature, axis=-1)
 
 
 @register("ensemblenet_ensembling", summary="(1 - lam) L_I + N lam CE(g, p_ens), p_ens the heads' mean "
@@ -485,7 +485,7 @@ def check_hparams(name: str, hparams: dict[str, object]) -> dict[str, float | st
     return {h.name: h.check(given.get(h.name, h.default), name) for h in spec.hparams}
 
 
-def get_loss(name: str, family: str, num_leaves: int, **hparams) -> LossFn:
+def get_loss(name: str, family: str, num_leaves: int, *, teacher: Callable | None = None, **hparams) -> LossFn:
     """Builds the registered loss ``name`` for a model of ``family`` with ``num_leaves`` leaves.
 
     Args:
@@ -494,6 +494,9 @@ def get_loss(name: str, family: str, num_leaves: int, **hparams) -> LossFn:
         ``hne_tf.presets.FAMILIES``; a loss that lists families must list it
         (``one`` and ``oemc`` need their own family).
       num_leaves: number of leaves ``N`` of the model.
+      teacher: the model's own teacher, ``model.teacher_logits`` (outputs
+        -> ``[batch, classes]``); required by the losses that distil from it
+        (``LossSpec.uses_teacher``: ONE), ignored by the others.
       **hparams: the loss's hyperparameters (``LOSSES[name].hparams``); a
         value of ``None`` or a missing one takes the loss's default. A name
         the loss does not have, or a value outside its range, raises.
@@ -526,6 +529,11 @@ def get_loss(name: str, family: str, num_leaves: int, **hparams) -> LossFn:
         raise ValueError(f"loss {name!r} needs a model with at least {spec.min_leaves} leaves, got {n}. "
                          f"Train a single network with loss 'independent'")
     values = check_hparams(name, hparams)
+    if spec.uses_teacher:
+        if teacher is None:
+            raise ValueError(f"loss {name!r} distils from the model's own teacher: pass "
+                             "teacher=model.teacher_logits (a model whose family has a teacher role)")
+        values["teacher"] = teacher
 
     def loss_fn(labels, outputs, distill_scale=1.0, no_trunk_grad=False) -> dict[str, tf.Tensor]:
         if "logits" not in outputs:

@@ -1,10 +1,13 @@
 """Evaluation of a tree ensemble: every prefix, every leaf, diversity.
 
 Accumulates over batches in numpy so the test set never has to fit in memory.
-For each prefix size ``k`` the ensemble prediction is the softmax of the mean
-of the first ``k`` leaves' logits (eq. 1 of the AAAI paper), computed by
-:func:`hne_tf.ensemble.prefix_ensembles`. A family with its own teacher (ONE's
-gated teacher, the paper's "ONE-E", ONE Table 5) is scored beside them.
+For each prefix size ``k`` the ensemble prediction follows the model's
+ensemble rule (``model.ensemble_rule``, :mod:`hne_tf.ensemble`): the softmax
+of the mean of the first ``k`` leaves' logits (eq. 1 of the AAAI paper; every
+family but EnsembleNet), or the mean of their probabilities (EnsembleNet's
+eq. 2). ``accuracy``, ``nll`` and ``ece`` of a prefix are those of that rule;
+``ensemble_rule`` in the result names it. A family with its own teacher
+(ONE's gated teacher, the paper's "ONE-E", ONE Table 5) is scored beside them.
 
 Diversity is reported three ways per prefix. ``logit_std`` (the std of the
 logits across the leaves, the papers' measure) depends on the logits' scale;
@@ -13,26 +16,21 @@ two scale-free measures sit beside it:
 * ``disagreement``: the fraction of leaf pairs (among the first ``k``) whose
   top-1 predictions differ, averaged over examples;
 * ``ambiguity``: the mean over the first ``k`` leaves of ``KL(q || p_i)``, with
-  ``q`` the ensemble's distribution (softmax of the mean logits) and ``p_i`` a
+  ``q`` the softmax of the mean logits (whatever the rule) and ``p_i`` a
   leaf's. Because ``q`` is the normalised geometric mean of the ``p_i``, it is
-  exactly the gap between the leaves' mean NLL and the ensemble's NLL: the part
-  of the ensemble's gain that comes from the leaves differing.
+  exactly the gap between the leaves' mean NLL and that ensemble's NLL: the
+  part of its gain that comes from the leaves differing.
 
 Each prefix also carries ``accuracy_mean_probs`` and ``nll_mean_probs``: the
-ensemble as the mean of the leaves' probabilities (EnsembleNet's eq. 2), beside
-the mean of logits.
+ensemble as the mean of the leaves' probabilities (EnsembleNet's eq. 2),
+whatever the model's rule, so both rules can be compared on any family.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from hne_tf.ensemble import prefix_ensembles
-
-
-def log_softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+from hne_tf.ensemble import MEAN_LOGITS, MEAN_PROBS, check_rule, log_softmax, prefix_ensembles
 
 
 class _Scores:
@@ -70,13 +68,16 @@ class EnsembleEvaluator:
     Args:
       num_leaves: N.
       num_bins: ECE bins (15, as is usual for calibration studies).
+      rule: the model's ensemble rule (``model.ensemble_rule``), which the
+        prefixes' accuracy, NLL and ECE follow.
     """
 
-    def __init__(self, num_leaves: int, num_bins: int = 15) -> None:
+    def __init__(self, num_leaves: int, num_bins: int = 15, rule: str = MEAN_LOGITS) -> None:
+        self.rule = check_rule(rule)
         self.n = int(num_leaves)
         self.bins = int(num_bins)
         self.count = 0
-        self.prefix_scores = [_Scores(self.bins) for _ in range(self.n)]  # per prefix k = 1..N
+        self.prefix_scores = [_Scores(self.bins) for _ in range(self.n)]  # per prefix k = 1..N, under the rule
         self.teacher: _Scores | None = None      # created by the first teacher batch
         self.leaf_correct = np.zeros(self.n)     # per leaf
         self.std_sum = np.zeros(self.n)          # per prefix: std across its leaves
@@ -111,20 +112,21 @@ class EnsembleEvaluator:
         # and samples (the papers' diversity measure).
         prefix_var = np.maximum(np.cumsum(logits ** 2, axis=1) / sizes - prefix_mean ** 2, 0.0)
         self.std_sum += np.sqrt(prefix_var).mean(axis=-1).sum(axis=0)
-        log_q = log_softmax(prefix_mean)                          # [batch, N, classes]: ensemble of k leaves
+        log_q = log_softmax(prefix_mean)                          # [batch, N, classes]: mean-logit ensemble of k
         log_p = log_softmax(logits)                               # each leaf's own distribution
         mean_log_p = np.cumsum(log_p, axis=1) / sizes             # mean over the first k leaves
         self.ambiguity_sum += (np.exp(log_q) * (log_q - mean_log_p)).sum(-1).sum(0)
         top1 = logits.argmax(-1)                                  # [batch, N]
         self.pair_differ += (top1[:, :, None] != top1[:, None, :]).sum(0)
-        mean_p = np.cumsum(np.exp(log_p), axis=1) / sizes
+        log_mean_p = log_softmax(prefix_ensembles(logits, MEAN_PROBS))  # the mean-probability ensemble of k
+        by_rule = log_q if self.rule == MEAN_LOGITS else log_mean_p
         for k in range(self.n):
-            self.prefix_scores[k].update(log_q[:, k], labels)
-            self.prob_scores[k].update(np.log(np.maximum(mean_p[:, k], 1e-300)), labels)
+            self.prefix_scores[k].update(by_rule[:, k], labels)
+            self.prob_scores[k].update(log_mean_p[:, k], labels)
 
     def result(self, macs: list | None = None, teacher_macs: int | None = None) -> dict[str, object]:
-        """Dict with ``prefixes`` (k, accuracy, nll, ece, logit_std, disagreement, ambiguity,
-        accuracy_mean_probs, nll_mean_probs[, macs]),
+        """Dict with ``prefixes`` (k, accuracy, nll, ece under the rule, logit_std, disagreement, ambiguity,
+        accuracy_mean_probs, nll_mean_probs[, macs]), ``ensemble_rule``,
         ``leaf_accuracy``, ``logit_std`` (all leaves) and ``num_examples``;
         plus ``teacher`` (accuracy, nll, ece[, macs]) when teacher logits were given."""
         if self.count == 0:
@@ -143,6 +145,7 @@ class EnsembleEvaluator:
             prefixes.append(row)
         out = {
             "num_examples": int(self.count),
+            "ensemble_rule": self.rule,
             "prefixes": prefixes,
             "leaf_accuracy": [float(v) for v in self.leaf_correct / self.count],
             "logit_std": float(self.std_sum[-1] / self.count),

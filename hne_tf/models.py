@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from hne_tf import checks
 from hne_tf import layers as L
-from hne_tf.presets import TEACHER, Extra, get_preset, list_models
+from hne_tf.presets import ENSEMBLE_RULES, TEACHER, Extra, get_preset, list_models
 from hne_tf.tree import AnytimeStep, StepRun, TreeSpec, run_anytime_steps, slot_name
 
 #: A forward pass's outputs: ``"logits"`` ``[batch, leaves, classes]`` and the extras' entries.
@@ -79,6 +79,12 @@ class TreeEnsemble(keras.Model):
     @property
     def num_blocks(self) -> int:
         return self.spec.num_blocks
+
+    @property
+    def ensemble_rule(self) -> str:
+        """How the leaves combine, the family's (``presets.register_family``): ``"mean_logits"`` or
+        ``"mean_probs"`` (:data:`hne_tf.ensemble.RULES`)."""
+        return ENSEMBLE_RULES[self.family]
 
     def build(self, input_shape) -> None:
         # Sub-layers are built by the forward pass in __init__.

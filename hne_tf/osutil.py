@@ -1,5 +1,5 @@
 """Operating-system helpers shared by training, export and experiments: atomic file writes, a
-readable OS error, and whether a process is alive.
+readable OS error, bounded reads of untrusted JSON, and whether a process is alive.
 
 Plain Python: importing this module does not import TensorFlow (``export``'s publish code and
 ``experiments`` use it without a model).
@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 from collections.abc import Callable
 
 
@@ -59,6 +60,47 @@ def write_json(path: str, obj: object, indent: int | None = 2) -> None:
     write_text(path, json.dumps(obj, indent=indent))
 
 
+#: Bounds :func:`read_json` puts on an untrusted file before parsing it: a JSON file the project
+#: reads is kilobytes deep in a few levels, and Python's parser recurses once per level.
+JSON_MAX_BYTES = 16 << 20
+JSON_MAX_DEPTH = 64
+# A string literal, also an unterminated one (to the end): one linear pass, no backtracking.
+_JSON_STRING = re.compile(r'"(?:[^"\\]+|\\.)*"?', re.S)
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def parse_json(data: bytes, max_bytes: int = JSON_MAX_BYTES, max_depth: int = JSON_MAX_DEPTH) -> object:
+    """``data`` (UTF-8 JSON) parsed, once its size and nesting depth are within bounds.
+
+    Raises ValueError with a one-line reason for too many bytes, bytes that
+    are not UTF-8, nesting deeper than ``max_depth`` (counted before parsing:
+    ``json`` would recurse into a ``RecursionError``) and invalid JSON.
+    """
+    if len(data) > max_bytes:
+        raise ValueError(f"{len(data):,} bytes, more than the {max_bytes:,} such a file may have")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})") from None
+    depth = deepest = 0
+    for ch in _NOT_A_BRACKET.sub("", _JSON_STRING.sub("", text)):
+        depth += 1 if ch in "[{" else -1
+        deepest = max(deepest, depth)
+        if deepest > max_depth:
+            raise ValueError(f"nested more than {max_depth} levels deep")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not valid JSON: {e}") from None
+
+
+def read_json(path: str, max_bytes: int = JSON_MAX_BYTES, max_depth: int = JSON_MAX_DEPTH) -> object:
+    """:func:`parse_json` of the file ``path``, reading at most ``max_bytes + 1`` bytes; OSError passes through."""
+    with open(path, "rb") as f:
+        data = f.read(max_bytes + 1)
+    return parse_json(data, max_bytes, max_depth)
+
+
 def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` exists and is not a zombie (this process counts as alive)."""
     if pid == os.getpid():
@@ -76,4 +118,5 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-__all__ = ["os_reason", "pid_alive", "replace_atomically", "temp_path", "write_json", "write_text"]
+__all__ = ["JSON_MAX_BYTES", "JSON_MAX_DEPTH", "os_reason", "parse_json", "pid_alive", "read_json",
+           "replace_atomically", "temp_path", "write_json", "write_text"]

@@ -79,16 +79,25 @@ class Extra:
 # --------------------------------------------------------------------------
 
 FAMILIES: dict[str, str] = {}  # name -> one line: the paper and what its models add
+ENSEMBLE_RULES: dict[str, str] = {}  # name -> how its leaves combine (hne_tf.ensemble.RULES)
 
 
-def register_family(name: str, summary: str) -> str:
+def register_family(name: str, summary: str, ensemble_rule: str = "mean_logits") -> str:
     """Registers the model family ``name`` (see :data:`FAMILIES`) and returns the name.
 
     A family in a file of its own (:mod:`hne_tf.families`) calls this next to
     its presets; an Architecture of an unregistered family is refused.
+    ``ensemble_rule``: how the family's leaves combine into the ensemble of
+    the first ``k`` (:data:`hne_tf.ensemble.RULES`): ``"mean_logits"`` (HNE
+    eq. 1) or ``"mean_probs"`` (EnsembleNet eq. 2). The evaluator, eval.json,
+    the export's accuracies and manifest, and the anytime runner follow it
+    (``model.ensemble_rule``).
     """
+    from hne_tf.ensemble import check_rule
+
     if name in FAMILIES:
         raise ValueError(f"model family {name!r} is registered twice")
+    ENSEMBLE_RULES[name] = check_rule(ensemble_rule)
     FAMILIES[name] = summary
     return name
 

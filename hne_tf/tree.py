@@ -80,10 +80,14 @@ def run_anytime_steps(steps: Sequence[AnytimeStep], run_step: Callable[[AnytimeS
                       inputs: Any, num_steps: int | None = None) -> Iterator[StepRun]:
     """Runs anytime steps in order, passing one cache between them.
 
-    The single home of the anytime cache loop: Keras steps
-    (``TreeEnsemble.run_anytime``), frozen graphs and TFLite signatures all
-    go through it. The cache starts as ``{"input": inputs}``; each step reads
-    ``cache[step.reads]`` and adds the slots named in ``step.writes``.
+    The anytime cache loop of the Keras steps (``TreeEnsemble.run_anytime``)
+    and of the frozen step graphs that calibrate int8 files
+    (``export.convert.representative_batches``). The exported TFLite file has
+    its own loop, :class:`hne_tf.export.runtime.Steps`, which keeps each slot
+    in the interpreter's buffers (zero-copy) instead of a dict; the tests
+    check the two against each other. The cache starts as
+    ``{"input": inputs}``; each step reads ``cache[step.reads]`` and adds the
+    slots named in ``step.writes``.
 
     Args:
       steps: the schedule, ``TreeSpec.anytime_steps()`` or a prefix of it.
@@ -146,12 +150,6 @@ class TreeSpec:
 
     def node_of_leaf(self, leaf: int, block: int) -> int:
         return leaf // self.leaves_per_node(block)
-
-    def parent_range(self, block: int, node_range: tuple[int, int]) -> tuple[int, int]:
-        """Nodes of ``block - 1`` feeding nodes ``[start, stop)`` of ``block``."""
-        start, stop = node_range
-        r = self.branching[block]
-        return start // r, (stop - 1) // r + 1
 
     def prefix_nodes(self, k: int) -> tuple[int, ...]:
         """Number of nodes per block that the first ``k`` leaves need."""

@@ -57,7 +57,9 @@ def test_java_engine_replays_the_python_decisions(demo_assets, tmp_path):
            f"--manifest={demo_assets['export'] / 'manifest.json'}", f"--samples={demo_assets['samples']}",
            f"--preprocessed={preprocessed}", f"--assets={assets}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240,
-                          env={**os.environ, "BUILD_DIR": str(tmp_path / "build")})
+                          env={**os.environ, "BUILD_DIR": str(tmp_path / "build"),
+                               "HNETF_PREPROCESS_VECTORS": os.path.join(ROOT, "tests", "data",
+                                                                        "preprocess_vectors.json")})
     out = proc.stdout + proc.stderr
     summary = re.findall(r"^(\d+) passed, (\d+) failed$", out, re.M)
     assert proc.returncode == 0, out[-6000:]
@@ -68,7 +70,7 @@ def test_java_engine_replays_the_python_decisions(demo_assets, tmp_path):
     assert re.search(r"^\(0 skipped, 0 aborted", out, re.M), out[-3000:]
     for name in ("liveEngineTakesThePythonDecisions", "replayTakesThePythonDecisions",
                  "runningMeanMatchesWithin1e5", "samplePngsPreprocessLikePython",
-                 "fillAssetsOutputLoadsChecksCalibratesAndSwitchesPrecision"):
+                 "fillAssetsOutputLoadsChecksCalibratesAndSwitchesPrecision", "preprocessVectorsMatchPython"):
         assert re.search(rf"{name}\(\) ✔", out), f"{name} did not pass:\n{out[-3000:]}"
     # ... on a fixture with every rule kind, exported from the tiny model by the test kit.
     assert {c["rule"] for c in demo_assets["fixture"]["cases"]} == {"leaves", "confidence", "deadline"}

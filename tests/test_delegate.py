@@ -195,3 +195,43 @@ def test_thread_plan_picks_one_count_per_step(hne_export):
     steps = manifest["anytime"]["steps"]
     plan = rt.thread_plan(str(out / "anytime_float32.tflite"), steps, 2, _images(1), runs=3, warmup=1)
     assert len(plan) == len(steps) and set(plan) <= {1, 2}
+
+
+# ------------------------------------------------------- LiteRT's private API
+
+def test_litert_private_members_are_reached_only_through_the_adapter():
+    """Issue 22 section 5: one module touches LiteRT's private Python API."""
+    import pathlib
+    import re
+
+    private = re.compile(r"_interpreter_wrapper|_subgraph_index|_get_ops_details|_create_default_environment"
+                         r"|runner\._(inputs|outputs)|interpreter\._interpreter\b")
+    root = pathlib.Path(__file__).resolve().parent.parent / "hne_tf"
+    users = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if private.search(p.read_text()))
+    assert users == ["export/litert_adapter.py"], users
+
+
+def test_an_untested_litert_version_is_one_clear_line(hne_export, monkeypatch):
+    from kit import run_cli
+
+    from hne_tf.export import litert_adapter as litert
+
+    out, _ = hne_export
+    path = str(out / "prefix_k01_float32.tflite")
+    monkeypatch.delenv(litert.OVERRIDE, raising=False)
+    monkeypatch.setattr(litert, "installed_version", lambda: "9.9.9")
+    with pytest.raises(litert.UnsupportedLiteRT) as info:
+        rt.Runner(rt.load_interpreter(path), "serving_default")
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("ai-edge-litert 9.9.9 is installed")
+    assert f"pip install ai-edge-litert=={litert.TESTED_VERSIONS[-1]}" in message and litert.OVERRIDE in message
+    r = run_cli("hne_tf.export.anytime", f"--manifest={out / 'manifest.json'}", "--num_images=2",
+                env={"HNE_TF_TRACEBACK": None})
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines()[-1] == f"export.anytime: error: {message}"
+    monkeypatch.setenv(litert.OVERRIDE, "1")  # the way to try a new release
+    x = _images(2)
+    assert rt.Runner(rt.load_interpreter(path), "serving_default")(input=x)["logits"].shape[0] == 2
+    monkeypatch.undo()
+    assert litert.installed_version() in litert.TESTED_VERSIONS  # requirements.txt's pin is a tested one
+    litert.check_version()

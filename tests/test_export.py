@@ -498,3 +498,62 @@ def test_oemc_exports_each_student_alone(tmp_path):
     for f in members:
         got = rt.run_batched(rt.Runner(rt.load_interpreter(str(out / f["file"])), "serving_default"), x)
         np.testing.assert_allclose(got, model.member_logits(x, f["leaf"]).numpy(), atol=1e-4)
+
+
+def test_ensemblenet_exports_score_the_mean_of_probabilities(tmp_path):
+    """Issue 19: EnsembleNet's ensemble is the mean of its heads' probabilities (its eq. 2) in eval.json, in
+    the manifest, in the prefix files' accuracies, in the host runner and in the decision fixture."""
+    from hne_tf.ensemble import ensemble_logits, prefix_ensembles, softmax
+    from hne_tf.export import fixture as fx
+    from hne_tf.export.anytime import AnytimeEngine, StoppingRule, replay
+
+    run_dir = _train(tmp_path / "enet", "ensemblenet_resnet_tiny", "ensemblenet_codistillation", 5)
+    assert json.loads((run_dir / "eval.json").read_text())["ensemble_rule"] == "mean_probs"
+    out = tmp_path / "enet_out"
+    manifest = _export(run_dir, out, precisions=("float32",), eval_examples=128, max_anytime_size_ratio=3.0,
+                       latency_runs=3)
+    assert manifest["ensemble"]["combine"] == "mean_probs" and manifest["checks"]["parity"]["passed"]
+    model = load_trained(str(run_dir))
+    x, y = _images(128)
+    keras_leaves = model.prefix(2)(x, training=False).numpy()
+    for f in mf.files_of(manifest, "prefix"):
+        k = f["k"]
+        leaves = rt.run_batched(rt.Runner(rt.load_interpreter(str(out / f["file"])), "serving_default"), x)
+        np.testing.assert_allclose(leaves, keras_leaves[:, :k], atol=1e-4)  # the file: per-leaf logits
+        # Under the rule: log of the mean probability; its softmax is the mean of the heads' softmax.
+        got, want = ensemble_logits(leaves, k, "mean_probs"), ensemble_logits(keras_leaves, k, "mean_probs")
+        np.testing.assert_allclose(softmax(got), softmax(keras_leaves[:, :k]).mean(axis=1), atol=1e-5)
+        np.testing.assert_allclose(got, want, atol=1e-4)
+        assert f["accuracy"] == pytest.approx(np.mean(np.argmax(got, -1) == y))
+    anytime = mf.anytime_file(manifest, "float32")
+    want_acc = [np.mean(np.argmax(r, -1) == y) for r in np.moveaxis(prefix_ensembles(keras_leaves, "mean_probs"),
+                                                                      1, 0)]
+    assert anytime["accuracy_by_leaves"] == pytest.approx(want_acc, abs=1.5 / len(y))  # a tie may flip
+    engine = AnytimeEngine(str(out / "manifest.json"))
+    assert engine.rule == "mean_probs"
+    result = engine.classify(x[0], StoppingRule("leaves", 2))
+    np.testing.assert_allclose(result.probabilities, softmax(keras_leaves[0]).mean(axis=0), atol=1e-5)
+    trace = engine.trace(x[:8])
+    decided = replay(trace, StoppingRule("leaves", 2), [0.0, 0.0], engine.rule)
+    np.testing.assert_array_equal(decided["prediction"], np.argmax(softmax(trace["logits"]).mean(axis=1), -1))
+    fixture = fx.build(str(out / "manifest.json"), num_images=4)
+    assert fixture["combine"] == "mean_probs"
+    np.testing.assert_allclose(np.exp(fixture["running_mean"])[:, 1], softmax(np.asarray(
+        fixture["leaf_logits"])).mean(axis=1), atol=1e-6)
+
+
+def test_manifest_validation_knows_the_ensemble_rules(hne_export):
+    _, manifest = hne_export
+    assert manifest["ensemble"]["combine"] == "mean_logits"
+    for combine, ok in [("mean_probs", True), ("vote", False), (3, False)]:
+        m = copy.deepcopy(manifest)
+        m["ensemble"]["combine"] = combine
+        if ok:
+            mf.validate(m, check_files=False)
+        else:
+            with pytest.raises(mf.ManifestError, match="ensemble.combine"):
+                mf.validate(m, check_files=False)
+    m = copy.deepcopy(manifest)
+    del m["ensemble"]
+    with pytest.raises(mf.ManifestError, match="manifest: missing 'ensemble'"):
+        mf.validate(m, check_files=False)

@@ -13,6 +13,7 @@ Linux), else a simulated ``ENOSPC``; unwritable folders use ``chattr +i``
 """
 
 import errno
+import fcntl
 import gzip
 import hashlib
 import json
@@ -44,11 +45,12 @@ def _quiet(*_):
 
 
 def _small(run_dir, out, **kw):
-    """The cheapest complete export: prefix k=1, float32, no anytime file."""
+    """The cheapest complete export: prefix k=1, float32, no anytime file (``log=``: where its lines go)."""
+    log = kw.pop("log", _quiet)
     config = dict(model_dir=str(run_dir), out_dir=str(out), prefixes=[1], precisions=("float32",), anytime=False,
                   members=[], eval_examples=32, parity_examples=16, latency_runs=2, latency_warmup=0)
     config.update(kw)
-    return run_export(ExportConfig(**config), log=_quiet)
+    return run_export(ExportConfig(**config), log=log)
 
 
 def _cli(module, *flags):
@@ -149,24 +151,149 @@ def test_overwrite_replaces_only_an_export(run_copy, small_export, tmp_path):
 
 # --------------------------------------------------------------- leftovers
 
+def _hold_stage_lock(out, tag):
+    """What a live export holds: the flock on ``<out>.partial-<tag>.lock`` (released by closing the fd)."""
+    fd = os.open(f"{out}.partial-{tag}.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
 def test_stale_staging_folders_of_dead_exports_are_removed(run_copy, small_export, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(small_export, out)
-    dead, live = _dead_pid(), os.getppid()
+    dead = _dead_pid()
     stale = tmp_path / f"out.partial-{dead}"
     stale.mkdir()
     (stale / "prefix_k01_float32.tflite").write_bytes(b"\0" * 4096)
+    (tmp_path / f"out.partial-{dead}.lock").write_text(f"{dead} host\n")  # its lock file, no longer locked
     stale_old = tmp_path / f"out.old-{_dead_pid()}"
     shutil.copytree(small_export, stale_old)
-    busy = tmp_path / f"out.partial-{live}"  # a running export's: never touched
-    busy.mkdir()
-    (busy / "x").write_text("in progress")
+    # A running export's folder is judged by its lock, not by its PID: never touched, even when the PID in
+    # its name means nothing here (an export in another PID namespace).
+    busy = [str(os.getppid()), str(_dead_pid())]
+    for tag in busy:
+        (tmp_path / f"out.partial-{tag}").mkdir()
+        (tmp_path / f"out.partial-{tag}" / "x").write_text("in progress")
+    fds = [_hold_stage_lock(out, tag) for tag in busy]
     before = sums(out)
-    with pytest.raises(ExportError, match="already holds files"):  # no --overwrite: the export itself stops
-        _small(run_copy, out)
-    assert not stale.exists() and not stale_old.exists()
-    assert (busy / "x").read_text() == "in progress"
-    assert sums(out) == before
+    try:
+        with pytest.raises(ExportError, match="already holds files"):  # no --overwrite: the export itself stops
+            _small(run_copy, out)
+        assert not stale.exists() and not stale_old.exists()
+        assert not (tmp_path / f"out.partial-{dead}.lock").exists()
+        for tag in busy:
+            assert (tmp_path / f"out.partial-{tag}" / "x").read_text() == "in progress"
+        assert sums(out) == before
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def test_export_in_another_pid_namespace_leaves_a_live_stage_alone(run_copy, tmp_path):
+    """Issue 23: ``unshare --pid --fork --mount-proc python3 -m export ... --precisions=bogus`` deleted a live
+    export's staging folder, whose PID does not exist in the new namespace. The lock the live export holds
+    keeps it."""
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"],
+                                                          capture_output=True).returncode != 0:
+        pytest.skip("cannot create a PID namespace here")
+    out = tmp_path / "out"
+    live = tmp_path / f"out.partial-{os.getpid()}"  # this process plays the live export
+    live.mkdir()
+    (live / "prefix_k01_float32.tflite").write_bytes(b"\1" * 1024)
+    fd = _hold_stage_lock(out, os.getpid())
+    dead = tmp_path / f"out.partial-{_dead_pid()}"  # and a dead one, which the other namespace does clean up
+    dead.mkdir()
+    try:
+        r = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-m", "hne_tf.export",
+                            f"--model_dir={run_copy}", f"--out_dir={out}", "--precisions=bogus"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 1 and "unknown precision(s) 'bogus'" in _last_line(r.stderr), r.stderr[-2000:]
+        assert (live / "prefix_k01_float32.tflite").read_bytes() == b"\1" * 1024
+        assert not dead.exists()
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------ --out_dir re-checked at publish
+
+def _export_with_hook(run_dir, out, hook, **kw):
+    """``_small`` with ``hook()`` run in the middle of the export (after every file is measured, before the
+    timing and the publish): the moment another process acts on --out_dir."""
+    real = exporter._time_files
+
+    def timed(*args, **kwargs):
+        hook()
+        return real(*args, **kwargs)
+    exporter._time_files = timed
+    try:
+        return _small(run_dir, out, **kw)
+    finally:
+        exporter._time_files = real
+
+
+def test_folder_created_mid_export_is_never_replaced(run_copy, tmp_path):
+    """Issue 23: ``mkdir OUT; echo notes > OUT/notes.txt`` while the export runs: refused at publish, with and
+    without --overwrite, and notes.txt survives."""
+    out = tmp_path / "out"
+
+    def user_makes_a_folder():
+        assert [p for p in os.listdir(tmp_path) if p.startswith("out.partial-")]  # the export is under way
+        out.mkdir(exist_ok=True)
+        (out / "notes.txt").write_text("notes\n")
+
+    for overwrite, message in [(False, "appeared or filled while this export ran"),
+                               (True, r"changed while this export ran\) is not an export")]:
+        shutil.rmtree(out, ignore_errors=True)  # --out_dir is free when the export starts
+        with pytest.raises(ExportError, match=message) as info:
+            _export_with_hook(run_copy, out, user_makes_a_folder, overwrite=overwrite)
+        assert "\n" not in str(info.value) and "nothing was published" in str(info.value)
+        assert sums(out) == {"notes.txt": hashlib.sha256(b"notes\n").hexdigest()}
+        assert not [p for p in os.listdir(tmp_path) if ".partial-" in p or ".old-" in p]
+
+
+def test_two_exports_into_one_new_out_dir_do_not_both_succeed(run_copy, small_export, tmp_path):
+    """Issue 23: two exports to the same new --out_dir, started 2 s apart: the one that publishes second is
+    refused without --overwrite, and the first export stays (with --overwrite it would replace that export
+    only: test_publish_rechecks_out_dir_atomically)."""
+    out = tmp_path / "out"
+
+    def another_export_publishes():
+        shutil.copytree(small_export, out)  # what the other export's publish leaves
+
+    with pytest.raises(ExportError, match="appeared or filled while this export ran"):
+        _export_with_hook(run_copy, out, another_export_publishes, prefixes=[2])
+    assert sums(out) == sums(small_export)
+    assert not [p for p in os.listdir(tmp_path) if ".partial-" in p or ".old-" in p]
+
+
+def test_publish_rechecks_out_dir_atomically(tmp_path, small_export):
+    """publish() on its own: what it does with each state --out_dir can reach while an export runs."""
+    out = tmp_path / "out"
+
+    def staged():
+        stage = publish.Stage(str(out))
+        for name in os.listdir(small_export):
+            shutil.copy(small_export / name, stage.path)
+        return stage
+
+    first, second = staged(), staged()
+    assert first.path != second.path  # one process, two live stages: each has its own name and lock
+    out.mkdir()  # an empty folder that appeared is no loss: the export moves in
+    publish.publish(first, overwrite=False)
+    first.close()
+    with pytest.raises(publish.PublishError, match="appeared or filled"):
+        publish.publish(second, overwrite=False)
+    assert os.path.isdir(second.path) and sums(out) == sums(small_export)
+    (out / "extra.txt").write_text("mine")  # an export that gained a foreign file: swapped back, untouched
+    before = sums(out)
+    with pytest.raises(publish.PublishError, match=r"not part of its export \(extra.txt\)"):
+        publish.publish(second, overwrite=True)
+    assert sums(out) == before and sums(second.path) == sums(small_export)
+    (out / "extra.txt").unlink()
+    publish.publish(second, overwrite=True)
+    second.close()
+    assert sums(out) == sums(small_export)
+    assert sorted(os.listdir(tmp_path)) == ["out"]  # no stage, old folder or lock file left
 
 
 @pytest.fixture(scope="module")
@@ -435,6 +562,7 @@ def _export_copy(hne_export, tmp_path):
     (lambda m: m.write_text(json.dumps({**json.loads(m.read_text()), "anytime": []})), "anytime: expected dict"),
     (lambda m: m.write_text(json.dumps({**json.loads(m.read_text()), "files": [3]})), r"files\[0\]: expected"),
     (lambda m: (m.unlink(), m.mkdir()), "does not exist"),
+    (lambda m: m.write_text("[" * 200_000), "is not valid JSON: nested more than 64 levels deep"),
 ])
 def test_malformed_manifest_is_one_clear_error(hne_export, tmp_path, damage, message):
     export_dir = _export_copy(hne_export, tmp_path)
@@ -442,6 +570,20 @@ def test_malformed_manifest_is_one_clear_error(hne_export, tmp_path, damage, mes
     before = sums(export_dir)
     with pytest.raises(mf.ManifestError, match=message):
         run_anytime(str(export_dir / "manifest.json"), output=str(export_dir / "eval"), log=_quiet)
+    assert sums(export_dir) == before
+
+
+def test_deeply_nested_manifest_is_one_line_everywhere(hne_export, run_copy, tmp_path):
+    """Issue 23: a manifest.json of 200,000 nested '[' was a RecursionError: now one line from the runner's
+    CLI, and --overwrite on a folder holding it says it is not an export."""
+    export_dir = _export_copy(hne_export, tmp_path)
+    (export_dir / "manifest.json").write_text("[" * 200_000)
+    r = _cli("hne_tf.export.anytime", f"--manifest={export_dir / 'manifest.json'}")
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "RecursionError" not in r.stderr
+    assert _last_line(r.stderr).endswith("is not valid JSON: nested more than 64 levels deep")
+    before = sums(export_dir)
+    r = _cli("hne_tf.export", f"--model_dir={run_copy}", f"--out_dir={export_dir}", "--overwrite")
+    assert r.returncode == 1 and "is not an export" in _last_line(r.stderr), r.stderr[-2000:]
     assert sums(export_dir) == before
 
 
@@ -454,6 +596,77 @@ def test_malformed_manifest_cli(hne_export, tmp_path):
     line = _last_line(r.stderr)
     assert line.startswith("export.anytime: error:") and str(manifest) in line and "not valid JSON" in line
     assert "Traceback" not in r.stderr
+
+
+# ----------------------------------------------------- the checkpoint exported
+
+def _checkpoints(run_dir, epochs):
+    """Replaces the run's checkpoints by ``ckpt-E`` for each E in ``epochs``: the run's weights, its epoch
+    counter set to E (what train.py saves after epoch E)."""
+    import tensorflow as tf
+
+    from hne_tf.training import load_run
+
+    model = load_run(str(run_dir)).model
+    folder = run_dir / "checkpoints"
+    shutil.rmtree(folder)
+    folder.mkdir()
+    for e in epochs:
+        ckpt = tf.train.Checkpoint(model=model.checkpoint_variables(), epoch=tf.Variable(e, dtype=tf.int64))
+        ckpt.save_counter.assign(e - 1)
+        assert ckpt.save(str(folder / "ckpt")).endswith(f"ckpt-{e}")  # as CheckpointManager.save names it
+    return folder
+
+
+def test_manifest_records_the_checkpoint_exported(run_copy, tmp_path, capfd):
+    """Issue 23: after a truncated ckpt-4 the export uses ckpt-3, and the manifest says 3, not eval.json's 4."""
+    folder = _checkpoints(run_copy, [3, 4])
+    data = next(folder.glob("ckpt-4.data-*"))
+    data.write_bytes(data.read_bytes()[:100])
+    evaluated = json.loads((run_copy / "eval.json").read_text())
+    (run_copy / "eval.json").write_text(json.dumps({**evaluated, "epochs_trained": 4}))
+    lines = []
+    manifest = _small(run_copy, tmp_path / "out", log=lines.append)
+    assert manifest["model"]["epochs_trained"] == 3 and manifest["model"]["checkpoint"] == "ckpt-3"
+    assert mf.load(str(tmp_path / "out"))["model"]["epochs_trained"] == 3
+    assert any(line.endswith("ckpt-3 (3 epochs trained)") and line.startswith("using ") for line in lines), lines
+    assert any("eval.json is for 4 epochs, the checkpoint exported for 3" in line for line in lines), lines
+    assert "skipped checkpoint" in capfd.readouterr().err  # restore's own warning names ckpt-4
+
+
+def test_export_refuses_a_run_that_is_training(run_copy, tmp_path):
+    """Issue 23: while train.py holds the run's lock, the export refuses unless --allow_training, and then
+    warns and records the checkpoint it took."""
+    from hne_tf.training import RunLock
+
+    before = sums(run_copy)
+    with RunLock(str(run_copy)):  # what a live train.py holds
+        with pytest.raises(ExportError, match=r"is being trained right now \(train.py, PID \d+\).*"
+                                              "--allow_training") as info:
+            _small(run_copy, tmp_path / "out")
+        assert "\n" not in str(info.value) and not (tmp_path / "out").exists()
+        r = _cli("hne_tf.export", f"--model_dir={run_copy}", f"--out_dir={tmp_path / 'out'}",
+                 "--precisions=float32", "--prefixes=1", "--noanytime", "--eval_examples=32", "--latency_runs=2")
+        assert r.returncode == 1 and "is being trained right now" in _last_line(r.stderr), r.stderr[-2000:]
+        lines = []
+        manifest = _small(run_copy, tmp_path / "out", allow_training=True, log=lines.append)
+        assert any(line.startswith("WARNING: --model_dir") and "--allow_training" in line for line in lines)
+        assert manifest["model"]["checkpoint"] == "ckpt-1"
+    assert {k: v for k, v in sums(run_copy).items() if k != "train.lock"} == before
+
+
+def test_eval_json_that_is_not_utf8_is_one_line(run_copy, tmp_path):
+    """Issue 23: eval.json with non-UTF-8 bytes: one line naming the file and what to do, exit 1."""
+    (run_copy / "eval.json").write_bytes(b'{"epochs_trained": 1, "note": "\xff\xfe"}')
+    with pytest.raises(ExportError, match=r"eval.json cannot be read \(not UTF-8 text \(byte 0xff at offset "
+                                          r"\d+\)\): rewrite it with train.py .*--eval_only, or move it away"):
+        _small(run_copy, tmp_path / "out")
+    r = _cli("hne_tf.export", f"--model_dir={run_copy}", f"--out_dir={tmp_path / 'out'}", "--precisions=float32",
+             "--prefixes=1", "--noanytime")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert _last_line(r.stderr).startswith("export: error:") and "eval.json cannot be read" in _last_line(r.stderr)
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in os.listdir(tmp_path) if ".partial-" in p]
 
 
 # ------------------------------------------------------------ corrupt data

@@ -1,6 +1,7 @@
 """Losses: values against an independent NumPy reference, stop-gradients,
 argument checking, label smoothing, ramp-up and real model outputs."""
 
+import functools
 import itertools
 import math
 import re
@@ -19,6 +20,19 @@ SIZES = {1: [1], 2: [1, 2], 3: [1, 2, 3], 4: [1, 2, 4], 6: [1, 2, 4, 6]}  # writ
 LOGIT_ONLY = ["independent", "nested", "independent_nested", "codistillation", "hierarchical_distillation",
               "ensemblenet_ensembling", "ensemblenet_codistillation"]
 FAMILY_OF = {"one": "one", "oemc": "oemc"}
+
+
+@functools.cache
+def _one_teacher():
+    """A real ONE model's own teacher (``model.teacher_logits``), which loss 'one' calls."""
+    return hne_tf.build_model("one_resnet_tiny", (28, 28, 1), C).teacher_logits
+
+
+def get_loss(name, family, n, **kw):
+    """``HL.get_loss``, with the model's teacher for the losses that distil from it (ONE)."""
+    if name in HL.LOSSES and HL.LOSSES[name].uses_teacher:
+        kw.setdefault("teacher", _one_teacher())
+    return HL.get_loss(name, family, n, **kw)
 
 
 # ------------------------------------------------------------ numpy reference
@@ -148,7 +162,7 @@ BUILT_IN = [name for name, spec in HL.LOSSES.items() if spec.fn.__module__ == HL
 @pytest.mark.parametrize("name", BUILT_IN)
 def test_defaults_match_numpy(name):
     logits, labels, gate, features = make_data()
-    fn = HL.get_loss(name, FAMILY_OF.get(name, "hne"), N)
+    fn = get_loss(name, FAMILY_OF.get(name, "hne"), N)
     got = fn(tf.constant(labels), outputs_for(name, logits, gate, features))
     T = {"one": 3.0, "ensemblenet_codistillation": 1.0}.get(name, 2.0)
     check_against_reference(got, reference(name, logits, labels, gate, features, T=T))
@@ -162,7 +176,7 @@ CUSTOM = dict(alpha=0.3, temperature=4.0, label_smoothing=0.1, oemc_ce_weight=0.
 def test_custom_hyperparameters_match_numpy(name):
     logits, labels, gate, features = make_data(seed=1)
     kw = {k: CUSTOM[k] for k in HL.LOSSES[name].defaults}
-    fn = HL.get_loss(name, FAMILY_OF.get(name, "hne"), N, **kw)
+    fn = get_loss(name, FAMILY_OF.get(name, "hne"), N, **kw)
     got = fn(tf.constant(labels), outputs_for(name, logits, gate, features), distill_scale=0.25)
     want = reference(name, logits, labels, gate, features, alpha=0.3, T=4.0, eps=0.1, scale=0.25,
                      w=(0.5, 0.3, 0.2), lam=-1.5, mu=2.0)
@@ -172,7 +186,7 @@ def test_custom_hyperparameters_match_numpy(name):
 @pytest.mark.parametrize("name", ["ensemblenet_ensembling", "ensemblenet_codistillation"])
 def test_ensemblenet_logit_average_option_matches_numpy(name):
     logits, labels, _, _ = make_data(seed=9)
-    fn = HL.get_loss(name, "ensemblenet", N, ensemble_average="logits", temperature=None)
+    fn = get_loss(name, "ensemblenet", N, ensemble_average="logits", temperature=None)
     got = fn(tf.constant(labels), {"logits": tf.constant(logits)})
     T = 1.0 if name == "ensemblenet_codistillation" else 2.0
     check_against_reference(got, reference(name, logits, labels, T=T, average="logits"))
@@ -182,13 +196,13 @@ def test_ensemblenet_logit_average_option_matches_numpy(name):
 @pytest.mark.parametrize("name", ["nested", "independent_nested", "hierarchical_distillation", "codistillation"])
 def test_other_leaf_counts_match_numpy(name, n_leaves):
     logits, labels, _, _ = make_data(n_leaves=n_leaves, seed=2)
-    got = HL.get_loss(name, "hne", n_leaves)(tf.constant(labels), {"logits": tf.constant(logits)})
+    got = get_loss(name, "hne", n_leaves)(tf.constant(labels), {"logits": tf.constant(logits)})
     check_against_reference(got, reference(name, logits, labels))
 
 
 def test_hierarchical_distillation_single_leaf_is_zero():
     logits, labels, _, _ = make_data(n_leaves=1)
-    got = HL.get_loss("hierarchical_distillation", "hne", 1)(labels, {"logits": tf.constant(logits)})
+    got = get_loss("hierarchical_distillation", "hne", 1)(labels, {"logits": tf.constant(logits)})
     np.testing.assert_array_equal(got["distill"].numpy(), np.zeros(B))
     np.testing.assert_allclose(got["loss"].numpy(), 0.5 * got["ce_independent"].numpy(), rtol=1e-6)
 
@@ -197,7 +211,7 @@ def test_ensemblenet_lambda_invariance_for_identical_heads():
     # EnsembleNet eq. 2: with identical heads, the loss does not depend on lambda.
     logits, labels, _, _ = make_data()
     same = np.repeat(logits[:, :1], N, axis=1)
-    vals = [HL.get_loss("ensemblenet_ensembling", "ensemblenet", N, ensemble_lambda=lam)(
+    vals = [get_loss("ensemblenet_ensembling", "ensemblenet", N, ensemble_lambda=lam)(
         labels, {"logits": tf.constant(same)})["loss"].numpy() for lam in (-1.5, 0.0, 0.7)]
     np.testing.assert_allclose(vals[0], vals[1], rtol=1e-5)
     np.testing.assert_allclose(vals[2], vals[1], rtol=1e-5)
@@ -207,8 +221,8 @@ def test_label_smoothing_formula():
     # (1 - eps) CE(onehot) + eps * mean over classes of -log p_c, summed over leaves.
     logits, labels, _, _ = make_data()
     eps = 0.1
-    smooth = HL.get_loss("independent", "hne", N, label_smoothing=eps)(labels, {"logits": tf.constant(logits)})
-    hard = HL.get_loss("independent", "hne", N)(labels, {"logits": tf.constant(logits)})
+    smooth = get_loss("independent", "hne", N, label_smoothing=eps)(labels, {"logits": tf.constant(logits)})
+    hard = get_loss("independent", "hne", N)(labels, {"logits": tf.constant(logits)})
     logp = np_log_softmax(logits)
     hard_np = -logp[np.arange(B), :, labels].sum(axis=1)
     uniform_np = -logp.mean(axis=2).sum(axis=1)
@@ -220,15 +234,15 @@ def test_label_smoothing_formula():
 def test_label_smoothing_does_not_touch_soft_targets():
     logits, labels, _, _ = make_data()
     out = {"logits": tf.constant(logits)}
-    a = HL.get_loss("codistillation", "hne", N)(labels, out)
-    b = HL.get_loss("codistillation", "hne", N, label_smoothing=0.1)(labels, out)
+    a = get_loss("codistillation", "hne", N)(labels, out)
+    b = get_loss("codistillation", "hne", N, label_smoothing=0.1)(labels, out)
     np.testing.assert_allclose(a["distill"].numpy(), b["distill"].numpy(), rtol=1e-6)
     assert not np.allclose(a["ce_independent"].numpy(), b["ce_independent"].numpy())
 
 
 def test_distill_scale_tensor_inside_tf_function():
     logits, labels, gate, _ = make_data()
-    fn = HL.get_loss("one", "one", N)
+    fn = get_loss("one", "one", N)
     scale = tf.Variable(0.0)
 
     @tf.function
@@ -247,7 +261,7 @@ def test_distill_scale_tensor_inside_tf_function():
 def test_float16_inputs_give_float32_losses():
     logits, labels, _, features = make_data()
     out = {"logits": tf.constant(logits, tf.float16), "features": [tf.constant(f, tf.float16) for f in features]}
-    got = HL.get_loss("oemc", "oemc", N)(labels, out)
+    got = get_loss("oemc", "oemc", N)(labels, out)
     want = reference("oemc", logits.astype("float16").astype("float64"), labels,
                      features=[f.astype("float16") for f in features])
     for k in want:
@@ -277,7 +291,7 @@ def test_leaf_distillation_teacher_is_constant(name, family, T, factor, teacher)
     logits, labels, _, features = make_data(seed=3)
     z = tf.Variable(logits)
     out = {"logits": z, "features": [tf.constant(f) for f in features]}
-    g = _grad(HL.get_loss(name, family, N), labels, out, "distill", z).numpy()
+    g = _grad(get_loss(name, family, N), labels, out, "distill", z).numpy()
     if teacher == "logits":
         q = np_softmax(logits.mean(axis=1) / T)
     else:
@@ -290,7 +304,7 @@ def test_hierarchical_distillation_teacher_is_constant():
     logits, labels, _, _ = make_data(seed=4)
     T = 2.0
     z = tf.Variable(logits)
-    g = _grad(HL.get_loss("hierarchical_distillation", "hne", N), labels, {"logits": z}, "distill", z).numpy()
+    g = _grad(get_loss("hierarchical_distillation", "hne", N), labels, {"logits": z}, "distill", z).numpy()
     q = np_softmax(logits.mean(axis=1) / T)
     want = np.zeros_like(logits, dtype=np.float64)
     for k in (1, 2):  # sub-ensembles smaller than N = 4
@@ -305,7 +319,7 @@ def test_one_kl_gradient_skips_teacher_and_gate():
     logits, labels, gate, _ = make_data(seed=5)
     T = 3.0
     z, gv = tf.Variable(logits), tf.Variable(gate)
-    fn = HL.get_loss("one", "one", N)
+    fn = get_loss("one", "one", N)
     with tf.GradientTape(persistent=True) as tape:
         res = fn(labels, {"logits": z, "gate": gv})
         kl, total = tf.reduce_sum(res["distill"]), tf.reduce_sum(res["loss"])
@@ -320,7 +334,7 @@ def test_one_kl_gradient_skips_teacher_and_gate():
 def test_oemc_feature_mse_only_trains_students():
     logits, labels, _, features = make_data(seed=6)
     fv = [tf.Variable(f) for f in features]
-    g = _grad(HL.get_loss("oemc", "oemc", N), labels, {"logits": tf.constant(logits), "features": fv},
+    g = _grad(get_loss("oemc", "oemc", N), labels, {"logits": tf.constant(logits), "features": fv},
               "feature_mse", fv)
     for f, gf in zip(features, g, strict=True):
         gf = gf.numpy()
@@ -333,7 +347,7 @@ def test_nested_gradient_flows_through_every_size():
     # No stop-gradient in L_S: d/dz_n = sum_{k in sizes, k > n} (softmax(y_k) - onehot) / k.
     logits, labels, _, _ = make_data(seed=7)
     z = tf.Variable(logits)
-    g = _grad(HL.get_loss("nested", "hne", N), labels, {"logits": z}, "loss", z).numpy()
+    g = _grad(get_loss("nested", "hne", N), labels, {"logits": z}, "loss", z).numpy()
     onehot = np.eye(C)[labels]
     want = np.zeros_like(logits, dtype=np.float64)
     for k in SIZES[N]:
@@ -344,14 +358,14 @@ def test_nested_gradient_flows_through_every_size():
 # -------------------------------------------------------------- arguments
 def test_unknown_loss_lists_valid_names():
     with pytest.raises(ValueError) as e:
-        HL.get_loss("mutual_learning", "hne", N)
+        get_loss("mutual_learning", "hne", N)
     for name in HL.LOSSES:
         assert name in str(e.value)
 
 
 def test_unknown_family_lists_families():
     with pytest.raises(ValueError) as e:
-        HL.get_loss("independent", "resnet", N)
+        get_loss("independent", "resnet", N)
     for fam in ("hne", "one", "oemc", "ensemblenet"):
         assert fam in str(e.value)
 
@@ -360,10 +374,10 @@ def test_unknown_family_lists_families():
 def test_family_mismatch_says_which_families(name, needed):
     for family in ("hne", "one", "oemc", "ensemblenet"):
         if family == needed:
-            HL.get_loss(name, family, N)
+            get_loss(name, family, N)
             continue
         with pytest.raises(ValueError) as e:
-            HL.get_loss(name, family, N)
+            get_loss(name, family, N)
         msg = str(e.value)
         assert re.search(rf"supports model famil\w+ {needed} only", msg), msg
         assert f"got family '{family}'" in msg
@@ -375,18 +389,20 @@ def test_logit_losses_accept_every_family(name):
     for family in ("hne", "one", "oemc", "ensemblenet"):
         out = {"logits": tf.constant(logits), "gate": tf.constant(gate),
                "features": [tf.constant(f) for f in features]}
-        res = HL.get_loss(name, family, N)(labels, out)
+        res = get_loss(name, family, N)(labels, out)
         assert res["loss"].shape == (B,)
 
 
 def test_missing_outputs_and_bad_shapes_raise():
     logits, labels, _, _ = make_data()
+    with pytest.raises(ValueError, match="loss 'one' distils from the model's own teacher: pass teacher="):
+        HL.get_loss("one", "one", N)
     with pytest.raises(ValueError, match="gate"):
-        HL.get_loss("one", "one", N)(labels, {"logits": tf.constant(logits)})
+        get_loss("one", "one", N)(labels, {"logits": tf.constant(logits)})
     with pytest.raises(ValueError, match="features"):
-        HL.get_loss("oemc", "oemc", N)(labels, {"logits": tf.constant(logits)})
+        get_loss("oemc", "oemc", N)(labels, {"logits": tf.constant(logits)})
     with pytest.raises(ValueError):
-        HL.get_loss("independent", "hne", N + 1)(labels, {"logits": tf.constant(logits)})
+        get_loss("independent", "hne", N + 1)(labels, {"logits": tf.constant(logits)})
 
 
 @pytest.mark.parametrize("name,kw,match", [
@@ -407,14 +423,14 @@ def test_missing_outputs_and_bad_shapes_raise():
 ])
 def test_bad_hyperparameters_are_named(name, kw, match):
     with pytest.raises(ValueError, match=match):
-        HL.get_loss(name, FAMILY_OF.get(name, "hne"), N, **kw)
+        get_loss(name, FAMILY_OF.get(name, "hne"), N, **kw)
 
 
 def test_none_takes_the_loss_default():
     logits, labels, _, _ = make_data()
     out = {"logits": tf.constant(logits)}
-    a = HL.get_loss("one", "one", N, temperature=None)
-    b = HL.get_loss("one", "one", N, temperature=3.0)
+    a = get_loss("one", "one", N, temperature=None)
+    b = get_loss("one", "one", N, temperature=3.0)
     gate = tf.constant(np.full((B, N), 1.0 / N, "float32"))
     np.testing.assert_array_equal(a(labels, {**out, "gate": gate})["loss"].numpy(),
                                   b(labels, {**out, "gate": gate})["loss"].numpy())
@@ -450,7 +466,7 @@ def test_oemc_kd_term_has_no_temperature_squared():
     q = np_softmax(logits[0].mean(axis=0) / T)
     kl = sum(np.sum(q * np.log(q / np_softmax(logits[0, n] / T))) for n in range(2))
     feats = [np.zeros((1, 2, 1, 1, 1), "float32")]
-    got = HL.get_loss("oemc", "oemc", 2)(np.array([0]), {"logits": tf.constant(logits),
+    got = get_loss("oemc", "oemc", 2)(np.array([0]), {"logits": tf.constant(logits),
                                                          "features": [tf.constant(f) for f in feats]})
     assert float(got["distill"][0]) == pytest.approx(kl, rel=1e-5)
     ce = -np_log_softmax(logits[0])[:, 0].sum()
@@ -463,14 +479,14 @@ def test_ensemblenet_ensembler_averages_probabilities():
     logits = np.array([[[4.0, 0.0, 0.0], [-4.0, 0.0, 0.0]]], "float32")
     p0 = 0.5 * (math.exp(4) / (math.exp(4) + 2) + math.exp(-4) / (math.exp(-4) + 2))
     for name in ("ensemblenet_ensembling", "ensemblenet_codistillation"):
-        got = HL.get_loss(name, "ensemblenet", 2)(np.array([0]), {"logits": tf.constant(logits)})
+        got = get_loss(name, "ensemblenet", 2)(np.array([0]), {"logits": tf.constant(logits)})
         assert float(got["ce_ensemble"][0]) == pytest.approx(-math.log(p0), rel=1e-5), name
-        old = HL.get_loss(name, "ensemblenet", 2, ensemble_average="logits")(
+        old = get_loss(name, "ensemblenet", 2, ensemble_average="logits")(
             np.array([0]), {"logits": tf.constant(logits)})
         assert float(old["ce_ensemble"][0]) == pytest.approx(math.log(3), rel=1e-5), name
     # Stable where the naive log(mean softmax) underflows: log p_ens[2] = -1000 + log(2 / 2).
     big = tf.constant([[[1000.0, 0.0, 0.0], [0.0, 1000.0, 0.0]]])
-    ce = HL.get_loss("ensemblenet_ensembling", "ensemblenet", 2)(np.array([2]), {"logits": big})["ce_ensemble"]
+    ce = get_loss("ensemblenet_ensembling", "ensemblenet", 2)(np.array([2]), {"logits": big})["ce_ensemble"]
     assert float(ce[0]) == pytest.approx(1000.0, rel=1e-6)
 
 
@@ -511,13 +527,13 @@ def scratch_loss():
 
 def test_a_registered_loss_is_usable_everywhere(scratch_loss):
     logits, labels, _, _ = make_data()
-    got = HL.get_loss("scratch_margin", "one", N, margin=2.0)(labels, {"logits": tf.constant(logits)})
+    got = get_loss("scratch_margin", "one", N, margin=2.0)(labels, {"logits": tf.constant(logits)})
     want = np.maximum(2.0 - logits[np.arange(B), :, labels], 0).sum(axis=1)
     np.testing.assert_allclose(got["loss"].numpy(), want, rtol=1e-6)
     assert set(HL.hyperparameters()["margin"]) == {"scratch_margin"}
     assert "scratch_margin" in HL.describe()
     with pytest.raises(ValueError, match="margin .* must be in"):
-        HL.get_loss("scratch_margin", "hne", N, margin=-1.0)
+        get_loss("scratch_margin", "hne", N, margin=-1.0)
     with pytest.raises(ValueError, match="registered twice"):
         HL.register("scratch_margin", summary="again")
 
@@ -533,7 +549,7 @@ def test_losses_on_real_model_outputs(preset):
     labels = tf.constant([1, 4, 0, 2])
     with tf.GradientTape(persistent=True) as tape:
         out = model(x, training=True)
-        results = {name: HL.get_loss(name, model.family, model.num_leaves)(labels, out)
+        results = {name: get_loss(name, model.family, model.num_leaves)(labels, out)
                    for name in LOGIT_ONLY + [model.family]}
         own = results[model.family]
         total = tf.nn.compute_average_loss(own["loss"], global_batch_size=bs)
@@ -557,9 +573,9 @@ def test_losses_on_real_model_outputs(preset):
 def test_member_losses_refuse_a_single_leaf(name, family):
     # On one member ONE's gate, OEMC's pseudo teacher and EnsembleNet's co-distillation would distil a
     # network into itself: refused, pointing at the loss that trains a single network.
-    HL.get_loss(name, family, 2)
+    get_loss(name, family, 2)
     with pytest.raises(ValueError, match=rf"loss '{name}' needs a model with at least 2 leaves, got 1\. "
                                          "Train a single network with loss 'independent'"):
-        HL.get_loss(name, family, 1)
-    assert HL.get_loss("independent", family, 1)(
+        get_loss(name, family, 1)
+    assert get_loss("independent", family, 1)(
         tf.constant([0, 1]), {"logits": tf.zeros([2, 1, 3])})["loss"].shape == (2,)

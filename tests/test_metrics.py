@@ -78,3 +78,42 @@ def test_disagreement_ambiguity_and_mean_of_probabilities_by_hand():
     assert rows[2]["nll_mean_probs"] == pytest.approx(-math.log(p))
     assert rows[2]["accuracy_mean_probs"] == (1.0 if p > 0.5 else 0.0)
     assert rows[0]["accuracy_mean_probs"] == 1.0 and rows[1]["nll_mean_probs"] == pytest.approx(math.log(2))
+
+
+def test_the_model_rule_decides_the_prefix_scores():
+    # 1 sample, 3 leaves, label 1: one confident leaf for class 0 against two mild ones for class 1.
+    # Mean logits (10/3, 2) pick class 0; the mean of probabilities picks class 1.
+    logits = np.array([[[10.0, 0.0], [0.0, 3.0], [0.0, 3.0]]])
+    labels = np.array([1])
+    p1 = (1 / (1 + math.exp(10)) + 2 * math.exp(3) / (1 + math.exp(3))) / 3  # mean probability of class 1
+    q1 = 1 / (1 + math.exp(10 / 3 - 2))                                       # softmax of the mean logits
+    by_rule = {}
+    for rule in ("mean_logits", "mean_probs"):
+        ev = EnsembleEvaluator(num_leaves=3, rule=rule)
+        ev.update(logits, labels)
+        by_rule[rule] = ev.result()
+        assert by_rule[rule]["ensemble_rule"] == rule
+    logit_row, prob_row = by_rule["mean_logits"]["prefixes"][2], by_rule["mean_probs"]["prefixes"][2]
+    assert logit_row["accuracy"] == 0.0 and logit_row["nll"] == pytest.approx(-math.log(q1))
+    assert prob_row["accuracy"] == 1.0 and prob_row["nll"] == pytest.approx(-math.log(p1))
+    # The mean-probability columns are the same under either rule, and equal the rule's own under mean_probs.
+    for key in ("accuracy_mean_probs", "nll_mean_probs", "logit_std", "ambiguity", "disagreement"):
+        assert logit_row[key] == pytest.approx(prob_row[key])
+    assert prob_row["accuracy_mean_probs"] == prob_row["accuracy"] and prob_row["nll_mean_probs"] == pytest.approx(
+        prob_row["nll"])
+    with pytest.raises(ValueError, match="unknown ensemble rule"):
+        EnsembleEvaluator(3, rule="vote")
+
+
+def test_ensemblenet_family_scores_by_mean_of_probabilities():
+    import hne_tf
+    from hne_tf import presets
+
+    assert presets.ENSEMBLE_RULES["ensemblenet"] == "mean_probs"
+    assert {f: r for f, r in presets.ENSEMBLE_RULES.items() if f != "ensemblenet"} == dict.fromkeys(
+        set(presets.ENSEMBLE_RULES) - {"ensemblenet"}, "mean_logits")
+    model = hne_tf.build_model("ensemblenet_resnet_tiny", (28, 28, 1), 10)
+    assert model.ensemble_rule == "mean_probs"
+    with pytest.raises(ValueError, match="unknown ensemble rule 'median'"):
+        presets.register_family("scratch_family", "a test family", ensemble_rule="median")
+    assert "scratch_family" not in presets.FAMILIES

@@ -12,7 +12,8 @@ Writes, for every precision in --precisions:
                                   teacher, "ONE-E": every leaf and the gate); output "logits" [batch, classes]
 and manifest.json (README, "The manifest"). Every float32 graph is checked
 against Keras; the export exits non-zero, writing nothing to --out_dir, when a
-check fails.
+check fails, when --out_dir changed under it in a way it may not replace, or
+(without --allow_training) while a train.py is still training the run.
 """
 
 import os
@@ -64,7 +65,11 @@ def _define_flags() -> None:
     flags.DEFINE_integer("latency_runs", 50, "Timed rounds for the latencies (every file once per round, "
                          "interleaved; median and IQR, after 5 warm-up rounds).")
     flags.DEFINE_string("data_dir", None, "Data location (default: the run's --data_dir).")
-    flags.DEFINE_bool("overwrite", False, "Replace an existing --out_dir (only once the new export passed its checks).")
+    flags.DEFINE_bool("overwrite", False, "Replace an existing --out_dir (only an export, and only once the new "
+                      "export passed its checks; checked again when it is published).")
+    flags.DEFINE_bool("allow_training", False, "Export even while a train.py is training --model_dir (its "
+                      "lock is held): the newest checkpoint that restores at that moment is exported, and the "
+                      "manifest names it. Without this flag such an export is refused.")
 
 
 def main(argv: list[str]) -> None:
@@ -77,10 +82,11 @@ def main(argv: list[str]) -> None:
 
     from hne_tf.export import publish
 
-    try:  # before TensorFlow starts: a dangerous --out_dir is refused at once
+    try:  # before TensorFlow starts: a dangerous --out_dir or an unknown precision is refused at once
         publish.recover(out_dir, print)
         publish.check_out_dir(out_dir, FLAGS.model_dir, FLAGS.overwrite)
-    except publish.PublishError as e:
+        precision_registry.check_names(precisions)
+    except (publish.PublishError, ValueError) as e:
         sys.exit(f"export: error: {e}")
     from hne_tf.quiet import quiet_native_stderr
 
@@ -99,7 +105,8 @@ def main(argv: list[str]) -> None:
         calibration_images=FLAGS.calibration_images,
         parity_examples=FLAGS.parity_examples, parity_tolerance=FLAGS.parity_tolerance,
         max_anytime_size_ratio=FLAGS.max_anytime_size_ratio, latency_threads=FLAGS.latency_threads,
-        latency_runs=FLAGS.latency_runs, data_dir=FLAGS.data_dir, overwrite=FLAGS.overwrite)
+        latency_runs=FLAGS.latency_runs, data_dir=FLAGS.data_dir, overwrite=FLAGS.overwrite,
+        allow_training=FLAGS.allow_training)
     try:
         run_export(config)
     except ExportError as e:

@@ -5,7 +5,9 @@
 (or python3 -m hne_tf.export.anytime; in a checkout, python3 -m export.anytime.)
 
 For each test image the engine runs the anytime file's steps in order, keeps
-the running mean of the leaf logits, and asks its stopping rule after every
+the running ensemble of the leaves under the manifest's ``ensemble.combine``
+rule (the mean of their logits, or of their probabilities for EnsembleNet;
+:class:`hne_tf.ensemble.RunningMean`), and asks its stopping rule after every
 step whether to run the next one:
 
 * ``deadline``: a per-image budget in ms. The next step runs only if the time
@@ -41,17 +43,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from hne_tf import osutil
 from hne_tf.cli import run_app
+from hne_tf.ensemble import RunningMean, prefix_ensembles, softmax
+from hne_tf.export import litert_adapter as litert
 from hne_tf.export import manifest as mf
 from hne_tf.export import precisions as precision_registry
 from hne_tf.export import runtime as rt
+from hne_tf.export import samples
 
 RULES = ("deadline", "confidence", "leaves")
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,9 +129,8 @@ class AnytimeEngine:
             image = np.zeros([1, *self.manifest["input"]["shape"][1:]], np.float32)
             self.thread_plan = rt.thread_plan(self.path, self.steps, threads, image)
             self._sequence = rt.planned_steps(self.path, self.steps, self.thread_plan)
-        norm = self.manifest["input"]["normalization"]
-        self.mean = np.asarray(norm["mean"], np.float32)
-        self.std = np.asarray(norm["std"], np.float32)
+        #: How the leaves combine: the manifest's ``ensemble.combine`` (:data:`hne_tf.ensemble.RULES`).
+        self.rule = self.manifest["ensemble"]["combine"]
         self.predicted_ms = [0.0] * self.num_steps
 
     def check_rule(self, rule: StoppingRule) -> None:
@@ -141,8 +139,8 @@ class AnytimeEngine:
             raise ValueError(f"--leaves={int(rule.value)}: the anytime file has only {self.num_steps} leaves")
 
     def preprocess(self, pixels: np.ndarray) -> np.ndarray:
-        """Raw ``[H, W, C]`` pixels in 0..255 -> the model's normalized input."""
-        return ((np.asarray(pixels, np.float32) / 255.0 - self.mean) / self.std).astype(np.float32)
+        """Raw ``[..., H, W, C]`` pixels in 0..255 -> the model's normalized input (:func:`samples.preprocess`)."""
+        return samples.preprocess(self.manifest, pixels)
 
     def calibrate(self, images: np.ndarray, repeats: int = 3, percentile: float = 90.0) -> list[float]:
         """Times every step on ``images`` (``[n, H, W, C]``, batch 1 each, ``repeats``
@@ -165,16 +163,15 @@ class AnytimeEngine:
         self.check_rule(rule)
         start = time.perf_counter()
         cache = {"input": image[None]}
-        total = None
+        ensemble = RunningMean(self.rule)
         done = 0
         probs = None
         while rule.run_next(done, self.num_steps, (time.perf_counter() - start) * 1e3,
                             self.predicted_ms[min(done, self.num_steps - 1)],
                             float(probs.max()) if probs is not None else 0.0):
-            logits = self._sequence.step(done, cache)[0]  # a view of the file's output buffer
-            total = logits.copy() if total is None else total + logits
+            logits = self._sequence.step(done, cache)[0]  # a view of the file's output buffer (add copies it)
             done += 1
-            probs = softmax(total / done)
+            probs = softmax(ensemble.add(logits))
         return Result(int(np.argmax(probs)), probs, done, (time.perf_counter() - start) * 1e3)
 
     def trace(self, images: np.ndarray, log=None) -> dict[str, np.ndarray]:
@@ -196,10 +193,14 @@ class AnytimeEngine:
         return {"logits": logits, "step_ms": times}
 
 
-def replay(trace: dict[str, np.ndarray], rule: StoppingRule, predicted_ms: Sequence[float]) -> dict[str, np.ndarray]:
+def replay(trace: dict[str, np.ndarray], rule: StoppingRule, predicted_ms: Sequence[float],
+           combine: str = "mean_logits") -> dict[str, np.ndarray]:
     """What the live engine decides for each traced image under ``rule``.
 
-    Elapsed time after a step is the sum of that image's recorded step times.
+    Elapsed time after a step is the sum of that image's recorded step times;
+    the ensemble after ``k`` steps combines the first ``k`` leaves by
+    ``combine`` (the manifest's ``ensemble.combine``), with the live engine's
+    arithmetic (:func:`hne_tf.ensemble.prefix_ensembles`).
     Returns per image: ``steps`` used, ``prediction`` and ``elapsed_ms``.
     """
     logits, step_ms = trace["logits"], trace["step_ms"]
@@ -208,7 +209,7 @@ def replay(trace: dict[str, np.ndarray], rule: StoppingRule, predicted_ms: Seque
         raise ValueError(f"--leaves={int(rule.value)}: the trace has only {num_steps} leaves")
     if len(predicted_ms) != num_steps:
         raise ValueError(f"predicted_ms has {len(predicted_ms)} values for {num_steps} steps")
-    running = np.cumsum(logits, axis=1) / np.arange(1, num_steps + 1)[None, :, None]
+    running = prefix_ensembles(logits, combine)
     max_prob = softmax(running).max(axis=-1)
     elapsed = np.cumsum(step_ms, axis=1)
     steps = np.zeros(n, np.int64)
@@ -342,12 +343,14 @@ def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | Non
     else:
         log(f"tracing all {engine.num_steps} steps on {len(images)} test images (batch 1)")
         trace = engine.trace(images, log=log)
-        rows = [summarize(r, replay(trace, r, predicted), labels) for r in sweep_rules(engine.num_steps, predicted)]
+        rows = [summarize(r, replay(trace, r, predicted, engine.rule), labels)
+                for r in sweep_rules(engine.num_steps, predicted)]
         mode = "replay of one traced pass"
     table = format_table(rows)
     log(table)
     result = {"manifest": os.path.abspath(manifest_path), "file": os.path.basename(engine.path),
-              "precision": precision, "threads": threads, "delegate": engine.interpreter.delegate_used,
+              "precision": precision, "ensemble_rule": engine.rule, "threads": threads,
+              "delegate": engine.interpreter.delegate_used,
               "num_images": int(len(images)), "mode": mode, "predicted_step_ms": predicted, "points": rows}
     if output:
         title = f"{engine.manifest['model']['preset']} anytime, {precision}, {threads} threads, {len(images)} images"
@@ -385,7 +388,7 @@ def main(argv) -> None:
     try:
         run(FLAGS.manifest, FLAGS.precision, rule, FLAGS.num_images, FLAGS.threads, output, FLAGS.data_dir,
             per_step_threads=FLAGS.per_step_threads)
-    except (mf.ManifestError, ValueError, InputError) as e:
+    except (mf.ManifestError, ValueError, InputError, litert.UnsupportedLiteRT) as e:
         if os.environ.get("HNE_TF_TRACEBACK"):
             raise
         sys.exit(f"export.anytime: error: {e}")

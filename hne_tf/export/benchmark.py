@@ -47,6 +47,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from hne_tf import osutil
 from hne_tf.cli import run_app
+from hne_tf.export import litert_adapter as litert
 from hne_tf.export import manifest as mf
 from hne_tf.export import runtime as rt
 
@@ -275,7 +276,7 @@ def main(argv) -> None:
     started = time.time()
     try:
         result = benchmark(FLAGS.manifest, threads, precisions, FLAGS.runs, FLAGS.warmup, FLAGS.independent)
-    except mf.ManifestError as e:
+    except (mf.ManifestError, litert.UnsupportedLiteRT) as e:
         sys.exit(f"export.benchmark: error: {e}")
     output = FLAGS.output or os.path.join(os.path.dirname(os.path.abspath(FLAGS.manifest)), "latency.json")
     osutil.write_json(output, result)

@@ -3,11 +3,12 @@
 Four kinds of graph come out of one trained :class:`hne_tf.TreeEnsemble`:
 
 * ``prefix_kNN``: the first ``k`` leaves, input ``"input"`` ``[batch, H, W, C]``,
-  output ``"logits"`` ``[batch, k, classes]`` (the per-leaf logits; the
-  ensemble is their mean).
+  output ``"logits"`` ``[batch, k, classes]`` (the per-leaf logits; a
+  consumer combines them by the manifest's ``ensemble.combine``: their mean,
+  or the mean of their softmax for EnsembleNet).
 * ``member_NN``: one leaf's network alone (OEMC students, ONE's branches),
   output ``"logits"`` ``[batch, classes]``.
-* ``stepNN``: anytime step ``NN`` (DESIGN.md, "The anytime export"). Its input
+* ``stepNN``: anytime step ``NN`` (docs/architecture.md, section 9). Its input
   is the cache slot it reads (``"input"`` or ``"block{b}"``); its outputs are
   ``"logits"`` ``[batch, classes]`` of its leaf plus the slots it writes.
 * ``teacher``: the family's own teacher, for models with a ``"teacher"``

@@ -2,8 +2,14 @@
 
 Everything is written to a staging directory beside ``out_dir`` and moved
 into place only when every check passed, so a failed or interrupted export
-never leaves a partial ``out_dir`` behind (and never touches an existing one
-unless ``overwrite``).
+never leaves a partial ``out_dir`` behind, and never touches an existing one
+unless ``overwrite`` and it is an export (:mod:`hne_tf.export.publish`).
+
+The data flows one way: the run is read once (:func:`hne_tf.training.load_run`:
+model, ``config.json``, the checkpoint restored and its epochs), each graph is
+traced, converted and written once, each file is loaded into LiteRT once (to
+measure it, count its XNNPACK partitions and time it), and the manifest is
+built from those results (:class:`_Measured`).
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ import errno
 import hashlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -23,17 +28,22 @@ import numpy as np
 
 from hne_tf import cost as hne_cost
 from hne_tf import data as data_lib
+from hne_tf import osutil
 from hne_tf.cost import cost_table
+from hne_tf.ensemble import RULES as ENSEMBLE_RULES
+from hne_tf.ensemble import ensemble_logits, prefix_ensembles
 from hne_tf.export import convert as conv
 from hne_tf.export import inputs, publish
+from hne_tf.export import litert_adapter as litert
 from hne_tf.export import manifest as mf
 from hne_tf.export import precisions as precision_registry
 from hne_tf.export import runtime as rt
+from hne_tf.osutil import os_reason
 from hne_tf.presets import TEACHER
 from hne_tf.tree import default_prefixes
 
 if TYPE_CHECKING:
-    from hne_tf.models import TreeEnsemble
+    from hne_tf.training import TrainedRun
 
 
 class ExportError(RuntimeError):
@@ -61,14 +71,14 @@ class ExportConfig:
     latency_warmup: int = 5
     data_dir: str | None = None                # default: the run's --data_dir
     overwrite: bool = False
+    allow_training: bool = False               # export even while a train.py holds the run's lock
 
 
 def _check_config(config: ExportConfig) -> None:
-    config.precisions = tuple(dict.fromkeys(config.precisions))  # drop repeats, keep the order
-    unknown = [p for p in config.precisions if p not in precision_registry.REGISTRY]
-    if unknown or not config.precisions:
-        raise ExportError(f"--precisions: unknown precision(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
-                          f"choose from {', '.join(precision_registry.REGISTRY)}")
+    try:
+        config.precisions = precision_registry.check_names(config.precisions)  # drop repeats, keep the order
+    except ValueError as e:
+        raise ExportError(str(e)) from None
     for name in ("calibration_images", "parity_examples", "latency_threads", "latency_runs"):
         if getattr(config, name) < 1:
             raise ExportError(f"--{name} must be at least 1, got {getattr(config, name)}")
@@ -91,24 +101,45 @@ def _check_config(config: ExportConfig) -> None:
         raise ExportError(str(e)) from None
 
 
-def _load_run(config: ExportConfig) -> tuple[TreeEnsemble, dict, int | None]:
-    from hne_tf.training import TrainingError, load_trained
+def _check_trainer(config: ExportConfig, log: Callable[[str], None]) -> None:
+    """Refuses (or, with ``allow_training``, warns) while a ``train.py`` holds the run's lock: its
+    checkpoints change under the export."""
+    from hne_tf.training import trainer_holding
+
+    holder = trainer_holding(config.model_dir)
+    if holder is None:
+        return
+    what = f"--model_dir {config.model_dir} is being trained right now (train.py, {holder})"
+    if not config.allow_training:
+        raise ExportError(f"{what}: its checkpoints change under the export. Wait for it to finish, or pass "
+                          "--allow_training to export the newest checkpoint that restores now")
+    log(f"WARNING: {what}; exporting its newest checkpoint that restores now (--allow_training)")
+
+
+def _load_run(config: ExportConfig, log: Callable[[str], None]) -> TrainedRun:
+    """The run, read once: model, config.json, the checkpoint restored and its epochs (from the checkpoint
+    itself, which is what is exported); eval.json is only checked against it."""
+    from hne_tf.training import TrainingError, load_run
 
     try:
-        model = load_trained(config.model_dir)
+        run = load_run(config.model_dir)
     except TrainingError as e:
         raise ExportError(str(e)) from e
-    with open(os.path.join(config.model_dir, "config.json")) as f:
-        run = json.load(f)
-    epochs = None
+    log(f"using {run.checkpoint} ({run.epochs_trained} epochs trained)")
     eval_path = os.path.join(config.model_dir, "eval.json")
-    if os.path.exists(eval_path):
-        try:
-            with open(eval_path) as f:
-                epochs = json.load(f).get("epochs_trained")
-        except (json.JSONDecodeError, AttributeError):
-            epochs = None
-    return model, run, epochs
+    try:
+        evaluated = osutil.read_json(eval_path)
+    except FileNotFoundError:
+        return run
+    except (ValueError, OSError) as e:
+        reason = os_reason(e) if isinstance(e, OSError) else e
+        raise ExportError(f"{eval_path} cannot be read ({reason}): rewrite it with train.py "
+                          f"--model_dir={config.model_dir} --eval_only, or move it away") from None
+    epochs = evaluated.get("epochs_trained") if isinstance(evaluated, dict) else None
+    if epochs != run.epochs_trained:
+        log(f"WARNING: {eval_path} is for {epochs} epochs, the checkpoint exported for {run.epochs_trained}: "
+            "the manifest records the checkpoint's")
+    return run
 
 
 def _resolve_leaves(config: ExportConfig, model) -> tuple:
@@ -135,14 +166,14 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print) -> dict
     started = time.time()
     publish.recover(config.out_dir, log)
     _check_config(config)
+    _check_trainer(config, log)
     try:
-        stage = publish.make_stage(config.out_dir)  # before any work: an unwritable folder fails fast
+        stage = publish.Stage(config.out_dir)  # before any work: an unwritable folder fails fast
     except publish.PublishError as e:
         raise ExportError(str(e)) from None
     try:
         return _export(config, stage, started, log)
     except OSError as e:
-        shutil.rmtree(stage, ignore_errors=True)
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
             raise ExportError(f"disk full while writing the export beside {config.out_dir} ({e.strerror}); "
                               f"nothing was published and the previous contents of {config.out_dir} are "
@@ -150,17 +181,42 @@ def run_export(config: ExportConfig, log: Callable[[str], None] = print) -> dict
         raise ExportError(f"cannot write the export beside {config.out_dir}: {e.strerror or e}"
                           + (f" ({e.filename})" if e.filename else "")
                           + f"; the previous contents of {config.out_dir} are unchanged") from e
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
+    except (publish.PublishError, litert.UnsupportedLiteRT) as e:
+        raise ExportError(str(e)) from None
+    finally:
+        stage.close()  # whatever is left of the staging folder, and its lock
 
 
-def _export(config: ExportConfig, stage: str, started: float, log: Callable[[str], None]) -> dict:
-    model, run, epochs = _load_run(config)
+@dataclasses.dataclass
+class _Loaded:
+    """A file in LiteRT, loaded once (``--latency_threads`` threads): measured, its XNNPACK partitions
+    counted, then timed. ``runner``: a single model's; ``steps``: the anytime file's."""
+
+    interpreter: object
+    runner: rt.Runner | None = None
+    steps: rt.Steps | None = None
+
+
+@dataclasses.dataclass
+class _Measured:
+    """What the export measured, for the manifest (:func:`_manifest`)."""
+
+    entries: list[dict]
+    checks: dict
+    latency: dict
+    num_eval: int
+    costs: dict
+    slot_shapes: dict[str, tuple]
+    teacher: dict | None
+
+
+def _export(config: ExportConfig, stage: publish.Stage, started: float, log: Callable[[str], None]) -> dict:
+    run = _load_run(config, log)
+    model = run.model
     prefixes, members = _resolve_leaves(config, model)
     n = model.num_leaves
-    data_dir = config.data_dir if config.data_dir is not None else run.get("data_dir")
-    dataset = run["dataset"]
+    data_dir = config.data_dir if config.data_dir is not None else run.config.get("data_dir")
+    dataset = run.config["dataset"]
     info = data_lib.dataset_info(dataset)
     try:
         x_test, y_test = inputs.load_split(dataset, "test", data_dir, config.eval_examples)
@@ -176,8 +232,8 @@ def _export(config: ExportConfig, stage: str, started: float, log: Callable[[str
     log(f"exporting {model.preset} ({n} leaves, {costs['full_macs'] / 1e6:.2f} MMACs) from {config.model_dir}: "
         f"prefixes {prefixes}, members {members or 'none'}, anytime {'yes' if config.anytime else 'no'}, "
         f"{'teacher (every leaf + gate), ' if teacher else ''}"
-        f"precisions {', '.join(config.precisions)}; accuracy on {len(y_test)} {dataset} test images; "
-        f"Keras reference on {_keras_device()}")
+        f"precisions {', '.join(config.precisions)}; ensemble rule {model.ensemble_rule}; accuracy on "
+        f"{len(y_test)} {dataset} test images; Keras reference on {_keras_device()}")
 
     # The size bound compares the anytime file with the reference (float32)
     # k = N model, so that one is always built (and published only if asked for).
@@ -198,8 +254,10 @@ def _export(config: ExportConfig, stage: str, started: float, log: Callable[[str
         reference[conv.TEACHER_KEY] = model.teacher_logits(model(x_parity, training=False)).numpy()
 
     entries: list[dict] = []
+    loaded: dict[str, _Loaded] = {}  # the published files, kept loaded for the timing
     parity: list[dict] = []
     full_reference = None
+    measure = _Measure(x_test, y_test, len(x_parity), costs, teacher, model.ensemble_rule, config.latency_threads)
     for precision in config.precisions:
         calibrated = precision_registry.get(precision).calibrated
         jobs = [("prefix", k, conv.prefix_key(k)) for k in traced_prefixes]
@@ -213,16 +271,18 @@ def _export(config: ExportConfig, stage: str, started: float, log: Callable[[str
             rep = conv.representative_batches(graphs, [key], steps, calibration) if calibrated else None
             buf = converter.convert([key], precision, rep)
             name = f"{key}_{precision}.tflite"
-            entry, logits = _measure_single(buf, kind, index, precision, name, x_test, y_test,
-                                            len(x_parity), costs, teacher)
+            sha = _write(stage.path, name, buf) if publish_it else None
+            entry, logits, handle = measure.single(buf, os.path.join(stage.path, name) if sha else buf,
+                                                   kind, index, precision, name)
             if kind == "prefix" and index == n and precision == reference_precision:
                 full_reference = {"bytes": len(buf), "weight_bytes": conv.weight_bytes(buf), "file": name}
             if precision == reference_precision:
                 parity.append(parity_result(name, "serving_default", logits, reference[key],
                                             config.parity_tolerance))
             if publish_it:
-                entry["sha256"] = _write(stage, name, buf)
+                entry["sha256"] = sha
                 entries.append(entry)
+                loaded[name] = handle
                 log(f"  {name:<32} {len(buf) / 1024:9.1f} KiB  acc {entry['accuracy'] * 100:6.2f}%  "
                     f"({time.time() - t:.1f} s)")
         if config.anytime:
@@ -231,9 +291,9 @@ def _export(config: ExportConfig, stage: str, started: float, log: Callable[[str
             rep = conv.representative_batches(graphs, keys, steps, calibration) if calibrated else None
             buf = converter.convert(keys, precision, rep)
             name = f"anytime_{precision}.tflite"
-            sha = _write(stage, name, buf)
-            entry, logits = _measure_anytime(os.path.join(stage, name), buf, precision, step_dicts, x_test,
-                                             y_test, len(x_parity))
+            sha = _write(stage.path, name, buf)
+            entry, logits, loaded[name] = measure.anytime(os.path.join(stage.path, name), buf, precision,
+                                                          step_dicts)
             entries.append({**entry, "sha256": sha})
             if precision == reference_precision:
                 for s in steps:
@@ -241,7 +301,8 @@ def _export(config: ExportConfig, stage: str, started: float, log: Callable[[str
                                                 reference["anytime"][:, s.step - 1], config.parity_tolerance))
             log(f"  {name:<32} {len(buf) / 1024:9.1f} KiB  acc@N {entry['accuracy_by_leaves'][-1] * 100:6.2f}%  "
                 f"({time.time() - t:.1f} s)")
-    latency = _time_files(stage, entries, step_dicts, x_test[:1], config, log)
+    latency = _time_files(entries, loaded, x_test[:1], config, log)
+    loaded.clear()  # every interpreter closes before the publish
     checks = {"parity": {"tolerance": config.parity_tolerance,
                          "tolerance_kind": "relative: max |TFLite - Keras| <= tolerance x max(1, max |Keras|)",
                          "examples": int(len(x_parity)),
@@ -249,17 +310,21 @@ def _export(config: ExportConfig, stage: str, started: float, log: Callable[[str
               **_accuracy_drops(entries)}
     if config.anytime and reference_precision in config.precisions:
         checks["anytime_size"] = _size_check(entries, full_reference, config.max_anytime_size_ratio)
-    manifest = _manifest(model, run, epochs, info, config, costs, entries, checks, len(y_test), steps, graphs,
-                         latency, teacher)
-    mf.validate(manifest, stage)
-    _write(stage, "manifest.json", json.dumps(manifest, indent=2).encode("utf-8"))
+    # The slots' shapes are the traced step graphs' inputs and outputs.
+    slot_shapes = {"input": tuple(model.image_shape)}
+    for s in steps if config.anytime else ():
+        slot_shapes.update({w: graphs[conv.step_key(s.step)].outputs[w] for w in s.writes})
+    manifest = _manifest(run, info, config, _Measured(entries, checks, latency, len(y_test), costs, slot_shapes,
+                                                      teacher))
+    mf.validate(manifest, stage.path)
+    _write(stage.path, "manifest.json", json.dumps(manifest, indent=2).encode("utf-8"))
     _report(manifest, log)
     failures = _failures(checks)
     if failures:
-        rejected = publish.reject(stage, config.out_dir)
+        rejected = publish.reject(stage)
         raise ExportError("export checks failed:\n  " + "\n  ".join(failures)
                           + f"\nNothing was written to {config.out_dir}; the rejected files are in {rejected}")
-    publish.publish(stage, config.out_dir)
+    publish.publish(stage, config.overwrite)
     log(f"wrote {len(entries)} files and manifest.json to {config.out_dir} in {time.time() - started:.0f} s")
     return manifest
 
@@ -280,62 +345,77 @@ def _write(stage: str, name: str, buf: bytes) -> str:
     return hashlib.sha256(buf).hexdigest()
 
 
-# The parity images are the first ``num_parity`` test images, so their
-# TFLite logits are the first rows of the test-split logits.
+@dataclasses.dataclass
+class _Measure:
+    """Loads each file into LiteRT once and measures it on the test split.
 
-def _measure_single(buf, kind, index, precision, name, x_test, y_test, num_parity,
-                    costs, teacher=None) -> tuple[dict, np.ndarray]:
-    interpreter = rt.load_interpreter(buf, num_threads=os.cpu_count() or 1)
-    run = rt.Runner(interpreter, conv.DEFAULT_SIGNATURE)
-    test_logits = rt.run_batched(run, x_test)
-    parity_logits = test_logits[:num_parity]
-    ensemble = test_logits.mean(axis=1) if kind == "prefix" else test_logits
-    if kind == "prefix":
-        cost = costs["prefixes"][index - 1]
-        extra = {"k": index}
-    elif kind == "teacher":
-        cost = teacher
-        extra = {}
-    else:
-        cost = costs["members"][index]
-        extra = {"leaf": index}
-    entry = {"file": name, "kind": kind, "precision": precision, **extra, "bytes": len(buf),
-             "macs": cost["macs"], "params": cost["params"],
-             "accuracy": rt.accuracy(ensemble, y_test),
-             "delegate": interpreter.delegate_used,
-             "predictions": np.argmax(ensemble, -1),  # dropped before writing; for the accuracy drops
-             "signatures": interpreter.get_signature_list(),
-             "tensor_order": mf.tensor_order(buf),
-             "xnnpack": _xnnpack(buf)}
-    return entry, parity_logits
+    The parity images are the first ``num_parity`` test images, so their
+    TFLite logits are the first rows of the test-split logits. A prefix
+    file's accuracy is that of its ensemble under ``rule``
+    (:func:`hne_tf.ensemble.ensemble_logits`); the anytime file's
+    ``accuracy_by_leaves`` are those of the running ensemble
+    (:func:`hne_tf.ensemble.prefix_ensembles`).
+    """
+
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_parity: int
+    costs: dict
+    teacher: dict | None
+    rule: str
+    threads: int
+
+    def single(self, buf: bytes, source, kind: str, index, precision: str,
+               name: str) -> tuple[dict, np.ndarray, _Loaded]:
+        """``source``: the staged file's path, or ``buf`` for a file that is not published."""
+        interpreter = rt.load_interpreter(source, num_threads=self.threads)
+        runner = rt.Runner(interpreter, conv.DEFAULT_SIGNATURE)
+        test_logits = rt.run_batched(runner, self.x_test)
+        if kind == "prefix":
+            ensemble = ensemble_logits(test_logits, index, self.rule)  # [n, k, C] -> [n, C]
+            cost, extra = self.costs["prefixes"][index - 1], {"k": index}
+        elif kind == "teacher":
+            ensemble, cost, extra = test_logits, self.teacher, {}
+        else:
+            ensemble, cost, extra = test_logits, self.costs["members"][index], {"leaf": index}
+        entry = {"file": name, "kind": kind, "precision": precision, **extra, "bytes": len(buf),
+                 "macs": cost["macs"], "params": cost["params"],
+                 "accuracy": rt.accuracy(ensemble, self.y_test),
+                 "delegate": interpreter.delegate_used,
+                 "predictions": np.argmax(ensemble, -1),  # dropped before writing; for the accuracy drops
+                 "signatures": interpreter.get_signature_list(),
+                 "tensor_order": mf.tensor_order(buf),
+                 "xnnpack": _xnnpack(buf, interpreter)}
+        return entry, test_logits[:self.num_parity], _Loaded(interpreter, runner=runner)
+
+    def anytime(self, path: str, buf: bytes, precision: str, step_dicts: list[dict]) -> tuple[dict, np.ndarray,
+                                                                                                  _Loaded]:
+        interpreter = rt.load_interpreter(path, num_threads=self.threads)
+        sequence = rt.Steps(interpreter, step_dicts)
+        test_logits = sequence.run(self.x_test)
+        running = prefix_ensembles(test_logits, self.rule)
+        acc = [rt.accuracy(running[:, k], self.y_test) for k in range(len(step_dicts))]
+        entry = {"file": os.path.basename(path), "kind": "anytime", "precision": precision, "bytes": len(buf),
+                 "weight_bytes": conv.weight_bytes(buf), "accuracy_by_leaves": acc,
+                 "delegate": interpreter.delegate_used,
+                 "signatures": interpreter.get_signature_list(),
+                 "tensor_order": mf.tensor_order(buf),
+                 "xnnpack": _xnnpack(buf, interpreter)}
+        return entry, test_logits[:self.num_parity], _Loaded(interpreter, steps=sequence)
 
 
-def _xnnpack(buf) -> dict:
-    """XNNPACK partitions of a file: the most and the total over its signatures, and the ops left outside."""
-    per = rt.partitions(buf)
+def _xnnpack(buf, interpreter) -> dict:
+    """XNNPACK partitions of a file: the most and the total over its signatures, and the ops left outside
+    (a one-signature file read from ``interpreter``, which already holds it)."""
+    per = rt.partitions(buf, interpreter=interpreter)
     return {"partitions_max": max((p["partitions"] for p in per.values()), default=0),
             "partitions_total": sum(p["partitions"] for p in per.values()),
             "fallback_ops": sorted({op for p in per.values() for op in p["fallback"]})}
 
 
-def _measure_anytime(path, buf, precision, step_dicts, x_test, y_test, num_parity) -> tuple[dict, np.ndarray]:
-    interpreter = rt.load_interpreter(path, num_threads=os.cpu_count() or 1)
-    test_logits = rt.run_steps(interpreter, step_dicts, x_test)
-    parity_logits = test_logits[:num_parity]
-    n = len(step_dicts)
-    running = np.cumsum(test_logits, axis=1) / np.arange(1, n + 1)[None, :, None]
-    acc = [rt.accuracy(running[:, k], y_test) for k in range(n)]
-    entry = {"file": os.path.basename(path), "kind": "anytime", "precision": precision, "bytes": len(buf),
-             "weight_bytes": conv.weight_bytes(buf), "accuracy_by_leaves": acc,
-             "delegate": interpreter.delegate_used,
-             "signatures": interpreter.get_signature_list(),
-             "tensor_order": mf.tensor_order(buf),
-             "xnnpack": _xnnpack(buf)}
-    return entry, parity_logits
-
-
-def _time_files(stage, entries, step_dicts, image, config, log) -> dict:
-    """Latency of every file, timed interleaved: each round runs every file once (batch 1).
+def _time_files(entries, loaded: dict[str, _Loaded], image, config, log) -> dict:
+    """Latency of every file, timed interleaved: each round runs every file once (batch 1), on the
+    interpreter that measured it.
 
     Fills ``latency_ms`` and ``latency_iqr_ms`` of single models, and
     ``step_latency_ms`` / ``all_steps_latency_ms`` (with their IQRs) of anytime
@@ -345,19 +425,17 @@ def _time_files(stage, entries, step_dicts, image, config, log) -> dict:
     callables = {}
     step_rows: dict[str, list] = {}
     for e in entries:
-        interpreter = rt.load_interpreter(os.path.join(stage, e["file"]), num_threads=config.latency_threads)
+        handle = loaded[e["file"]]
         if e["kind"] == "anytime":
-            sequence = rt.Steps(interpreter, step_dicts)
             rows = step_rows.setdefault(e["file"], [])
 
-            def run_all(sequence=sequence, rows=rows) -> None:
+            def run_all(sequence=handle.steps, rows=rows) -> None:
                 row = np.zeros(len(sequence))
                 sequence.run(image, row)
                 rows.append(row)
             callables[e["file"]] = run_all
         else:
-            runner = rt.Runner(interpreter, conv.DEFAULT_SIGNATURE)
-            callables[e["file"]] = lambda runner=runner: runner.one(image)
+            callables[e["file"]] = lambda runner=handle.runner: runner.one(image)
     t = time.time()
     # prime: each timed call follows an untimed call of the same file, so
     # every file is timed with its own weights in the caches.
@@ -445,13 +523,15 @@ def _accuracy_drops(entries) -> dict:
     return {"accuracy_drops": rows, "int8": legacy}
 
 
-def _size_check(entries, full_f32, bound) -> dict:
-    anytime = next(e for e in entries if e["kind"] == "anytime" and e["precision"] == "float32")
-    ratio = anytime["bytes"] / full_f32["bytes"]
-    weight_ratio = anytime["weight_bytes"] / full_f32["weight_bytes"]
-    return {"anytime_bytes": anytime["bytes"], "full_model_bytes": full_f32["bytes"], "ratio": round(ratio, 4),
+def _size_check(entries, full_reference, bound) -> dict:
+    """The anytime file of the reference precision against the k = N model of that precision."""
+    reference = precision_registry.REFERENCE
+    anytime = next(e for e in entries if e["kind"] == "anytime" and e["precision"] == reference)
+    ratio = anytime["bytes"] / full_reference["bytes"]
+    weight_ratio = anytime["weight_bytes"] / full_reference["weight_bytes"]
+    return {"anytime_bytes": anytime["bytes"], "full_model_bytes": full_reference["bytes"], "ratio": round(ratio, 4),
             "bound": bound, "anytime_weight_bytes": anytime["weight_bytes"],
-            "full_model_weight_bytes": full_f32["weight_bytes"], "weight_ratio": round(weight_ratio, 4),
+            "full_model_weight_bytes": full_reference["weight_bytes"], "weight_ratio": round(weight_ratio, 4),
             # Every node's weights stored once: no more constant bytes than the
             # full model (1% slack for small shared constants such as shapes).
             "passed": bool(ratio <= bound and weight_ratio <= 1.01)}
@@ -472,16 +552,20 @@ def _failures(checks) -> list[str]:
     return out
 
 
-def _manifest(model, run, epochs, info, config, costs, entries, checks, num_eval, steps, graphs, latency,
-              teacher=None) -> dict:
+def _manifest(run: TrainedRun, info, config: ExportConfig, measured: _Measured) -> dict:
+    """The manifest (schema v1, docs/architecture.md section 11) of the run ``run``, exported as ``config``
+    asked and measured as ``measured`` says; ``info``: the data set's (``data.dataset_info``)."""
+    model, costs, teacher = run.model, measured.costs, measured.teacher
     n = model.num_leaves
+    steps = model.anytime_steps()
     manifest = {
         "format": mf.FORMAT,
         "version": mf.VERSION,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "model": {"preset": model.preset, "family": model.family, "options": run.get("model_options") or {},
+        "model": {"preset": model.preset, "family": model.family, "options": run.config.get("model_options") or {},
                   "branching": list(model.spec.branching), "num_leaves": n, "num_classes": model.num_classes,
-                  "dataset": run["dataset"], "loss": run.get("loss"), "epochs_trained": epochs},
+                  "dataset": run.config["dataset"], "loss": run.config.get("loss"),
+                  "epochs_trained": run.epochs_trained, "checkpoint": os.path.basename(run.checkpoint)},
         "input": {"name": "input", "shape": [conv.BATCH, *model.image_shape], "dtype": "float32", "layout": "NHWC",
                   "batch": {"size": conv.BATCH, "static": True,
                             "note": "every file takes one image per call (static batch, so that no op depends on "
@@ -491,9 +575,8 @@ def _manifest(model, run, epochs, info, config, costs, entries, checks, num_eval
                                     "mean": list(info.mean), "std": list(info.std)}},
         "labels": list(info.labels),
         "num_leaves": n,
-        "ensemble": {"combine": "mean_logits",
-                     "prediction": "softmax of the mean of the first k leaves' logits"},
-        "evaluation": {"dataset": run["dataset"], "split": "test", "num_examples": num_eval},
+        "ensemble": {"combine": model.ensemble_rule, "prediction": ENSEMBLE_RULES[model.ensemble_rule]},
+        "evaluation": {"dataset": run.config["dataset"], "split": "test", "num_examples": measured.num_eval},
         "latency": {"unit": "ms", "statistic": "median", "batch": 1, "threads": config.latency_threads,
                     "runs": config.latency_runs, "warmup": config.latency_warmup, "delegate": rt.DELEGATE,
                     "note": "host CPU, Python LiteRT, zero-copy calls (runtime.Runner.one, runtime.Steps: the "
@@ -503,20 +586,16 @@ def _manifest(model, run, epochs, info, config, costs, entries, checks, num_eval
                              "file, so that a burst of load lands on all files alike",
                     "cache": "warm: each timed call right after an untimed call of the same file",
                     "spread": "*_iqr_ms: interquartile range (75th - 25th percentile) of the timed rounds",
-                    "cpu_count": os.cpu_count(), **latency},
+                    "cpu_count": os.cpu_count(), **measured.latency},
         "precisions": {p: precision_registry.get(p).help for p in config.precisions},
         "outputs": "signature outputs are keyed by name; files[].tensor_order gives each signature's inputs "
                    "and outputs in the order of its subgraph's tensors, for index-based APIs",
-        "files": entries,
-        "checks": checks,
+        "files": measured.entries,
+        "checks": measured.checks,
     }
     if config.anytime:
-        # The slots' shapes are the traced step graphs' inputs and outputs.
-        shapes = {"input": tuple(model.image_shape)}
-        for s in steps:
-            shapes.update({w: graphs[conv.step_key(s.step)].outputs[w] for w in s.writes})
         manifest["anytime"] = {
-            "slots": {name: [conv.BATCH, *shape] for name, shape in shapes.items()},
+            "slots": {name: [conv.BATCH, *shape] for name, shape in measured.slot_shapes.items()},
             "steps": [{**_step_dict(s), "leaf": s.leaf, "start_block": s.start_block,
                        "macs": costs["steps"][s.step - 1]["macs"], "params": costs["steps"][s.step - 1]["params"]}
                       for s in steps],

@@ -21,7 +21,8 @@ The file (``decision_fixture.json`` beside the manifest by default)::
    "predicted_ms": [N],                  # the deadline rule's per-step predictions
    "leaf_logits": [n][N][C],             # step s's leaf logits for image i
    "step_ms": [n][N],                    # measured latency of step s on image i
-   "running_mean": [n][N][C],            # mean of the first k leaf logits (k = s + 1)
+   "combine": "mean_logits" | "mean_probs",  # the manifest's ensemble.combine
+   "running_mean": [n][N][C],            # the ensemble logits of the first k leaves (k = s + 1)
    "cases": [{"rule": "leaves" | "confidence" | "deadline", "value": v,
               "steps": [n], "prediction": [n], "elapsed_ms": [n]}, ...]}
 
@@ -29,8 +30,12 @@ Semantics an engine must follow to reproduce ``cases`` (those of
 ``hne_tf.export.anytime.StoppingRule.run_next`` and ``replay``):
 
 * step 1 always runs; no step past ``N`` runs;
-* the ensemble after ``k`` steps is the sum of the first ``k`` leaf logits
-  divided by ``k``, and its probabilities are its softmax;
+* the ensemble logits after ``k`` steps follow ``combine``: with
+  ``"mean_logits"`` the sum of the first ``k`` leaf logits divided by ``k``;
+  with ``"mean_probs"`` the log of the mean of their softmax probabilities
+  (``log((exp(l_1) + ... + exp(l_k)) / k)``, ``l_i`` a leaf's log-softmax,
+  summed as a running logsumexp); the probabilities are their softmax
+  (``hne_tf.ensemble.RunningMean``). ``running_mean`` records them;
 * ``leaves v``: run step ``k + 1`` while ``k < v``;
 * ``confidence v``: run step ``k + 1`` while the max probability after ``k``
   steps is below ``v``;
@@ -89,17 +94,18 @@ def build(manifest_path: str, num_images: int = 32, precision: str = "float32", 
     images = engine.preprocess(pixels)
     predicted = engine.calibrate(images[: min(len(images), 32)])
     trace = engine.trace(images)
-    running = prefix_ensembles(trace["logits"])
+    running = prefix_ensembles(trace["logits"], engine.rule)
     cases = []
     for kind, value in default_rules(engine.num_steps, predicted):
         rule = StoppingRule(kind, value)
-        outcome = replay(trace, rule, predicted)
+        outcome = replay(trace, rule, predicted, engine.rule)
         cases.append({"rule": kind, "value": value, "steps": outcome["steps"].tolist(),
                       "prediction": outcome["prediction"].tolist(),
                       "elapsed_ms": [float(v) for v in outcome["elapsed_ms"]]})
     return {"format": FORMAT, "version": VERSION, "manifest": engine.manifest_sha256,
             "precision": precision, "num_images": int(len(images)), "num_steps": engine.num_steps,
-            "num_classes": int(trace["logits"].shape[-1]), "labels": [int(v) for v in labels],
+            "num_classes": int(trace["logits"].shape[-1]), "combine": engine.rule,
+            "labels": [int(v) for v in labels],
             "sample_indices": list(range(len(images))), "predicted_ms": [float(v) for v in predicted],
             "leaf_logits": trace["logits"].astype(float).tolist(),
             "step_ms": trace["step_ms"].astype(float).tolist(),
@@ -114,6 +120,7 @@ def main(argv) -> None:
     from absl import flags
 
     from hne_tf.data import DataError
+    from hne_tf.export.litert_adapter import UnsupportedLiteRT
 
     FLAGS = flags.FLAGS
     if len(argv) > 1:
@@ -124,7 +131,7 @@ def main(argv) -> None:
     try:
         fixture = build(FLAGS.manifest, FLAGS.num_images, FLAGS.precision, FLAGS.threads, FLAGS.data_dir)
         write(fixture, out)
-    except (mf.ManifestError, ValueError, DataError, OSError) as e:
+    except (mf.ManifestError, ValueError, DataError, OSError, UnsupportedLiteRT) as e:
         sys.exit(f"export.fixture: error: {e}")
     print(f"wrote {out}: {fixture['num_images']} images x {fixture['num_steps']} steps, "
           f"{len(fixture['cases'])} rules")

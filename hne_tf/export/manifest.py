@@ -10,7 +10,9 @@ Schema version 1 (documented field by field in the README, "The manifest"):
                  (``(pixel / 255 - mean) / std`` per channel)
 ``labels``       class names, ``num_classes`` of them
 ``num_leaves``   N
-``ensemble``     how leaves combine: the mean of their logits, then softmax
+``ensemble``     how leaves combine: ``combine`` is ``"mean_logits"`` (softmax of the mean
+                 of their logits) or ``"mean_probs"`` (the mean of their probabilities,
+                 EnsembleNet), :data:`hne_tf.ensemble.RULES`
 ``evaluation``   dataset, split and number of test examples behind every accuracy
 ``latency``      how latencies were measured (batch 1, threads, runs, median)
 ``files``        one entry per ``.tflite`` (see ``FILE_KINDS``)
@@ -22,18 +24,23 @@ Schema version 1 (documented field by field in the README, "The manifest"):
                  leaves_params + gate_params; its files have kind ``"teacher"``
 ``checks``       parity, int8 accuracy drops, the anytime size bound
 
-The Python runner (``hne_tf.export.anytime``) and the Java engine read the same file;
-:func:`validate` is what both trust.
+The Python consumers (the runner ``hne_tf.export.anytime``, the benchmark,
+the fixture, the demo samples) call :func:`validate` (through :func:`load`)
+before reading anything. The Java and JS engines read the same file with
+validators of their own (``android_demo/engine``'s ``Manifest``,
+``web_demo/engine.js``'s ``validateManifest``), which must apply the same
+checks; nothing but Python runs this one.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable
 
+from hne_tf.ensemble import RULES as COMBINE_RULES
 from hne_tf.export.precisions import REGISTRY
+from hne_tf.osutil import read_json
 
 FORMAT = "hne-tf-manifest"
 VERSION = 1
@@ -131,6 +138,10 @@ def validate(manifest: dict, base_dir: str | None = None, check_files: bool = Tr
     labels = _need(manifest, "labels", list, "manifest", p)
     if num_classes is not None and labels is not None and num_classes != len(labels):
         p.append(f"labels: {len(labels)} names for num_classes={num_classes}")
+    ensemble = _need(manifest, "ensemble", dict, "manifest", p)
+    combine = _need(ensemble, "combine", str, "ensemble", p) if ensemble is not None else None
+    if combine is not None and combine not in COMBINE_RULES:
+        p.append(f"ensemble.combine: {combine!r} is not one of {tuple(COMBINE_RULES)}")
 
     anytime = manifest.get("anytime")
     if anytime is not None:
@@ -328,15 +339,23 @@ def load(path: str, check_files: bool = True) -> dict:
         path = os.path.join(path, "manifest.json")
     if not os.path.isfile(path):
         raise ManifestError(f"{path} does not exist (run `python -m export --model_dir=RUN --out_dir=OUT` first)")
+    manifest = read(path)
+    validate(manifest, os.path.dirname(os.path.abspath(path)), check_files)
+    return manifest
+
+
+def read(path: str) -> object:
+    """The JSON in ``path``, unvalidated; ManifestError (one line) for a file that cannot be read or parsed.
+
+    Size and nesting depth are bounded before parsing (:func:`hne_tf.osutil.read_json`), so a hostile
+    file (200,000 nested ``[``) is one clear error, not a ``RecursionError``.
+    """
     try:
-        with open(path, encoding="utf-8") as f:
-            manifest = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        return read_json(path)
+    except ValueError as e:
         raise ManifestError(f"{path} is not valid JSON: {e}") from None
     except OSError as e:
         raise ManifestError(f"{path} cannot be read: {e.strerror or e}") from None
-    validate(manifest, os.path.dirname(os.path.abspath(path)), check_files)
-    return manifest
 
 
 def files_of(manifest: dict, kind: str, precision: str | None = None) -> list[dict]:
@@ -364,4 +383,4 @@ def anytime_file(manifest: dict, precision: str) -> dict:
 
 
 __all__ = ["FORMAT", "FILE_KINDS", "ManifestError", "PRECISIONS", "TEACHER_COSTS", "VERSION", "anytime_file",
-           "files_of", "load", "sha256", "teacher_file", "tensor_order", "validate"]
+           "files_of", "load", "read", "sha256", "teacher_file", "tensor_order", "validate"]

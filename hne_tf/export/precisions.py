@@ -63,6 +63,16 @@ def get(name: str) -> Precision:
     return REGISTRY[name]
 
 
+def check_names(names: Iterable[str]) -> tuple[str, ...]:
+    """``names`` without repeats, in order; ValueError naming the unknown ones (or none given)."""
+    names = tuple(dict.fromkeys(names))
+    unknown = [p for p in names if p not in REGISTRY]
+    if unknown or not names:
+        raise ValueError(f"--precisions: unknown precision(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+                         f"choose from {', '.join(REGISTRY)}")
+    return names
+
+
 @register("float32", "float32 weights and activations")
 def _float32(converter, tf, representative) -> None:
     del converter, tf, representative  # the converter's defaults
@@ -92,7 +102,7 @@ def cli_help() -> str:
     return "Comma list of: " + "; ".join(f"{p.name} ({p.help})" for p in REGISTRY.values()) + "."
 
 
-__all__ = ["Precision", "REFERENCE", "REGISTRY", "cli_help", "get", "register"]
+__all__ = ["Precision", "REFERENCE", "REGISTRY", "check_names", "cli_help", "get", "register"]
 
 # Precisions in files of their own (hne_tf/export/extra_precisions/): each module registers itself.
 plugins.import_package("hne_tf.export.extra_precisions")

@@ -15,6 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from hne_tf.export import litert_adapter as litert
 from hne_tf.quiet import NOISE, quiet_native_stderr
 
 if TYPE_CHECKING:
@@ -75,12 +76,10 @@ class Runner:
     def __init__(self, interpreter: Interpreter, key: str) -> None:
         self.interpreter = interpreter
         self.key = key
-        self._runner = interpreter.get_signature_runner(key)
-        self._wrapper = self._runner._interpreter_wrapper
-        self._index = self._runner._subgraph_index
-        self._inputs = dict(self._runner._inputs)
-        self._outputs = list(self._runner._outputs)
-        signatures = self._runner.get_input_details()
+        self._sub = litert.Subgraph(interpreter, key)
+        self._inputs = self._sub.inputs
+        self._outputs = list(self._sub.outputs.items())
+        signatures = self._sub.runner.get_input_details()
         #: The static batch of the inputs, or None where it is dynamic (-1).
         self.batch = static_batch(signatures[name]["shape_signature"] for name in self._inputs)
         self._shapes = None
@@ -103,14 +102,13 @@ class Runner:
         if shapes != self._shapes:
             self._views = None
             for name, value in feed.items():
-                self._wrapper.ResizeInputTensor(self._inputs[name], np.array(value.shape, np.int32), False,
-                                                self._index)
-            self._wrapper.AllocateTensors(self._index)
+                self._sub.resize_input(self._inputs[name], value.shape)
+            self._sub.allocate()
             self._shapes = shapes
         for name, value in feed.items():
-            self._wrapper.SetTensor(self._inputs[name], value, self._index)
-        self._wrapper.Invoke(self._index)
-        return {name: self._wrapper.GetTensor(i, self._index) for name, i in self._outputs}
+            self._sub.set_tensor(self._inputs[name], value)
+        self._sub.invoke()
+        return {name: self._sub.get_tensor(i) for name, i in self._outputs}
 
     def one(self, image: np.ndarray, output: str = "logits") -> np.ndarray:
         """One image ``[1, ...]`` through a one-input signature, zero-copy: the
@@ -120,17 +118,16 @@ class Runner:
         if self._views is None:
             (name, index), = self._inputs.items()
             self._call({name: np.zeros((1, *image.shape[1:]), np.float32)})
-            self._views = (self._wrapper.tensor(self.interpreter, index, self._index),
-                           {n: self._wrapper.tensor(self.interpreter, i, self._index) for n, i in self._outputs})
+            self._views = (self._sub.view(index), {n: self._sub.view(i) for n, i in self._outputs})
         np.copyto(self._views[0], image)
-        self._wrapper.Invoke(self._index)
+        self._sub.invoke()
         return self._views[1][output]
 
     def invoke(self) -> None:
         """Runs the signature again on the inputs of the last call, copying nothing (for timing)."""
         if self._shapes is None:
             raise RuntimeError("invoke() needs a previous call")
-        self._wrapper.Invoke(self._index)
+        self._sub.invoke()
 
 
 def static_batch(shape_signatures) -> int | None:
@@ -160,7 +157,9 @@ class Steps:
     the one slot it reads from its writer's output buffer into its own input
     buffer (LiteRT's Python API cannot point one subgraph's input at
     another's output: this copy is the unavoidable one) and invokes its
-    subgraph. Nothing else is copied, resized or allocated per step.
+    subgraph. Nothing else is copied, resized or allocated per step. (The
+    buffers are reached through :mod:`hne_tf.export.litert_adapter`, the one
+    user of LiteRT's private API.)
 
     ``interpreters``: optionally one interpreter per step, all of the same
     file (e.g. a 1-thread one for small steps and a 2-thread one for large
@@ -181,9 +180,8 @@ class Steps:
         self._sources: list[np.ndarray | None] = []
         self.outputs: list[dict[str, np.ndarray]] = []
         for s, interp in zip(self.steps, self.interpreters, strict=True):
-            runner = interp.get_signature_runner(s["signature"])
-            wrapper, index = runner._interpreter_wrapper, runner._subgraph_index
-            inputs, outputs = dict(runner._inputs), dict(runner._outputs)
+            sub = litert.Subgraph(interp, s["signature"])
+            inputs, outputs = sub.inputs, sub.outputs
             if set(inputs) != {s["reads"]}:
                 raise ValueError(f"signature {s['signature']} takes inputs {sorted(inputs)}, the manifest says "
                                  f"it reads {s['reads']!r}")
@@ -191,18 +189,18 @@ class Steps:
             if missing or "logits" not in outputs:
                 lacking = sorted((missing | {"logits"}) - set(outputs))
                 raise ValueError(f"signature {s['signature']} has no output(s) {lacking}")
-            shape = runner.get_input_details()[s["reads"]]["shape_signature"]
+            shape = sub.runner.get_input_details()[s["reads"]]["shape_signature"]
             if shape[0] != 1:
-                wrapper.ResizeInputTensor(inputs[s["reads"]], np.array([1, *shape[1:]], np.int32), False, index)
-            wrapper.AllocateTensors(index)
-            views = {name: wrapper.tensor(interp, i, index) for name, i in outputs.items()}
-            dst = wrapper.tensor(interp, inputs[s["reads"]], index)
+                sub.resize_input(inputs[s["reads"]], [1, *shape[1:]])
+            sub.allocate()
+            views = {name: sub.view(i) for name, i in outputs.items()}
+            dst = sub.view(inputs[s["reads"]])
             if s["reads"] != "input" and s["reads"] not in writer:
                 raise ValueError(f"step {s['signature']} reads {s['reads']!r} before any step writes it")
             # The slot as it stands before this step: its latest writer so far
             # (later steps rewrite a slot for other nodes of the tree).
             self._sources.append(None if s["reads"] == "input" else writer[s["reads"]])
-            self._plan.append((wrapper.Invoke, index, dst, s["reads"], views["logits"]))
+            self._plan.append((*sub.invoke_parts, dst, s["reads"], views["logits"]))
             self.outputs.append(views)
             for w in s["writes"]:
                 writer[w] = views[w]
@@ -264,13 +262,9 @@ class Steps:
             invoke(sub)
 
 
-def run_steps(interpreter: Interpreter, steps: Sequence[dict], inputs: np.ndarray,
-              batch_size: int = 256) -> np.ndarray:
-    """All anytime steps over ``inputs``, one image at a time: logits ``[n, steps, classes]``.
-
-    ``batch_size`` is kept for callers; the steps run at batch 1 (the
-    zero-copy path of :class:`Steps`)."""
-    positive("batch_size", batch_size)
+def run_steps(interpreter: Interpreter, steps: Sequence[dict], inputs: np.ndarray) -> np.ndarray:
+    """All anytime steps over ``inputs``, one image at a time (the zero-copy path of
+    :class:`Steps`): logits ``[n, steps, classes]``."""
     return Steps(interpreter, steps).run(inputs)
 
 
@@ -299,9 +293,7 @@ def compiled_model(path: str, num_threads: int = 1) -> CompiledModel | None:
         if _ENVIRONMENT is None:
             # One environment for every model: each one created and dropped
             # announces its accelerators on stderr again.
-            from ai_edge_litert.compiled_model import _create_default_environment
-
-            _ENVIRONMENT = _create_default_environment()
+            _ENVIRONMENT = litert.default_environment()
         model = CompiledModel.from_file(str(path), environment=_ENVIRONMENT, options=Options(
             hardware_accelerators=HardwareAccelerator.CPU, cpu_options=CpuOptions(num_threads=num_threads)))
         _flush_c_stdio()  # LiteRT's log lines sit in a C stdio buffer; flush them into the block
@@ -401,7 +393,7 @@ def signature_models(buf: bytes) -> dict[str, bytes]:
     return out
 
 
-def partitions(buf: bytes, num_threads: int = 1) -> dict[str, dict]:
+def partitions(buf: bytes, num_threads: int = 1, interpreter: Interpreter | None = None) -> dict[str, dict]:
     """How XNNPACK takes each signature of a flatbuffer.
 
     Per signature: ``partitions`` (the delegate kernels LiteRT put in its
@@ -412,33 +404,44 @@ def partitions(buf: bytes, num_threads: int = 1) -> dict[str, dict]:
     kernels are appended as ``DELEGATE`` nodes, and an op runs outside them
     exactly when a tensor it writes is read by a partition, by another such
     op or is a graph output, without being written by a partition.
+
+    ``interpreter``: ``buf`` already loaded (:func:`load_interpreter`). A
+    one-signature file is then read from it, not loaded again. LiteRT's
+    Python API lists the nodes of subgraph 0 only, so each signature of a
+    multi-signature file is loaded as a model of its own
+    (:func:`signature_models`).
     """
-    result = {}
-    for key, one in signature_models(buf).items():
-        interpreter = load_interpreter(one, num_threads=num_threads)
-        if interpreter.delegate_used != "xnnpack":
-            ops = [d["op_name"] for d in interpreter._get_ops_details()]
-            result[key] = {"partitions": 0, "ops": len(ops), "fallback": sorted(ops)}
-            continue
-        details = interpreter._get_ops_details()
-        delegates = [d for d in details if d["op_name"] == "DELEGATE"]
-        ops = [d for d in details if d["op_name"] != "DELEGATE"]
-        by_delegate = {int(t) for d in delegates for t in d["outputs"]}
-        needed = {int(t) for d in delegates for t in d["inputs"]}
-        needed |= {int(d["index"]) for d in interpreter.get_output_details()}
-        outside: set[int] = set()
-        changed = True
-        while changed:
-            changed = False
-            for d in ops:
-                outs = {int(t) for t in d["outputs"]}
-                if d["index"] not in outside and outs & needed and not outs <= by_delegate:
-                    outside.add(d["index"])
-                    needed |= {int(t) for t in d["inputs"] if t >= 0}
-                    changed = True
-        result[key] = {"partitions": len(delegates), "ops": len(ops),
-                       "fallback": sorted(d["op_name"] for d in ops if d["index"] in outside)}
-    return result
+    if interpreter is not None:
+        keys = list(interpreter.get_signature_list())
+        if len(keys) == 1 and litert.Subgraph(interpreter, keys[0]).subgraph == 0:
+            return {keys[0]: _partitions_of(interpreter)}
+    return {key: _partitions_of(load_interpreter(one, num_threads=num_threads))
+            for key, one in signature_models(buf).items()}
+
+
+def _partitions_of(interpreter: Interpreter) -> dict:
+    """:func:`partitions` of subgraph 0 of ``interpreter``."""
+    if interpreter.delegate_used != "xnnpack":
+        ops = [d["op_name"] for d in litert.ops_details(interpreter)]
+        return {"partitions": 0, "ops": len(ops), "fallback": sorted(ops)}
+    details = litert.ops_details(interpreter)
+    delegates = [d for d in details if d["op_name"] == "DELEGATE"]
+    ops = [d for d in details if d["op_name"] != "DELEGATE"]
+    by_delegate = {int(t) for d in delegates for t in d["outputs"]}
+    needed = {int(t) for d in delegates for t in d["inputs"]}
+    needed |= {int(d["index"]) for d in interpreter.get_output_details()}
+    outside: set[int] = set()
+    changed = True
+    while changed:
+        changed = False
+        for d in ops:
+            outs = {int(t) for t in d["outputs"]}
+            if d["index"] not in outside and outs & needed and not outs <= by_delegate:
+                outside.add(d["index"])
+                needed |= {int(t) for t in d["inputs"] if t >= 0}
+                changed = True
+    return {"partitions": len(delegates), "ops": len(ops),
+            "fallback": sorted(d["op_name"] for d in ops if d["index"] in outside)}
 
 
 def positive(name: str, value, minimum: int = 1) -> None:

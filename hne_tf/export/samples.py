@@ -62,7 +62,12 @@ def manifest_test_images(manifest: dict, num: int, data_dir: str | None = None) 
 
 
 def preprocess(manifest: dict, pixels: np.ndarray) -> np.ndarray:
-    """Raw pixels ``[..., H, W, C]`` in 0..255 -> the model's float32 input, per ``manifest["input"]``."""
+    """Raw pixels ``[..., H, W, C]`` in 0..255 -> the model's float32 input, per ``manifest["input"]``.
+
+    ``(pixel / 255 - mean[c]) / std[c]`` with every operation in float32. The one preprocessing of
+    the host (the anytime runner, the fixture, the demos' checks); the Java and JS engines test
+    theirs against its vectors (``tests/data/preprocess_vectors.json``).
+    """
     norm = manifest["input"]["normalization"]
     mean = np.asarray(norm["mean"], np.float32)
     std = np.asarray(norm["std"], np.float32)

@@ -7,7 +7,8 @@ from hne_tf import presets
 from hne_tf.families._common import CIFAR_DEPTH, basic_blocks, ch, cifar_plan, cifar_stem
 from hne_tf.presets import Architecture, integer, positive
 
-ENSEMBLENET = presets.register_family("ensemblenet", "EnsembleNet: a shared lower half and narrower heads")
+ENSEMBLENET = presets.register_family("ensemblenet", "EnsembleNet: a shared lower half and narrower heads",
+                                      ensemble_rule="mean_probs")
 
 
 def ensemblenet_resnet(input_shape, num_classes, depth, num_heads, shrink, width) -> Architecture:

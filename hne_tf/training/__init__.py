@@ -20,7 +20,7 @@ One module per concern (compare tf-models' ``base_task`` / ``base_trainer`` /
 - :mod:`~hne_tf.training.lock`: one run per ``--model_dir``;
 - :mod:`~hne_tf.training.interrupt`: Ctrl-C during ``fit``;
 - :mod:`~hne_tf.training.report`: evaluation, plot and table;
-- :mod:`~hne_tf.training.job`: the job (:func:`run`) and the loader (:func:`load_trained`).
+- :mod:`~hne_tf.training.job`: the job (:func:`run`) and the loaders (:func:`load_run`, :func:`load_trained`).
 
 This package re-exports the public names of each.
 """
@@ -29,8 +29,8 @@ from hne_tf.training.checkpoints import CHECKPOINT_PREFIX, Checkpointer, StopOnN
 from hne_tf.training.config import RESUME_FLAGS, TrainConfig, validate
 from hne_tf.training.distribute import STRATEGIES, describe_devices, is_chief, make_strategy
 from hne_tf.training.errors import Interrupted, TrainingError
-from hne_tf.training.job import load_trained, run
-from hne_tf.training.lock import LOCK_FILE, RunLock
+from hne_tf.training.job import TrainedRun, load_run, load_trained, run
+from hne_tf.training.lock import LOCK_FILE, RunLock, trainer_holding
 from hne_tf.training.report import evaluate, format_eval, plot_eval
 from hne_tf.training.schedules import SCHEDULES, PaperSchedule
 from hne_tf.training.task import ClassificationTask, Task
@@ -38,5 +38,6 @@ from hne_tf.training.trainer import EnsembleTrainer
 
 __all__ = ["CHECKPOINT_PREFIX", "LOCK_FILE", "RESUME_FLAGS", "SCHEDULES", "STRATEGIES", "Checkpointer",
            "ClassificationTask", "EnsembleTrainer", "Interrupted", "PaperSchedule", "RunLock", "StopOnNaN", "Task",
-           "TrainConfig", "TrainingError", "checkpoint_numbers", "describe_devices", "evaluate", "format_eval",
-           "is_chief", "load_trained", "make_strategy", "plot_eval", "restore", "run", "validate"]
+           "TrainConfig", "TrainedRun", "TrainingError", "checkpoint_numbers", "describe_devices", "evaluate",
+           "format_eval", "is_chief", "load_run", "load_trained", "make_strategy", "plot_eval", "restore", "run",
+           "trainer_holding", "validate"]

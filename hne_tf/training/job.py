@@ -1,6 +1,6 @@
 """The whole job behind ``train.py`` (:func:`run`: data, model, optimizer and schedule,
 strategy, checkpoints with resume, TensorBoard, evaluation and plots) and the loader of a
-finished run (:func:`load_trained`)."""
+finished run (:func:`load_run`, :func:`load_trained`)."""
 
 from __future__ import annotations
 
@@ -285,13 +285,30 @@ def _train_and_evaluate(state: _Run, interrupt: SigintGuard, extra_callbacks: li
     return result
 
 
-def load_trained(model_dir: str) -> TreeEnsemble:
-    """Rebuilds the ensemble of a ``train.py`` run and restores its latest weights.
+@dataclasses.dataclass(frozen=True)
+class TrainedRun:
+    """A finished (or running) ``train.py`` run, loaded once: what the export reads.
+
+    Attributes:
+      model: the ensemble with the checkpoint's weights.
+      config: ``config.json`` as parsed (the run's flags).
+      checkpoint: the path of the checkpoint restored (``.../checkpoints/ckpt-N``).
+      epochs_trained: the epochs that checkpoint holds (its epoch counter).
+    """
+
+    model: TreeEnsemble
+    config: dict
+    checkpoint: str
+    epochs_trained: int
+
+
+def load_run(model_dir: str, warn: Callable[[str], None] | None = None) -> TrainedRun:
+    """Rebuilds the ensemble of a ``train.py`` run and restores its newest weights.
 
     Uses :func:`restore`, like resuming: the newest checkpoint that restores,
-    with a warning for any newer one that does not. Raises TrainingError
-    (with what to do) for a missing or incomplete ``model_dir`` and for a
-    checkpoint that does not match its config.json.
+    with a warning (``warn``; default stderr) for any newer one that does not.
+    Raises TrainingError (with what to do) for a missing or incomplete
+    ``model_dir`` and for a checkpoint that does not match its config.json.
     """
     if not os.path.isdir(model_dir):
         raise TrainingError(f"--model_dir {model_dir} does not exist")
@@ -315,10 +332,24 @@ def load_trained(model_dir: str) -> TreeEnsemble:
     checkpoint = tf.train.Checkpoint(model=ensemble.checkpoint_variables())
     try:
         path = restore(checkpoint, os.path.join(model_dir, "checkpoints"), partial=True,
-                       warn=lambda text: print(text, file=sys.stderr))
+                       warn=warn or (lambda text: print(text, file=sys.stderr)))
     except TrainingError as e:
         raise TrainingError(str(e).replace("the model built from the flags", config_path)) from None
     if not path:
         raise TrainingError(f"{model_dir}/checkpoints holds no checkpoint: train first (train.py --model_dir="
                             f"{model_dir})")
-    return ensemble
+    return TrainedRun(ensemble, saved, path, _checkpoint_epochs(path))
+
+
+def _checkpoint_epochs(path: str) -> int:
+    """The epoch counter saved in checkpoint ``path``; its number ``N`` (``ckpt-N``: saved after epoch N) if the
+    checkpoint lacks the counter."""
+    try:
+        return int(tf.train.load_variable(path, "epoch/.ATTRIBUTES/VARIABLE_VALUE"))
+    except (tf.errors.NotFoundError, ValueError):
+        return int(path.rsplit("-", 1)[1])
+
+
+def load_trained(model_dir: str) -> TreeEnsemble:
+    """The ensemble of :func:`load_run`, with the weights of the run's newest checkpoint that restores."""
+    return load_run(model_dir).model

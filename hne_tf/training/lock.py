@@ -96,3 +96,31 @@ class RunLock:
     def __exit__(self, *exc) -> bool:
         self.release()
         return False
+
+
+def trainer_holding(model_dir: str) -> str | None:
+    """Who holds ``model_dir``'s run lock (``"PID 123"``, ``"PID 123 on host"``) while a ``train.py`` runs
+    there, else None.
+
+    Asks the kernel (a non-blocking shared ``flock`` on ``train.lock``, released at once), not the PID in
+    the file: a lock left by a killed run is free, and a live run in another PID namespace is still seen.
+    Nothing is created or written. The probe holds the lock for microseconds; a ``train.py`` starting at
+    that very instant is told the run is in use, and a rerun starts it.
+    """
+    try:
+        fd = os.open(os.path.join(model_dir, LOCK_FILE), os.O_RDONLY)
+    except OSError:
+        return None  # no lock file: no train.py has the run
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode(errors="replace").split()
+            pid = holder[0] if holder else "unknown"
+            return f"PID {pid}" + (f" on {holder[1]}" if len(holder) > 1 and holder[1] != socket.gethostname() else "")
+        except OSError:
+            return None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

@@ -33,7 +33,8 @@ def _predict_function(ensemble: TreeEnsemble):  # noqa: ANN202 (a tf.function)
 
 
 def evaluate(ensemble: TreeEnsemble, dataset, num_batches: int | None = None, verbose: int = 1) -> dict:
-    """Evaluates every prefix on ``dataset`` of ``(images, labels)``; see EnsembleEvaluator.
+    """Evaluates every prefix on ``dataset`` of ``(images, labels)`` under the model's ensemble rule
+    (``ensemble.ensemble_rule``, recorded as ``"ensemble_rule"``); see EnsembleEvaluator.
 
     For a family with its own teacher (``ensemble.teacher_logits`` is not None:
     ONE's gated teacher, the paper's "ONE-E", ONE Table 5) the result also has
@@ -41,7 +42,7 @@ def evaluate(ensemble: TreeEnsemble, dataset, num_batches: int | None = None, ve
     ``cost_table(ensemble)["teacher"]``, the figure the export's teacher file carries).
     """
     predict = _predict_function(ensemble)
-    evaluator = EnsembleEvaluator(ensemble.num_leaves)
+    evaluator = EnsembleEvaluator(ensemble.num_leaves, rule=ensemble.ensemble_rule)
     bar = keras.utils.Progbar(num_batches, verbose=verbose, unit_name="batch") if verbose else None
     for i, (x, y) in enumerate(dataset):
         out = predict(x)

@@ -21,6 +21,7 @@ import tensorflow as tf
 from hne_tf import data as data_lib
 from hne_tf import losses as losses_lib
 from hne_tf.models import TreeEnsemble, build_model
+from hne_tf.presets import TEACHER
 from hne_tf.training.config import TrainConfig
 from hne_tf.training.errors import TrainingError
 from hne_tf.training.trainer import EnsembleTrainer
@@ -56,9 +57,11 @@ class Task:
             raise TrainingError(f"--model={c.model} --model_options={json.dumps(c.model_options)}: {e}") from None
 
     def build_losses(self, ensemble: TreeEnsemble) -> losses_lib.LossFn:
-        """The training objective for ``ensemble`` (:func:`hne_tf.losses.get_loss`)."""
+        """The training objective for ``ensemble`` (:func:`hne_tf.losses.get_loss`), with the model's own
+        teacher (``ensemble.teacher_logits``) where its family has one."""
+        teacher = ensemble.teacher_logits if ensemble.extra(TEACHER) is not None else None
         try:
-            return losses_lib.get_loss(self.config.loss, ensemble.family, ensemble.num_leaves,
+            return losses_lib.get_loss(self.config.loss, ensemble.family, ensemble.num_leaves, teacher=teacher,
                                        **self.config.loss_options)
         except ValueError as e:
             raise TrainingError(str(e)) from None

@@ -42,7 +42,8 @@ class EnsembleTrainer(keras.Model):
       rampup_epochs: sigmoid ramp-up of the distillation weight (ONE).
 
     Logged metrics: every loss component, ``l2``, and ``acc_k{k}`` (accuracy
-    of the ensemble of the first ``k`` leaves) for k = 1, 2, 4, ..., N.
+    of the ensemble of the first ``k`` leaves, under the model's
+    ``ensemble_rule``) for k = 1, 2, 4, ..., N.
     """
 
     def __init__(self, ensemble: TreeEnsemble, loss_fn, weight_decay: float = 0.0,
@@ -95,7 +96,7 @@ class EnsembleTrainer(keras.Model):
             self.loss_trackers[name].update_state(value)
         logits = tf.cast(outputs["logits"], tf.float32)
         for k, tracker in self.acc_trackers.items():
-            tracker.update_state(y, ensemble_logits(logits, k))
+            tracker.update_state(y, ensemble_logits(logits, k, self.ensemble.ensemble_rule))
         results = {m.name: m.result() for m in self.metrics}
         if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
             # Keras 3.15 reduces logs with axis=0 across workers: give them

@@ -25,7 +25,8 @@ def make(strategy):
     with strategy.scope():
         keras.utils.set_random_seed(0)
         model = hne_tf.build_model(MODEL, (16, 16, 3), 5, **json.loads(sys.argv[3] if len(sys.argv) > 3 else "{}"))
-        fn = losses.get_loss(LOSS, model.family, model.num_leaves)
+        fn = losses.get_loss(LOSS, model.family, model.num_leaves,
+                             teacher=model.teacher_logits if losses.LOSSES[LOSS].uses_teacher else None)
         trainer = training.EnsembleTrainer(model, fn, weight_decay=5e-4)
         trainer.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
     return trainer

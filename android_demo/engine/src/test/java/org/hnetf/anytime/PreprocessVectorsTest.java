@@ -1,0 +1,85 @@
+package org.hnetf.anytime;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import org.json.JSONArray;
+import org.json.JSONObject;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The engine's preprocessing against the Python one's test vectors ({@code
+ * tests/data/preprocess_vectors.json}, written by {@code tests/test_preprocess_vectors.py} from {@code
+ * hne_tf.export.samples.preprocess}). Found through {@code HNETF_PREPROCESS_VECTORS}, else in the
+ * repository above the working directory.
+ */
+class PreprocessVectorsTest {
+  private static Path vectorsPath() {
+    String given = System.getenv("HNETF_PREPROCESS_VECTORS");
+    if (given != null && !given.isEmpty()) {
+      return Paths.get(given);
+    }
+    for (Path dir = Paths.get(System.getProperty("user.dir")).toAbsolutePath(); dir != null;
+        dir = dir.getParent()) {
+      Path candidate = dir.resolve("tests").resolve("data").resolve("preprocess_vectors.json");
+      if (Files.isRegularFile(candidate)) {
+        return candidate;
+      }
+    }
+    throw new AssertionError("tests/data/preprocess_vectors.json not found above "
+        + System.getProperty("user.dir") + "; set HNETF_PREPROCESS_VECTORS");
+  }
+
+  private static double[] doubles(JSONArray a) throws Exception {
+    double[] out = new double[a.length()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = a.getDouble(i);
+    }
+    return out;
+  }
+
+  @Test
+  void preprocessVectorsMatchPython() throws Exception {
+    JSONObject vectors = new JSONObject(new String(Files.readAllBytes(vectorsPath()), "UTF-8"));
+    assertEquals("hne-tf-preprocess-vectors", vectors.getString("format"));
+    double tolerance = vectors.getDouble("tolerance");
+    JSONArray cases = vectors.getJSONArray("cases");
+    assertTrue(cases.length() >= 5);
+    for (int n = 0; n < cases.length(); n++) {
+      JSONObject c = cases.getJSONObject(n);
+      String name = c.getString("name");
+      JSONObject input = c.getJSONObject("input");
+      JSONArray shape = input.getJSONArray("shape");
+      int h = shape.getInt(1);
+      int w = shape.getInt(2);
+      int ch = shape.getInt(3);
+      JSONObject norm = input.getJSONObject("normalization");
+      InputSpec spec = new InputSpec("input", h, w, ch, doubles(norm.getJSONArray("mean")),
+          doubles(norm.getJSONArray("std")));
+      JSONArray pixels = c.getJSONArray("pixels");
+      double[] want = doubles(c.getJSONArray("expected"));
+      float[] raw = new float[pixels.length()];
+      for (int i = 0; i < raw.length; i++) {
+        raw[i] = pixels.getInt(i);
+      }
+      // The same pixels as the app gets them: packed ARGB (gray: R = G = B).
+      int[] argb = new int[h * w];
+      for (int i = 0; i < argb.length; i++) {
+        int r = pixels.getInt(ch == 1 ? i : 3 * i);
+        int g = ch == 1 ? r : pixels.getInt(3 * i + 1);
+        int b = ch == 1 ? r : pixels.getInt(3 * i + 2);
+        argb[i] = 0xff000000 | (r << 16) | (g << 8) | b;
+      }
+      float[][] got = {spec.normalize(raw), spec.fromArgb(argb, w, h)};
+      for (float[] x : got) {
+        assertEquals(want.length, x.length, name);
+        for (int i = 0; i < x.length; i++) {
+          assertEquals(want[i], x[i], tolerance * Math.max(1.0, Math.abs(want[i])), name + "[" + i + "]");
+        }
+      }
+    }
+  }
+}
