@@ -53,7 +53,8 @@ def _discover() -> None:
 def names() -> list[str]:
     """Every registered data set, as ``--dataset`` takes it (``folder:PATH`` for one with an argument)."""
     _discover()
-    return [f"{n}:{cls.argument}" if cls.argument else n for n, cls in REGISTRY.items()]
+    ordered = sorted(REGISTRY.items(), key=lambda item: (item[1].argument is not None, item[0]))
+    return [f"{n}:{cls.argument}" if cls.argument else n for n, cls in ordered]
 
 
 def describe() -> str:
@@ -166,6 +167,24 @@ def for_run(model_dir: str, data_dir: str | None = None) -> Dataset:
     return dataset
 
 
+def for_manifest(manifest: dict, data_dir: str | None = None) -> Dataset:
+    """The data set an export's ``manifest.json`` names, preprocessed as its ``input`` says: its own
+    ``input_spec`` where the manifest carries one, else the shape, normalization and resize rule
+    (default ``stretch``) of its ``input``. For the host runner's test images; reads no data."""
+    dataset = get(manifest["model"]["dataset"], data_dir=data_dir)
+    inp = manifest["input"]
+    if "input_spec" in inp:
+        spec = InputSpec.from_json(inp["input_spec"])
+    else:
+        shape, norm = inp["shape"], inp["normalization"]
+        resize = inp.get("resize") if isinstance(inp.get("resize"), dict) else {}
+        spec = InputSpec(size=tuple(shape[1:3]), channels=int(shape[3]), mean=tuple(norm["mean"]),
+                         std=tuple(norm["std"]), resize=resize.get("rule", "stretch"),
+                         crop_fraction=float(resize.get("crop_fraction", 1.0)))
+    dataset.prepare(log=lambda *_: None, stored=spec)
+    return dataset
+
+
 __all__ = ["AUGMENTATIONS", "OPTIONS", "RESIZE_RULES", "RUN_FILE", "SPLITS", "VALIDATION", "DataError", "Dataset",
-           "DatasetInfo", "InputSpec", "describe", "for_run", "get", "names", "read_run_record", "record_mismatch",
-           "register", "run_record"]
+           "DatasetInfo", "InputSpec", "describe", "for_manifest", "for_run", "get", "names", "read_run_record",
+           "record_mismatch", "register", "run_record"]
