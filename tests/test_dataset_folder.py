@@ -36,7 +36,8 @@ def test_reads_every_format_and_size_and_counts_what_it_skips(photos):
     info = ds.info
     assert info.labels == ["cat", "dog", "fish"] and info.input_shape == (32, 32, 3)
     assert (info.train_size, info.test_size) == (31, 9)  # the broken .jpg is listed, and skipped when read
-    warning, done = log
+    start, warning, done = log
+    assert re.fullmatch(r"computing the input statistics of folder:\S+: reading its 40 images once", start), start
     assert re.fullmatch(r"warning: skipped 2 files of folder:\S+: 1 unreadable image \(e\.g\. \S+/broken\.jpg\); "
                         r"1 file not named as an image \(e\.g\. \S+/notes\.txt\)", warning), warning
     assert re.fullmatch(r"read 39 images of folder:\S+ in \d+ s: 3 classes, input 32x32x3 \(rgb, stretch\), "

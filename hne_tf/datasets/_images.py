@@ -289,6 +289,8 @@ class ImageDataset(Dataset):
         (as the model sees them), grayscale detection, unreadable examples counted and named."""
         sizes = self._sizes()
         total = sum(sizes.values()) if all(n is not None for n in sizes.values()) else None
+        log(f"computing the input statistics of {self.full_name}: reading its "
+            f"{f'{total:,} ' if total else ''}images once")
         progress = Progress(self.full_name, total, log)
         done, started = 0, time.time()
         stats, bad, per_class = PixelStats(), [], {}
