@@ -17,6 +17,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 # Public name -> the submodule that defines it.
 _EXPORTS = {
     "cost_table": "cost", "format_cost_table": "cost",
+    "InputSpec": "datasets", "EnsembleTrainer": "training",
     "PrefixModel": "models", "TreeEnsemble": "models", "build_model": "models",
     "list_models": "presets",
     "AnytimeStep": "tree", "StepRun": "tree", "TreeSpec": "tree", "default_prefixes": "tree",

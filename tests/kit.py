@@ -61,6 +61,44 @@ def test_images(n=64):
 
 test_images.__test__ = False  # a helper, not a test
 
+# A colour per class, far apart, so that a few training steps tell them apart.
+COLOURS = [(220, 40, 40), (40, 200, 60), (50, 60, 220), (230, 200, 40), (160, 60, 200)]
+
+
+def write_image(path, pixels):
+    """Writes uint8 ``[H, W, 3]`` (or ``[H, W]``) to ``path`` in the format its suffix names (Pillow, which
+    matplotlib brings)."""
+    from PIL import Image
+
+    image = Image.fromarray(pixels)
+    if str(path).lower().endswith((".jpg", ".jpeg")) and image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    image.save(path)
+
+
+def write_image_folder(root, classes=("cat", "dog", "fish"), splits=(("train", 8), ("val", 3)),
+                       sizes=((40, 30), (24, 24)), formats=("jpg", "png"), seed=0, gray=False):
+    """Class folders of coloured noise: ``root/<split>/<class>/NN.<format>`` (``split`` None: ``root/<class>/``),
+    image i of a class in ``sizes[i % len]`` and ``formats[i % len]``; class c is ``COLOURS[c]`` plus noise
+    (``gray``: one gray level per class). Returns ``root``."""
+    import pathlib
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    root = pathlib.Path(root)
+    for split, n in splits:
+        for c, name in enumerate(classes):
+            folder = root / split / name if split else root / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                h, w = sizes[i % len(sizes)]
+                base = np.array([60 + 60 * c] * 3 if gray else COLOURS[c % len(COLOURS)], np.float64)
+                noise = rng.normal(0, 25, (h, w, 1) if gray else (h, w, 3))
+                pixels = np.clip(base + noise, 0, 255).astype(np.uint8)
+                write_image(folder / f"{i:02d}.{formats[i % len(formats)]}", pixels[..., 0] if gray else pixels)
+    return root
+
 
 @contextlib.contextmanager
 def _own_flags():

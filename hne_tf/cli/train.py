@@ -29,10 +29,11 @@ FLAGS = flags.FLAGS
 
 def _define_flags() -> None:
     """Defines every flag; the loss flags come from the loss registry, which imports TensorFlow."""
+    from hne_tf import datasets
     from hne_tf import losses as losses_lib
     from hne_tf.training import TrainConfig
 
-    _define_config_flags(TrainConfig, loss_help=losses_lib.describe())
+    _define_config_flags(TrainConfig, {"loss": losses_lib.describe(), "dataset": datasets.describe()})
     from hne_tf import recipes as recipes_lib  # named paper-scale settings
 
     flags.DEFINE_string("recipe", None, "A paper's setting by name: every flag it sets applies unless given "
@@ -47,8 +48,9 @@ def _define_flags() -> None:
 _CONFIG_HELP = {
     "model": "Preset name; see the README's table or hne_tf.list_models().",
     "loss": "Training objective, one of:\n",  # + the loss registry's list
-    "dataset": "fashion_mnist | cifar10 | cifar100 | imagenet2012 | synthetic",
-    "data_dir": "Fashion-MNIST IDX folder, or TFDS data dir (ImageNet: its manual dir).",
+    "dataset": "Data set, one of:\n",  # + the data set registry's list
+    "data_dir": "Where the data is: the Fashion-MNIST IDX folder, a TFDS data dir (cifar10, cifar100, imagenet2012 "
+                "and its manual dir, tfds:NAME), or the folder of --dataset=folder.",
     "model_dir": "Checkpoints, TensorBoard logs, config.json, eval.json.",
     "epochs": "Training epochs.",
     "steps_per_epoch": "Steps per epoch (default: one pass over the training split).",
@@ -71,15 +73,26 @@ _CONFIG_HELP = {
     "eval_only": "Evaluate the latest checkpoint in --model_dir without training.",
     "validation_examples": "Hold out the last N training examples as a validation split, evaluated after every "
                            "epoch (history.json; eval.json's validation_curve) and at the end; 0: none.",
+    "image_size": "Input height and width in pixels; every image is resized to it (folder, tfds:NAME, npz: "
+                  "default 32, or the data's own size where every image has it; synthetic; imagenet2012's crop).",
+    "channels": "folder, tfds:NAME, npz: 1 (grayscale) or 3 (RGB); default: the data's own, else 1 when every "
+                "training image is grayscale (R = G = B) and 3 otherwise.",
+    "resize": "folder, tfds:NAME, npz: how an image becomes --image_size: stretch (each side scaled, the default) "
+              "| center_crop (the shorter side scaled, the centre kept: the aspect ratio is preserved).",
+    "validation_split": "folder, tfds:NAME: hold out this fraction of each class as the evaluation (test) split, "
+                        "where the data has no val/ or test/ split of its own.",
+    "cache": "folder, tfds:NAME, npz: keep the decoded, resized images: auto (in memory when a split's pixels fit "
+             "in 1 GiB, the default) | memory | none (read the files every epoch) | a folder for cache files.",
 }
 _DEFINE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string}
 
 
-def _define_config_flags(config_class, loss_help: str) -> None:
+def _define_config_flags(config_class, registry_help: dict[str, str]) -> None:
     """One flag per field of ``config_class`` (TrainConfig) but loss_options, with the field's type and default.
 
     A dict field is a JSON flag. A field without help in _CONFIG_HELP fails here (KeyError), so a new
-    TrainConfig field cannot go without its flag.
+    TrainConfig field cannot go without its flag. ``registry_help`` adds a registry's list to a
+    flag's help (the losses to --loss, the data sets to --dataset).
     """
     hints = typing.get_type_hints(config_class)
     default = config_class()
@@ -90,9 +103,7 @@ def _define_config_flags(config_class, loss_help: str) -> None:
         if isinstance(kind, types.UnionType):  # "int | None": an optional flag of that type
             kind = next(t for t in typing.get_args(kind) if t is not type(None))
         kind = typing.get_origin(kind) or kind  # dict[str, object] -> dict
-        value, text = getattr(default, field.name), _CONFIG_HELP[field.name]
-        if field.name == "loss":
-            text += loss_help
+        value, text = getattr(default, field.name), _CONFIG_HELP[field.name] + registry_help.get(field.name, "")
         if kind is dict:
             flags.DEFINE_string(field.name, json.dumps(value), text)
         else:

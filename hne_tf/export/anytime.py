@@ -322,9 +322,14 @@ def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | Non
         log(f"threads per step (faster of 1 and {threads}, measured): {engine.thread_plan}")
     if rule is not None:
         engine.check_rule(rule)
+    from hne_tf import datasets
     from hne_tf.export import inputs
 
-    images, labels = inputs.load_split(engine.manifest["model"]["dataset"], "test", data_dir, num_images)
+    try:  # preprocessed as the manifest's input says (a folder's statistics are not recomputed)
+        dataset = datasets.for_manifest(engine.manifest, data_dir)
+    except datasets.DataError as e:
+        raise ValueError(str(e)) from None
+    images, labels = inputs.load_split(dataset, "test", data_dir, num_images)
     if num_images is not None and len(images) < num_images:
         raise ValueError(f"--num_images={num_images}: the {engine.manifest['model']['dataset']} test split has "
                          f"only {len(images)} images")

@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hne_tf import cost as hne_cost
-from hne_tf import data as data_lib
-from hne_tf import osutil
+from hne_tf import datasets, osutil
 from hne_tf.cost import cost_table
 from hne_tf.ensemble import RULES as ENSEMBLE_RULES
 from hne_tf.ensemble import ensemble_logits, prefix_ensembles
@@ -216,8 +215,11 @@ def _export(config: ExportConfig, stage: publish.Stage, started: float, log: Cal
     prefixes, members = _resolve_leaves(config, model)
     n = model.num_leaves
     data_dir = config.data_dir if config.data_dir is not None else run.config.get("data_dir")
-    dataset = run.config["dataset"]
-    info = data_lib.dataset_info(dataset)
+    try:  # the run's data set, with the input spec and labels its dataset.json recorded
+        dataset = datasets.for_run(config.model_dir, data_dir)
+        info = dataset.info
+    except (datasets.DataError, ValueError) as e:
+        raise ExportError(str(e)) from e
     try:
         x_test, y_test = inputs.load_split(dataset, "test", data_dir, config.eval_examples)
         calibration = None

@@ -41,9 +41,11 @@ def _bad_files(directory: str) -> list:
     return bad
 
 
-def _describe(e: BaseException, dataset: str, data_dir: str | None, flag: str, found_only: bool = False) -> str:
+def _describe(e: BaseException, dataset, data_dir: str | None, flag: str, found_only: bool = False) -> str:
     """One line naming the corrupt file(s) and ``flag``; with ``found_only``, "" unless a corrupt file is found."""
     from hne_tf import data as data_lib
+
+    dataset = str(dataset)  # a name or a hne_tf.datasets.Dataset
 
     directory = data_dir or (data_lib.FASHION_MNIST_DIR if dataset == "fashion_mnist" else None)
     bad = _bad_files(directory) if directory else []
@@ -56,9 +58,10 @@ def _describe(e: BaseException, dataset: str, data_dir: str | None, flag: str, f
     return f"cannot read {dataset}{where} ({type(e).__name__}: {e}); check the files, or point {flag} elsewhere"
 
 
-def load_split(dataset: str, split: str, data_dir: str | None, take: int | None,
+def load_split(dataset, split: str, data_dir: str | None, take: int | None,
                flag: str = "--data_dir") -> tuple[np.ndarray, np.ndarray]:
-    """``data.load_arrays`` (``take`` >= 1 or None); raises InputError."""
+    """``data.load_arrays`` (``take`` >= 1 or None) of ``dataset``, a name or a
+    :class:`hne_tf.datasets.Dataset`; raises InputError."""
     from hne_tf.quiet import quiet_native_stderr
 
     with quiet_native_stderr():  # TensorFlow's start-up lines
@@ -72,7 +75,7 @@ def load_split(dataset: str, split: str, data_dir: str | None, take: int | None,
         raise InputError(_describe(e, dataset, data_dir, flag)) from e
 
 
-def calibration_images(dataset: str, num: int, data_dir: str | None, flag: str = "--data_dir") -> np.ndarray:
+def calibration_images(dataset, num: int, data_dir: str | None, flag: str = "--data_dir") -> np.ndarray:
     """``data.representative_images``; raises InputError."""
     from hne_tf import data as data_lib
 

@@ -7,8 +7,7 @@ import dataclasses
 import json
 import os
 
-from hne_tf import checks
-from hne_tf import data as data_lib
+from hne_tf import checks, datasets
 from hne_tf import losses as losses_lib
 from hne_tf import precision as precision_lib
 from hne_tf.osutil import os_reason
@@ -50,12 +49,22 @@ class TrainConfig:
     eval_only: bool = False
     # Held out of the training split (its last N examples) and evaluated after every epoch.
     validation_examples: int = 0
+    # Data set options (hne_tf.datasets.OPTIONS; folder:PATH and tfds:NAME take them all); None: not given.
+    image_size: int | None = None
+    channels: int | None = None
+    resize: str | None = None
+    validation_split: float | None = None
+    cache: str | None = None
 
     # Changing these in an existing --model_dir would not resume the same run.
     IDENTITY = ("model", "loss", "dataset", "model_options")
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
+
+    def dataset_options(self) -> dict[str, object]:
+        """The data set options given (:data:`hne_tf.datasets.OPTIONS`), for :func:`hne_tf.datasets.get`."""
+        return {k: getattr(self, k) for k in datasets.OPTIONS if getattr(self, k) is not None}
 
 
 def _check_range(flag: str, value, low=None, high=None, *, low_open=False, high_open=False,
@@ -82,9 +91,12 @@ def validate(config: TrainConfig, dataset: bool = True) -> None:
             raise TrainingError(f"unknown --{flag}={value!r}; valid choices: {', '.join(valid)}")
     choice("model", config.model, list_models())
     choice("loss", config.loss, list(losses_lib.LOSSES))
-    if dataset:
-        choice("dataset", config.dataset, list(data_lib.DATASETS))
-    choice("augmentation", config.augmentation, list(data_lib.AUGMENTATIONS))
+    if dataset:  # the name, its argument and options; no data is read
+        try:
+            datasets.get(config.dataset, data_dir=config.data_dir, **config.dataset_options())
+        except ValueError as e:
+            raise TrainingError(str(e).replace("unknown dataset", "unknown --dataset", 1)) from None
+    choice("augmentation", config.augmentation, list(datasets.AUGMENTATIONS))
     choice("mixed_precision", config.mixed_precision, list(precision_lib.MODES))
     choice("schedule", config.schedule, list(SCHEDULES))
     choice("strategy", config.strategy, list(STRATEGIES))
@@ -130,7 +142,8 @@ def _check_model_dir(model_dir: str) -> None:
 
 # Flags that a resumed run must keep, with what to do about a change.
 RESUME_FLAGS = {"mixed_precision": "its optimizer state (loss scaling) differs",
-                "validation_examples": "the examples it trained on would change"}
+                "validation_examples": "the examples it trained on would change",
+                "validation_split": "the examples it trained on would change"}
 # Values that runs written by earlier versions saved, as today's: --mixed_precision was a boolean.
 _LEGACY_VALUES = {"mixed_precision": {True: "float16", False: "off"}}
 

@@ -19,8 +19,8 @@ import keras
 import tensorflow as tf
 
 from hne_tf import data as data_lib
+from hne_tf import datasets, provenance
 from hne_tf import precision as precision_lib
-from hne_tf import provenance
 from hne_tf.cost import cost_table
 from hne_tf.models import TreeEnsemble, build_model
 from hne_tf.osutil import os_reason, pid_alive
@@ -148,7 +148,9 @@ def run(config: TrainConfig, log: Callable[[str], None] = print,
     validate(config, dataset=task is None)
     keras.utils.set_random_seed(config.seed)
     precision_lib.apply(config.mixed_precision)
-    task = task or ClassificationTask(config)
+    if task is None:
+        task = ClassificationTask(config, log)
+        config = task.config  # its dataset by full name (folder:/absolute/path)
     strategy = make_strategy(config.strategy, config.tpu)
     log(describe_devices(strategy))
     # Data first: a missing dataset must fail before anything is written.
@@ -197,6 +199,13 @@ def _train_and_evaluate(state: _Run, interrupt: SigintGuard, extra_callbacks: li
     config_path = os.path.join(config.model_dir, "config.json")
     if os.path.exists(config_path):
         check_resume(config, config_path)
+    try:  # the data must give the input spec and label names the run was trained with
+        record = datasets.read_run_record(config.model_dir)
+    except datasets.DataError as e:
+        raise TrainingError(str(e)) from None
+    why = datasets.record_mismatch(record, state.task.info) if record is not None else None
+    if why:
+        raise TrainingError(why)
     ckpt = make_checkpoint(trainer, epoch_var)
     resumed = restore(ckpt, checkpoint_dir, warn=log)
     if config.eval_only and not resumed:
@@ -210,6 +219,8 @@ def _train_and_evaluate(state: _Run, interrupt: SigintGuard, extra_callbacks: li
                                          checkpoint_name=CHECKPOINT_PREFIX)
     if chief:
         write_json(config_path, config.to_json())
+        write_json(os.path.join(config.model_dir, datasets.RUN_FILE),
+                   datasets.run_record(state.task.info, config.dataset))
     log(f"model {config.model}: {ensemble.num_leaves} leaves, {ensemble.count_params():,} params, "
         f"{cost_table(ensemble)['full_macs'] / 1e6:.1f} MMACs per image (all leaves); "
         f"{state.strategy.num_replicas_in_sync} replica(s)")
@@ -262,7 +273,7 @@ def _train_and_evaluate(state: _Run, interrupt: SigintGuard, extra_callbacks: li
     result = evaluate(ensemble, state.inputs["test"], num_batches=num_eval, verbose=1 if _interactive() else 0)
     result.update({"model": config.model, "loss": config.loss, "dataset": config.dataset,
                    "num_leaves": ensemble.num_leaves, "epochs_trained": int(epoch_var.numpy()),
-                   "labels": list(info.labels)})
+                   "labels": list(info.labels), "input_spec": info.input_spec.to_json()})
     if val_ds is not None:
         log(f"evaluating every ensemble size on the {config.validation_examples} held-out validation examples")
         result["validation"] = evaluate(ensemble, val_ds, num_batches=num_val, verbose=0)
@@ -324,9 +335,16 @@ def load_run(model_dir: str, warn: Callable[[str], None] | None = None) -> Train
         raise TrainingError(f"{config_path} is not a train.py config (needs model and dataset): {e!r}") from None
     except OSError as e:
         raise TrainingError(f"cannot read {config_path}: {os_reason(e)}") from None
-    try:
-        info = data_lib.dataset_info(dataset)
-        ensemble = build_model(model, info.input_shape, info.num_classes, **options)
+    try:  # the input and classes dataset.json recorded; a run from before it existed names a built-in data set
+        record = datasets.read_run_record(model_dir)
+        if record is not None:
+            shape, classes = datasets.InputSpec.from_json(record["input_spec"]).input_shape, len(record["labels"])
+        else:
+            info = data_lib.dataset_info(dataset)
+            shape, classes = info.input_shape, info.num_classes
+        ensemble = build_model(model, shape, classes, **options)
+    except datasets.DataError as e:
+        raise TrainingError(str(e)) from None
     except (ValueError, TypeError) as e:
         raise TrainingError(f"{config_path} names a model that cannot be built: {e}") from None
     checkpoint = tf.train.Checkpoint(model=ensemble.checkpoint_variables())

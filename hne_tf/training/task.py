@@ -7,18 +7,21 @@ rest: its inputs (:meth:`Task.build_inputs`), its model
 Keras model whose ``train_step`` / ``test_step`` train it
 (:meth:`Task.build_trainer`; :class:`~hne_tf.training.trainer.EnsembleTrainer`
 by default). :class:`ClassificationTask` is the task of ``train.py``: image
-classification on a data set of :mod:`hne_tf.data`, with a preset of
+classification on a data set of the registry :mod:`hne_tf.datasets`, with a preset of
 :mod:`hne_tf.presets` and a loss of :mod:`hne_tf.losses`. A task of your own
 overrides what differs and passes itself to ``run(config, task=...)``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+from collections.abc import Callable
 
 import tensorflow as tf
 
-from hne_tf import data as data_lib
+from hne_tf import datasets
 from hne_tf import losses as losses_lib
 from hne_tf.models import TreeEnsemble, build_model
 from hne_tf.presets import TEACHER
@@ -30,11 +33,13 @@ from hne_tf.training.trainer import EnsembleTrainer
 class Task:
     """The problem a run trains on; subclass it and override what differs.
 
-    ``info`` (a :class:`hne_tf.data.DatasetInfo`: input shape, classes, label
-    names, split sizes) describes what :meth:`build_inputs` delivers.
+    ``info`` (a :class:`hne_tf.datasets.DatasetInfo`: input shape and spec, classes, label
+    names, split sizes) describes what :meth:`build_inputs` delivers; ``run`` stores it with the
+    run (``dataset.json``, ``eval.json``) and refuses to resume a run whose input spec or label
+    names differ from it.
     """
 
-    def __init__(self, config: TrainConfig, info: data_lib.DatasetInfo) -> None:
+    def __init__(self, config: TrainConfig, info: datasets.DatasetInfo) -> None:
         self.config = config
         self.info = info
 
@@ -72,22 +77,48 @@ class Task:
 
 
 class ClassificationTask(Task):
-    """``train.py``'s task: a data set of :mod:`hne_tf.data` by name, as the config says."""
+    """``train.py``'s task: a data set of :mod:`hne_tf.datasets` by name, as the config says.
 
-    def __init__(self, config: TrainConfig) -> None:
-        info = data_lib.dataset_info(config.dataset)
-        super().__init__(config, info)
+    Its ``config.dataset`` is the data set's full name (``folder:/absolute/path``), and
+    ``dataset`` the :class:`hne_tf.datasets.Dataset`. A data set that computes its statistics
+    from the data does so here, once (``log`` gets its progress), or takes those that
+    ``<model_dir>/dataset.json`` stored when the run resumes.
+    """
+
+    def __init__(self, config: TrainConfig, log: Callable[[str], None] = print) -> None:
         try:
-            data_lib.check_validation_examples(info, config.validation_examples)
+            dataset = datasets.get(config.dataset, data_dir=config.data_dir, **config.dataset_options())
+        except ValueError as e:
+            raise TrainingError(str(e)) from None
+        config = dataclasses.replace(config, dataset=dataset.full_name)
+        dataset.prepare(log, _stored_record(config))
+        super().__init__(config, dataset.info)
+        self.dataset = dataset
+        try:
+            dataset.check_validation_examples(config.validation_examples)
         except ValueError as e:
             raise TrainingError(f"--{e}") from None
 
     def build_inputs(self, split: str, training: bool = False) -> tf.data.Dataset:
         c = self.config
         if training:
-            return data_lib.load(c.dataset, split, c.batch_size, data_dir=c.data_dir, training=True, seed=c.seed,
-                                 repeat=True, drop_remainder=True, augmentation=c.augmentation,
-                                 validation_examples=c.validation_examples)
+            return self.dataset.load(split, c.batch_size, training=True, seed=c.seed, repeat=True,
+                                     drop_remainder=True, augmentation=c.augmentation,
+                                     validation_examples=c.validation_examples)
         take = c.eval_examples if split == "test" else None
-        return data_lib.load(c.dataset, split, c.eval_batch_size, data_dir=c.data_dir, take=take,
-                             validation_examples=c.validation_examples)
+        return self.dataset.load(split, c.eval_batch_size, take=take, validation_examples=c.validation_examples)
+
+
+def _stored_record(config: TrainConfig) -> dict | None:
+    """``dataset.json`` of the run in ``config.model_dir`` when that run is of ``config.dataset`` (a resume);
+    None otherwise (a new run, or another data set's, which the resume check refuses later)."""
+    try:
+        with open(os.path.join(config.model_dir, "config.json"), encoding="utf-8") as f:
+            if json.load(f).get("dataset") != config.dataset:
+                return None
+    except (OSError, ValueError, AttributeError):
+        return None
+    try:
+        return datasets.read_run_record(config.model_dir)
+    except datasets.DataError as e:
+        raise TrainingError(str(e)) from None

@@ -30,7 +30,10 @@ class EnsembleTrainer(keras.Model):
 
     Args:
       ensemble: the :class:`TreeEnsemble`.
-      loss_fn: from :func:`hne_tf.losses.get_loss`; returns per-example
+      loss_fn: a loss of the registry by name (``"hierarchical_distillation"``;
+        :func:`hne_tf.losses.get_loss` builds it for ``ensemble``, with
+        ``loss_options`` as its hyperparameters), or a loss function such as
+        ``get_loss`` returns: per-example
         ``{"loss": [batch], component: [batch], ...}``. If it takes a
         ``no_trunk_grad`` argument, training asks it for the part of the loss
         that must not train the trunk (see :meth:`compute_gradients`).
@@ -40,16 +43,26 @@ class EnsembleTrainer(keras.Model):
         papers used (Keras' own ``weight_decay`` is decoupled, a different
         regulariser).
       rampup_epochs: sigmoid ramp-up of the distillation weight (ONE).
+      loss_options: the hyperparameters of a loss given by name.
 
+    ``loss_name`` is the registry name of the loss (None for a function of one's own).
     Logged metrics: every loss component, ``l2``, and ``acc_k{k}`` (accuracy
     of the ensemble of the first ``k`` leaves, under the model's
     ``ensemble_rule``) for k = 1, 2, 4, ..., N.
     """
 
     def __init__(self, ensemble: TreeEnsemble, loss_fn, weight_decay: float = 0.0,
-                 rampup_epochs: float = 0.0, **kwargs) -> None:
+                 rampup_epochs: float = 0.0, loss_options: dict | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.ensemble = ensemble
+        if isinstance(loss_fn, str):
+            self.loss_name = loss_fn
+            loss_fn = losses_lib.get_loss(loss_fn, ensemble.family, ensemble.num_leaves, **(loss_options or {}))
+        else:
+            if loss_options:
+                raise ValueError("loss_options apply to a loss given by name, not to a loss function")
+            name = getattr(loss_fn, "__name__", "").removesuffix("_loss")  # get_loss names its function NAME_loss
+            self.loss_name = name if name in losses_lib.LOSSES else None
         self.loss_fn = loss_fn
         self.weight_decay = float(weight_decay)
         self.rampup_epochs = float(rampup_epochs)
@@ -70,6 +83,9 @@ class EnsembleTrainer(keras.Model):
 
     def fit(self, *args, callbacks=None, **kwargs) -> keras.callbacks.History:
         """``keras.Model.fit``, with the epoch clock of the distillation ramp-up kept by the trainer itself."""
+        x = args[0] if args else kwargs.get("x")
+        if isinstance(x, tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)  # a dataset shuffles itself; Keras warns that it ignores shuffle=True
         return super().fit(*args, callbacks=list(callbacks or []) + [_EpochClock(self)], **kwargs)
 
     @property
