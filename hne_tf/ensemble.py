@@ -27,10 +27,11 @@ tensor brings it.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from hne_tf import checks
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -58,9 +59,7 @@ def _is_numpy(x) -> bool:
 
 
 def _check_k(k, n) -> int:
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 or (n is not None and k > n):
-        raise ValueError(f"k must be an integer in [1, {n}], got {k!r}")
-    return int(k)
+    return checks.leaves("k", k, n)
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:

@@ -75,7 +75,7 @@ from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
-from hne_tf import plugins
+from hne_tf import checks, plugins
 from hne_tf.ensemble import MEAN_PROBS, ensemble_logits
 from hne_tf.tree import default_prefixes
 
@@ -106,30 +106,19 @@ class HParam:
         """The same hyperparameter with another default (losses share names, not defaults)."""
         return dataclasses.replace(self, default=default)
 
-    def range_text(self) -> str:
+    def rule(self) -> checks.Rule:
+        """The values it accepts, in the project's one vocabulary (:mod:`hne_tf.checks`)."""
         if self.choices:
-            return "one of " + ", ".join(self.choices)
-        if self.low is None and self.high is None:
-            return "any number"
-        lo = "(-inf" if self.low is None else ("(" if self.low_open else "[") + f"{self.low:g}"
-        hi = "inf)" if self.high is None else f"{self.high:g}" + (")" if self.high_open else "]")
-        return f"{lo}, {hi}"
+            return checks.choice(*self.choices)
+        return checks.number(self.low, self.high, low_open=self.low_open, high_open=self.high_open)
+
+    def range_text(self) -> str:
+        """What it accepts, in words (``--help``): e.g. ``a number in [0, 1]``."""
+        return self.rule().allowed
 
     def check(self, value, loss: str) -> float | str:
         """Returns ``value`` as the type the loss uses; a ValueError names the hyperparameter."""
-        where = f"hyperparameter {self.name} of loss {loss!r}"
-        if self.choices:
-            if value not in self.choices:
-                raise ValueError(f"{where} must be {self.range_text()}, got {value!r}")
-            return value
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
-            raise ValueError(f"{where} must be a number in {self.range_text()}, got {value!r}")
-        value = float(value)
-        too_low = self.low is not None and (value < self.low or (self.low_open and value == self.low))
-        too_high = self.high is not None and (value > self.high or (self.high_open and value == self.high))
-        if too_low or too_high or math.isinf(value):
-            raise ValueError(f"{where} must be in {self.range_text()}, got {value:g}")
-        return value
+        return self.rule().check(f"hyperparameter {self.name} of loss {loss!r}", value)
 
 
 @dataclasses.dataclass(frozen=True)

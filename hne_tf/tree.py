@@ -20,6 +20,8 @@ import numbers
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from hne_tf import checks
+
 
 @dataclasses.dataclass(frozen=True)
 class AnytimeStep:
@@ -197,10 +199,7 @@ class TreeSpec:
         return steps
 
     def _check_k(self, k: int) -> None:
-        if not isinstance(k, int) or not 1 <= k <= self.num_leaves:
-            raise ValueError(
-                f"number of leaves must be an integer in [1, {self.num_leaves}], got {k!r}"
-            )
+        checks.leaves("number of leaves", k, self.num_leaves)
 
     def __repr__(self) -> str:
         return f"TreeSpec(branching={self.branching})"

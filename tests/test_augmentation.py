@@ -46,5 +46,5 @@ def test_standard_crops():
 
 
 def test_unknown_mode_is_refused():
-    with pytest.raises(ValueError, match="augmentation must be one of standard, flip, none, got 'crop'"):
+    with pytest.raises(ValueError, match="augmentation must be one of 'standard', 'flip', 'none', got 'crop'"):
         data.load("synthetic", "train", 8, training=True, augmentation="crop")

@@ -31,8 +31,8 @@ def test_every_data_set_is_registered_with_a_summary_and_listed_in_the_help():
                                  "folder:PATH, npz:FILE, tfds:NAME take it"),
     ("synthetic", {"colour": 1}, "unknown dataset option(s) colour"),
     ("folder:/x", {"channels": 2}, "--channels must be 1 (grayscale) or 3 (RGB), got 2"),
-    ("folder:/x", {"resize": "pad"}, "--resize must be one of stretch, center_crop, got 'pad'"),
-    ("folder:/x", {"validation_split": 1.0}, "--validation_split must be a fraction in (0, 1), got 1.0"),
+    ("folder:/x", {"resize": "pad"}, "--resize must be one of 'stretch', 'center_crop', got 'pad'"),
+    ("folder:/x", {"validation_split": 1.0}, "--validation_split must be a number in (0, 1), got 1.0"),
     ("folder:/x", {"image_size": 0}, "--image_size must be an integer >= 1"),
     ("npz:/x.npz", {"validation_split": 0.2}, "--validation_split does not apply to --dataset=npz"),
 ])

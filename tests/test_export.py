@@ -254,7 +254,7 @@ def test_interleaved_timing_is_round_robin_with_warmup():
     assert calls[6:] == list("abc" "bca" "cab" "abc")  # every round runs every file, from a rotating start
     assert times["a"].tolist() == pytest.approx([1, 1, 1, 1]) and times["c"].tolist() == pytest.approx([3] * 4)
     assert rt.median_iqr([1, 2, 3, 4, 100]) == (3.0, 2.0)
-    with pytest.raises(ValueError, match="runs must be an integer of at least 1"):
+    with pytest.raises(ValueError, match="runs must be an integer >= 1"):
         rt.interleaved_ms({"a": task("a", 1)}, runs=0)
 
 

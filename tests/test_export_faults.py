@@ -515,9 +515,9 @@ def test_runner_rejects_counts_it_cannot_honour(hne_export):
     manifest = str(out / "manifest.json")
     for kwargs, message in [
         (dict(rule=StoppingRule("leaves", 17)), "--leaves=17: the anytime file has only 16 leaves"),
-        (dict(num_images=0), "--num_images must be an integer of at least 1, got 0"),
-        (dict(num_images=-3), "--num_images must be an integer of at least 1"),
-        (dict(threads=0), "--threads must be an integer of at least 1"),
+        (dict(num_images=0), "--num_images must be an integer >= 1, got 0"),
+        (dict(num_images=-3), "--num_images must be an integer >= 1"),
+        (dict(threads=0), "--threads must be an integer >= 1"),
         (dict(num_images=10 ** 7), "--num_images=10000000: the synthetic test split has only"),
     ]:
         with pytest.raises(ValueError, match=message):
@@ -541,7 +541,7 @@ def test_runner_cli_counts(hne_export, tmp_path):
     r = _cli("hne_tf.export.anytime", f"--manifest={out / 'manifest.json'}", "--num_images=0",
              f"--output={tmp_path / 'eval'}")
     assert r.returncode == 1 and _last_line(r.stderr) == (
-        "export.anytime: error: --num_images must be an integer of at least 1, got 0"), r.stderr[-2000:]
+        "export.anytime: error: --num_images must be an integer >= 1, got 0"), r.stderr[-2000:]
     r = _cli("hne_tf.export.anytime", f"--manifest={out / 'manifest.json'}", "--rule=leaves", "--leaves=17",
              f"--output={tmp_path / 'eval'}")
     assert r.returncode == 1 and "--leaves=17: the anytime file has only 16 leaves" in _last_line(r.stderr)

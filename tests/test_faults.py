@@ -423,7 +423,7 @@ def test_resume_with_changed_mixed_precision_names_the_flag(run_dir):
     ("weight_decay", -1.0, r"--weight_decay must be a number >= 0, got -1.0"),
     ("momentum", 1.0, r"--momentum must be a number in \[0, 1\), got 1.0"),
     ("momentum", -0.1, r"--momentum must be a number in \[0, 1\)"),
-    ("loss_options", {"label_smoothing": 1.0}, r"--label_smoothing: .* must be in \[0, 1\), got 1"),
+    ("loss_options", {"label_smoothing": 1.0}, r"--label_smoothing: .* must be a number in \[0, 1\), got 1"),
     ("rampup_epochs", -3.0, r"--rampup_epochs must be a number >= 0"),
     ("lr", float("nan"), r"--lr must be a number > 0, got nan"),
     ("weight_decay", float("inf"), r"--weight_decay must be a number >= 0, got inf"),

@@ -35,7 +35,8 @@ def test_every_model_loss_pair_trains(model_name, loss):
     # Seeded, so the model does not depend on how much of the global RNG earlier tests used.
     keras.utils.set_random_seed(0)
     model = hne_tf.build_model(model_name, (16, 16, 3), 5)
-    fn = losses_lib.get_loss(loss, model.family, model.num_leaves)
+    teacher = model.teacher_logits if losses_lib.LOSSES[loss].uses_teacher else None
+    fn = losses_lib.get_loss(loss, model.family, model.num_leaves, teacher=teacher)
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(size=(4, 16, 16, 3)).astype("float32"))
     y = tf.constant([0, 1, 2, 3])

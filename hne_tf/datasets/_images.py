@@ -24,6 +24,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
+from hne_tf import checks
 from hne_tf.datasets.base import (
     AUTOTUNE,
     NORMALIZATION,
@@ -177,12 +178,10 @@ class ImageDataset(Dataset):
             o["image_size"] = pair
         if "channels" in o and (isinstance(o["channels"], bool) or o["channels"] not in (1, 3)):
             raise ValueError(f"--channels must be 1 (grayscale) or 3 (RGB), got {o['channels']!r}")
-        if "resize" in o and o["resize"] not in RESIZE_RULES:
-            raise ValueError(f"--resize must be one of {', '.join(RESIZE_RULES)}, got {o['resize']!r}")
+        if "resize" in o:
+            checks.choice(*RESIZE_RULES).check("--resize", o["resize"])
         if "validation_split" in o:
-            f = o["validation_split"]
-            if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < 1:
-                raise ValueError(f"--validation_split must be a fraction in (0, 1), got {f!r}")
+            checks.number(0, 1, low_open=True, high_open=True).check("--validation_split", o["validation_split"])
         if "cache" in o and not (isinstance(o["cache"], str) and o["cache"]):
             raise ValueError(f"--cache must be one of {', '.join(CACHES)} or a folder, got {o['cache']!r}")
         self._spec: InputSpec | None = None

@@ -23,6 +23,8 @@ from typing import ClassVar
 import numpy as np
 import tensorflow as tf
 
+from hne_tf import checks
+
 SPLITS = ("train", "test")
 # "validation" is not a split of its own: it is the last ``validation_examples`` of "train"
 # (load(..., validation_examples=N)), and "train" is then the rest.
@@ -327,18 +329,13 @@ class Dataset:
             then the rest and ``"validation"`` those N (0: no hold-out).
         """
         info = self.info
-        if augmentation not in AUGMENTATIONS:
-            raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, got {augmentation!r}")
-        if split not in SPLITS + (VALIDATION,):
-            raise ValueError(f"split must be one of {SPLITS + (VALIDATION,)}, got {split!r}")
+        checks.choice(*AUGMENTATIONS).check("augmentation", augmentation)
+        checks.choice(*SPLITS, VALIDATION).check("split", split)
         self.check_validation_examples(validation_examples)
         if split == VALIDATION and not validation_examples:
             raise ValueError("split 'validation' needs validation_examples >= 1 (the examples held out of 'train')")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        if take is not None and (isinstance(take, bool) or not isinstance(take, (int, np.integer)) or take < 1):
-            raise ValueError(f"take (the number of examples to use; None for all) must be an integer >= 1, "
-                             f"got {take!r}")
+        checks.count("batch_size", batch_size)
+        checks.or_none(checks.integer(1), "all").check("take (the number of examples to use)", take)
         src = self._source(split, source, seed, shuffle_files=training, take=take,
                            validation_examples=validation_examples)
         if drop_remainder is None:

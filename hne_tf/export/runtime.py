@@ -15,6 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from hne_tf import checks
 from hne_tf.export import litert_adapter as litert
 from hne_tf.quiet import NOISE, quiet_native_stderr
 
@@ -445,12 +446,11 @@ def _partitions_of(interpreter: Interpreter) -> dict:
 
 
 def positive(name: str, value, minimum: int = 1) -> None:
-    """Raises ValueError naming ``name`` unless ``value`` is an integer >= ``minimum``.
+    """Raises ValueError naming ``name`` unless ``value`` is an integer >= ``minimum`` (:func:`hne_tf.checks.count`).
 
     A count of 0 never means "all" here: callers pass None for that.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer of at least {minimum}, got {value!r}")
+    checks.count(name, value, minimum)
 
 
 def interleaved_ms(callables: dict[str, Callable[[], object]], runs: int, warmup: int = 3,
