@@ -49,10 +49,12 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def session(devices: list[str] | None = None) -> dict[str, object]:
-    """This invocation's record: git state, versions, host, CPU, accelerators, command line, start time.
+def session(devices: list[str] | None = None, settings: dict | None = None) -> dict[str, object]:
+    """This invocation's record: git state, versions, host, CPU, accelerators, command line, settings, start time.
 
     ``devices``: the accelerators in use (e.g. ``["GPU:0 NVIDIA H100"]``); empty or None means CPU only.
+    ``settings``: the run's flags in this session (``TrainConfig.to_json()``): a resumed run's config.json
+    holds only the latest, so this is the history of its settings per segment.
     """
     versions = {"python": platform.python_version()}
     for name in ("tensorflow", "keras", "numpy"):
@@ -60,6 +62,7 @@ def session(devices: list[str] | None = None) -> dict[str, object]:
         versions[name] = getattr(module, "__version__", None) if module else None
     return {**git_state(), "versions": versions, "host": socket.gethostname(), "cpu": _cpu_model(),
             "cpu_count": os.cpu_count(), "devices": list(devices or []) or ["CPU"], "argv": list(sys.argv),
+            "settings": settings,
             "env": {k: os.environ[k] for k in ("TF_ENABLE_ONEDNN_OPTS", "CUDA_VISIBLE_DEVICES") if k in os.environ},
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": None, "epochs": None}
 

@@ -9,6 +9,7 @@ train.py in a child process (tests/faults_util.py plants them) and are slow.
 
 import errno
 import gzip
+import json
 import os
 import shutil
 import signal
@@ -401,6 +402,19 @@ def test_hand_edited_config_json(run_dir, content, match):
     with pytest.raises(training.TrainingError, match=match):
         training.run(config(run_dir, epochs=3), log=Log())
     assert checksums(run_dir) == before
+
+
+def test_resume_with_changed_settings_says_what_changed_and_keeps_each_sessions(run_dir):
+    """A resume may change how the run goes on (lr, batch size, epochs...), but says so in one line, and
+    provenance.json keeps every session's settings, so the record of the earlier epochs is not lost."""
+    log = Log()
+    training.run(config(run_dir, epochs=3, lr=0.1, batch_size=8, eval_examples=16), log=log)
+    line = next(t for t in log if t.startswith("resuming with changed settings"))
+    changes = line.split(": ", 1)[1].split(", ")
+    assert sorted(changes) == ["--batch_size 16 -> 8", "--epochs 2 -> 3", "--lr 0.05 -> 0.1"], line
+    sessions = json.loads((run_dir / "provenance.json").read_text())["sessions"]
+    assert [(s["settings"]["lr"], s["settings"]["epochs"]) for s in sessions[-2:]] == [(0.05, 2), (0.1, 3)]
+    assert json.loads((run_dir / "config.json").read_text())["lr"] == 0.1
 
 
 def test_resume_with_changed_mixed_precision_names_the_flag(run_dir):

@@ -154,8 +154,9 @@ def _flag_value(value) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def check_resume(config: TrainConfig, path: str) -> None:
-    """Raises TrainingError unless ``config`` may resume the run whose config.json is ``path``."""
+def check_resume(config: TrainConfig, path: str) -> dict:
+    """Raises TrainingError unless ``config`` may resume the run whose config.json is ``path``; returns
+    that config.json as parsed."""
     try:
         with open(path) as f:
             saved = json.load(f)
@@ -180,3 +181,17 @@ def check_resume(config: TrainConfig, path: str) -> None:
                 f"--model_dir holds a run trained with --{key}={_flag_value(saved[key])}, but this command "
                 f"has --{key}={_flag_value(getattr(config, key))} ({why}). Rerun with "
                 f"--{key}={_flag_value(saved[key])} to resume it, or use a new --model_dir")
+    return saved
+
+
+# Settings whose change on resume says nothing about the run's training (where it reads and writes, how
+# much it evaluates, how it runs), so changed_settings does not report them.
+_NOT_TRAINING = ("model_dir", "eval_only", "eval_batch_size", "eval_examples", "strategy", "tpu", "cache")
+
+
+def changed_settings(saved: dict, config: TrainConfig) -> list[str]:
+    """The training settings ``config`` changes against a run's saved config.json, as ``--flag old -> new``
+    (``epochs`` too: a resume may extend a run). Flags the saved file lacks (older versions) are skipped."""
+    now = json.loads(json.dumps(config.to_json()))
+    return [f"--{key} {_flag_value(saved[key])} -> {_flag_value(value)}" for key, value in now.items()
+            if key in saved and key not in _NOT_TRAINING and saved[key] != value]

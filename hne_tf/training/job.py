@@ -34,7 +34,7 @@ from hne_tf.training.checkpoints import (
     restore,
     write_checkpoint_list,
 )
-from hne_tf.training.config import TrainConfig, check_resume, validate
+from hne_tf.training.config import TrainConfig, changed_settings, check_resume, validate
 from hne_tf.training.distribute import accelerators, describe_devices, is_chief, make_strategy
 from hne_tf.training.errors import Interrupted, TrainingError, write_json
 from hne_tf.training.interrupt import SigintGuard
@@ -197,8 +197,7 @@ def _train_and_evaluate(state: _Run, interrupt: SigintGuard, extra_callbacks: li
     if chief:
         clean_stale(config.model_dir, checkpoint_dir, log)
     config_path = os.path.join(config.model_dir, "config.json")
-    if os.path.exists(config_path):
-        check_resume(config, config_path)
+    changed = changed_settings(check_resume(config, config_path), config) if os.path.exists(config_path) else []
     try:  # the data must give the input spec and label names the run was trained with
         record = datasets.read_run_record(config.model_dir)
     except datasets.DataError as e:
@@ -228,9 +227,11 @@ def _train_and_evaluate(state: _Run, interrupt: SigintGuard, extra_callbacks: li
     start_epoch = int(epoch_var.numpy())
     session_started = time.time()
     if chief:
-        provenance.append(config.model_dir, provenance.session(accelerators()))
+        provenance.append(config.model_dir, provenance.session(accelerators(), settings=config.to_json()))
     if resumed:
         log(f"resumed from {resumed} (epoch {start_epoch} done)")
+    if changed:  # config.json now holds the new values; provenance.json keeps each session's settings
+        log(f"resuming with changed settings (each session's are in provenance.json): {', '.join(changed)}")
     val_ds = state.inputs["validation"]
     history = _read_history(config.model_dir, start_epoch) if val_ds is not None else []
     num_val = math.ceil(config.validation_examples / config.eval_batch_size)
