@@ -183,7 +183,7 @@ def _layer_spec(layer, path) -> dict:
                 "strides": layer.strides[0], "depthwise": layer.depthwise, "activation": layer.activation}
     if isinstance(layer, L.TreeBottleneck):
         return {"kind": "bottleneck", "branch": layer.branch, "parents": layer.groups // layer.branch,
-                "body": [_layer_spec(c, f"{path}/{c.name}") for c in layer._body()],
+                "body": [_layer_spec(c, f"{path}/{c.name}") for c in layer._body()],  # noqa: SLF001 -- the block's own layer list, read to rebuild it
                 "shortcut": _layer_spec(layer.shortcut, f"{path}/shortcut") if layer.shortcut is not None else None}
     raise SystemExit(f"error: the PyTorch rebuild knows TreeConvBN and TreeBottleneck, not {type(layer).__name__}")
 

@@ -116,7 +116,7 @@ def _arrays(ds: tf.data.Dataset, spec: InputSpec, limit: int | None) -> tuple[np
     return np.concatenate(images), np.concatenate(labels)
 
 
-def save_run(model_dir: str, model: TreeEnsemble | EnsembleTrainer, spec: InputSpec, labels, *,
+def save_run(model_dir: str, model: TreeEnsemble | EnsembleTrainer, spec: InputSpec, labels, *,  # noqa: PLR0913 -- keyword-only, each a documented part of the run
              train: tf.data.Dataset, test: tf.data.Dataset, loss: str | None = None, epochs: int = 1,
              train_images: int = 1024, test_images: int | None = None, overwrite: bool = False) -> str:
     """Writes ``model`` (an ensemble, or the trainer around it) as a ``train.py`` run in ``model_dir``.

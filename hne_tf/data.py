@@ -69,7 +69,7 @@ def dataset_info(name: str | Dataset, image_size=None) -> DatasetInfo:
     return _get(name, image_size=image_size).info
 
 
-def load(name: str | Dataset, split: str, batch_size: int, *, data_dir: str | None = None, training: bool = False,
+def load(name: str | Dataset, split: str, batch_size: int, *, data_dir: str | None = None, training: bool = False,  # noqa: PLR0913, E501 -- keyword-only pipeline options, Dataset.load's
          seed: int = 0, source: str = "auto", drop_remainder: bool | None = None,
          take: int | None = None, repeat: bool = False, image_size=None,
          augmentation: str = "standard", validation_examples: int = 0) -> tf.data.Dataset:

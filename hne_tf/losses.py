@@ -359,7 +359,7 @@ def one(labels, logits, outputs, *, distill_scale, label_smoothing, temperature,
                    HParam("oemc_feature_weight", 0.15, "OEMC eq. 7 beta: weight of the feature MSE", 0.0, None),
                    HParam("oemc_kd_weight", 0.15, "OEMC eq. 7 gamma: weight of the KD term", 0.0, None)),
           min_leaves=2)
-def oemc(labels, logits, outputs, *, distill_scale, label_smoothing, temperature, oemc_ce_weight,
+def oemc(labels, logits, outputs, *, distill_scale, label_smoothing, temperature, oemc_ce_weight,  # noqa: PLR0913 -- the loss signature: one keyword per hyperparameter of eq. 7
          oemc_feature_weight, oemc_kd_weight) -> dict[str, tf.Tensor]:
     """OEMC eq. 7: ``a L_normal + s (b L_intermediate + c L_KD)``.
 

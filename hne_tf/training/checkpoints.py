@@ -183,7 +183,8 @@ def _check_model_keys(path: str, model_variables: tf.train.Checkpoint) -> None:
     # Checkpoint keys escape "." as ".." and "/" as "./" inside a name.
     saved = {re.sub(r"\.(.)", r"\1", name.split("/")[1]): tuple(shape)
              for name, shape in tf.train.list_variables(path) if name.startswith("model/")}
-    children = {k: v for k, v in model_variables._trackable_children().items() if k != "save_counter"}
+    # The checkpoint's own keys: tf.train.Checkpoint has no public listing of its children.
+    children = {k: v for k, v in model_variables._trackable_children().items() if k != "save_counter"}  # noqa: SLF001
     if set(saved) != set(children):
         missing, extra = sorted(set(children) - set(saved)), sorted(set(saved) - set(children))
         raise _ModelMismatch(f"{len(missing)} model variables missing from the checkpoint {missing[:3]}, "

@@ -186,9 +186,45 @@ def run(config: TrainConfig, log: Callable[[str], None] = print,
 
 
 def _train_and_evaluate(state: _Run, interrupt: SigintGuard, extra_callbacks: list) -> dict:
-    """The part of :func:`run` that reads and writes ``--model_dir``, under its lock."""
-    config, log, ensemble, trainer, epoch_var = state.config, state.log, state.ensemble, state.trainer, state.epoch_var
-    chief = state.chief
+    """The part of :func:`run` that reads and writes ``--model_dir``, under its lock: prepare the folder and
+    restore, train the epochs left, evaluate and write the run's files (the chief)."""
+    config, log, epoch_var = state.config, state.log, state.epoch_var
+    folder = _prepare_run_dir(state)
+    start_epoch = int(epoch_var.numpy())
+    session_started = time.time()
+    if state.chief:
+        provenance.append(config.model_dir, provenance.session(accelerators(), settings=config.to_json()))
+    if folder.resumed:
+        log(f"resumed from {folder.resumed} (epoch {start_epoch} done)")
+    if folder.changed:  # config.json now holds the new values; provenance.json keeps each session's settings
+        log(f"resuming with changed settings (each session's are in provenance.json): {', '.join(folder.changed)}")
+    history = _read_history(config.model_dir, start_epoch) if state.inputs["validation"] is not None else []
+    if not config.eval_only and start_epoch < config.epochs:
+        _fit(state, folder, interrupt, extra_callbacks, history, start_epoch)
+    elif not config.eval_only:
+        log(f"all {config.epochs} epochs already done; evaluating")
+    if not state.chief:
+        shutil.rmtree(folder.write_dir, ignore_errors=True)
+        log("trained as a non-chief worker; the chief evaluates and writes the run's files")
+        return {}
+    return _evaluate_and_write(state, history, session_started, start_epoch)
+
+
+@dataclasses.dataclass
+class _RunDir:
+    """What :func:`_prepare_run_dir` found and set up: the checkpoint restored (None: a new run), the settings
+    a resume changes, where this worker saves, and the checkpoint manager."""
+
+    resumed: str | None
+    changed: list[str]
+    write_dir: str
+    manager: tf.train.CheckpointManager
+
+
+def _prepare_run_dir(state: _Run) -> _RunDir:
+    """Checks ``--model_dir`` against the command (folders, config.json, the data's input spec and labels),
+    restores the newest checkpoint that restores, and (the chief) writes config.json and dataset.json."""
+    config, log, chief = state.config, state.log, state.chief
     checkpoint_dir = os.path.join(config.model_dir, "checkpoints")
     for name in ("checkpoints", "tensorboard"):
         path = os.path.join(config.model_dir, name)
@@ -205,7 +241,7 @@ def _train_and_evaluate(state: _Run, interrupt: SigintGuard, extra_callbacks: li
     why = datasets.record_mismatch(record, state.task.info) if record is not None else None
     if why:
         raise TrainingError(why)
-    ckpt = make_checkpoint(trainer, epoch_var)
+    ckpt = make_checkpoint(state.trainer, state.epoch_var)
     resumed = restore(ckpt, checkpoint_dir, warn=log)
     if config.eval_only and not resumed:
         raise TrainingError(f"--eval_only needs a checkpoint in {checkpoint_dir}; none found")
@@ -220,55 +256,52 @@ def _train_and_evaluate(state: _Run, interrupt: SigintGuard, extra_callbacks: li
         write_json(config_path, config.to_json())
         write_json(os.path.join(config.model_dir, datasets.RUN_FILE),
                    datasets.run_record(state.task.info, config.dataset))
+    ensemble = state.ensemble
     log(f"model {config.model}: {ensemble.num_leaves} leaves, {ensemble.count_params():,} params, "
         f"{cost_table(ensemble)['full_macs'] / 1e6:.1f} MMACs per image (all leaves); "
         f"{state.strategy.num_replicas_in_sync} replica(s)")
+    return _RunDir(resumed, changed, write_dir, manager)
 
-    start_epoch = int(epoch_var.numpy())
-    session_started = time.time()
-    if chief:
-        provenance.append(config.model_dir, provenance.session(accelerators(), settings=config.to_json()))
-    if resumed:
-        log(f"resumed from {resumed} (epoch {start_epoch} done)")
-    if changed:  # config.json now holds the new values; provenance.json keeps each session's settings
-        log(f"resuming with changed settings (each session's are in provenance.json): {', '.join(changed)}")
+
+def _fit(state: _Run, folder: _RunDir, interrupt: SigintGuard, extra_callbacks: list, history: list,
+         start_epoch: int) -> None:
+    """Trains epochs ``start_epoch + 1 .. --epochs``, saving after each; Interrupted or TrainingError (one line,
+    naming the last checkpoint) for Ctrl-C / SIGTERM and for a NaN loss."""
+    config, log, trainer, epoch_var = state.config, state.log, state.trainer, state.epoch_var
     val_ds = state.inputs["validation"]
-    history = _read_history(config.model_dir, start_epoch) if val_ds is not None else []
-    num_val = math.ceil(config.validation_examples / config.eval_batch_size)
-    if not config.eval_only and start_epoch < config.epochs:
-        nan = StopOnNaN()
-        callbacks = [nan, Checkpointer(manager, epoch_var, interrupt, nan),
-                     keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard"), write_graph=False)]
-        if val_ds is not None and chief:
-            callbacks.append(_ValidationCurve(ensemble, val_ds, num_val, config.model_dir, history, epoch_var, log))
-        interactive = _interactive()
-        if not interactive:
-            callbacks.append(_PeriodicProgress(config.epochs, state.steps_per_epoch, log))
-        started = time.time()
-        interrupt.trainer = trainer
-        try:
-            trainer.fit(state.inputs["train"], epochs=config.epochs, initial_epoch=start_epoch,
-                        steps_per_epoch=state.steps_per_epoch, callbacks=callbacks + extra_callbacks,
-                        verbose=1 if interactive else 2, shuffle=False)
-        finally:
-            interrupt.trainer = None
-        last = manager.latest_checkpoint or "none (no epoch finished)"
-        if interrupt.requested:
-            raise Interrupted(f"interrupted ({interrupt.signal_name}) with {int(epoch_var.numpy())} of {config.epochs} "
-                              f"epochs done and saved (an epoch in progress is not). Last checkpoint: {last}. Rerun "
-                              "the same command to resume")
-        if nan.stopped:
-            raise TrainingError(f"the loss became NaN or Inf; training stopped. Last good checkpoint: {last}. "
-                                "Try a lower --lr or --mixed_precision off.")
-        log(f"trained epochs {start_epoch + 1}..{config.epochs} in {time.time() - started:.1f} s")
-    elif not config.eval_only:
-        log(f"all {config.epochs} epochs already done; evaluating")
+    nan = StopOnNaN()
+    callbacks = [nan, Checkpointer(folder.manager, epoch_var, interrupt, nan),
+                 keras.callbacks.TensorBoard(os.path.join(folder.write_dir, "tensorboard"), write_graph=False)]
+    if val_ds is not None and state.chief:
+        num_val = math.ceil(config.validation_examples / config.eval_batch_size)
+        callbacks.append(_ValidationCurve(state.ensemble, val_ds, num_val, config.model_dir, history, epoch_var, log))
+    interactive = _interactive()
+    if not interactive:
+        callbacks.append(_PeriodicProgress(config.epochs, state.steps_per_epoch, log))
+    started = time.time()
+    interrupt.trainer = trainer
+    try:
+        trainer.fit(state.inputs["train"], epochs=config.epochs, initial_epoch=start_epoch,
+                    steps_per_epoch=state.steps_per_epoch, callbacks=callbacks + extra_callbacks,
+                    verbose=1 if interactive else 2, shuffle=False)
+    finally:
+        interrupt.trainer = None
+    last = folder.manager.latest_checkpoint or "none (no epoch finished)"
+    if interrupt.requested:
+        raise Interrupted(f"interrupted ({interrupt.signal_name}) with {int(epoch_var.numpy())} of {config.epochs} "
+                          f"epochs done and saved (an epoch in progress is not). Last checkpoint: {last}. Rerun "
+                          "the same command to resume")
+    if nan.stopped:
+        raise TrainingError(f"the loss became NaN or Inf; training stopped. Last good checkpoint: {last}. "
+                            "Try a lower --lr or --mixed_precision off.")
+    log(f"trained epochs {start_epoch + 1}..{config.epochs} in {time.time() - started:.1f} s")
 
-    if not chief:
-        shutil.rmtree(write_dir, ignore_errors=True)
-        log("trained as a non-chief worker; the chief evaluates and writes the run's files")
-        return {}
-    info = state.task.info
+
+def _evaluate_and_write(state: _Run, history: list, session_started: float, start_epoch: int) -> dict:
+    """The chief's evaluation of every ensemble size (test split, and the validation split when held out),
+    written as eval.json, eval.png and TensorBoard scalars, and printed."""
+    config, log, ensemble, epoch_var = state.config, state.log, state.ensemble, state.epoch_var
+    info, val_ds = state.task.info, state.inputs["validation"]
     num_eval = math.ceil(min(config.eval_examples or info.test_size, info.test_size) / config.eval_batch_size)
     log(f"evaluating every ensemble size on the {config.dataset} test split")
     result = evaluate(ensemble, state.inputs["test"], num_batches=num_eval, verbose=1 if _interactive() else 0)
@@ -277,6 +310,7 @@ def _train_and_evaluate(state: _Run, interrupt: SigintGuard, extra_callbacks: li
                    "labels": list(info.labels), "input_spec": info.input_spec.to_json()})
     if val_ds is not None:
         log(f"evaluating every ensemble size on the {config.validation_examples} held-out validation examples")
+        num_val = math.ceil(config.validation_examples / config.eval_batch_size)
         result["validation"] = evaluate(ensemble, val_ds, num_batches=num_val, verbose=0)
         result["validation_curve"] = history
     result["provenance"] = provenance.finish(config.model_dir, time.time() - session_started,
