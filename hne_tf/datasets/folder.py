@@ -61,6 +61,38 @@ def _images(folder: str) -> tuple[list[str], list[str]]:
     return sorted(images), sorted(others)
 
 
+def _split_folders(root: str, split: float | None) -> tuple[str, str | None]:
+    """The training folder of ``root`` and its evaluation folder (None: ``split`` holds out part of training);
+    DataError (one line) for a root that is missing, not a folder, unreadable or empty, or a layout and
+    ``--validation_split`` that do not go together."""
+    if not os.path.exists(root):
+        raise DataError(f"folder dataset: {root} does not exist")
+    if not os.path.isdir(root):
+        raise DataError(f"folder dataset: {root} is a file, not a folder of class folders")
+    try:
+        entries = _visible(os.listdir(root))
+    except OSError as e:
+        raise DataError(f"folder dataset: cannot read {root} ({e.strerror or e})") from None
+    if not entries:
+        raise DataError(f"{root} is empty: expected {_LAYOUT}")
+    if os.path.isdir(os.path.join(root, "train")):
+        train_dir = os.path.join(root, "train")
+        eval_dir = next((os.path.join(root, d) for d in EVAL_FOLDERS if os.path.isdir(os.path.join(root, d))), None)
+        if eval_dir is None and split is None:
+            raise DataError(f"{root} has train/ but no val/ or test/ folder: add PATH/val/<class>/, or pass "
+                            "--validation_split=0.2 to hold out 20% of each class of train/ for evaluation")
+        if eval_dir is not None and split is not None:
+            raise DataError(f"--validation_split applies to a folder without val/ or test/, and {root} has "
+                            f"{os.path.basename(eval_dir)}/: drop the flag")
+    else:
+        train_dir, eval_dir = root, None
+        if split is None:
+            raise DataError(f"{root} has no train/ with val/ or test/: pass --validation_split=0.2 to hold out "
+                            "20% of each class for evaluation, or arrange it as PATH/train/<class>/ and "
+                            "PATH/val/<class>/")
+    return train_dir, eval_dir
+
+
 @register
 class Folder(ImageDataset):
     name = "folder"
@@ -82,32 +114,8 @@ class Folder(ImageDataset):
     def _layout(self) -> dict:
         """The class folders and files of each split; DataError (one line) for a folder that cannot be a data set."""
         root = self.arg
-        if not os.path.exists(root):
-            raise DataError(f"folder dataset: {root} does not exist")
-        if not os.path.isdir(root):
-            raise DataError(f"folder dataset: {root} is a file, not a folder of class folders")
-        try:
-            entries = _visible(os.listdir(root))
-        except OSError as e:
-            raise DataError(f"folder dataset: cannot read {root} ({e.strerror or e})") from None
-        if not entries:
-            raise DataError(f"{root} is empty: expected {_LAYOUT}")
+        train_dir, eval_dir = _split_folders(root, self.opts.get("validation_split"))
         split = self.opts.get("validation_split")
-        if os.path.isdir(os.path.join(root, "train")):
-            train_dir = os.path.join(root, "train")
-            eval_dir = next((os.path.join(root, d) for d in EVAL_FOLDERS if os.path.isdir(os.path.join(root, d))), None)
-            if eval_dir is None and split is None:
-                raise DataError(f"{root} has train/ but no val/ or test/ folder: add PATH/val/<class>/, or pass "
-                                "--validation_split=0.2 to hold out 20% of each class of train/ for evaluation")
-            if eval_dir is not None and split is not None:
-                raise DataError(f"--validation_split applies to a folder without val/ or test/, and {root} has "
-                                f"{os.path.basename(eval_dir)}/: drop the flag")
-        else:
-            train_dir, eval_dir = root, None
-            if split is None:
-                raise DataError(f"{root} has no train/ with val/ or test/: pass --validation_split=0.2 to hold out "
-                                "20% of each class for evaluation, or arrange it as PATH/train/<class>/ and "
-                                "PATH/val/<class>/")
         classes = _class_dirs(train_dir)
         if not classes:
             loose = _images(train_dir)[0]
