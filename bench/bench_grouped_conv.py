@@ -170,7 +170,7 @@ def timed_call(step: Callable, x: tf.Tensor) -> tuple[float, tuple[tf.Tensor, tf
     return time.perf_counter() - t0, out
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:  # noqa: C901 -- a benchmark script: each case measured and printed in turn
     args = parse_args(argv)
     set_threads(args.intra_op_threads, args.inter_op_threads)
     print(env_summary())

@@ -302,7 +302,7 @@ def _dense_entries(args, label, macs) -> list[dict]:
     return out
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
+def main(argv: list[str] | None = None) -> list[dict]:  # noqa: C901 -- a benchmark script: each case measured and printed in turn
     """Runs the benchmark; returns the table's rows (one dict per model, the CSV's columns)."""
     args = parse_args(argv)
     set_threads(args.intra_op_threads, args.inter_op_threads)

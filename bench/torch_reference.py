@@ -53,7 +53,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 # ----------------------------------------------------------------- worker (PyTorch only, no TensorFlow)
 
-def _torch_worker(spec_path: str, threads: int) -> None:
+def _torch_worker(spec_path: str, threads: int) -> None:  # noqa: C901 -- the PyTorch side of the comparison, in its own process: build, check, time
     """Reads commands as JSON lines on stdin, answers JSON lines on stdout."""
     import numpy as np
     import torch
@@ -225,7 +225,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def compare(args: argparse.Namespace) -> dict[str, float]:
+def compare(args: argparse.Namespace) -> dict[str, float]:  # noqa: C901 -- one interleaved comparison, its checks and its report in order
     """Checks that the PyTorch rebuild is the same network, times the train steps round-robin and
     prints the table; returns the median images/s per variant (``ours`` and each PyTorch worker).
     ``main`` after its checks; ``bench/report.py`` calls it with ``parse_args([...])``."""
