@@ -307,7 +307,7 @@ class Dataset:
             raise ValueError(f"source {source!r} not available for {self.name}; choose from {self.sources}")
         return self.source(split, seed=seed, shuffle_files=shuffle_files, take=take, holdout=held, source=source)
 
-    def load(self, split: str, batch_size: int, *, training: bool = False, seed: int = 0, source: str = "auto",
+    def load(self, split: str, batch_size: int, *, training: bool = False, seed: int = 0, source: str = "auto",  # noqa: PLR0913 -- keyword-only pipeline options
              drop_remainder: bool | None = None, take: int | None = None, repeat: bool = False,
              augmentation: str = "standard", validation_examples: int = 0) -> tf.data.Dataset:
         """A ``tf.data`` pipeline of ``(images float32 [b, H, W, C], labels int32 [b])``.
@@ -378,7 +378,7 @@ class Dataset:
         images, _ = next(iter(ds))
         return images.numpy()
 
-    def _pipeline(self, src: Source, info: DatasetInfo, batch_size: int, *, shuffle: bool, augment: bool,
+    def _pipeline(self, src: Source, info: DatasetInfo, batch_size: int, *, shuffle: bool, augment: bool,  # noqa: PLR0913 -- keyword-only, the options load resolved
                   seed: int, drop_remainder: bool, take: int | None, repeat: bool,
                   max_buffer: int = 50_000, augmentation: str = "standard") -> tf.data.Dataset:
         """take -> cache -> shuffle -> repeat -> per-example map -> batch -> batch augment -> normalize."""
