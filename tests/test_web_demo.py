@@ -123,7 +123,7 @@ def test_serve_serves_the_page_and_the_files_the_manifest_names_only(demo_assets
     server = _Server(export_copy, demo_assets["samples"])
     try:
         ok = {"/": b"<!doctype html>", "/index.html": b"<!doctype html>", "/app.js": b"", "/style.css": b"",
-              "/export/manifest.json": b"{", "/samples/samples.json": b"{",
+              "/export/manifest.json": b"{", "/samples/samples.json": b"{", "/manifest.schema.json": b"{",
               "/node_modules/@litertjs/core/dist/index.js": b"",
               "/node_modules/@litertjs/core/wasm/litert_wasm_internal.wasm": b"\0asm"}
         for f in manifest["files"]:
@@ -194,7 +194,7 @@ def test_serve_refuses_an_invalid_manifest_in_one_line(export_copy, tmp_path):
         "nested": (lambda: manifest_path.write_text("[" * 200_000), "nested too deeply"),
         "binary": (lambda: manifest_path.write_bytes(b"\xff\xfe{}"), "is not UTF-8"),
         "version": (lambda: manifest_path.write_text(good.replace('"version": 1', '"version": 7')),
-                    "this reader understands version 1, got 7"),
+                    "version: expected 1, got 7"),
         "sha": (lambda: (export_copy / anytime).write_bytes(model[:-1] + bytes([model[-1] ^ 1])), "sha256"),
         "missing file": (lambda: (export_copy / anytime).unlink(), anytime),
     }
@@ -566,10 +566,10 @@ def test_page_broken_exports_show_clear_messages_and_stay_closed(demo_assets, tm
     expected = {
         "missing": "manifest: export/manifest.json is missing (HTTP 404)",
         "malformed": "is not valid JSON",
-        "version": "this page understands version 1, got 7",
+        "version": "version: expected 1, got 7",
         "sha": "does not match the manifest's",
         "size": "bytes, the manifest says",
-        "notimage": "the model's input must be an image",
+        "notimage": "input.shape: expected at least 4 items, got 2",
         "noanytime": "the manifest has no float32 anytime file",
     }
     servers = {name: _Server(tmp_path / name, demo_assets["samples"], validate=False) for name in expected}

@@ -118,7 +118,9 @@ async function loadManifest() {
   } catch (e) {
     throw new InputError(`manifest: ${url} is not valid JSON (${e.message})`);
   }
-  return validateManifest(manifest);
+  // The contract's structure: hne_tf/export/manifest.schema.json, which serve.py serves beside the page.
+  const schema = await (await fetchChecked('manifest.schema.json', 'manifest schema')).json();
+  return validateManifest(manifest, schema);
 }
 
 /** The file's bytes, checked against the manifest's size and sha256 (once per file). */
