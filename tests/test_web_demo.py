@@ -479,10 +479,12 @@ def test_page_inputs_as_a_user_gives_them(page, demo_assets):
     assert all(s["name"] for s in out["a11y"]["sliders"]) and out["a11y"]["sliders"]
     assert {"id": "announce", "live": "polite"} in out["a11y"]["live"]
     assert all(b["name"] for b in out["a11y"]["buttons"])
-    # A photo dropped outside any zone: the page stays, crops it (not stretched) and runs it.
+    # A photo dropped outside any zone: the page stays, resizes it as the manifest's input_spec says (the
+    # synthetic data set's rule is stretch) and runs it.
     drop = out["dropOutside"]
     assert drop["url"].endswith("/") and drop["image"] == "photo.jpg"
-    assert drop["shown"]["imageInfo"].startswith("photo.jpg: 640×480, centre 480×480 cropped, resized to 28×28")
+    assert demo_assets["manifest"]["input_spec"]["resize"]["rule"] == "stretch"
+    assert drop["shown"]["imageInfo"].startswith("photo.jpg: 640×480, stretched to 28×28, gray")
     assert drop["run"] == {"steps": demo_assets["manifest"]["num_leaves"], "image": "photo.jpg"}
     assert out["paste"]["image"] == "pasted image"
     # Refused files: the reason next to the image, the previous image kept, Run still usable.
@@ -524,11 +526,11 @@ def test_page_inputs_as_a_user_gives_them(page, demo_assets):
     assert backend["crossOriginIsolated"] and backend["threaded"]
     assert not backend["available"] and backend["webgpuDisabled"] and "not available" in backend["title"]
     assert backend["variant"]["accelerator"] == "wasm"
-    # Camera (Chromium's fake device): a photo is taken, cropped and run.
+    # Camera (Chromium's fake device): a photo is taken, resized and run.
     cam = out["camera"]
     assert cam["open"] and cam["error"] is None, cam
     assert cam["run"]["image"] == "camera photo" and cam["run"]["steps"] == demo_assets["manifest"]["num_leaves"]
-    assert "cropped" in cam["info"] and cam["closed"]
+    assert "stretched to 28×28" in cam["info"] and cam["closed"]
 
 
 def _bad_exports(demo_assets, root):

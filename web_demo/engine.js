@@ -18,7 +18,7 @@
 // 64, where hne_tf.export.anytime measures the 90th once), the budget's floor, the
 // replay of the policy on recorded runs (budgetCompliance), when the loop
 // yields to the browser (FramePacer), and which files and pixels an image
-// input may have (checkImageFile, centreCrop, adaptPixels, preprocess).
+// input may have and how it becomes the model's (checkImageFile, specPixels, adaptPixels, preprocess).
 
 export const RULES = ['deadline', 'confidence', 'leaves'];
 
@@ -727,18 +727,154 @@ export function checkImageFile({name, type, size}) {
   }
 }
 
+// ---------------------------------------------------------------- the input spec: any image -> the model's pixels
+//
+// hne_tf.datasets.InputSpec.pixels, step by step and in float32 as TensorFlow computes it: RGB (alpha
+// dropped), resized by the spec's rule with tf.image.resize(bilinear, antialias=True) (TensorFlow's
+// ScaleAndTranslate with the triangle kernel), gray by 0.2989 R + 0.5870 G + 0.1140 B for one channel,
+// rounded half to even and clipped to 0..255. Checked against Python on images of several sizes
+// (tests/data/preprocess_vectors.json's image_cases).
+
+const f32 = Math.fround;
+
+/** tf.round: half to even. */
+export function roundHalfEven(x) {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 ? 2 * Math.round(x / 2) : r;
+}
+
+/** The manifest's input_spec, or for an export before it: stretch to the input's size, its normalization. */
+export function inputSpecOf(manifest) {
+  if (isObject(manifest.input_spec)) return manifest.input_spec;
+  const [, h, w, c] = manifest.input.shape;
+  return {size: [h, w], channels: c, color: c === 1 ? 'grayscale' : 'rgb', resize: {rule: 'stretch', crop_fraction: 1},
+    normalization: manifest.input.normalization};
+}
+
 /**
- * The centred crop of a w x h image with the model's aspect ratio (targetW : targetH), so that a photo is
- * cropped, not stretched: {sx, sy, sw, sh}.
+ * TensorFlow's resampling spans for one axis (scale_and_translate_op.cc ComputeSpansCore, triangle kernel,
+ * antialiased, no translation): {spanSize, starts, weights [outSize * spanSize]}.
  */
-export function centreCrop(width, height, targetW, targetH) {
-  let sw = width;
-  let sh = Math.round((width * targetH) / targetW);
-  if (sh > height) {
-    sh = height;
-    sw = Math.round((height * targetW) / targetH);
+function resizeSpans(inSize, outSize) {
+  const scale = f32(f32(outSize) / f32(inSize));
+  const invScale = f32(1 / scale);
+  const kernelScale = Math.max(invScale, 1); // antialias: widen the kernel when shrinking
+  const spanSize = Math.min(2 * Math.ceil(kernelScale) + 1, inSize);
+  const oneOverKernelScale = f32(1 / kernelScale);
+  const starts = new Int32Array(outSize);
+  const weights = new Float32Array(outSize * spanSize);
+  for (let x = 0; x < outSize; x++) {
+    const sample = f32(f32(x + 0.5) * invScale);
+    let start = Math.ceil(f32(f32(sample - kernelScale) - 0.5));
+    let end = Math.floor(f32(f32(sample + kernelScale) - 0.5));
+    start = Math.min(Math.max(start, 0), inSize - 1);
+    end = Math.min(Math.max(end, 0), inSize - 1) + 1;
+    const ws = [];
+    let total = 0;
+    for (let source = start; source < end; source++) {
+      const pos = Math.abs(f32(f32(f32(source + 0.5) - sample) * oneOverKernelScale));
+      const w = pos < 1 ? f32(1 - pos) : 0;
+      ws.push(w);
+      total = f32(total + w);
+    }
+    if (Math.abs(total) >= 1000 * 1.1754943508222875e-38) {
+      const inv = f32(1 / total);
+      ws.forEach((w, i) => { weights[x * spanSize + i] = f32(w * inv); });
+    }
+    starts[x] = start;
   }
-  return {sx: Math.floor((width - sw) / 2), sy: Math.floor((height - sh) / 2), sw, sh};
+  return {spanSize, starts, weights};
+}
+
+/**
+ * tf.image.resize(image, [outH, outW], 'bilinear', antialias=true) of a float image [h, w, c]: rows
+ * first, then columns, each a float32 weighted sum as TensorFlow's GatherRows and GatherColumns.
+ */
+export function resizeAntialiased(src, h, w, c, outH, outW) {
+  const rows = resizeSpans(h, outH);
+  const cols = resizeSpans(w, outW);
+  const mid = new Float32Array(outH * w * c);
+  const rowSize = w * c;
+  for (let y = 0; y < outH; y++) {
+    const start = rows.starts[y];
+    const span = Math.min(start + rows.spanSize, h) - start;
+    const out = y * rowSize;
+    for (let k = 0; k < span; k++) {
+      const wgt = rows.weights[y * rows.spanSize + k];
+      const inRow = (start + k) * rowSize;
+      for (let i = 0; i < rowSize; i++) mid[out + i] = f32(mid[out + i] + f32(wgt * src[inRow + i]));
+    }
+  }
+  const dst = new Float32Array(outH * outW * c);
+  for (let y = 0; y < outH; y++) {
+    for (let x = 0; x < outW; x++) {
+      const start = cols.starts[x];
+      const span = Math.min(start + cols.spanSize, w) - start;
+      const out = (y * outW + x) * c;
+      for (let k = 0; k < span; k++) {
+        const wgt = cols.weights[x * cols.spanSize + k];
+        const inPx = y * rowSize + (start + k) * c;
+        for (let ch = 0; ch < c; ch++) dst[out + ch] = f32(dst[out + ch] + f32(wgt * mid[inPx + ch]));
+      }
+    }
+  }
+  return dst;
+}
+
+/**
+ * The region of a w x h image that the spec's rule keeps, and the size it is resized to first:
+ * stretch: all of it, to the model's size; center_crop: all of it, the shorter side to
+ * round(min(size) / crop_fraction), then the centre {top, left} of that is cut (hne_tf.datasets.resize_image).
+ */
+export function resizePlan(width, height, spec) {
+  const [outH, outW] = spec.size;
+  if (spec.resize.rule === 'stretch') return {resizeH: outH, resizeW: outW, top: 0, left: 0};
+  const q = Math.min(outH, outW) / spec.resize.crop_fraction;
+  const shorter = roundHalfEven(q); // Python's round()
+  const scale = f32(f32(shorter) / f32(Math.min(height, width)));
+  const resizeH = Math.max(roundHalfEven(f32(height * scale)), outH);
+  const resizeW = Math.max(roundHalfEven(f32(width * scale)), outW);
+  return {resizeH, resizeW, top: Math.floor((resizeH - outH) / 2), left: Math.floor((resizeW - outW) / 2)};
+}
+
+/**
+ * Decoded RGBA pixels of any size (a canvas's getImageData) -> the model's 8-bit pixels as
+ * hne_tf.datasets.InputSpec.pixels makes them: Uint8Array [H * W * channels]. `spec`: inputSpecOf(manifest).
+ */
+export function specPixels(rgba, width, height, spec) {
+  if (rgba.length !== width * height * 4) throw new InputError(`expected ${width * height * 4} RGBA bytes`);
+  const [outH, outW] = spec.size;
+  const rgb = new Float32Array(width * height * 3);
+  for (let i = 0; i < width * height; i++) for (let k = 0; k < 3; k++) rgb[3 * i + k] = rgba[4 * i + k];
+  const plan = resizePlan(width, height, spec);
+  const resized = resizeAntialiased(rgb, height, width, 3, plan.resizeH, plan.resizeW);
+  const c = spec.channels;
+  const out = new Uint8Array(outH * outW * c);
+  const [wr, wg, wb] = [0.2989, 0.587, 0.114].map(f32);
+  for (let y = 0; y < outH; y++) {
+    for (let x = 0; x < outW; x++) {
+      const src = ((y + plan.top) * plan.resizeW + x + plan.left) * 3;
+      const dst = (y * outW + x) * c;
+      if (c === 1) {
+        const gray = f32(f32(f32(resized[src] * wr) + f32(resized[src + 1] * wg)) + f32(resized[src + 2] * wb));
+        out[dst] = Math.min(255, Math.max(0, roundHalfEven(gray)));
+      } else {
+        for (let k = 0; k < 3; k++) out[dst + k] = Math.min(255, Math.max(0, roundHalfEven(resized[src + k])));
+      }
+    }
+  }
+  return out;
+}
+
+/** 8-bit pixels [H * W * channels] as RGBA (gray repeated), for preprocess, adaptPixels and a canvas. */
+export function pixelsToRgba(pixels, channels) {
+  const n = pixels.length / channels;
+  const rgba = new Uint8ClampedArray(n * 4);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < 3; k++) rgba[4 * i + k] = pixels[channels === 1 ? i : 3 * i + k];
+    rgba[4 * i + 3] = 255;
+  }
+  return rgba;
 }
 
 /** Data sets of light objects on a black background: a photo with a light background is inverted to match. */

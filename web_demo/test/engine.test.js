@@ -10,7 +10,7 @@ import {test} from 'node:test';
 import {
   FRAME_MS, FramePacer, InputError, PREDICT_PERCENTILE, RunningMean, STEP_ONE_PERCENTILE, SlotCache, StepCosts,
   StoppingRule, adaptPixels,
-  argmax, borderMean, budgetCompliance, budgetGrid, centreCrop, checkImageFile, deadlineReplay, defaultBudget, findFile,
+  argmax, borderMean, budgetCompliance, budgetGrid, checkImageFile, resizePlan, roundHalfEven, deadlineReplay, defaultBudget, findFile,
   percentile, preprocess, replay, runAnytime, softmax, stepPlan, topK,
 } from '../engine.js';
 import * as engine from '../engine.js';
@@ -307,11 +307,14 @@ test('image files: empty, SVG and non-image files are refused with their reason'
   assert.throws(() => checkImageFile({name: 'n.txt', type: 'text/plain', size: 9}), /is text\/plain, not an image/);
 });
 
-test('photos are cropped to the model\'s aspect ratio, not stretched', () => {
-  assert.deepEqual(centreCrop(640, 480, 28, 28), {sx: 80, sy: 0, sw: 480, sh: 480});
-  assert.deepEqual(centreCrop(480, 640, 28, 28), {sx: 0, sy: 80, sw: 480, sh: 480});
-  assert.deepEqual(centreCrop(28, 28, 28, 28), {sx: 0, sy: 0, sw: 28, sh: 28});
-  assert.deepEqual(centreCrop(100, 100, 32, 16), {sx: 0, sy: 25, sw: 100, sh: 50});
+test('the input spec\'s resize rule: stretch keeps all of a photo, center_crop its middle', () => {
+  const spec = (rule, cropFraction = 1) => ({size: [28, 28], resize: {rule, crop_fraction: cropFraction}});
+  assert.deepEqual(resizePlan(640, 480, spec('stretch')), {resizeH: 28, resizeW: 28, top: 0, left: 0});
+  assert.deepEqual(resizePlan(640, 480, spec('center_crop')), {resizeH: 28, resizeW: 37, top: 0, left: 4});
+  assert.deepEqual(resizePlan(480, 640, spec('center_crop', 0.875)), {resizeH: 43, resizeW: 32, top: 7, left: 2});
+  assert.equal(roundHalfEven(2.5), 2);
+  assert.equal(roundHalfEven(3.5), 4);
+  assert.equal(roundHalfEven(-0.4), -0);
 });
 
 test('gray, and inverted for a light-on-black data set when the border is light', () => {

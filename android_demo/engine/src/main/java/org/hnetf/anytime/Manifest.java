@@ -119,6 +119,8 @@ public final class Manifest {
     JSONObject inp = m.getJSONObject("input");
     JSONArray shape = inp.getJSONArray("shape");
     JSONObject norm = inp.getJSONObject("normalization");
+    JSONObject spec = m.optJSONObject("input_spec");
+    JSONObject resize = spec == null ? null : spec.optJSONObject("resize");
     input =
         new InputSpec(
             inp.getString("name"),
@@ -126,7 +128,9 @@ public final class Manifest {
             shape.getInt(2),
             shape.getInt(3),
             doubles(norm.getJSONArray("mean")),
-            doubles(norm.getJSONArray("std")));
+            doubles(norm.getJSONArray("std")),
+            resize == null ? InputSpec.STRETCH : resize.getString("rule"),
+            resize == null ? 1.0 : resize.getDouble("crop_fraction"));
     List<Step> st = new ArrayList<>();
     Map<String, int[]> sl = new LinkedHashMap<>();
     sl.put(INPUT_SLOT, ints(shape));
