@@ -195,6 +195,13 @@ function fact(k, v) {
   return [dt, dd];
 }
 
+/** How an image becomes the input, in a few words: "stretched, rgb" or "centre crop 0.875, gray". */
+function inputSpecText(spec) {
+  const rule = spec.resize.rule === 'stretch' ? 'any image stretched' :
+    `any image centre-cropped${spec.resize.crop_fraction < 1 ? ` (${spec.resize.crop_fraction})` : ''}`;
+  return `${rule}, ${spec.channels === 1 ? 'gray' : 'RGB'}`;
+}
+
 /** The model's facts; `fileState` says whether the anytime file passed its checks. */
 function showFacts(fileState) {
   const {manifest, entry} = state;
@@ -204,7 +211,9 @@ function showFacts(fileState) {
     ['preset', m.preset], ['family', m.family], ['leaves', manifest.num_leaves],
     ['branching', (m.branching ?? []).join(' × ')],
     ['data set', `${m.dataset} (${manifest.labels.length} classes)`],
-    ['input', `[${manifest.input.shape.join(', ')}] ${manifest.input.dtype}`],
+    ['classes', manifest.labels.length <= 12 ? manifest.labels.join(', ') :
+      `${manifest.labels.slice(0, 12).join(', ')}, … (${manifest.labels.length - 12} more)`],
+    ['input', `[${manifest.input.shape.join(', ')}] ${manifest.input.dtype}, ${inputSpecText(inputSpecOf(manifest))}`],
     ['file', `${entry.file} (${(entry.bytes / 1024).toFixed(0)} KiB): ${fileState}`],
     ['export host', `Python LiteRT, ${lat.threads ?? '?'} threads, median of ${lat.runs ?? '?'} runs ` +
       `on ${lat.cpu_count ?? '?'} CPUs`],
