@@ -1,6 +1,6 @@
 """``manifest.json``: the contract between the export, the host runner and the app.
 
-Schema version 1 (documented field by field in the README, "The manifest"):
+Schema version 1 (documented field by field in docs/architecture.md, section 11):
 
 ``format``       ``"hne-tf-manifest"``
 ``version``      ``1``
@@ -8,6 +8,8 @@ Schema version 1 (documented field by field in the README, "The manifest"):
                  dataset, loss, epochs_trained
 ``input``        name, shape (batch first: ``1`` static, ``-1`` any), batch, dtype, layout, normalization
                  (``(pixel / 255 - mean) / std`` per channel)
+``input_spec``   how a raw image of any size becomes the input (``InputSpec.to_json``: size, channels,
+                 color, grayscale formula, resize rule, normalization); older exports lack it
 ``labels``       class names, ``num_classes`` of them
 ``num_leaves``   N
 ``ensemble``     how leaves combine: ``combine`` is ``"mean_logits"`` (softmax of the mean
@@ -26,10 +28,12 @@ Schema version 1 (documented field by field in the README, "The manifest"):
 
 The Python consumers (the runner ``hne_tf.export.anytime``, the benchmark,
 the fixture, the demo samples) call :func:`validate` (through :func:`load`)
-before reading anything. The Java and JS engines read the same file with
-validators of their own (``android_demo/engine``'s ``Manifest``,
-``web_demo/engine.js``'s ``validateManifest``), which must apply the same
-checks; nothing but Python runs this one.
+before reading anything. The contract is ``manifest.schema.json`` beside this
+file (the structure; :mod:`hne_tf.export.schema` validates it) plus
+:func:`cross_field_problems`; the Java and JS engines (``android_demo/engine``'s
+``Manifest`` and ``Schema``, ``web_demo/engine.js``'s ``manifestProblems``)
+read the same schema and apply the same rules, and
+``tests/data/manifest_vectors.json`` holds all three to the same verdicts.
 """
 
 from __future__ import annotations
