@@ -59,7 +59,9 @@ def test_java_engine_replays_the_python_decisions(demo_assets, tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240,
                           env={**os.environ, "BUILD_DIR": str(tmp_path / "build"),
                                "HNETF_PREPROCESS_VECTORS": os.path.join(ROOT, "tests", "data",
-                                                                        "preprocess_vectors.json")})
+                                                                        "preprocess_vectors.json"),
+                               "HNETF_MANIFEST_VECTORS": os.path.join(ROOT, "tests", "data",
+                                                                      "manifest_vectors.json")})
     out = proc.stdout + proc.stderr
     summary = re.findall(r"^(\d+) passed, (\d+) failed$", out, re.M)
     assert proc.returncode == 0, out[-6000:]
@@ -70,7 +72,8 @@ def test_java_engine_replays_the_python_decisions(demo_assets, tmp_path):
     assert re.search(r"^\(0 skipped, 0 aborted", out, re.M), out[-3000:]
     for name in ("liveEngineTakesThePythonDecisions", "replayTakesThePythonDecisions",
                  "runningMeanMatchesWithin1e5", "samplePngsPreprocessLikePython",
-                 "fillAssetsOutputLoadsChecksCalibratesAndSwitchesPrecision", "preprocessVectorsMatchPython"):
+                 "fillAssetsOutputLoadsChecksCalibratesAndSwitchesPrecision", "preprocessVectorsMatchPython",
+                 "manifestVectorsGiveTheirVerdicts", "exportedManifestMeetsTheContract"):
         assert re.search(rf"{name}\(\) ✔", out), f"{name} did not pass:\n{out[-3000:]}"
     # ... on a fixture with every rule kind, exported from the tiny model by the test kit.
     assert {c["rule"] for c in demo_assets["fixture"]["cases"]} == {"leaves", "confidence", "deadline"}
@@ -162,7 +165,7 @@ def test_fill_assets_bundles_several_precisions_for_the_picker(demo_assets, tmp_
             assert {f["file"] for f in files} <= set(listing)
     with pytest.raises(ValueError, match="names a precision twice"):
         fill.fill(str(export_dir), "int8,int8", str(tmp_path / "twice"))
-    with pytest.raises(ValueError, match="must be among"):
+    with pytest.raises(mf.ManifestError, match="no bfloat8 anytime file; it has: "):
         fill.fill(str(export_dir), "float32,bfloat8", str(tmp_path / "unknown"))
 
 

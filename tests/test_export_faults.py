@@ -559,7 +559,7 @@ def _export_copy(hne_export, tmp_path):
     (lambda m: m.write_text('{"format": "hne-tf-manifest", "version": 1, '), "is not valid JSON"),
     (lambda m: m.write_bytes(b"\x89PNG\r\n\x1a\n\0\0"), "is not valid JSON"),
     (lambda m: m.write_text("[]"), "expected a JSON object"),
-    (lambda m: m.write_text(json.dumps({**json.loads(m.read_text()), "anytime": []})), "anytime: expected dict"),
+    (lambda m: m.write_text(json.dumps({**json.loads(m.read_text()), "anytime": []})), "anytime: expected object"),
     (lambda m: m.write_text(json.dumps({**json.loads(m.read_text()), "files": [3]})), r"files\[0\]: expected"),
     (lambda m: (m.unlink(), m.mkdir()), "does not exist"),
     (lambda m: m.write_text("[" * 200_000), "is not valid JSON: nested more than 64 levels deep"),

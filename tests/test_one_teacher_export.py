@@ -107,9 +107,9 @@ def _teacher_entry(m):
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda m: m.pop("teacher"), "a teacher file needs the manifest's 'teacher' section"),
-    (lambda m: m.update(teacher=[1]), "teacher: expected dict, got list"),
+    (lambda m: m.update(teacher=[1]), "teacher: expected object, got array"),
     (lambda m: m["teacher"].update(gate_macs=m["teacher"]["gate_macs"] + 1), "is not leaves_macs + gate_macs"),
-    (lambda m: m["teacher"].pop("params"), "teacher: missing 'params'"),
+    (lambda m: m["teacher"].pop("params"), "teacher.params: missing"),
     (lambda m: m["teacher"].update(leaves_macs=1, macs=1 + m["teacher"]["gate_macs"]), "anytime.full_macs"),
     (lambda m: m["teacher"].update(num_leaves=2), "teacher.num_leaves: 2"),
     (lambda m: m["teacher"].update(role="gate"), "teacher.role"),

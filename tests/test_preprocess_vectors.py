@@ -37,7 +37,39 @@ def _cases():
     return cases
 
 
+def _image_cases():
+    """(name, raw RGB image [h, w, 3] uint8, InputSpec): uploads of other sizes than the model's."""
+    import numpy as np
+
+    from hne_tf.datasets.base import InputSpec
+
+    rng = np.random.default_rng(21)
+
+    def image(h, w):  # a smooth gradient plus noise: both the averaging and the edges matter
+        y, x = np.mgrid[0:h, 0:w]
+        base = np.stack([255 * x / max(w - 1, 1), 255 * y / max(h - 1, 1), 128 + 0 * x], -1)
+        return np.clip(base + rng.normal(0, 40, (h, w, 3)), 0, 255).astype(np.uint8)
+
+    rgb = dict(channels=3, mean=(0.5, 0.4, 0.3), std=(0.25, 0.25, 0.2))
+    gray = dict(channels=1, mean=(0.286,), std=(0.353,))
+    return [
+        ("stretch, rgb, 40x30 -> 32x32 (a folder's photo)", image(30, 40), InputSpec(size=(32, 32), **rgb)),
+        ("stretch, rgb, 24x24 -> 32x32 (upscaled)", image(24, 24), InputSpec(size=(32, 32), **rgb)),
+        ("stretch, rgb, 7x13 -> 6x8 (each side its own scale)", image(13, 7), InputSpec(size=(8, 6), **rgb)),
+        ("center_crop 0.875, rgb, 11x20 -> 6x8", image(20, 11),
+         InputSpec(size=(8, 6), resize="center_crop", crop_fraction=0.875, **rgb)),
+        ("center_crop 1, gray, 17x9 -> 8x8", image(9, 17), InputSpec(size=(8, 8), resize="center_crop", **gray)),
+        ("center_crop 0.875, gray, 45x31 -> 28x28", image(31, 45),
+         InputSpec(size=(28, 28), resize="center_crop", crop_fraction=0.875, **gray)),
+        ("stretch, gray, 5x5 -> 6x8 (upscaled)", image(5, 5), InputSpec(size=(8, 6), **gray)),
+        ("stretch, gray, 28x28 -> 28x28 (the model's size: unchanged, then gray)", image(28, 28),
+         InputSpec(size=(28, 28), **gray)),
+    ]
+
+
 def build() -> dict:
+    import tensorflow as tf
+
     from hne_tf.export.samples import preprocess
 
     out = []
@@ -54,7 +86,15 @@ def build() -> dict:
                      "An engine that rounds as numpy does (the JS engine) matches exactly; one that computes in "
                      "double and rounds once (the Java engine) stays within tolerance x max(1, |expected|). "
                      "Regenerate: python3 tests/test_preprocess_vectors.py --write",
-            "tolerance": 1e-6, "cases": out}
+            "tolerance": 1e-6, "cases": out,
+            "image_about": "image_cases: a raw RGB image of any size (rgb: [height, width, 3] row-major) -> the "
+                           "model's 8-bit pixels (pixels: [H, W, channels]), as hne_tf.datasets.InputSpec.pixels "
+                           "makes them (resize by the spec's rule, bilinear with antialiasing, gray, rounded). "
+                           "'spec' is InputSpec.to_json(), as a manifest's input_spec.",
+            "image_cases": [{"name": name, "spec": spec.to_json(), "width": int(img.shape[1]),
+                             "height": int(img.shape[0]), "rgb": img.reshape(-1).tolist(),
+                             "pixels": spec.pixels(tf.constant(img)).numpy().reshape(-1).tolist()}
+                            for name, img, spec in _image_cases()]}
 
 
 def test_vectors_are_the_python_preprocessing():

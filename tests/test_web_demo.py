@@ -123,7 +123,7 @@ def test_serve_serves_the_page_and_the_files_the_manifest_names_only(demo_assets
     server = _Server(export_copy, demo_assets["samples"])
     try:
         ok = {"/": b"<!doctype html>", "/index.html": b"<!doctype html>", "/app.js": b"", "/style.css": b"",
-              "/export/manifest.json": b"{", "/samples/samples.json": b"{",
+              "/export/manifest.json": b"{", "/samples/samples.json": b"{", "/manifest.schema.json": b"{",
               "/node_modules/@litertjs/core/dist/index.js": b"",
               "/node_modules/@litertjs/core/wasm/litert_wasm_internal.wasm": b"\0asm"}
         for f in manifest["files"]:
@@ -194,7 +194,7 @@ def test_serve_refuses_an_invalid_manifest_in_one_line(export_copy, tmp_path):
         "nested": (lambda: manifest_path.write_text("[" * 200_000), "nested too deeply"),
         "binary": (lambda: manifest_path.write_bytes(b"\xff\xfe{}"), "is not UTF-8"),
         "version": (lambda: manifest_path.write_text(good.replace('"version": 1', '"version": 7')),
-                    "this reader understands version 1, got 7"),
+                    "version: expected 1, got 7"),
         "sha": (lambda: (export_copy / anytime).write_bytes(model[:-1] + bytes([model[-1] ^ 1])), "sha256"),
         "missing file": (lambda: (export_copy / anytime).unlink(), anytime),
     }
@@ -479,10 +479,12 @@ def test_page_inputs_as_a_user_gives_them(page, demo_assets):
     assert all(s["name"] for s in out["a11y"]["sliders"]) and out["a11y"]["sliders"]
     assert {"id": "announce", "live": "polite"} in out["a11y"]["live"]
     assert all(b["name"] for b in out["a11y"]["buttons"])
-    # A photo dropped outside any zone: the page stays, crops it (not stretched) and runs it.
+    # A photo dropped outside any zone: the page stays, resizes it as the manifest's input_spec says (the
+    # synthetic data set's rule is stretch) and runs it.
     drop = out["dropOutside"]
     assert drop["url"].endswith("/") and drop["image"] == "photo.jpg"
-    assert drop["shown"]["imageInfo"].startswith("photo.jpg: 640×480, centre 480×480 cropped, resized to 28×28")
+    assert demo_assets["manifest"]["input_spec"]["resize"]["rule"] == "stretch"
+    assert drop["shown"]["imageInfo"].startswith("photo.jpg: 640×480, stretched to 28×28, gray")
     assert drop["run"] == {"steps": demo_assets["manifest"]["num_leaves"], "image": "photo.jpg"}
     assert out["paste"]["image"] == "pasted image"
     # Refused files: the reason next to the image, the previous image kept, Run still usable.
@@ -524,11 +526,11 @@ def test_page_inputs_as_a_user_gives_them(page, demo_assets):
     assert backend["crossOriginIsolated"] and backend["threaded"]
     assert not backend["available"] and backend["webgpuDisabled"] and "not available" in backend["title"]
     assert backend["variant"]["accelerator"] == "wasm"
-    # Camera (Chromium's fake device): a photo is taken, cropped and run.
+    # Camera (Chromium's fake device): a photo is taken, resized and run.
     cam = out["camera"]
     assert cam["open"] and cam["error"] is None, cam
     assert cam["run"]["image"] == "camera photo" and cam["run"]["steps"] == demo_assets["manifest"]["num_leaves"]
-    assert "cropped" in cam["info"] and cam["closed"]
+    assert "stretched to 28×28" in cam["info"] and cam["closed"]
 
 
 def _bad_exports(demo_assets, root):
@@ -566,10 +568,10 @@ def test_page_broken_exports_show_clear_messages_and_stay_closed(demo_assets, tm
     expected = {
         "missing": "manifest: export/manifest.json is missing (HTTP 404)",
         "malformed": "is not valid JSON",
-        "version": "this page understands version 1, got 7",
+        "version": "version: expected 1, got 7",
         "sha": "does not match the manifest's",
         "size": "bytes, the manifest says",
-        "notimage": "the model's input must be an image",
+        "notimage": "input.shape: expected at least 4 items, got 2",
         "noanytime": "the manifest has no float32 anytime file",
     }
     servers = {name: _Server(tmp_path / name, demo_assets["samples"], validate=False) for name in expected}

@@ -9,8 +9,9 @@ import {Tensor, isWebGPUSupported, loadAndCompile, loadLiteRt, supportsFeature} 
 
 import {
   DARK_BACKGROUND, FramePacer, InputError, PREDICT_PERCENTILE, STEP_ONE_PERCENTILE, SlotCache, StepCosts,
-  StoppingRule, adaptPixels, argmax, budgetGrid, centreCrop, checkImageFile, defaultBudget, findFile, median,
-  percentile, preprocess, runAnytime, stepPlan, toHex, topK, validateManifest,
+  StoppingRule, adaptPixels, argmax, budgetGrid, checkImageFile, defaultBudget, findFile, median,
+  inputSpecOf, percentile, pixelsToRgba, preprocess, resizePlan, runAnytime, specPixels, stepPlan, toHex, topK,
+  validateManifest,
 } from './engine.js';
 import {accuracyCostPlot} from './plot.js';
 import {fixBatchDimension} from './tflite_batch.js';
@@ -118,7 +119,9 @@ async function loadManifest() {
   } catch (e) {
     throw new InputError(`manifest: ${url} is not valid JSON (${e.message})`);
   }
-  return validateManifest(manifest);
+  // The contract's structure: hne_tf/export/manifest.schema.json, which serve.py serves beside the page.
+  const schema = await (await fetchChecked('manifest.schema.json', 'manifest schema')).json();
+  return validateManifest(manifest, schema);
 }
 
 /** The file's bytes, checked against the manifest's size and sha256 (once per file). */
@@ -192,6 +195,13 @@ function fact(k, v) {
   return [dt, dd];
 }
 
+/** How an image becomes the input, in a few words: "stretched, rgb" or "centre crop 0.875, gray". */
+function inputSpecText(spec) {
+  const rule = spec.resize.rule === 'stretch' ? 'any image stretched' :
+    `any image centre-cropped${spec.resize.crop_fraction < 1 ? ` (${spec.resize.crop_fraction})` : ''}`;
+  return `${rule}, ${spec.channels === 1 ? 'gray' : 'RGB'}`;
+}
+
 /** The model's facts; `fileState` says whether the anytime file passed its checks. */
 function showFacts(fileState) {
   const {manifest, entry} = state;
@@ -201,7 +211,9 @@ function showFacts(fileState) {
     ['preset', m.preset], ['family', m.family], ['leaves', manifest.num_leaves],
     ['branching', (m.branching ?? []).join(' × ')],
     ['data set', `${m.dataset} (${manifest.labels.length} classes)`],
-    ['input', `[${manifest.input.shape.join(', ')}] ${manifest.input.dtype}`],
+    ['classes', manifest.labels.length <= 12 ? manifest.labels.join(', ') :
+      `${manifest.labels.slice(0, 12).join(', ')}, … (${manifest.labels.length - 12} more)`],
+    ['input', `[${manifest.input.shape.join(', ')}] ${manifest.input.dtype}, ${inputSpecText(inputSpecOf(manifest))}`],
     ['file', `${entry.file} (${(entry.bytes / 1024).toFixed(0)} KiB): ${fileState}`],
     ['export host', `Python LiteRT, ${lat.threads ?? '?'} threads, median of ${lat.runs ?? '?'} runs ` +
       `on ${lat.cpu_count ?? '?'} CPUs`],
@@ -256,12 +268,14 @@ function variantText(v = state.variant) {
 // ---------------------------------------------------------------- images
 
 /**
- * An image blob as the model's input: decoded, centre-cropped to the model's aspect ratio, resized, made
- * gray (and inverted when the data set is light-on-black and the image is not), then normalized.
+ * An image blob as the model's input: decoded at its own size, then resized, made gray or RGB and rounded as
+ * the manifest's input_spec says (engine.js's specPixels: stretch or centre crop, as the model was trained;
+ * inverted when the data set is light-on-black and the image is not), then normalized.
  * Touches no visible element: {name, input, pixels (RGBA at the model's size), info, photo (a canvas)}.
  */
 async function decodeImage(blob, name, {photo = true} = {}) {
   const [, h, w, c] = state.manifest.input.shape;
+  const spec = inputSpecOf(state.manifest);
   let bitmap;
   try {
     bitmap = await createImageBitmap(blob, {colorSpaceConversion: 'none', premultiplyAlpha: 'none'});
@@ -269,20 +283,25 @@ async function decodeImage(blob, name, {photo = true} = {}) {
     throw new InputError(`${name}: this file could not be decoded as an image (${e.message || e.name})`);
   }
   try {
-    const {sx, sy, sw, sh} = centreCrop(bitmap.width, bitmap.height, w, h);
-    const canvas = document.createElement('canvas');
-    canvas.width = w;
-    canvas.height = h;
-    const ctx = canvas.getContext('2d', {willReadFrequently: true, colorSpace: 'srgb'});
-    ctx.fillStyle = '#000';
-    ctx.fillRect(0, 0, w, h);
-    ctx.imageSmoothingQuality = 'high';
-    ctx.drawImage(bitmap, sx, sy, sw, sh, 0, 0, w, h);
-    const image = ctx.getImageData(0, 0, w, h);
+    const full = document.createElement('canvas');
+    full.width = bitmap.width;
+    full.height = bitmap.height;
+    const fctx = full.getContext('2d', {willReadFrequently: true, colorSpace: 'srgb'});
+    fctx.fillStyle = '#000';
+    fctx.fillRect(0, 0, full.width, full.height);
+    fctx.drawImage(bitmap, 0, 0);
+    const decoded = fctx.getImageData(0, 0, full.width, full.height);
+    const rgba = pixelsToRgba(specPixels(decoded.data, full.width, full.height, spec), c);
+    const image = new ImageData(rgba, w, h);
     const {inverted} = adaptPixels(image.data, w, h, c, state.manifest.model.dataset);
+    // The region of the picture the model sees, in the picture's pixels (for the thumbnail and the note).
+    const plan = resizePlan(bitmap.width, bitmap.height, spec);
+    const [kx, ky] = [bitmap.width / plan.resizeW, bitmap.height / plan.resizeH];
+    const [sx, sy, sw, sh] = [plan.left * kx, plan.top * ky, w * kx, h * ky].map(Math.round);
     const notes = [];
     if (sw !== bitmap.width || sh !== bitmap.height) notes.push(`centre ${sw}×${sh} cropped`);
-    if (sw !== w || sh !== h) notes.push(`resized to ${w}×${h}`);
+    if (bitmap.width !== w || bitmap.height !== h) notes.push(`${spec.resize.rule === 'stretch' ? 'stretched' : 'resized'} to ${w}×${h}`);
+    if (c === 1) notes.push('gray');
     if (inverted) notes.push('inverted (light background)');
     let photoCanvas = null;
     if (photo) {
@@ -1190,9 +1209,10 @@ async function start() {
   showRuleValue('confidence');
   const dataset = manifest.model.dataset;
   const [, h, w, c] = manifest.input.shape;
+  const fit = inputSpecOf(manifest).resize.rule === 'stretch' ? 'stretched' : 'centre-cropped';
   setText('expects', `The model sees ${w}×${h} ${c === 1 ? 'gray' : 'colour'}` +
-    (DARK_BACKGROUND[dataset] ? `: ${DARK_BACKGROUND[dataset]}. Photos are centre-cropped; light backgrounds ` +
-      'are inverted.' : ` ${dataset} images; others are centre-cropped and resized.`));
+    (DARK_BACKGROUND[dataset] ? `: ${DARK_BACKGROUND[dataset]}. Other images are ${fit} to that size; light ` +
+      'backgrounds are inverted.' : ` ${dataset} images; other images are ${fit} to that size, as in training.`));
   const precisions = manifest.files.filter((f) => f.kind === 'anytime').map((f) => f.precision);
   const precision = params.get('precision') ?? (precisions.includes('float32') || !precisions.length ? 'float32' : precisions[0]);
   state.entry = findFile(manifest, 'anytime', precision);

@@ -14,6 +14,9 @@
 //           files, the benchmark's busy state, the precision picker, the backend toggle, the camera.
 //   bad:    {cases: [{name, url}]}: the message each broken export shows, and the state it leaves.
 //   bench:  {passes?, maxImages?, budgets?, budgetRuns?, yieldRuns?, screenshot?}: the page's benchmark.
+//   upload: {file, type, screenshot?}: an image of any size given through "Choose image…" and run through
+//           every leaf; returns what the page shows (answer, top 3 names), the model input it computed
+//           from the image, and the manifest's labels.
 // Every mode also returns the console errors and uncaught page exceptions seen.
 // CHROME env: the Chromium binary (default: chromium-headless-shell, else chromium).
 
@@ -459,6 +462,27 @@ async function benchMode(browser, cmd, log) {
   return out;
 }
 
+async function uploadMode(browser, cmd, log) {
+  const {page, ready} = await openPage(browser, cmd.url, log);
+  const out = {ready};
+  if (!ready) return {...out, shown: await shown(page)};
+  const name = cmd.file.split('/').pop();
+  const [chooser] = await Promise.all([page.waitForFileChooser({timeout: 10000}), page.click('#choose')]);
+  await chooser.accept([cmd.file]);
+  await page.waitForFunction((n) => window.hneDemo.state.image?.name === n, {timeout: 30000}, name);
+  const n = await page.evaluate(() => window.hneDemo.state.plan.numSteps);
+  await page.evaluate((k) => window.hneDemo.setRule('leaves', k), n);
+  const run = await clickRun(page);
+  out.run = {steps: run.steps, image: run.image};
+  out.shown = await shown(page);
+  out.top3 = await page.evaluate(() => [...document.querySelectorAll('#top3 .bar span:first-child')]
+    .map((e) => e.textContent));
+  out.labels = await page.evaluate(() => window.hneDemo.state.manifest.labels);
+  out.input = await page.evaluate(() => Array.from(window.hneDemo.state.image.input));
+  if (cmd.screenshot) await page.screenshot({path: cmd.screenshot, fullPage: true});
+  return out;
+}
+
 async function main() {
   const cmd = JSON.parse(process.argv[2]);
   const log = {consoleErrors: [], pageErrors: []};
@@ -470,7 +494,8 @@ async function main() {
   const browser = await puppeteer.launch({executablePath: chromePath(), headless: 'shell', args});
   const out = {results: {}};
   try {
-    const modes = {run: runMode, frames: framesMode, inputs: inputsMode, bad: badMode, bench: benchMode};
+    const modes = {run: runMode, frames: framesMode, inputs: inputsMode, bad: badMode, bench: benchMode,
+      upload: uploadMode};
     for (const m of cmd.modes ?? [cmd]) {
       if (!modes[m.mode]) throw new Error(`unknown mode ${m.mode}`);
       const before = {console: log.consoleErrors.length, page: log.pageErrors.length};

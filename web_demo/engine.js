@@ -18,10 +18,8 @@
 // 64, where hne_tf.export.anytime measures the 90th once), the budget's floor, the
 // replay of the policy on recorded runs (budgetCompliance), when the loop
 // yields to the browser (FramePacer), and which files and pixels an image
-// input may have (checkImageFile, centreCrop, adaptPixels, preprocess).
+// input may have and how it becomes the model's (checkImageFile, specPixels, adaptPixels, preprocess).
 
-export const MANIFEST_FORMAT = 'hne-tf-manifest';
-export const MANIFEST_VERSION = 1;
 export const RULES = ['deadline', 'confidence', 'leaves'];
 
 /** An error the page shows as it is: a clear sentence about the input. */
@@ -35,116 +33,262 @@ export class InputError extends Error {
 const isInt = (v) => Number.isInteger(v);
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
+// ---------------------------------------------------------------- the manifest contract
+//
+// hne_tf/export/manifest.schema.json fixes the manifest's structure (the page fetches it beside
+// itself: serve.py serves it); the cross-field rules below are hne_tf/export/manifest.py's
+// cross_field_problems and Manifest.java's crossFieldProblems, rule for rule. All three readers
+// give the verdicts of tests/data/manifest_vectors.json (test/manifest_vectors.test.js).
+
+const SCHEMA_KEYWORDS = new Set(['type', 'required', 'properties', 'additionalProperties', 'items', 'enum',
+  'const', 'pattern', 'minimum', 'exclusiveMinimum', 'maximum', 'minItems', 'maxItems', '$ref', 'if', 'then',
+  '$schema', '$id', '$defs', 'title', 'description']);
+
+/** The JSON type of a parsed value: null, boolean, integer, number, string, array, object. */
+export function jsonType(v) {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v;
+}
+
+const jsonEqual = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+const show = (v) => JSON.stringify(v);
+const joinPath = (path, key) => (typeof key === 'number' ? `${path}[${key}]` : path ? `${path}.${key}` : key);
+
 /**
- * The checks of hne_tf/export/manifest.py's validate() that the page depends on.
- * Throws InputError listing every problem found.
+ * Every way `value` breaks `schema` (a node of the document `root`), as [{path, message}]: the
+ * subset of JSON Schema that hne_tf/export/schema.py implements (see manifest.schema.json's description).
  */
-export function validateManifest(manifest) {
-  if (!isObject(manifest)) throw new InputError('manifest.json: expected a JSON object');
+export function schemaProblems(value, schema, root = schema, path = '') {
+  for (const key of Object.keys(schema)) {
+    if (!SCHEMA_KEYWORDS.has(key)) throw new Error(`schema at ${path || 'the root'} uses '${key}', outside the supported subset`);
+  }
+  if ('$ref' in schema) {
+    const name = schema.$ref.replace(/^#\/\$defs\//, '');
+    return schemaProblems(value, root.$defs[name], root, path);
+  }
+  const out = [];
+  const add = (p, message) => out.push({path: p, message});
+  const type = jsonType(value);
+  if ('type' in schema) {
+    const kinds = [].concat(schema.type);
+    if (!kinds.some((k) => k === type || (k === 'number' && type === 'integer'))) {
+      return [{path, message: `expected ${kinds.join(' or ')}, got ${type}`}];
+    }
+  }
+  if ('const' in schema && !jsonEqual(value, schema.const)) add(path, `expected ${show(schema.const)}, got ${show(value)}`);
+  if ('enum' in schema && !schema.enum.some((e) => jsonEqual(value, e))) {
+    add(path, `${show(value)} is not one of ${schema.enum.map(show).join(', ')}`);
+  }
+  if (type === 'string' && 'pattern' in schema && !new RegExp(schema.pattern, 'u').test(value)) {
+    add(path, `${show(value)} does not match ${schema.pattern}`);
+  }
+  if (type === 'integer' || type === 'number') {
+    if ('minimum' in schema && value < schema.minimum) add(path, `must be >= ${schema.minimum}, got ${value}`);
+    if ('exclusiveMinimum' in schema && value <= schema.exclusiveMinimum) {
+      add(path, `must be > ${schema.exclusiveMinimum}, got ${value}`);
+    }
+    if ('maximum' in schema && value > schema.maximum) add(path, `must be <= ${schema.maximum}, got ${value}`);
+  }
+  if (type === 'array') {
+    if ('minItems' in schema && value.length < schema.minItems) {
+      add(path, `expected at least ${schema.minItems} items, got ${value.length}`);
+    }
+    if ('maxItems' in schema && value.length > schema.maxItems) {
+      add(path, `expected at most ${schema.maxItems} items, got ${value.length}`);
+    }
+    if ('items' in schema) value.forEach((item, i) => out.push(...schemaProblems(item, schema.items, root, joinPath(path, i))));
+  }
+  if (type === 'object') {
+    for (const key of schema.required ?? []) if (!Object.hasOwn(value, key)) add(joinPath(path, key), 'missing');
+    const properties = schema.properties ?? {};
+    const extra = schema.additionalProperties;
+    for (const [key, item] of Object.entries(value)) {
+      if (Object.hasOwn(properties, key)) out.push(...schemaProblems(item, properties[key], root, joinPath(path, key)));
+      else if (extra === false) add(joinPath(path, key), 'not allowed here');
+      else if (isObject(extra)) out.push(...schemaProblems(item, extra, root, joinPath(path, key)));
+    }
+  }
+  if ('if' in schema && 'then' in schema && schemaProblems(value, schema.if, root, path).length === 0) {
+    out.push(...schemaProblems(value, schema.then, root, path));
+  }
+  return out;
+}
+
+const int = (v) => (Number.isInteger(v) ? v : null);
+const dict = (v) => (isObject(v) ? v : {});
+const list = (v) => (Array.isArray(v) ? v : []);
+
+/**
+ * The rules that relate fields to each other (docs/architecture.md, "The manifest contract"), as
+ * [{path, message}]. Each rule reads only fields of the right type: the schema reports the others.
+ */
+export function crossFieldProblems(m) {
   const p = [];
-  if (manifest.format !== MANIFEST_FORMAT) {
-    p.push(`format: expected '${MANIFEST_FORMAT}', got ${JSON.stringify(manifest.format)}`);
+  const add = (path, message) => p.push({path, message});
+  const n = int(m.num_leaves);
+  const model = dict(m.model);
+  const inp = dict(m.input);
+  const numClasses = int(model.num_classes);
+  const branching = model.branching;
+  if (n !== null && Array.isArray(branching) && branching.every((r) => int(r) !== null && r !== 0)) {
+    if (branching.reduce((a, b) => a * b, 1) !== n) add('model.branching', `${show(branching)} does not give num_leaves=${n}`);
   }
-  if (manifest.version !== MANIFEST_VERSION) {
-    p.push(`version: this page understands version ${MANIFEST_VERSION}, got ${JSON.stringify(manifest.version)}`);
+  if (n !== null && int(model.num_leaves) !== null && model.num_leaves !== n) {
+    add('model.num_leaves', `${model.num_leaves}, the manifest's num_leaves is ${n}`);
   }
-  const n = manifest.num_leaves;
-  if (!isInt(n) || n < 1) p.push(`num_leaves: expected a positive integer, got ${JSON.stringify(n)}`);
-  if (!isObject(manifest.model)) p.push("missing 'model'");
-  const inp = manifest.input;
-  if (!isObject(inp)) {
-    p.push("missing 'input'");
-  } else {
-    const shape = inp.shape;
-    if (!Array.isArray(shape) || shape.length !== 4 || !shape.every(isInt) || shape.slice(1).some((d) => d < 1)) {
-      p.push(`input.shape: the model's input must be an image [batch, H, W, C], got ${JSON.stringify(shape)}`);
-    } else if (![1, 3].includes(shape[3])) {
-      p.push(`input.shape: images have 1 or 3 channels, got ${shape[3]}`);
-    }
-    if (inp.dtype !== 'float32') p.push(`input.dtype: expected 'float32', got ${JSON.stringify(inp.dtype)}`);
-    const norm = inp.normalization;
-    if (!isObject(norm)) {
-      p.push("input: missing 'normalization'");
-    } else if (Array.isArray(shape) && shape.length === 4) {
-      for (const key of ['mean', 'std']) {
-        const v = norm[key];
-        if (!Array.isArray(v) || v.length !== shape[3] || !v.every((x) => typeof x === 'number')) {
-          p.push(`input.normalization.${key}: expected ${shape[3]} numbers, got ${JSON.stringify(v)}`);
-        }
-      }
-      if (Array.isArray(norm.std) && norm.std.some((s) => s === 0)) p.push('input.normalization.std: must not contain 0');
+  const shape = inp.shape;
+  let channels = null;
+  if (Array.isArray(shape) && shape.length === 4 && shape.every((d) => int(d) !== null)) {
+    if (![1, -1].includes(shape[0]) || Math.min(shape[1], shape[2]) < 1 || ![1, 3].includes(shape[3])) {
+      add('input.shape', `expected an image [1 or -1, H >= 1, W >= 1, 1 or 3 channels], got ${show(shape)}`);
+    } else {
+      channels = shape[3];
     }
   }
-  const labels = manifest.labels;
-  if (!Array.isArray(labels) || labels.length < 2) p.push('labels: expected a list of class names');
-  if (!isObject(manifest.anytime) || !Array.isArray(manifest.anytime.steps)) {
-    p.push("missing 'anytime' steps (was the model exported with --noanytime?)");
-  } else {
-    try {
-      stepPlan(manifest);
-    } catch (e) {
-      p.push(e.message);
+  const norm = dict(inp.normalization);
+  for (const key of ['mean', 'std']) {
+    if (channels !== null && Array.isArray(norm[key]) && norm[key].length !== channels) {
+      add(`input.normalization.${key}`, `${norm[key].length} values for ${channels} channels`);
     }
   }
-  if ('teacher' in manifest) validateTeacher(manifest, p);
-  if (!Array.isArray(manifest.files)) {
-    p.push("missing 'files'");
-  } else {
-    manifest.files.forEach((f, i) => {
-      if (!isObject(f) || typeof f.file !== 'string' || typeof f.sha256 !== 'string' || !isInt(f.bytes)) {
-        p.push(`files[${i}]: needs file, sha256 and bytes`);
-      } else if (f.file.includes('/') || f.file.includes('\\') || f.file.startsWith('.')) {
-        p.push(`files[${i}].file: must be a bare file name, got ${JSON.stringify(f.file)}`);
-      }
-      if (isObject(f) && f.kind === 'teacher') {
-        if (!isObject(manifest.teacher)) {
-          p.push(`files[${i}]: a teacher file needs the manifest's 'teacher' section`);
-        } else if ('macs' in f && f.macs !== manifest.teacher.macs) {
-          const want = JSON.stringify(manifest.teacher.macs);
-          p.push(`files[${i}].macs: ${JSON.stringify(f.macs)} differs from teacher.macs ${want}`);
-        }
-      }
-    });
+  if (numClasses !== null && Array.isArray(m.labels) && m.labels.length !== numClasses) {
+    add('labels', `${m.labels.length} names for num_classes=${numClasses}`);
   }
-  if (p.length) throw new InputError(`manifest.json is not a valid hne-tf manifest: ${p.join('; ')}`);
-  return manifest;
+  const spec = m.input_spec;
+  if (isObject(spec) && channels !== null) {
+    if (Array.isArray(spec.size) && !jsonEqual(spec.size, shape.slice(1, 3))) {
+      add('input_spec.size', `${show(spec.size)}, the input's H, W are ${show(shape.slice(1, 3))}`);
+    }
+    if (int(spec.channels) !== null && spec.channels !== channels) {
+      add('input_spec.channels', `${spec.channels}, the input has ${channels}`);
+    }
+    if (['grayscale', 'rgb'].includes(spec.color) && spec.color !== (channels === 1 ? 'grayscale' : 'rgb')) {
+      add('input_spec.color', `'${spec.color}' for ${channels} channel(s)`);
+    }
+    const specNorm = dict(spec.normalization);
+    for (const key of ['mean', 'std']) {
+      if (Array.isArray(specNorm[key]) && Array.isArray(norm[key]) && !jsonEqual(specNorm[key], norm[key])) {
+        add(`input_spec.normalization.${key}`, `${show(specNorm[key])} differs from input.normalization.${key} ${show(norm[key])}`);
+      }
+    }
+  }
+  const anytime = m.anytime;
+  if (isObject(anytime)) anytimeProblems(anytime, n, add);
+  const teacher = m.teacher;
+  if (isObject(teacher)) teacherProblems(teacher, n, numClasses, anytime, add);
+  const names = new Set();
+  list(m.files).forEach((f, i) => {
+    if (!isObject(f)) return;
+    const where = `files[${i}]`;
+    if (typeof f.file === 'string') {
+      if (names.has(f.file)) add(`${where}.file`, `${f.file} listed twice`);
+      names.add(f.file);
+    }
+    const k = int(f.k);
+    const leaf = int(f.leaf);
+    if (f.kind === 'prefix' && k !== null && n !== null && k > n) add(`${where}.k`, `${k} outside [1, ${n}]`);
+    if (f.kind === 'member') {
+      if (!Object.hasOwn(f, 'leaf')) add(`${where}.leaf`, 'missing (a member file names its leaf)');
+      else if (leaf !== null && n !== null && leaf >= n) add(`${where}.leaf`, `${leaf} outside [0, ${n - 1}]`);
+    }
+    if (f.kind === 'anytime' && !isObject(anytime)) add(`${where}.kind`, "an anytime file needs the manifest's 'anytime' section");
+    if (Array.isArray(f.accuracy_by_leaves) && n !== null && f.accuracy_by_leaves.length !== n) {
+      add(`${where}.accuracy_by_leaves`, `${f.accuracy_by_leaves.length} values for num_leaves=${n}`);
+    }
+    if (f.kind === 'teacher') {
+      if (!isObject(teacher)) add(`${where}.kind`, "a teacher file needs the manifest's 'teacher' section");
+      else if (Object.hasOwn(f, 'macs') && f.macs !== teacher.macs) add(`${where}.macs`, `${show(f.macs)} differs from teacher.macs ${show(teacher.macs)}`);
+    }
+  });
+  return p;
+}
+
+function anytimeProblems(anytime, n, add) {
+  const slots = dict(anytime.slots);
+  const steps = anytime.steps;
+  if (n !== null && Array.isArray(steps) && steps.length !== n) add('anytime.steps', `${steps.length} steps for num_leaves=${n}`);
+  const available = new Set(['input']);
+  const macs = [];
+  list(steps).forEach((s, i) => {
+    const where = `anytime.steps[${i}]`;
+    if (!isObject(s)) {
+      macs.push(null);
+      return;
+    }
+    if (int(s.step) !== null && s.step !== i + 1) add(`${where}.step`, `expected ${i + 1} (steps are ordered)`);
+    macs.push(int(s.macs));
+    if (typeof s.reads === 'string' && !available.has(s.reads)) {
+      add(`${where}.reads`, `slot '${s.reads}' is not written by an earlier step`);
+    }
+    for (const w of list(s.writes)) {
+      if (typeof w !== 'string') continue;
+      if (!Object.hasOwn(slots, w)) add(`${where}.writes`, `slot '${w}' not declared in anytime.slots`);
+      else available.add(w);
+    }
+  });
+  const full = int(anytime.full_macs);
+  if (macs.length && full !== null && !macs.includes(null)) {
+    const sum = macs.reduce((a, b) => a + b, 0);
+    if (sum !== full) add('anytime.full_macs', `${full}, but the step MACs sum to ${sum}`);
+  }
 }
 
 const TEACHER_COSTS = ['macs', 'params', 'leaves_macs', 'leaves_params', 'gate_macs', 'gate_params'];
 
 /**
  * The 'teacher' section (models with a teacher role: ONE's gated teacher, "ONE-E"; its files have
- * kind 'teacher'), checked as hne_tf/export/manifest.py's _validate_teacher does. The page does not run
- * the teacher; it accepts a manifest that has one.
+ * kind 'teacher'). The page does not run the teacher; it accepts a manifest that has one.
  */
-function validateTeacher(manifest, p) {
-  const t = manifest.teacher;
-  if (!isObject(t)) {
-    p.push(`teacher: expected an object, got ${JSON.stringify(t)}`);
-    return;
+function teacherProblems(t, n, numClasses, anytime, add) {
+  const leaves = int(t.num_leaves);
+  if (leaves !== null && n !== null && leaves !== n) {
+    add('teacher.num_leaves', `${leaves}, the manifest's num_leaves is ${n} (the teacher uses every leaf)`);
   }
-  if (t.role !== 'teacher') p.push(`teacher.role: expected 'teacher', got ${JSON.stringify(t.role)}`);
-  if (typeof t.combine !== 'string') p.push("teacher: missing 'combine'");
-  if (t.num_leaves !== manifest.num_leaves) {
-    p.push(`teacher.num_leaves: ${JSON.stringify(t.num_leaves)}, the manifest's num_leaves is ${manifest.num_leaves}`);
+  const shape = dict(t.output).shape;
+  if (Array.isArray(shape) && shape.length === 2 && numClasses !== null && shape[1] !== numClasses) {
+    add('teacher.output.shape', `expected [batch, ${numClasses}], got ${show(shape)}`);
   }
-  const numClasses = isObject(manifest.model) ? manifest.model.num_classes : undefined;
-  const shape = isObject(t.output) ? t.output.shape : undefined;
-  if (!isObject(t.output) || typeof t.output.name !== 'string' || !Array.isArray(shape) || shape.length !== 2 ||
-      !shape.every(isInt) || (isInt(numClasses) && shape[1] !== numClasses)) {
-    p.push(`teacher.output: expected {name, shape: [batch, ${numClasses}]}, got ${JSON.stringify(t.output)}`);
-  }
-  const bad = TEACHER_COSTS.filter((key) => !isInt(t[key]) || t[key] < 0);
-  bad.forEach((key) => p.push(`teacher.${key}: expected a non-negative integer, got ${JSON.stringify(t[key])}`));
-  if (bad.length) return;
+  const c = Object.fromEntries(TEACHER_COSTS.map((key) => [key, int(t[key])]));
   for (const total of ['macs', 'params']) {
-    const sum = t[`leaves_${total}`] + t[`gate_${total}`];
-    if (t[total] !== sum) p.push(`teacher.${total}: ${t[total]} is not leaves_${total} + gate_${total} = ${sum}`);
+    const [a, b] = [c[`leaves_${total}`], c[`gate_${total}`]];
+    if (c[total] !== null && a !== null && b !== null && c[total] !== a + b) {
+      add(`teacher.${total}`, `${c[total]} is not leaves_${total} + gate_${total} = ${a + b}`);
+    }
   }
-  const full = isObject(manifest.anytime) ? manifest.anytime.full_macs : undefined;
-  if (isInt(full) && t.leaves_macs !== full) {
-    p.push(`teacher.leaves_macs: ${t.leaves_macs}, anytime.full_macs is ${full} (the teacher runs every leaf)`);
+  const full = int(dict(anytime).full_macs);
+  if (full !== null && c.leaves_macs !== null && c.leaves_macs !== full) {
+    add('teacher.leaves_macs', `${c.leaves_macs}, anytime.full_macs is ${full} (the teacher runs every leaf)`);
   }
+}
+
+/** Every problem of `manifest` against the contract (`schema`: manifest.schema.json), as [{path, message}]. */
+export function manifestProblems(manifest, schema) {
+  if (!isObject(manifest)) return [{path: 'manifest', message: 'expected a JSON object'}];
+  return [...schemaProblems(manifest, schema), ...crossFieldProblems(manifest)];
+}
+
+/**
+ * The contract (manifestProblems), then what this page needs beyond it: an anytime section whose
+ * steps make a plan. Throws InputError listing every problem found; returns the manifest.
+ */
+export function validateManifest(manifest, schema) {
+  if (!isObject(manifest)) throw new InputError('manifest.json: expected a JSON object');
+  const p = manifestProblems(manifest, schema).map(({path, message}) => `${path}: ${message}`);
+  if (!p.length) {
+    if (!isObject(manifest.anytime)) {
+      p.push("missing 'anytime' steps (was the model exported with --noanytime?)");
+    } else {
+      try {
+        stepPlan(manifest);
+      } catch (e) {
+        p.push(e.message);
+      }
+    }
+  }
+  if (p.length) throw new InputError(`manifest.json is not a valid hne-tf manifest: ${p.join('; ')}`);
+  return manifest;
 }
 
 /** The manifest's file entry of the given kind and precision (and k for prefix files), or null. */
@@ -583,18 +727,154 @@ export function checkImageFile({name, type, size}) {
   }
 }
 
+// ---------------------------------------------------------------- the input spec: any image -> the model's pixels
+//
+// hne_tf.datasets.InputSpec.pixels, step by step and in float32 as TensorFlow computes it: RGB (alpha
+// dropped), resized by the spec's rule with tf.image.resize(bilinear, antialias=True) (TensorFlow's
+// ScaleAndTranslate with the triangle kernel), gray by 0.2989 R + 0.5870 G + 0.1140 B for one channel,
+// rounded half to even and clipped to 0..255. Checked against Python on images of several sizes
+// (tests/data/preprocess_vectors.json's image_cases).
+
+const f32 = Math.fround;
+
+/** tf.round: half to even. */
+export function roundHalfEven(x) {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 ? 2 * Math.round(x / 2) : r;
+}
+
+/** The manifest's input_spec, or for an export before it: stretch to the input's size, its normalization. */
+export function inputSpecOf(manifest) {
+  if (isObject(manifest.input_spec)) return manifest.input_spec;
+  const [, h, w, c] = manifest.input.shape;
+  return {size: [h, w], channels: c, color: c === 1 ? 'grayscale' : 'rgb', resize: {rule: 'stretch', crop_fraction: 1},
+    normalization: manifest.input.normalization};
+}
+
 /**
- * The centred crop of a w x h image with the model's aspect ratio (targetW : targetH), so that a photo is
- * cropped, not stretched: {sx, sy, sw, sh}.
+ * TensorFlow's resampling spans for one axis (scale_and_translate_op.cc ComputeSpansCore, triangle kernel,
+ * antialiased, no translation): {spanSize, starts, weights [outSize * spanSize]}.
  */
-export function centreCrop(width, height, targetW, targetH) {
-  let sw = width;
-  let sh = Math.round((width * targetH) / targetW);
-  if (sh > height) {
-    sh = height;
-    sw = Math.round((height * targetW) / targetH);
+function resizeSpans(inSize, outSize) {
+  const scale = f32(f32(outSize) / f32(inSize));
+  const invScale = f32(1 / scale);
+  const kernelScale = Math.max(invScale, 1); // antialias: widen the kernel when shrinking
+  const spanSize = Math.min(2 * Math.ceil(kernelScale) + 1, inSize);
+  const oneOverKernelScale = f32(1 / kernelScale);
+  const starts = new Int32Array(outSize);
+  const weights = new Float32Array(outSize * spanSize);
+  for (let x = 0; x < outSize; x++) {
+    const sample = f32(f32(x + 0.5) * invScale);
+    let start = Math.ceil(f32(f32(sample - kernelScale) - 0.5));
+    let end = Math.floor(f32(f32(sample + kernelScale) - 0.5));
+    start = Math.min(Math.max(start, 0), inSize - 1);
+    end = Math.min(Math.max(end, 0), inSize - 1) + 1;
+    const ws = [];
+    let total = 0;
+    for (let source = start; source < end; source++) {
+      const pos = Math.abs(f32(f32(f32(source + 0.5) - sample) * oneOverKernelScale));
+      const w = pos < 1 ? f32(1 - pos) : 0;
+      ws.push(w);
+      total = f32(total + w);
+    }
+    if (Math.abs(total) >= 1000 * 1.1754943508222875e-38) {
+      const inv = f32(1 / total);
+      ws.forEach((w, i) => { weights[x * spanSize + i] = f32(w * inv); });
+    }
+    starts[x] = start;
   }
-  return {sx: Math.floor((width - sw) / 2), sy: Math.floor((height - sh) / 2), sw, sh};
+  return {spanSize, starts, weights};
+}
+
+/**
+ * tf.image.resize(image, [outH, outW], 'bilinear', antialias=true) of a float image [h, w, c]: rows
+ * first, then columns, each a float32 weighted sum as TensorFlow's GatherRows and GatherColumns.
+ */
+export function resizeAntialiased(src, h, w, c, outH, outW) {
+  const rows = resizeSpans(h, outH);
+  const cols = resizeSpans(w, outW);
+  const mid = new Float32Array(outH * w * c);
+  const rowSize = w * c;
+  for (let y = 0; y < outH; y++) {
+    const start = rows.starts[y];
+    const span = Math.min(start + rows.spanSize, h) - start;
+    const out = y * rowSize;
+    for (let k = 0; k < span; k++) {
+      const wgt = rows.weights[y * rows.spanSize + k];
+      const inRow = (start + k) * rowSize;
+      for (let i = 0; i < rowSize; i++) mid[out + i] = f32(mid[out + i] + f32(wgt * src[inRow + i]));
+    }
+  }
+  const dst = new Float32Array(outH * outW * c);
+  for (let y = 0; y < outH; y++) {
+    for (let x = 0; x < outW; x++) {
+      const start = cols.starts[x];
+      const span = Math.min(start + cols.spanSize, w) - start;
+      const out = (y * outW + x) * c;
+      for (let k = 0; k < span; k++) {
+        const wgt = cols.weights[x * cols.spanSize + k];
+        const inPx = y * rowSize + (start + k) * c;
+        for (let ch = 0; ch < c; ch++) dst[out + ch] = f32(dst[out + ch] + f32(wgt * mid[inPx + ch]));
+      }
+    }
+  }
+  return dst;
+}
+
+/**
+ * The region of a w x h image that the spec's rule keeps, and the size it is resized to first:
+ * stretch: all of it, to the model's size; center_crop: all of it, the shorter side to
+ * round(min(size) / crop_fraction), then the centre {top, left} of that is cut (hne_tf.datasets.resize_image).
+ */
+export function resizePlan(width, height, spec) {
+  const [outH, outW] = spec.size;
+  if (spec.resize.rule === 'stretch') return {resizeH: outH, resizeW: outW, top: 0, left: 0};
+  const q = Math.min(outH, outW) / spec.resize.crop_fraction;
+  const shorter = roundHalfEven(q); // Python's round()
+  const scale = f32(f32(shorter) / f32(Math.min(height, width)));
+  const resizeH = Math.max(roundHalfEven(f32(height * scale)), outH);
+  const resizeW = Math.max(roundHalfEven(f32(width * scale)), outW);
+  return {resizeH, resizeW, top: Math.floor((resizeH - outH) / 2), left: Math.floor((resizeW - outW) / 2)};
+}
+
+/**
+ * Decoded RGBA pixels of any size (a canvas's getImageData) -> the model's 8-bit pixels as
+ * hne_tf.datasets.InputSpec.pixels makes them: Uint8Array [H * W * channels]. `spec`: inputSpecOf(manifest).
+ */
+export function specPixels(rgba, width, height, spec) {
+  if (rgba.length !== width * height * 4) throw new InputError(`expected ${width * height * 4} RGBA bytes`);
+  const [outH, outW] = spec.size;
+  const rgb = new Float32Array(width * height * 3);
+  for (let i = 0; i < width * height; i++) for (let k = 0; k < 3; k++) rgb[3 * i + k] = rgba[4 * i + k];
+  const plan = resizePlan(width, height, spec);
+  const resized = resizeAntialiased(rgb, height, width, 3, plan.resizeH, plan.resizeW);
+  const c = spec.channels;
+  const out = new Uint8Array(outH * outW * c);
+  const [wr, wg, wb] = [0.2989, 0.587, 0.114].map(f32);
+  for (let y = 0; y < outH; y++) {
+    for (let x = 0; x < outW; x++) {
+      const src = ((y + plan.top) * plan.resizeW + x + plan.left) * 3;
+      const dst = (y * outW + x) * c;
+      if (c === 1) {
+        const gray = f32(f32(f32(resized[src] * wr) + f32(resized[src + 1] * wg)) + f32(resized[src + 2] * wb));
+        out[dst] = Math.min(255, Math.max(0, roundHalfEven(gray)));
+      } else {
+        for (let k = 0; k < 3; k++) out[dst + k] = Math.min(255, Math.max(0, roundHalfEven(resized[src + k])));
+      }
+    }
+  }
+  return out;
+}
+
+/** 8-bit pixels [H * W * channels] as RGBA (gray repeated), for preprocess, adaptPixels and a canvas. */
+export function pixelsToRgba(pixels, channels) {
+  const n = pixels.length / channels;
+  const rgba = new Uint8ClampedArray(n * 4);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < 3; k++) rgba[4 * i + k] = pixels[channels === 1 ? i : 3 * i + k];
+    rgba[4 * i + 3] = 255;
+  }
+  return rgba;
 }
 
 /** Data sets of light objects on a black background: a photo with a light background is inverted to match. */

@@ -5,6 +5,7 @@
 URL layout (static files; inference runs in the browser):
 
   /, /index.html, /app.js, ...   the page's own files (PAGE_FILES)
+  /manifest.schema.json          the manifest contract's schema (hne_tf/export/manifest.schema.json)
   /node_modules/@litertjs/...    LiteRT.js: its ES modules and WASM builds (LITERT_FILES)
   /export/manifest.json          the export's manifest, and /export/<file> for each file it lists
   /samples/samples.json          sample images and labels, and /samples/<file> for each image it lists
@@ -36,6 +37,8 @@ ROOT = os.path.dirname(HERE)
 LITERT = os.path.join(HERE, "node_modules", "@litertjs")
 SHIPPED_SAMPLES = os.path.join(HERE, "samples")
 PAGE_FILES = ("index.html", "app.js", "engine.js", "plot.js", "tflite_batch.js", "style.css")
+# The manifest contract's structure, which the page validates the manifest against: the package's one copy.
+SCHEMA_FILE = os.path.join(ROOT, "hne_tf", "export", "manifest.schema.json")
 # LiteRT.js: the ES modules the import map names and every WASM build (the loader picks one).
 LITERT_FILES = ("core/dist/index.js", "wasm-utils/dist/index.js")
 LITERT_WASM = "core/wasm"
@@ -203,6 +206,8 @@ class Site:
         top, _, rest = path.partition("/")
         if not rest and path in PAGE_FILES:
             return _inside(HERE, path)
+        if path == "manifest.schema.json":
+            return SCHEMA_FILE
         if top == "export" and rest in self._export_names():
             return _inside(self.export_dir, rest)
         if top == "samples" and rest in self.sample_names:

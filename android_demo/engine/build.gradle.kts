@@ -14,6 +14,16 @@ tasks.withType<JavaCompile>().configureEach {
     options.release.set(8)
 }
 
+// The manifest contract's schema (Schema.manifestSchema reads it from the class path): the package's one file.
+sourceSets {
+    main {
+        resources {
+            srcDir("../../hne_tf/export")
+            include("manifest.schema.json")
+        }
+    }
+}
+
 dependencies {
     // org.json is part of Android; on the JVM it comes from the same API, packaged for Maven.
     compileOnly(libs.android.json)

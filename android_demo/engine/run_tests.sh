@@ -55,6 +55,8 @@ echo "JDK: $("$javac_bin" -version 2>&1), runtime $("$java_bin" -version 2>&1 | 
 # "options" lint is the one category left out (every other warning still fails the build).
 "$javac_bin" --release 8 -Xlint:all,-options -Werror -encoding UTF-8 -d "$build/main" -cp "$json" \
   $(find "$here/src/main/java" -name '*.java' | sort)
+# The manifest contract's schema, a class-path resource (Gradle: the engine's resources).
+cp "$here/../../hne_tf/export/manifest.schema.json" "$build/main/manifest.schema.json"
 "$javac_bin" -encoding UTF-8 -d "$build/test" -cp "$build/main:$json:$junit" \
   $(find "$here/src/test/java" -name '*.java' | sort)
 

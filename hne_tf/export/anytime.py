@@ -305,6 +305,12 @@ def check_output(output: str) -> None:
             raise ValueError(f"--output {output}: {output + ext} is a directory")
 
 
+def _shorten(items: list[str], most: int = 12) -> str:
+    """``a, b, c`` -- at most ``most`` items, then how many more."""
+    shown = ", ".join(items[:most])
+    return shown + (f", ... ({len(items) - most} more)" if len(items) > most else "")
+
+
 def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | None = None,
         num_images: int | None = None, threads: int = 2, output: str | None = None,
         data_dir: str | None = None, log=print, per_step_threads: bool = False) -> dict:
@@ -333,6 +339,8 @@ def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | Non
     if num_images is not None and len(images) < num_images:
         raise ValueError(f"--num_images={num_images}: the {engine.manifest['model']['dataset']} test split has "
                          f"only {len(images)} images")
+    names = list(engine.manifest["labels"])
+    log(f"{len(names)} classes (the manifest's labels): {_shorten(names)}")
     predicted = engine.calibrate(images[:32])
     log(f"{os.path.basename(engine.path)}: {engine.num_steps} steps, predicted step latency (ms, 90th percentile "
         f"on {min(32, len(images))} images, {threads} threads, {engine.interpreter.delegate_used}): "
@@ -345,6 +353,9 @@ def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | Non
                    "elapsed_ms": np.array([r.elapsed_ms for r in results])}
         rows = [summarize(rule, outcome, labels)]
         mode = "live"
+        counts = np.bincount(outcome["prediction"], minlength=len(names))
+        log("predicted: " + _shorten([f"{names[c]} {counts[c]}" for c in np.argsort(-counts, kind="stable")
+                                      if counts[c]]))
     else:
         log(f"tracing all {engine.num_steps} steps on {len(images)} test images (batch 1)")
         trace = engine.trace(images, log=log)
@@ -356,7 +367,8 @@ def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | Non
     result = {"manifest": os.path.abspath(manifest_path), "file": os.path.basename(engine.path),
               "precision": precision, "ensemble_rule": engine.rule, "threads": threads,
               "delegate": engine.interpreter.delegate_used,
-              "num_images": int(len(images)), "mode": mode, "predicted_step_ms": predicted, "points": rows}
+              "num_images": int(len(images)), "labels": names, "mode": mode, "predicted_step_ms": predicted,
+              "points": rows}
     if output:
         title = f"{engine.manifest['model']['preset']} anytime, {precision}, {threads} threads, {len(images)} images"
         osutil.write_json(output + ".json", result)

@@ -262,9 +262,11 @@ def main(argv) -> None:
     except ValueError:
         sys.exit(f"export.benchmark: error: --threads must be a comma list of integers, got {FLAGS.threads!r}")
     precisions = [p for p in FLAGS.precisions.split(",") if p]
-    unknown = [p for p in precisions if p not in mf.PRECISIONS]
+    from hne_tf.export.precisions import REGISTRY
+
+    unknown = [p for p in precisions if p not in REGISTRY]
     if unknown:
-        sys.exit(f"export.benchmark: error: unknown precision(s) {unknown}; choose from {', '.join(mf.PRECISIONS)}")
+        sys.exit(f"export.benchmark: error: unknown precision(s) {unknown}; choose from {', '.join(REGISTRY)}")
     if FLAGS.runs < 20:
         sys.exit(f"export.benchmark: error: --runs must be at least 20, got {FLAGS.runs}")
     if FLAGS.warmup < 0:

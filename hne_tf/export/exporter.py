@@ -575,6 +575,9 @@ def _manifest(run: TrainedRun, info, config: ExportConfig, measured: _Measured) 
                                     "runs the test images one at a time through the same files"},
                   "normalization": {"formula": "(pixel / 255 - mean) / std, per channel",
                                     "mean": list(info.mean), "std": list(info.std)}},
+        # How a raw image of any size becomes that input (resize rule, colour, normalization): the readers
+        # preprocess uploads and camera frames by it; "input" above keeps the fields older readers use.
+        "input_spec": info.input_spec.to_json(),
         "labels": list(info.labels),
         "num_leaves": n,
         "ensemble": {"combine": model.ensemble_rule, "prediction": ENSEMBLE_RULES[model.ensemble_rule]},

@@ -1,6 +1,6 @@
 """``manifest.json``: the contract between the export, the host runner and the app.
 
-Schema version 1 (documented field by field in the README, "The manifest"):
+Schema version 1 (documented field by field in docs/architecture.md, section 11):
 
 ``format``       ``"hne-tf-manifest"``
 ``version``      ``1``
@@ -8,6 +8,8 @@ Schema version 1 (documented field by field in the README, "The manifest"):
                  dataset, loss, epochs_trained
 ``input``        name, shape (batch first: ``1`` static, ``-1`` any), batch, dtype, layout, normalization
                  (``(pixel / 255 - mean) / std`` per channel)
+``input_spec``   how a raw image of any size becomes the input (``InputSpec.to_json``: size, channels,
+                 color, grayscale formula, resize rule, normalization); older exports lack it
 ``labels``       class names, ``num_classes`` of them
 ``num_leaves``   N
 ``ensemble``     how leaves combine: ``combine`` is ``"mean_logits"`` (softmax of the mean
@@ -26,20 +28,23 @@ Schema version 1 (documented field by field in the README, "The manifest"):
 
 The Python consumers (the runner ``hne_tf.export.anytime``, the benchmark,
 the fixture, the demo samples) call :func:`validate` (through :func:`load`)
-before reading anything. The Java and JS engines read the same file with
-validators of their own (``android_demo/engine``'s ``Manifest``,
-``web_demo/engine.js``'s ``validateManifest``), which must apply the same
-checks; nothing but Python runs this one.
+before reading anything. The contract is ``manifest.schema.json`` beside this
+file (the structure; :mod:`hne_tf.export.schema` validates it) plus
+:func:`cross_field_problems`; the Java and JS engines (``android_demo/engine``'s
+``Manifest`` and ``Schema``, ``web_demo/engine.js``'s ``manifestProblems``)
+read the same schema and apply the same rules, and
+``tests/data/manifest_vectors.json`` holds all three to the same verdicts.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 from collections.abc import Callable
 
-from hne_tf.ensemble import RULES as COMBINE_RULES
-from hne_tf.export.precisions import REGISTRY
+from hne_tf.export import schema
 from hne_tf.osutil import read_json
 
 FORMAT = "hne-tf-manifest"
@@ -47,7 +52,12 @@ VERSION = 1
 FILE_KINDS = ("prefix", "member", "anytime", "teacher")
 #: The ``teacher`` section's cost fields (non-negative integers).
 TEACHER_COSTS = ("macs", "params", "leaves_macs", "leaves_params", "gate_macs", "gate_params")
-PRECISIONS = tuple(REGISTRY)  # the names, in the registry's order
+SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "manifest.schema.json")
+with open(SCHEMA_PATH, encoding="utf-8") as _f:
+    #: The structure of a manifest (JSON Schema): one file, read by all three readers' tests.
+    SCHEMA = json.load(_f)
+#: What a precision's name may be: readers accept any such name (a new registry entry needs no reader change).
+PRECISION_PATTERN = SCHEMA["$defs"]["precision"]["pattern"]
 
 
 class ManifestError(ValueError):
@@ -62,225 +72,193 @@ def sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def _need(obj, key, kind, where, problems) -> object:
-    if not isinstance(obj, dict) or key not in obj:
-        problems.append(f"{where}: missing {key!r}")
-        return None
-    value = obj[key]
-    ok = isinstance(value, kind) and not (kind in (int, (int, float)) and isinstance(value, bool))
-    if not ok:
-        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        problems.append(f"{where}.{key}: expected {names}, got {type(value).__name__}")
-        return None
-    return value
+def _int(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _numbers(value) -> bool:
-    return isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+def _dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
+def problems(manifest) -> list[tuple[str, str]]:
+    """Every problem of ``manifest`` as ``(path, message)``: the schema's, then the cross-field rules'.
+
+    The paths are those of :mod:`hne_tf.export.schema` (``files[2].precision``); the JS and Java
+    readers name the same paths for the same manifest (``tests/data/manifest_vectors.json``).
+    """
+    if not isinstance(manifest, dict):
+        return [("manifest", "expected a JSON object")]
+    return schema.problems(manifest, SCHEMA) + cross_field_problems(manifest)
+
+
+def cross_field_problems(m: dict) -> list[tuple[str, str]]:
+    """The rules that relate fields to each other (docs/architecture.md, "The manifest contract").
+
+    Written alike in ``web_demo/engine.js`` (``crossFieldProblems``) and ``Manifest.java``
+    (``crossFieldProblems``). Each rule reads only fields of the right type (the schema reports
+    the others), so a broken field is reported once.
+    """
+    p: list[tuple[str, str]] = []
+    n = _int(m.get("num_leaves"))
+    model, inp = _dict(m.get("model")), _dict(m.get("input"))
+    num_classes = _int(model.get("num_classes"))
+    branching = model.get("branching")
+    if n is not None and isinstance(branching, list) and all(_int(r) for r in branching):
+        if math.prod(branching) != n:
+            p.append(("model.branching", f"{branching} does not give num_leaves={n}"))
+    if n is not None and _int(model.get("num_leaves")) not in (None, n):
+        p.append(("model.num_leaves", f"{model['num_leaves']}, the manifest's num_leaves is {n}"))
+    shape = inp.get("shape")
+    channels = None
+    if isinstance(shape, list) and len(shape) == 4 and all(_int(d) is not None for d in shape):
+        if shape[0] not in (1, -1) or min(shape[1:3]) < 1 or shape[3] not in (1, 3):
+            p.append(("input.shape", f"expected an image [1 or -1, H >= 1, W >= 1, 1 or 3 channels], got {shape}"))
+        else:
+            channels = shape[3]
+    norm = _dict(inp.get("normalization"))
+    for key in ("mean", "std"):
+        if channels is not None and isinstance(norm.get(key), list) and len(norm[key]) != channels:
+            p.append((f"input.normalization.{key}", f"{len(norm[key])} values for {channels} channels"))
+    labels = m.get("labels")
+    if num_classes is not None and isinstance(labels, list) and len(labels) != num_classes:
+        p.append(("labels", f"{len(labels)} names for num_classes={num_classes}"))
+    spec = m.get("input_spec")
+    if isinstance(spec, dict) and channels is not None:
+        if isinstance(spec.get("size"), list) and spec["size"] != shape[1:3]:
+            p.append(("input_spec.size", f"{spec['size']}, the input's H, W are {shape[1:3]}"))
+        if _int(spec.get("channels")) is not None and spec["channels"] != channels:
+            p.append(("input_spec.channels", f"{spec['channels']}, the input has {channels}"))
+        if spec.get("color") in ("grayscale", "rgb") and spec["color"] != ("grayscale" if channels == 1 else "rgb"):
+            p.append(("input_spec.color", f"{spec['color']!r} for {channels} channel(s)"))
+        spec_norm = _dict(spec.get("normalization"))
+        for key in ("mean", "std"):
+            if isinstance(spec_norm.get(key), list) and isinstance(norm.get(key), list) \
+                    and spec_norm[key] != norm[key]:
+                p.append((f"input_spec.normalization.{key}", f"{spec_norm[key]} differs from input.normalization."
+                                                             f"{key} {norm[key]}"))
+    anytime = m.get("anytime")
+    if isinstance(anytime, dict):
+        p.extend(_anytime_problems(anytime, n))
+    teacher = m.get("teacher")
+    if isinstance(teacher, dict):
+        p.extend(_teacher_problems(teacher, n, num_classes, anytime))
+    names = set()
+    for i, f in enumerate(_list(m.get("files"))):
+        if not isinstance(f, dict):
+            continue
+        where = f"files[{i}]"
+        name, kind = f.get("file"), f.get("kind")
+        if isinstance(name, str):
+            if name in names:
+                p.append((f"{where}.file", f"{name} listed twice"))
+            names.add(name)
+        k, leaf = _int(f.get("k")), _int(f.get("leaf"))
+        if kind == "prefix" and k is not None and n is not None and k > n:
+            p.append((f"{where}.k", f"{k} outside [1, {n}]"))
+        if kind == "member":
+            if "leaf" not in f:
+                p.append((f"{where}.leaf", "missing (a member file names its leaf)"))
+            elif leaf is not None and n is not None and leaf >= n:
+                p.append((f"{where}.leaf", f"{leaf} outside [0, {n - 1}]"))
+        if kind == "anytime" and not isinstance(anytime, dict):
+            p.append((f"{where}.kind", "an anytime file needs the manifest's 'anytime' section"))
+        acc = f.get("accuracy_by_leaves")
+        if isinstance(acc, list) and n is not None and len(acc) != n:
+            p.append((f"{where}.accuracy_by_leaves", f"{len(acc)} values for num_leaves={n}"))
+        if kind == "teacher":
+            if not isinstance(teacher, dict):
+                p.append((f"{where}.kind", "a teacher file needs the manifest's 'teacher' section"))
+            elif "macs" in f and f["macs"] != teacher.get("macs"):
+                p.append((f"{where}.macs", f"{f['macs']!r} differs from teacher.macs {teacher.get('macs')!r}"))
+    return p
 
 
 def validate(manifest: dict, base_dir: str | None = None, check_files: bool = True) -> None:
-    """Raises ManifestError listing every problem found.
+    """Raises ManifestError listing every problem found: :func:`problems`, then the files.
 
     With ``base_dir`` and ``check_files``, every listed file must exist there
     with the recorded size and sha256, and its signatures must have the
     inputs and outputs, in the order, that the entry's ``tensor_order``
     records (when it has one: manifests written before that field lack it).
     """
-    p: list[str] = []
+    found = problems(manifest)
+    p = [f"{path}: {message}" for path, message in found]
     if not isinstance(manifest, dict):
         raise ManifestError("manifest: expected a JSON object")
-    if manifest.get("format") != FORMAT:
-        p.append(f"format: expected {FORMAT!r}, got {manifest.get('format')!r}")
-    version = manifest.get("version")
-    if version != VERSION:
-        p.append(f"version: this reader understands version {VERSION}, got {version!r}")
-    n = _need(manifest, "num_leaves", int, "manifest", p)
-    model = _need(manifest, "model", dict, "manifest", p)
-    num_classes = None
-    if model is not None:
-        _need(model, "preset", str, "model", p)
-        _need(model, "family", str, "model", p)
-        _need(model, "dataset", str, "model", p)
-        num_classes = _need(model, "num_classes", int, "model", p)
-        branching = _need(model, "branching", list, "model", p)
-        if branching is not None and n is not None:
-            prod = 1
-            for r in branching:
-                prod *= r if isinstance(r, int) and not isinstance(r, bool) else 0
-            if prod != n:
-                p.append(f"model.branching {branching} does not give num_leaves={n}")
-        options = model.get("options")
-        if options is not None and not isinstance(options, dict):
-            p.append(f"model.options: expected dict, got {type(options).__name__}")
-    inp = _need(manifest, "input", dict, "manifest", p)
-    if inp is not None:
-        _need(inp, "name", str, "input", p)
-        shape = _need(inp, "shape", list, "input", p)
-        if shape is not None and (len(shape) != 4 or not all(isinstance(d, int) and not isinstance(d, bool)
-                                                            for d in shape)):
-            p.append(f"input.shape: expected [batch, H, W, C] integers, got {shape}")
-            shape = None
-        if inp.get("dtype") != "float32":
-            p.append(f"input.dtype: expected 'float32', got {inp.get('dtype')!r}")
-        norm = _need(inp, "normalization", dict, "input", p)
-        if norm is not None:
-            for key in ("mean", "std"):
-                v = _need(norm, key, list, "input.normalization", p)
-                if v is None:
-                    continue
-                if not _numbers(v):
-                    p.append(f"input.normalization.{key}: expected numbers, got {v}")
-                elif shape is not None and len(v) != shape[3]:
-                    p.append(f"input.normalization.{key}: {len(v)} values for {shape[3]} channels")
-                elif key == "std" and any(x == 0 for x in v):
-                    p.append("input.normalization.std: must not contain 0")
-    labels = _need(manifest, "labels", list, "manifest", p)
-    if num_classes is not None and labels is not None and num_classes != len(labels):
-        p.append(f"labels: {len(labels)} names for num_classes={num_classes}")
-    ensemble = _need(manifest, "ensemble", dict, "manifest", p)
-    combine = _need(ensemble, "combine", str, "ensemble", p) if ensemble is not None else None
-    if combine is not None and combine not in COMBINE_RULES:
-        p.append(f"ensemble.combine: {combine!r} is not one of {tuple(COMBINE_RULES)}")
-
-    anytime = manifest.get("anytime")
-    if anytime is not None:
-        _validate_anytime(anytime, n, p)
-    teacher = manifest.get("teacher")
-    if teacher is not None:
-        _validate_teacher(teacher, n, num_classes, anytime, p)
-    files = _need(manifest, "files", list, "manifest", p) or []
-    names = set()
-    for i, f in enumerate(files):
+    bad = {path.split(".")[0] for path, _ in found}  # entries the schema or a rule faulted: not opened
+    for i, f in enumerate(_list(manifest.get("files"))):
         where = f"files[{i}]"
-        if not isinstance(f, dict):
-            p.append(f"{where}: expected an object, got {type(f).__name__}")
+        if base_dir is None or not check_files or where in bad or not isinstance(f, dict):
             continue
-        name = _need(f, "file", str, where, p)
-        kind = _need(f, "kind", str, where, p)
-        precision = _need(f, "precision", str, where, p)
-        _need(f, "sha256", str, where, p)
-        size = _need(f, "bytes", int, where, p)
-        if name is not None:
-            if name in names:
-                p.append(f"{where}.file: {name} listed twice")
-            if os.path.basename(name) != name or name in ("", ".", ".."):
-                p.append(f"{where}.file: must be a bare file name, got {name!r}")
-                name = None
-            else:
-                names.add(name)
-        if kind is not None and kind not in FILE_KINDS:
-            p.append(f"{where}.kind: {kind!r} is not one of {FILE_KINDS}")
-        if precision is not None and precision not in PRECISIONS:
-            p.append(f"{where}.precision: {precision!r} is not one of {PRECISIONS}")
-        if kind == "prefix":
-            k = _need(f, "k", int, where, p)
-            if k is not None and n is not None and not 1 <= k <= n:
-                p.append(f"{where}.k: {k} outside [1, {n}]")
-        if kind == "member":
-            leaf = _need(f, "leaf", int, where, p)
-            if leaf is not None and n is not None and not 0 <= leaf < n:
-                p.append(f"{where}.leaf: {leaf} outside [0, {n - 1}]")
-        if kind == "anytime":
-            if anytime is None:
-                p.append(f"{where}: an anytime file needs the manifest's 'anytime' section")
-            acc = f.get("accuracy_by_leaves")
-            if acc is not None and (not _numbers(acc) or (n is not None and len(acc) != n)):
-                p.append(f"{where}.accuracy_by_leaves: expected {n} numbers, got {acc!r:.80}")
-        if kind == "teacher":
-            if not isinstance(teacher, dict):
-                p.append(f"{where}: a teacher file needs the manifest's 'teacher' section")
-            elif "macs" in f and f["macs"] != teacher.get("macs"):
-                p.append(f"{where}.macs: {f['macs']!r} differs from teacher.macs {teacher.get('macs')!r}")
+        path = os.path.join(base_dir, f["file"])
         order = f.get("tensor_order")
-        if order is not None and not _is_tensor_order(order):
-            p.append(f"{where}.tensor_order: expected {{signature: {{inputs: [names], outputs: [names]}}}}")
-            order = None
-        if base_dir is not None and check_files and name is not None:
-            path = os.path.join(base_dir, name)
-            if not os.path.isfile(path):
-                p.append(f"{where}: {path} does not exist")
-            elif os.path.getsize(path) != size:
-                p.append(f"{where}: {path} has {os.path.getsize(path)} bytes, manifest says {size}")
-            elif sha256(path) != f.get("sha256"):
-                p.append(f"{where}: {path} does not match its sha256")
-            elif order is not None:
-                p.extend(f"{where}.tensor_order: {problem}" for problem in _order_problems(path, order))
+        if not os.path.isfile(path):
+            p.append(f"{where}: {path} does not exist")
+        elif os.path.getsize(path) != f["bytes"]:
+            p.append(f"{where}: {path} has {os.path.getsize(path)} bytes, manifest says {f['bytes']}")
+        elif sha256(path) != f["sha256"]:
+            p.append(f"{where}: {path} does not match its sha256")
+        elif order is not None:
+            p.extend(f"{where}.tensor_order: {problem}" for problem in _order_problems(path, order))
     if p:
-        raise ManifestError("invalid manifest:\n  " + "\n  ".join(p))
+        error = ManifestError("invalid manifest:\n  " + "\n  ".join(p))
+        error.problems = found
+        raise error
 
 
-def _validate_anytime(anytime, n, p: list[str]) -> None:
-    if not isinstance(anytime, dict):
-        p.append(f"anytime: expected dict, got {type(anytime).__name__}")
-        return
-    slots = _need(anytime, "slots", dict, "anytime", p) or {}
-    for name, shape in slots.items():
-        if not (isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) for d in shape)):
-            p.append(f"anytime.slots.{name}: expected a list of integers, got {shape!r:.80}")
-    steps = _need(anytime, "steps", list, "anytime", p) or []
-    if n is not None and len(steps) != n:
-        p.append(f"anytime.steps: {len(steps)} steps for num_leaves={n}")
+def _anytime_problems(anytime: dict, n: int | None) -> list[tuple[str, str]]:
+    p = []
+    slots = _dict(anytime.get("slots"))
+    steps = anytime.get("steps")
+    if n is not None and isinstance(steps, list) and len(steps) != n:
+        p.append(("anytime.steps", f"{len(steps)} steps for num_leaves={n}"))
     available = {"input"}
     macs = []
-    for i, s in enumerate(steps):
+    for i, s in enumerate(_list(steps)):
         where = f"anytime.steps[{i}]"
         if not isinstance(s, dict):
-            p.append(f"{where}: expected an object, got {type(s).__name__}")
+            macs.append(None)
             continue
-        if _need(s, "step", int, where, p) not in (None, i + 1):
-            p.append(f"{where}.step: expected {i + 1} (steps are ordered)")
-        _need(s, "signature", str, where, p)
-        macs.append(_need(s, "macs", int, where, p))
-        reads = _need(s, "reads", str, where, p)
-        writes = _need(s, "writes", list, where, p) or []
-        if reads is not None and reads not in available:
-            p.append(f"{where}.reads: slot {reads!r} is not written by an earlier step")
-        for w in writes:
-            if not isinstance(w, str):
-                p.append(f"{where}.writes: expected slot names, got {w!r}")
-            elif w not in slots:
-                p.append(f"{where}.writes: slot {w!r} not declared in anytime.slots")
-            else:
+        if _int(s.get("step")) not in (None, i + 1):
+            p.append((f"{where}.step", f"expected {i + 1} (steps are ordered)"))
+        macs.append(_int(s.get("macs")))
+        reads = s.get("reads")
+        if isinstance(reads, str) and reads not in available:
+            p.append((f"{where}.reads", f"slot {reads!r} is not written by an earlier step"))
+        for w in _list(s.get("writes")):
+            if isinstance(w, str) and w not in slots:
+                p.append((f"{where}.writes", f"slot {w!r} not declared in anytime.slots"))
+            elif isinstance(w, str):
                 available.add(w)
-    full = anytime.get("full_macs")
-    if steps and isinstance(full, int) and macs and all(isinstance(m, int) for m in macs):
-        if sum(macs) != full:
-            p.append(f"anytime: step MACs sum to {sum(macs)}, full_macs is {full}")
+    full = _int(anytime.get("full_macs"))
+    if macs and full is not None and None not in macs and sum(macs) != full:
+        p.append(("anytime.full_macs", f"{full}, but the step MACs sum to {sum(macs)}"))
+    return p
 
 
-def _validate_teacher(teacher, n, num_classes, anytime, p: list[str]) -> None:
+def _teacher_problems(teacher: dict, n, num_classes, anytime) -> list[tuple[str, str]]:
     """The ``teacher`` section: what the teacher files compute and cost."""
-    if not isinstance(teacher, dict):
-        p.append(f"teacher: expected dict, got {type(teacher).__name__}")
-        return
-    role = _need(teacher, "role", str, "teacher", p)
-    if role is not None and role != "teacher":
-        p.append(f"teacher.role: expected 'teacher', got {role!r}")
-    _need(teacher, "combine", str, "teacher", p)
-    leaves = _need(teacher, "num_leaves", int, "teacher", p)
+    p = []
+    leaves = _int(teacher.get("num_leaves"))
     if leaves is not None and n is not None and leaves != n:
-        p.append(f"teacher.num_leaves: {leaves}, the manifest's num_leaves is {n} (the teacher uses every leaf)")
-    output = _need(teacher, "output", dict, "teacher", p)
-    if output is not None:
-        _need(output, "name", str, "teacher.output", p)
-        shape = _need(output, "shape", list, "teacher.output", p)
-        if shape is not None and not (len(shape) == 2 and all(isinstance(d, int) and not isinstance(d, bool)
-                                                              for d in shape)
-                                      and (num_classes is None or shape[1] == num_classes)):
-            p.append(f"teacher.output.shape: expected [batch, {num_classes}], got {shape!r:.80}")
-    costs = {key: _need(teacher, key, int, "teacher", p) for key in TEACHER_COSTS}
-    for key, value in costs.items():
-        if value is not None and value < 0:
-            p.append(f"teacher.{key}: must not be negative, got {value}")
+        p.append(("teacher.num_leaves", f"{leaves}, the manifest's num_leaves is {n} (the teacher uses every leaf)"))
+    shape = _dict(teacher.get("output")).get("shape")
+    if isinstance(shape, list) and len(shape) == 2 and num_classes is not None and shape[1] != num_classes:
+        p.append(("teacher.output.shape", f"expected [batch, {num_classes}], got {shape}"))
+    costs = {key: _int(teacher.get(key)) for key in TEACHER_COSTS}
     for total in ("macs", "params"):
         parts = costs[f"leaves_{total}"], costs[f"gate_{total}"]
         if costs[total] is not None and None not in parts and costs[total] != sum(parts):
-            p.append(f"teacher.{total}: {costs[total]} is not leaves_{total} + gate_{total} = {sum(parts)}")
-    full = anytime.get("full_macs") if isinstance(anytime, dict) else None
-    if isinstance(full, int) and costs["leaves_macs"] is not None and costs["leaves_macs"] != full:
-        p.append(f"teacher.leaves_macs: {costs['leaves_macs']}, anytime.full_macs is {full} "
-                 "(the teacher runs every leaf)")
+            p.append((f"teacher.{total}", f"{costs[total]} is not leaves_{total} + gate_{total} = {sum(parts)}"))
+    full = _int(_dict(anytime).get("full_macs"))
+    if full is not None and costs["leaves_macs"] is not None and costs["leaves_macs"] != full:
+        p.append(("teacher.leaves_macs", f"{costs['leaves_macs']}, anytime.full_macs is {full} "
+                                         "(the teacher runs every leaf)"))
+    return p
 
 
 def _is_tensor_order(order) -> bool:
@@ -382,5 +360,6 @@ def anytime_file(manifest: dict, precision: str) -> dict:
     return found[0]
 
 
-__all__ = ["FORMAT", "FILE_KINDS", "ManifestError", "PRECISIONS", "TEACHER_COSTS", "VERSION", "anytime_file",
-           "files_of", "load", "read", "sha256", "teacher_file", "tensor_order", "validate"]
+__all__ = ["FORMAT", "FILE_KINDS", "ManifestError", "PRECISION_PATTERN", "SCHEMA", "TEACHER_COSTS", "VERSION",
+           "anytime_file", "cross_field_problems", "files_of", "load", "problems", "read", "sha256", "teacher_file",
+           "tensor_order", "validate"]

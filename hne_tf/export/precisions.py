@@ -15,6 +15,7 @@ read the names and the help without it; ``configure`` receives the converter
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterable
 
 from hne_tf import plugins
@@ -50,6 +51,11 @@ REGISTRY: dict[str, Precision] = {}
 def register(name: str, help: str, calibrated: bool = False) -> Callable[[Configure], Configure]:
     """Decorator: registers ``configure`` as precision ``name``."""
     def wrap(configure: Configure) -> Configure:
+        from hne_tf.export.manifest import PRECISION_PATTERN  # the manifest schema's rule for the name
+
+        if not re.search(PRECISION_PATTERN, name):
+            raise ValueError(f"precision name {name!r} does not match {PRECISION_PATTERN} (manifest.schema.json), "
+                             "which every reader of the manifest accepts")
         if name in REGISTRY:
             raise ValueError(f"precision {name!r} is registered twice")
         REGISTRY[name] = Precision(name, help, calibrated, configure)

@@ -2,9 +2,10 @@ package org.hnetf.anytime;
 
 /**
  * Any picture (a decoded photo or a camera frame) to the model's input: upright by its {@link
- * Orientation}, the centred crop of the model's aspect ratio, resized by area averaging to the
- * model's width x height, then gray or RGB and normalized by the {@link InputSpec}. The app shows
- * {@link Prepared#seen}, so the screen shows what the model is given.
+ * Orientation}, then resized, made gray or RGB and rounded as the manifest's {@code input_spec}
+ * says ({@link SpecResize}: stretch or centre crop, as the model was trained and evaluated), then
+ * normalized by the {@link InputSpec}. The app shows {@link Prepared#seen}, so the screen shows
+ * what the model is given.
  */
 public final class ImagePrep {
   private ImagePrep() {}
@@ -23,12 +24,16 @@ public final class ImagePrep {
 
   public static Prepared prepare(Pixels picture, Orientation orientation, InputSpec spec) {
     Pixels upright = orientation.apply(picture);
-    Pixels seen = upright.centerCrop(spec.width, spec.height).resizeArea(spec.width, spec.height);
-    float[] input = spec.fromArgb(seen.argb(), seen.width, seen.height);
-    if (spec.channels == 1) {
-      seen = gray(seen);
+    float[] pixels = SpecResize.pixels(upright.argb(), upright.width, upright.height, spec);
+    int[] argb = new int[spec.width * spec.height];
+    for (int i = 0; i < argb.length; i++) {
+      int c = spec.channels;
+      int r = (int) pixels[c * i];
+      int g = c == 1 ? r : (int) pixels[c * i + 1];
+      int b = c == 1 ? r : (int) pixels[c * i + 2];
+      argb[i] = 0xff000000 | (r << 16) | (g << 8) | b;
     }
-    return new Prepared(seen, input);
+    return new Prepared(new Pixels(argb, spec.width, spec.height), spec.normalize(pixels));
   }
 
   /** The luma {@link InputSpec#fromArgb} uses, as an opaque gray picture. */

@@ -14,7 +14,27 @@ public final class InputSpec {
   private final double[] mean;
   private final double[] std;
 
+  /** Resize rules of the manifest's {@code input_spec.resize.rule}. */
+  public static final String STRETCH = "stretch";
+  public static final String CENTER_CROP = "center_crop";
+
+  /** How a picture of another size is resized: {@link #STRETCH} or {@link #CENTER_CROP}. */
+  public final String resizeRule;
+  /** {@link #CENTER_CROP}'s fraction: the shorter side goes to min(H, W) / cropFraction first. */
+  public final double cropFraction;
+
+  /** A spec that stretches a picture of another size (the rule of exports before {@code input_spec}). */
   public InputSpec(String name, int height, int width, int channels, double[] mean, double[] std) {
+    this(name, height, width, channels, mean, std, STRETCH, 1.0);
+  }
+
+  public InputSpec(String name, int height, int width, int channels, double[] mean, double[] std,
+      String resizeRule, double cropFraction) {
+    if (!STRETCH.equals(resizeRule) && !CENTER_CROP.equals(resizeRule)) {
+      throw new ManifestException("input_spec.resize.rule: '" + resizeRule + "' is not stretch or center_crop");
+    }
+    this.resizeRule = resizeRule;
+    this.cropFraction = cropFraction;
     if (mean.length != channels || std.length != channels) {
       throw new ManifestException("input normalization: " + mean.length + " means and " + std.length
           + " stds for " + channels + " channels");
@@ -88,6 +108,15 @@ public final class InputSpec {
       }
     }
     return normalize(pixels);
+  }
+
+  /**
+   * A picture of any size, as packed ARGB ints (Android's {@code Bitmap.getPixels}) -> the model's
+   * normalized input: resized, made gray or RGB and rounded by the spec as {@code
+   * hne_tf.datasets.InputSpec.preprocess} does ({@link SpecResize}), then normalized.
+   */
+  public float[] fromPicture(int[] argb, int pictureWidth, int pictureHeight) {
+    return normalize(SpecResize.pixels(argb, pictureWidth, pictureHeight, this));
   }
 
   /** One packed ARGB pixel's gray value: R exactly when R = G = B, else BT.601 luma. */

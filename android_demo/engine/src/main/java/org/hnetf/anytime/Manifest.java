@@ -37,7 +37,6 @@ public final class Manifest {
   /** The {@code teacher} section's cost fields (non-negative integers). */
   public static final List<String> TEACHER_COSTS = Collections.unmodifiableList(Arrays.asList(
       "macs", "params", "leaves_macs", "leaves_params", "gate_macs", "gate_params"));
-  public static final List<String> PRECISIONS = Collections.unmodifiableList(Arrays.asList("float32", "float16", "dynamic", "int8"));
   /** The cache name of the image itself: step 1 reads it. */
   public static final String INPUT_SLOT = "input";
 
@@ -120,6 +119,8 @@ public final class Manifest {
     JSONObject inp = m.getJSONObject("input");
     JSONArray shape = inp.getJSONArray("shape");
     JSONObject norm = inp.getJSONObject("normalization");
+    JSONObject spec = m.optJSONObject("input_spec");
+    JSONObject resize = spec == null ? null : spec.optJSONObject("resize");
     input =
         new InputSpec(
             inp.getString("name"),
@@ -127,7 +128,9 @@ public final class Manifest {
             shape.getInt(2),
             shape.getInt(3),
             doubles(norm.getJSONArray("mean")),
-            doubles(norm.getJSONArray("std")));
+            doubles(norm.getJSONArray("std")),
+            resize == null ? InputSpec.STRETCH : resize.getString("rule"),
+            resize == null ? 1.0 : resize.getDouble("crop_fraction"));
     List<Step> st = new ArrayList<>();
     Map<String, int[]> sl = new LinkedHashMap<>();
     sl.put(INPUT_SLOT, ints(shape));
@@ -185,278 +188,266 @@ public final class Manifest {
   }
 
   /**
-   * Every problem with {@code m}, as {@code hne_tf/export/manifest.py:validate} finds them (files are
-   * checked separately: {@link #checkFile}).
+   * Every problem with {@code m} as text ({@code path: message}); files are checked separately
+   * ({@link #checkFile}).
    */
   public static List<String> validate(JSONObject m) {
-    List<String> p = new ArrayList<>();
-    Object format = m.opt("format");
-    if (!FORMAT.equals(format)) {
-      p.add("format: expected '" + FORMAT + "', got " + repr(format));
+    List<String> out = new ArrayList<>();
+    for (Schema.Problem problem : problems(m)) {
+      out.add(problem.toString());
     }
-    Object version = m.opt("version");
-    if (!(isInt(version) && ((Number) version).longValue() == VERSION)) {
-      p.add("version: this reader understands version " + VERSION + ", got " + repr(version));
-    }
-    Integer n = needInt(m, "num_leaves", "manifest", p);
-    JSONObject model = needObject(m, "model", "manifest", p);
-    if (model != null) {
-      needString(model, "preset", "model", p);
-      needString(model, "family", "model", p);
-      JSONArray branching = needArray(model, "branching", "model", p);
-      if (branching != null && n != null) {
-        long prod = 1;
-        for (int i = 0; i < branching.length(); i++) {
-          Object r = branching.opt(i);
-          prod *= isInt(r) ? ((Number) r).longValue() : 0;
-        }
-        if (prod != n) {
-          p.add("model.branching " + branching + " does not give num_leaves=" + n);
-        }
-      }
-    }
-    JSONObject inp = needObject(m, "input", "manifest", p);
-    if (inp != null) {
-      needString(inp, "name", "input", p);
-      JSONArray shape = needArray(inp, "shape", "input", p);
-      boolean shapeOk = shape != null && shape.length() == 4 && allInts(shape);
-      if (shape != null && !shapeOk) {
-        p.add("input.shape: expected [batch, H, W, C] integers, got " + shape);
-      }
-      if (shapeOk) {
-        for (int d = 1; d < 4; d++) {
-          if (shape.optInt(d) < 1) {
-            p.add("input.shape: H, W and C must be positive, got " + shape);
-            break;
-          }
-        }
-      }
-      if (!"float32".equals(inp.opt("dtype"))) {
-        p.add("input.dtype: expected 'float32', got " + repr(inp.opt("dtype")));
-      }
-      JSONObject norm = needObject(inp, "normalization", "input", p);
-      if (norm != null && shape != null && shape.length() == 4) {
-        for (String key : new String[] {"mean", "std"}) {
-          JSONArray v = needArray(norm, key, "input.normalization", p);
-          if (v != null && v.length() != shape.optInt(3)) {
-            p.add(
-                "input.normalization." + key + ": " + v.length() + " values for "
-                    + shape.opt(3) + " channels");
-          }
-          if (v != null && !allNumbers(v)) {
-            p.add("input.normalization." + key + ": expected numbers, got " + v);
-          }
-        }
-        JSONArray std = norm.optJSONArray("std");
-        if (std != null) {
-          for (int i = 0; i < std.length(); i++) {
-            if (std.optDouble(i, 1) == 0) {
-              p.add("input.normalization.std: must not contain 0");
-              break;
-            }
-          }
-        }
-      }
-    }
-    JSONArray labels = needArray(m, "labels", "manifest", p);
-    if (model != null && labels != null) {
-      Object nc = model.opt("num_classes");
-      if (!(isInt(nc) && ((Number) nc).longValue() == labels.length())) {
-        p.add("labels: " + labels.length() + " names for num_classes=" + repr(nc));
-      }
-    }
+    return out;
+  }
 
+  /**
+   * Every problem with {@code m}: the schema's ({@code manifest.schema.json}), then the cross-field
+   * rules'. The same paths as {@code hne_tf/export/manifest.py:problems} and {@code web_demo/engine.js}'s
+   * {@code manifestProblems} name ({@code tests/data/manifest_vectors.json}).
+   */
+  public static List<Schema.Problem> problems(JSONObject m) {
+    JSONObject schema = Schema.manifestSchema();
+    List<Schema.Problem> p = Schema.problems(m, schema, schema, "");
+    p.addAll(crossFieldProblems(m));
+    return p;
+  }
+
+  private static Integer intOf(Object v) {
+    return isInt(v) ? ((Number) v).intValue() : null;
+  }
+
+  private static JSONObject dict(Object v) {
+    return v instanceof JSONObject ? (JSONObject) v : new JSONObject();
+  }
+
+  private static JSONArray list(Object v) {
+    return v instanceof JSONArray ? (JSONArray) v : new JSONArray();
+  }
+
+  private static JSONArray slice(JSONArray a, int from, int to) {
+    JSONArray out = new JSONArray();
+    for (int i = from; i < to; i++) {
+      out.put(a.opt(i));
+    }
+    return out;
+  }
+
+  /**
+   * The rules that relate fields to each other (docs/architecture.md, "The manifest contract"),
+   * rule for rule those of {@code hne_tf/export/manifest.py:cross_field_problems}. Each reads only
+   * fields of the right type: the schema reports the others.
+   */
+  public static List<Schema.Problem> crossFieldProblems(JSONObject m) {
+    List<Schema.Problem> p = new ArrayList<>();
+    Integer n = intOf(m.opt("num_leaves"));
+    JSONObject model = dict(m.opt("model"));
+    JSONObject inp = dict(m.opt("input"));
+    Integer numClasses = intOf(model.opt("num_classes"));
+    Object branching = model.opt("branching");
+    if (n != null && branching instanceof JSONArray) {
+      JSONArray b = (JSONArray) branching;
+      long prod = 1;
+      boolean ints = true;
+      for (int i = 0; i < b.length(); i++) {
+        Integer r = intOf(b.opt(i));
+        ints &= r != null && r != 0;
+        prod *= r == null ? 1 : r;
+      }
+      if (ints && prod != n) {
+        p.add(new Schema.Problem("model.branching", b + " does not give num_leaves=" + n));
+      }
+    }
+    Integer modelLeaves = intOf(model.opt("num_leaves"));
+    if (n != null && modelLeaves != null && !modelLeaves.equals(n)) {
+      p.add(new Schema.Problem("model.num_leaves", modelLeaves + ", the manifest's num_leaves is " + n));
+    }
+    Object shapeValue = inp.opt("shape");
+    Integer channels = null;
+    JSONArray shape = shapeValue instanceof JSONArray ? (JSONArray) shapeValue : null;
+    if (shape != null && shape.length() == 4 && allInts(shape)) {
+      int b = shape.optInt(0);
+      int c = shape.optInt(3);
+      if ((b != 1 && b != -1) || Math.min(shape.optInt(1), shape.optInt(2)) < 1 || (c != 1 && c != 3)) {
+        p.add(new Schema.Problem("input.shape",
+            "expected an image [1 or -1, H >= 1, W >= 1, 1 or 3 channels], got " + shape));
+      } else {
+        channels = c;
+      }
+    }
+    JSONObject norm = dict(inp.opt("normalization"));
+    for (String key : new String[] {"mean", "std"}) {
+      JSONArray v = norm.optJSONArray(key);
+      if (channels != null && v != null && v.length() != channels) {
+        p.add(new Schema.Problem("input.normalization." + key, v.length() + " values for " + channels
+            + " channels"));
+      }
+    }
+    JSONArray labels = m.optJSONArray("labels");
+    if (numClasses != null && labels != null && labels.length() != numClasses) {
+      p.add(new Schema.Problem("labels", labels.length() + " names for num_classes=" + numClasses));
+    }
+    JSONObject spec = m.optJSONObject("input_spec");
+    if (spec != null && channels != null) {
+      JSONArray size = spec.optJSONArray("size");
+      if (size != null && !Schema.jsonEqual(size, slice(shape, 1, 3))) {
+        p.add(new Schema.Problem("input_spec.size", size + ", the input's H, W are " + slice(shape, 1, 3)));
+      }
+      Integer specChannels = intOf(spec.opt("channels"));
+      if (specChannels != null && !specChannels.equals(channels)) {
+        p.add(new Schema.Problem("input_spec.channels", specChannels + ", the input has " + channels));
+      }
+      Object color = spec.opt("color");
+      if (("grayscale".equals(color) || "rgb".equals(color))
+          && !color.equals(channels == 1 ? "grayscale" : "rgb")) {
+        p.add(new Schema.Problem("input_spec.color", "'" + color + "' for " + channels + " channel(s)"));
+      }
+      JSONObject specNorm = dict(spec.opt("normalization"));
+      for (String key : new String[] {"mean", "std"}) {
+        JSONArray a = specNorm.optJSONArray(key);
+        JSONArray b = norm.optJSONArray(key);
+        if (a != null && b != null && !Schema.jsonEqual(a, b)) {
+          p.add(new Schema.Problem("input_spec.normalization." + key, a + " differs from input.normalization."
+              + key + " " + b));
+        }
+      }
+    }
     JSONObject anytime = m.optJSONObject("anytime");
-    if (m.has("anytime") && anytime == null) {
-      p.add("manifest.anytime: expected dict, got " + typeName(m.opt("anytime")));
-    }
     if (anytime != null) {
-      JSONObject slots = needObject(anytime, "slots", "anytime", p);
-      Set<String> declared = new HashSet<>();
-      if (slots != null) {
-        for (Iterator<String> it = slots.keys(); it.hasNext(); ) {
-          String name = it.next();
-          declared.add(name);
-          JSONArray shape = slots.optJSONArray(name);
-          if (shape == null || shape.length() < 1 || !allInts(shape)) {
-            p.add("anytime.slots." + name + ": expected a shape (list of integers), got "
-                + repr(slots.opt(name)));
-          }
-        }
-      }
-      JSONArray steps = needArray(anytime, "steps", "anytime", p);
-      int count = steps == null ? 0 : steps.length();
-      if (n != null && steps != null && count != n) {
-        p.add("anytime.steps: " + count + " steps for num_leaves=" + n);
-      }
-      Set<String> available = new HashSet<>();
-      available.add(INPUT_SLOT);
-      long macsSum = 0;
-      boolean macsOk = true;
-      for (int i = 0; i < count; i++) {
-        String where = "anytime.steps[" + i + "]";
-        JSONObject s = steps.optJSONObject(i);
-        if (s == null) {
-          p.add(where + ": expected dict, got " + typeName(steps.opt(i)));
-          macsOk = false;
-          continue;
-        }
-        Integer stepNo = needInt(s, "step", where, p);
-        if (stepNo != null && stepNo != i + 1) {
-          p.add(where + ".step: expected " + (i + 1) + " (steps are ordered)");
-        }
-        needString(s, "signature", where, p);
-        Integer macs = null;
-        Object mv = s.opt("macs");
-        if (isInt(mv)) {
-          macsSum += ((Number) mv).longValue();
-          macs = 0;
-        }
-        if (macs == null) {
-          needInt(s, "macs", where, p);
-          macsOk = false;
-        }
-        String reads = needString(s, "reads", where, p);
-        JSONArray writes = needArray(s, "writes", where, p);
-        if (reads != null && !available.contains(reads)) {
-          p.add(where + ".reads: slot '" + reads + "' is not written by an earlier step");
-        }
-        if (writes != null) {
-          for (int w = 0; w < writes.length(); w++) {
-            String name = String.valueOf(writes.opt(w));
-            if (!declared.contains(name)) {
-              p.add(where + ".writes: slot '" + name + "' not declared in anytime.slots");
-            }
-            available.add(name);
-          }
-        }
-      }
-      Object full = anytime.opt("full_macs");
-      if (count > 0 && isInt(full) && macsOk && macsSum != ((Number) full).longValue()) {
-        p.add("anytime: step MACs sum to " + macsSum + ", full_macs is " + full);
-      }
+      anytimeProblems(anytime, n, p);
     }
-
     JSONObject teacher = m.optJSONObject("teacher");
-    if (m.has("teacher")) {
-      validateTeacher(m.opt("teacher"), n, model == null ? null : model.opt("num_classes"), anytime, p);
+    if (teacher != null) {
+      teacherProblems(teacher, n, numClasses, anytime, p);
     }
-
-    JSONArray files = needArray(m, "files", "manifest", p);
+    JSONArray files = list(m.opt("files"));
     Set<String> names = new HashSet<>();
-    for (int i = 0; files != null && i < files.length(); i++) {
-      String where = "files[" + i + "]";
+    for (int i = 0; i < files.length(); i++) {
       JSONObject f = files.optJSONObject(i);
       if (f == null) {
-        p.add(where + ": missing 'file'");
         continue;
       }
-      String name = needString(f, "file", where, p);
-      String kind = needString(f, "kind", where, p);
-      String precision = needString(f, "precision", where, p);
-      needString(f, "sha256", where, p);
-      needInt(f, "bytes", where, p);
-      if (name != null) {
-        if (!names.add(name)) {
-          p.add(where + ".file: " + name + " listed twice");
-        }
-        if (name.contains("/") || name.contains("\\") || name.isEmpty()) {
-          p.add(where + ".file: must be a bare file name, got '" + name + "'");
-        }
+      String where = "files[" + i + "]";
+      Object name = f.opt("file");
+      Object kind = f.opt("kind");
+      if (name instanceof String && !names.add((String) name)) {
+        p.add(new Schema.Problem(where + ".file", name + " listed twice"));
       }
-      if (kind != null && !FILE_KINDS.contains(kind)) {
-        p.add(where + ".kind: '" + kind + "' is not one of " + FILE_KINDS);
-      }
-      if (precision != null && !PRECISIONS.contains(precision)) {
-        p.add(where + ".precision: '" + precision + "' is not one of " + PRECISIONS);
-      }
-      if ("prefix".equals(kind)) {
-        Integer k = needInt(f, "k", where, p);
-        if (k != null && n != null && !(1 <= k && k <= n)) {
-          p.add(where + ".k: " + k + " outside [1, " + n + "]");
-        }
+      Integer k = intOf(f.opt("k"));
+      Integer leaf = intOf(f.opt("leaf"));
+      if ("prefix".equals(kind) && k != null && n != null && k > n) {
+        p.add(new Schema.Problem(where + ".k", k + " outside [1, " + n + "]"));
       }
       if ("member".equals(kind)) {
-        Integer leaf = needInt(f, "leaf", where, p);
-        if (leaf != null && n != null && !(0 <= leaf && leaf < n)) {
-          p.add(where + ".leaf: " + leaf + " outside [0, " + (n - 1) + "]");
+        if (!f.has("leaf")) {
+          p.add(new Schema.Problem(where + ".leaf", "missing (a member file names its leaf)"));
+        } else if (leaf != null && n != null && leaf >= n) {
+          p.add(new Schema.Problem(where + ".leaf", leaf + " outside [0, " + (n - 1) + "]"));
         }
       }
-      if ("anytime".equals(kind)) {
-        if (anytime == null) {
-          p.add(where + ": an anytime file needs the manifest's 'anytime' section");
-        }
-        JSONArray acc = f.optJSONArray("accuracy_by_leaves");
-        if (acc != null && n != null && acc.length() != n) {
-          p.add(where + ".accuracy_by_leaves: " + acc.length() + " values for " + n + " leaves");
-        }
+      if ("anytime".equals(kind) && anytime == null) {
+        p.add(new Schema.Problem(where + ".kind", "an anytime file needs the manifest's 'anytime' section"));
+      }
+      JSONArray acc = f.optJSONArray("accuracy_by_leaves");
+      if (acc != null && n != null && acc.length() != n) {
+        p.add(new Schema.Problem(where + ".accuracy_by_leaves", acc.length() + " values for num_leaves=" + n));
       }
       if ("teacher".equals(kind)) {
         if (teacher == null) {
-          p.add(where + ": a teacher file needs the manifest's 'teacher' section");
-        } else if (f.has("macs") && !String.valueOf(f.opt("macs")).equals(String.valueOf(teacher.opt("macs")))) {
-          p.add(where + ".macs: " + repr(f.opt("macs")) + " differs from teacher.macs " + repr(teacher.opt("macs")));
+          p.add(new Schema.Problem(where + ".kind", "a teacher file needs the manifest's 'teacher' section"));
+        } else if (f.has("macs") && !Schema.jsonEqual(f.opt("macs"), teacher.opt("macs"))) {
+          p.add(new Schema.Problem(where + ".macs", Schema.show(f.opt("macs")) + " differs from teacher.macs "
+              + Schema.show(teacher.opt("macs"))));
         }
       }
     }
     return p;
   }
 
-  /**
-   * The {@code teacher} section (models with a teacher role: ONE's gated teacher, "ONE-E"), as
-   * {@code hne_tf/export/manifest.py:_validate_teacher} checks it.
-   */
-  private static void validateTeacher(Object value, Integer n, Object numClasses, JSONObject anytime,
-      List<String> p) {
-    if (!(value instanceof JSONObject)) {
-      p.add("teacher: expected dict, got " + typeName(value));
-      return;
+  private static void anytimeProblems(JSONObject anytime, Integer n, List<Schema.Problem> p) {
+    JSONObject slots = dict(anytime.opt("slots"));
+    JSONArray steps = anytime.optJSONArray("steps");
+    if (n != null && steps != null && steps.length() != n) {
+      p.add(new Schema.Problem("anytime.steps", steps.length() + " steps for num_leaves=" + n));
     }
-    JSONObject t = (JSONObject) value;
-    String role = needString(t, "role", "teacher", p);
-    if (role != null && !"teacher".equals(role)) {
-      p.add("teacher.role: expected 'teacher', got '" + role + "'");
-    }
-    needString(t, "combine", "teacher", p);
-    Integer leaves = needInt(t, "num_leaves", "teacher", p);
-    if (leaves != null && n != null && !leaves.equals(n)) {
-      p.add("teacher.num_leaves: " + leaves + ", the manifest's num_leaves is " + n
-          + " (the teacher uses every leaf)");
-    }
-    JSONObject output = needObject(t, "output", "teacher", p);
-    if (output != null) {
-      needString(output, "name", "teacher.output", p);
-      JSONArray shape = needArray(output, "shape", "teacher.output", p);
-      if (shape != null && !(shape.length() == 2 && allInts(shape)
-          && (!isInt(numClasses) || shape.optLong(1) == ((Number) numClasses).longValue()))) {
-        p.add("teacher.output.shape: expected [batch, " + repr(numClasses) + "], got " + shape);
+    Set<String> available = new HashSet<>();
+    available.add(INPUT_SLOT);
+    long sum = 0;
+    boolean allMacs = true;
+    int count = steps == null ? 0 : steps.length();
+    for (int i = 0; i < count; i++) {
+      String where = "anytime.steps[" + i + "]";
+      JSONObject s = steps.optJSONObject(i);
+      if (s == null) {
+        allMacs = false;
+        continue;
       }
-    }
-    Map<String, Long> costs = new LinkedHashMap<>();
-    for (String key : TEACHER_COSTS) {
-      Object v = need(t, key, "int", "teacher", p);
-      if (v != null) {
-        long c = ((Number) v).longValue();
-        if (c < 0) {
-          p.add("teacher." + key + ": must not be negative, got " + c);
+      Integer step = intOf(s.opt("step"));
+      if (step != null && step != i + 1) {
+        p.add(new Schema.Problem(where + ".step", "expected " + (i + 1) + " (steps are ordered)"));
+      }
+      Object macs = s.opt("macs");
+      if (isInt(macs)) {
+        sum += ((Number) macs).longValue();
+      } else {
+        allMacs = false;
+      }
+      Object reads = s.opt("reads");
+      if (reads instanceof String && !available.contains(reads)) {
+        p.add(new Schema.Problem(where + ".reads", "slot '" + reads + "' is not written by an earlier step"));
+      }
+      JSONArray writes = list(s.opt("writes"));
+      for (int w = 0; w < writes.length(); w++) {
+        Object name = writes.opt(w);
+        if (!(name instanceof String)) {
+          continue;
         }
-        costs.put(key, c);
+        if (!slots.has((String) name)) {
+          p.add(new Schema.Problem(where + ".writes", "slot '" + name + "' not declared in anytime.slots"));
+        } else {
+          available.add((String) name);
+        }
       }
+    }
+    Object full = anytime.opt("full_macs");
+    if (count > 0 && allMacs && isInt(full) && sum != ((Number) full).longValue()) {
+      p.add(new Schema.Problem("anytime.full_macs", full + ", but the step MACs sum to " + sum));
+    }
+  }
+
+  /**
+   * The {@code teacher} section (models with a teacher role: ONE's gated teacher, "ONE-E"): what
+   * the teacher files compute and cost.
+   */
+  private static void teacherProblems(JSONObject t, Integer n, Integer numClasses, JSONObject anytime,
+      List<Schema.Problem> p) {
+    Integer leaves = intOf(t.opt("num_leaves"));
+    if (leaves != null && n != null && !leaves.equals(n)) {
+      p.add(new Schema.Problem("teacher.num_leaves", leaves + ", the manifest's num_leaves is " + n
+          + " (the teacher uses every leaf)"));
+    }
+    JSONArray shape = dict(t.opt("output")).optJSONArray("shape");
+    if (shape != null && shape.length() == 2 && numClasses != null
+        && !Schema.jsonEqual(shape.opt(1), numClasses)) {
+      p.add(new Schema.Problem("teacher.output.shape", "expected [batch, " + numClasses + "], got " + shape));
+    }
+    Map<String, Long> c = new LinkedHashMap<>();
+    for (String key : TEACHER_COSTS) {
+      Object v = t.opt(key);
+      c.put(key, isInt(v) ? ((Number) v).longValue() : null);
     }
     for (String total : new String[] {"macs", "params"}) {
-      Long all = costs.get(total);
-      Long leavesPart = costs.get("leaves_" + total);
-      Long gatePart = costs.get("gate_" + total);
-      if (all != null && leavesPart != null && gatePart != null && all != leavesPart + gatePart) {
-        p.add("teacher." + total + ": " + all + " is not leaves_" + total + " + gate_" + total + " = "
-            + (leavesPart + gatePart));
+      Long all = c.get(total);
+      Long a = c.get("leaves_" + total);
+      Long b = c.get("gate_" + total);
+      if (all != null && a != null && b != null && all != a + b) {
+        p.add(new Schema.Problem("teacher." + total, all + " is not leaves_" + total + " + gate_" + total
+            + " = " + (a + b)));
       }
     }
     Object full = anytime == null ? null : anytime.opt("full_macs");
-    Long leavesMacs = costs.get("leaves_macs");
+    Long leavesMacs = c.get("leaves_macs");
     if (isInt(full) && leavesMacs != null && leavesMacs != ((Number) full).longValue()) {
-      p.add("teacher.leaves_macs: " + leavesMacs + ", anytime.full_macs is " + full
-          + " (the teacher runs every leaf)");
+      p.add(new Schema.Problem("teacher.leaves_macs", leavesMacs + ", anytime.full_macs is " + full
+          + " (the teacher runs every leaf)"));
     }
   }
 
@@ -686,71 +677,6 @@ public final class Manifest {
       }
     }
     return true;
-  }
-
-  private static boolean allNumbers(JSONArray a) {
-    for (int i = 0; i < a.length(); i++) {
-      if (!(a.opt(i) instanceof Number)) {
-        return false;
-      }
-    }
-    return true;
-  }
-
-  private static String typeName(Object v) {
-    if (v == null || v == JSONObject.NULL) {
-      return "NoneType";
-    }
-    if (v instanceof JSONObject) {
-      return "dict";
-    }
-    if (v instanceof JSONArray) {
-      return "list";
-    }
-    if (v instanceof String) {
-      return "str";
-    }
-    if (v instanceof Boolean) {
-      return "bool";
-    }
-    return isInt(v) ? "int" : "float";
-  }
-
-  private static String repr(Object v) {
-    if (v == null || v == JSONObject.NULL) {
-      return "None";
-    }
-    return v instanceof String ? "'" + v + "'" : String.valueOf(v);
-  }
-
-  private static Object need(JSONObject o, String key, String kind, String where, List<String> p) {
-    if (!o.has(key)) {
-      p.add(where + ": missing '" + key + "'");
-      return null;
-    }
-    Object v = o.opt(key);
-    if (!typeName(v).equals(kind)) {
-      p.add(where + "." + key + ": expected " + kind + ", got " + typeName(v));
-      return null;
-    }
-    return v;
-  }
-
-  private static Integer needInt(JSONObject o, String key, String where, List<String> p) {
-    Object v = need(o, key, "int", where, p);
-    return v == null ? null : ((Number) v).intValue();
-  }
-
-  private static String needString(JSONObject o, String key, String where, List<String> p) {
-    return (String) need(o, key, "str", where, p);
-  }
-
-  private static JSONObject needObject(JSONObject o, String key, String where, List<String> p) {
-    return (JSONObject) need(o, key, "dict", where, p);
-  }
-
-  private static JSONArray needArray(JSONObject o, String key, String where, List<String> p) {
-    return (JSONArray) need(o, key, "list", where, p);
   }
 
   static List<String> strings(JSONArray a) {

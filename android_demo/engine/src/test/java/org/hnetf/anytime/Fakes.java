@@ -38,6 +38,7 @@ final class Fakes {
       input.put("normalization", norm);
       m.put("input", input);
       m.put("labels", new JSONArray(Arrays.asList("cat", "dog")));
+      m.put("ensemble", new JSONObject().put("combine", "mean_logits"));
       JSONObject slots = new JSONObject();
       slots.put("input", new JSONArray(Arrays.asList(-1, 2, 2, 1)));
       slots.put("a", new JSONArray(Arrays.asList(-1, 2)));

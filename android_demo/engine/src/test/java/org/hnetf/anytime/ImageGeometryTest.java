@@ -130,8 +130,9 @@ class ImageGeometryTest {
 
   @Test
   void preparedInputIsUprightCroppedResizedAndNormalized() {
-    // A 4x2 picture stored rotated (EXIF 6): upright it is 2x4; its centred square is rows 1-2.
-    InputSpec gray = new InputSpec("input", 2, 2, 1, new double[] {0}, new double[] {1});
+    // A 4x2 picture stored rotated (EXIF 6): upright it is 2x4; a centre crop (fraction 1: the
+    // shorter side stays 2 pixels) keeps rows 1-2.
+    InputSpec gray = new InputSpec("input", 2, 2, 1, new double[] {0}, new double[] {1}, InputSpec.CENTER_CROP, 1.0);
     int[] stored = new int[8];
     for (int i = 0; i < 8; i++) {
       int v = 10 * (i + 1);
@@ -155,7 +156,7 @@ class ImageGeometryTest {
     ImagePrep.Prepared r = ImagePrep.prepare(new Pixels(new int[] {red, red, red, red}, 2, 2), Orientation.UPRIGHT, gray);
     int v = Math.round(0.2989f * 255);
     assertEquals(0xff000000 | (v << 16) | (v << 8) | v, r.seen.get(1, 1));
-    assertEquals(0.2989 * 255 / 255, r.input[3], 1e-6);
+    assertEquals(v / 255.0, r.input[3], 1e-6);
   }
 
   @Test

@@ -82,4 +82,44 @@ class PreprocessVectorsTest {
       }
     }
   }
+
+  /** Pictures of other sizes than the model's: the input spec's resize, colour and rounding. */
+  @Test
+  void picturesOfAnySizeBecomeThePixelsPythonMakes() throws Exception {
+    JSONObject vectors = new JSONObject(new String(Files.readAllBytes(vectorsPath()), "UTF-8"));
+    JSONArray cases = vectors.getJSONArray("image_cases");
+    assertTrue(cases.length() >= 6);
+    StringBuilder wrong = new StringBuilder();
+    for (int n = 0; n < cases.length(); n++) {
+      JSONObject c = cases.getJSONObject(n);
+      JSONObject specJson = c.getJSONObject("spec");
+      JSONArray size = specJson.getJSONArray("size");
+      JSONObject norm = specJson.getJSONObject("normalization");
+      JSONObject resize = specJson.getJSONObject("resize");
+      InputSpec spec = new InputSpec("input", size.getInt(0), size.getInt(1), specJson.getInt("channels"),
+          doubles(norm.getJSONArray("mean")), doubles(norm.getJSONArray("std")), resize.getString("rule"),
+          resize.getDouble("crop_fraction"));
+      int w = c.getInt("width");
+      int h = c.getInt("height");
+      JSONArray rgb = c.getJSONArray("rgb");
+      int[] argb = new int[w * h];
+      for (int i = 0; i < argb.length; i++) {
+        argb[i] = 0xff000000 | (rgb.getInt(3 * i) << 16) | (rgb.getInt(3 * i + 1) << 8) | rgb.getInt(3 * i + 2);
+      }
+      float[] got = SpecResize.pixels(argb, w, h, spec);
+      JSONArray want = c.getJSONArray("pixels");
+      assertEquals(want.length(), got.length, c.getString("name"));
+      int off = 0;
+      for (int i = 0; i < got.length; i++) {
+        off += got[i] == want.getInt(i) ? 0 : 1;
+      }
+      if (off > 0) {
+        wrong.append(c.getString("name")).append(": ").append(off).append(" of ").append(got.length)
+            .append(" pixels differ\n");
+      }
+      float[] input = spec.fromPicture(argb, w, h);
+      assertEquals(got.length, input.length);
+    }
+    assertEquals("", wrong.toString());
+  }
 }
