@@ -311,7 +311,7 @@ def _shorten(items: list[str], most: int = 12) -> str:
     return shown + (f", ... ({len(items) - most} more)" if len(items) > most else "")
 
 
-def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | None = None,
+def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | None = None,  # noqa: PLR0913 -- the CLI flags, as keywords
         num_images: int | None = None, threads: int = 2, output: str | None = None,
         data_dir: str | None = None, log=print, per_step_threads: bool = False) -> dict:
     """The runner's job; returns what it writes to ``<output>.json``.
@@ -328,7 +328,10 @@ def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | Non
         log(f"threads per step (faster of 1 and {threads}, measured): {engine.thread_plan}")
     if rule is not None:
         engine.check_rule(rule)
-    from hne_tf import datasets
+    from hne_tf.quiet import quiet_native_stderr
+
+    with quiet_native_stderr():  # TensorFlow's start-up lines: the data sets import it
+        from hne_tf import datasets
     from hne_tf.export import inputs
 
     try:  # preprocessed as the manifest's input says (a folder's statistics are not recomputed)

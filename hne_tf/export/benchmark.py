@@ -112,7 +112,7 @@ def _copy_steps(interpreter: rt.Interpreter, steps: list[dict]) -> Callable[[np.
     return run
 
 
-def benchmark(manifest_path, threads_list=(1, 2), precisions=("float32", "int8"), runs=50, warmup=5,
+def benchmark(manifest_path, threads_list=(1, 2), precisions=("float32", "int8"), runs=50, warmup=5,  # noqa: C901, PLR0913 -- the benchmark: each path timed and reported in turn
               independent=True, log=print) -> dict:
     if os.path.isdir(manifest_path):
         manifest_path = os.path.join(manifest_path, "manifest.json")

@@ -209,7 +209,7 @@ class _Measured:
     teacher: dict | None
 
 
-def _export(config: ExportConfig, stage: publish.Stage, started: float, log: Callable[[str], None]) -> dict:
+def _export(config: ExportConfig, stage: publish.Stage, started: float, log: Callable[[str], None]) -> dict:  # noqa: C901 -- the export in order: load, convert, check, measure, time, manifest
     run = _load_run(config, log)
     model = run.model
     prefixes, members = _resolve_leaves(config, model)

@@ -104,7 +104,7 @@ def cross_field_problems(m: dict) -> list[tuple[str, str]]:
     """
     p: list[tuple[str, str]] = []
     n = _int(m.get("num_leaves"))
-    model, inp = _dict(m.get("model")), _dict(m.get("input"))
+    model = _dict(m.get("model"))
     num_classes = _int(model.get("num_classes"))
     branching = model.get("branching")
     if n is not None and isinstance(branching, list) and all(_int(r) for r in branching):
@@ -112,6 +112,27 @@ def cross_field_problems(m: dict) -> list[tuple[str, str]]:
             p.append(("model.branching", f"{branching} does not give num_leaves={n}"))
     if n is not None and _int(model.get("num_leaves")) not in (None, n):
         p.append(("model.num_leaves", f"{model['num_leaves']}, the manifest's num_leaves is {n}"))
+    p.extend(_input_problems(m))
+    labels = m.get("labels")
+    if num_classes is not None and isinstance(labels, list) and len(labels) != num_classes:
+        p.append(("labels", f"{len(labels)} names for num_classes={num_classes}"))
+    anytime = m.get("anytime")
+    if isinstance(anytime, dict):
+        p.extend(_anytime_problems(anytime, n))
+    teacher = m.get("teacher")
+    if isinstance(teacher, dict):
+        p.extend(_teacher_problems(teacher, n, num_classes, anytime))
+    names: set[str] = set()
+    for i, f in enumerate(_list(m.get("files"))):
+        if isinstance(f, dict):
+            p.extend(_file_problems(f"files[{i}]", f, n, names, anytime, teacher))
+    return p
+
+
+def _input_problems(m: dict) -> list[tuple[str, str]]:
+    """``input``'s shape against its normalization, and ``input_spec`` against ``input``."""
+    p: list[tuple[str, str]] = []
+    inp = _dict(m.get("input"))
     shape = inp.get("shape")
     channels = None
     if isinstance(shape, list) and len(shape) == 4 and all(_int(d) is not None for d in shape):
@@ -123,57 +144,50 @@ def cross_field_problems(m: dict) -> list[tuple[str, str]]:
     for key in ("mean", "std"):
         if channels is not None and isinstance(norm.get(key), list) and len(norm[key]) != channels:
             p.append((f"input.normalization.{key}", f"{len(norm[key])} values for {channels} channels"))
-    labels = m.get("labels")
-    if num_classes is not None and isinstance(labels, list) and len(labels) != num_classes:
-        p.append(("labels", f"{len(labels)} names for num_classes={num_classes}"))
     spec = m.get("input_spec")
-    if isinstance(spec, dict) and channels is not None:
-        if isinstance(spec.get("size"), list) and spec["size"] != shape[1:3]:
-            p.append(("input_spec.size", f"{spec['size']}, the input's H, W are {shape[1:3]}"))
-        if _int(spec.get("channels")) is not None and spec["channels"] != channels:
-            p.append(("input_spec.channels", f"{spec['channels']}, the input has {channels}"))
-        if spec.get("color") in ("grayscale", "rgb") and spec["color"] != ("grayscale" if channels == 1 else "rgb"):
-            p.append(("input_spec.color", f"{spec['color']!r} for {channels} channel(s)"))
-        spec_norm = _dict(spec.get("normalization"))
-        for key in ("mean", "std"):
-            if isinstance(spec_norm.get(key), list) and isinstance(norm.get(key), list) \
-                    and spec_norm[key] != norm[key]:
-                p.append((f"input_spec.normalization.{key}", f"{spec_norm[key]} differs from input.normalization."
-                                                             f"{key} {norm[key]}"))
-    anytime = m.get("anytime")
-    if isinstance(anytime, dict):
-        p.extend(_anytime_problems(anytime, n))
-    teacher = m.get("teacher")
-    if isinstance(teacher, dict):
-        p.extend(_teacher_problems(teacher, n, num_classes, anytime))
-    names = set()
-    for i, f in enumerate(_list(m.get("files"))):
-        if not isinstance(f, dict):
-            continue
-        where = f"files[{i}]"
-        name, kind = f.get("file"), f.get("kind")
-        if isinstance(name, str):
-            if name in names:
-                p.append((f"{where}.file", f"{name} listed twice"))
-            names.add(name)
-        k, leaf = _int(f.get("k")), _int(f.get("leaf"))
-        if kind == "prefix" and k is not None and n is not None and k > n:
-            p.append((f"{where}.k", f"{k} outside [1, {n}]"))
-        if kind == "member":
-            if "leaf" not in f:
-                p.append((f"{where}.leaf", "missing (a member file names its leaf)"))
-            elif leaf is not None and n is not None and leaf >= n:
-                p.append((f"{where}.leaf", f"{leaf} outside [0, {n - 1}]"))
-        if kind == "anytime" and not isinstance(anytime, dict):
-            p.append((f"{where}.kind", "an anytime file needs the manifest's 'anytime' section"))
-        acc = f.get("accuracy_by_leaves")
-        if isinstance(acc, list) and n is not None and len(acc) != n:
-            p.append((f"{where}.accuracy_by_leaves", f"{len(acc)} values for num_leaves={n}"))
-        if kind == "teacher":
-            if not isinstance(teacher, dict):
-                p.append((f"{where}.kind", "a teacher file needs the manifest's 'teacher' section"))
-            elif "macs" in f and f["macs"] != teacher.get("macs"):
-                p.append((f"{where}.macs", f"{f['macs']!r} differs from teacher.macs {teacher.get('macs')!r}"))
+    if not isinstance(spec, dict) or channels is None:
+        return p
+    if isinstance(spec.get("size"), list) and spec["size"] != shape[1:3]:
+        p.append(("input_spec.size", f"{spec['size']}, the input's H, W are {shape[1:3]}"))
+    if _int(spec.get("channels")) is not None and spec["channels"] != channels:
+        p.append(("input_spec.channels", f"{spec['channels']}, the input has {channels}"))
+    if spec.get("color") in ("grayscale", "rgb") and spec["color"] != ("grayscale" if channels == 1 else "rgb"):
+        p.append(("input_spec.color", f"{spec['color']!r} for {channels} channel(s)"))
+    spec_norm = _dict(spec.get("normalization"))
+    for key in ("mean", "std"):
+        if isinstance(spec_norm.get(key), list) and isinstance(norm.get(key), list) and spec_norm[key] != norm[key]:
+            p.append((f"input_spec.normalization.{key}", f"{spec_norm[key]} differs from input.normalization."
+                                                         f"{key} {norm[key]}"))
+    return p
+
+
+def _file_problems(where: str, f: dict, n: int | None, names: set[str], anytime, teacher) -> list[tuple[str, str]]:
+    """One ``files`` entry against the rest: a name listed once (``names``: those seen so far), k and leaf
+    within the tree, the sections its kind needs, per-leaf accuracies and the teacher's MACs."""
+    p: list[tuple[str, str]] = []
+    name, kind = f.get("file"), f.get("kind")
+    if isinstance(name, str):
+        if name in names:
+            p.append((f"{where}.file", f"{name} listed twice"))
+        names.add(name)
+    k, leaf = _int(f.get("k")), _int(f.get("leaf"))
+    if kind == "prefix" and k is not None and n is not None and k > n:
+        p.append((f"{where}.k", f"{k} outside [1, {n}]"))
+    if kind == "member":
+        if "leaf" not in f:
+            p.append((f"{where}.leaf", "missing (a member file names its leaf)"))
+        elif leaf is not None and n is not None and leaf >= n:
+            p.append((f"{where}.leaf", f"{leaf} outside [0, {n - 1}]"))
+    if kind == "anytime" and not isinstance(anytime, dict):
+        p.append((f"{where}.kind", "an anytime file needs the manifest's 'anytime' section"))
+    acc = f.get("accuracy_by_leaves")
+    if isinstance(acc, list) and n is not None and len(acc) != n:
+        p.append((f"{where}.accuracy_by_leaves", f"{len(acc)} values for num_leaves={n}"))
+    if kind == "teacher":
+        if not isinstance(teacher, dict):
+            p.append((f"{where}.kind", "a teacher file needs the manifest's 'teacher' section"))
+        elif "macs" in f and f["macs"] != teacher.get("macs"):
+            p.append((f"{where}.macs", f"{f['macs']!r} differs from teacher.macs {teacher.get('macs')!r}"))
     return p
 
 

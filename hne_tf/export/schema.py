@@ -53,7 +53,7 @@ def join(path: str, key) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-def problems(value, schema: dict, root: dict | None = None, path: str = "") -> list[tuple[str, str]]:
+def problems(value, schema: dict, root: dict | None = None, path: str = "") -> list[tuple[str, str]]:  # noqa: C901 -- one branch per JSON Schema keyword the schema uses
     """Every way ``value`` breaks ``schema`` (a node of the document ``root``)."""
     root = schema if root is None else root
     unknown = set(schema) - KEYWORDS - ANNOTATIONS
