@@ -140,8 +140,8 @@ def test_hne_export_has_no_teacher(hne_export):
     _, manifest = hne_export
     assert "teacher" not in manifest
     assert sorted(manifest) == ["anytime", "checks", "created", "ensemble", "evaluation", "files", "format",
-                                "input", "input_spec", "labels", "latency", "model", "num_leaves", "outputs", "precisions",
-                                "version"]
+                                "input", "input_spec", "labels", "latency", "model", "num_leaves", "outputs",
+                                "precisions", "version"]
     assert {f["kind"] for f in manifest["files"]} == {"prefix", "anytime"}
     assert all("k" in r for r in manifest["checks"]["accuracy_drops"])
     with pytest.raises(mf.ManifestError, match="no teacher section"):
