@@ -16,9 +16,10 @@ from hne_tf import data as data_lib
 from hne_tf import recipes, training
 
 SHORT = dict(epochs=1, steps_per_epoch=2, batch_size=2, eval_examples=4, eval_batch_size=4)
-# Over ~10 s each on 2 shared cores (224x224 ImageNet, or 110-layer nets): slow.
+# Over ~10 s each on 2 shared cores (224x224 ImageNet, or 110-layer nets): slow. So are three of the four
+# HNE CIFAR recipes (15-27 s each): hne_small_cifar10 starts the same trainer on the same kind of data.
 SLOW = {"hne_mobilenetv2_imagenet", "hne_mobilenetv2_preprint_imagenet", "one_resnet110_cifar100",
-        "oemc_resnet110_cifar100"}
+        "oemc_resnet110_cifar100", "hne_cifar10", "hne_cifar100", "hne_small_cifar100"}
 
 
 def test_every_recipe_names_its_paper_and_valid_settings():

@@ -290,8 +290,14 @@ async function inputsMode(browser, cmd, log) {
     tabs += 1;
   }
   out.keyboard = {tabsToChoose: tabs, focused: await page.evaluate(() => document.activeElement?.id)};
-  const [chooser] = await Promise.all([page.waitForFileChooser({timeout: 5000}).catch(() => null),
-    page.keyboard.press('Enter')]);
+  // A loaded machine can delay the chooser event past a short wait: one more Enter on the still-focused
+  // button (a second try, not a different way in), each with a generous wait.
+  let chooser = null;
+  for (let attempt = 0; attempt < 2 && chooser === null; attempt += 1) {
+    await page.focus('#choose');
+    [chooser] = await Promise.all([page.waitForFileChooser({timeout: 15000}).catch(() => null),
+      page.keyboard.press('Enter')]);
+  }
   out.keyboard.chooserOpened = chooser !== null;
   if (chooser) {
     await chooser.accept([f.png]);
