@@ -7,6 +7,7 @@ data is refused in one line."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -37,9 +38,12 @@ def trained(tmp_path_factory):
 def exported(trained, tmp_path_factory):
     _, run, _ = trained
     out = tmp_path_factory.mktemp("own_export") / "export"
-    r = run_cli("export", f"--model_dir={run}", f"--out_dir={out}", "--precisions=float32", "--prefixes=1",
+    # int8 with the default --calibration_images (256): a small folder calibrates on all its training images.
+    r = run_cli("export", f"--model_dir={run}", f"--out_dir={out}", "--precisions=float32,int8", "--prefixes=1",
                 "--eval_examples=12", "--parity_examples=4", "--latency_runs=2", "--max_anytime_size_ratio=3")
     assert r.returncode == 0, r.stderr[-3000:]
+    assert re.search(r"calibrating on all \d+ training images of folder:\S+ \(fewer than --calibration_images=256\)",
+                     r.stdout + r.stderr), (r.stdout + r.stderr)[-3000:]
     return out
 
 

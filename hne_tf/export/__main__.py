@@ -55,7 +55,8 @@ def _define_flags() -> None:
     flags.DEFINE_bool("teacher", True, "Export the family's own teacher (ONE's gated teacher: every leaf and the gate) "
                       "as teacher_<precision>.tflite, for models that have one; no effect on others.")
     flags.DEFINE_integer("eval_examples", None, "Measure accuracy on the first N test examples (default: all).")
-    flags.DEFINE_integer("calibration_images", 256, "Training images for the calibrated precisions ("
+    flags.DEFINE_integer("calibration_images", 256, "Training images (at most; all of a smaller training split) for "
+                         "the calibrated precisions ("
                          + ", ".join(p.name for p in precision_registry.REGISTRY.values() if p.calibrated) + ").")
     flags.DEFINE_integer("parity_examples", 256, "Test images on which float32 TFLite is compared with Keras.")
     flags.DEFINE_float("parity_tolerance", 1e-5, "Largest allowed |TFLite - Keras| logit difference (float32), "

@@ -224,7 +224,12 @@ def _export(config: ExportConfig, stage: publish.Stage, started: float, log: Cal
         x_test, y_test = inputs.load_split(dataset, "test", data_dir, config.eval_examples)
         calibration = None
         if any(precision_registry.get(p).calibrated for p in config.precisions):
-            calibration = inputs.calibration_images(dataset, config.calibration_images, data_dir)
+            num = config.calibration_images
+            if info.train_size and info.train_size < num:  # a small folder: all of it, rather than refuse
+                log(f"calibrating on all {info.train_size} training images of {run.config['dataset']} "
+                    f"(fewer than --calibration_images={num})")
+                num = info.train_size
+            calibration = inputs.calibration_images(dataset, num, data_dir)
     except inputs.InputError as e:
         raise ExportError(str(e)) from e
     x_parity = x_test[:config.parity_examples]
