@@ -31,9 +31,10 @@ def _define_flags() -> None:
     """Defines every flag; the loss flags come from the loss registry, which imports TensorFlow."""
     from hne_tf import datasets
     from hne_tf import losses as losses_lib
-    from hne_tf.training import TrainConfig
+    from hne_tf.training import SCHEDULES, STRATEGIES, TrainConfig
 
-    _define_config_flags(TrainConfig, {"loss": losses_lib.describe(), "dataset": datasets.describe()})
+    _define_config_flags(TrainConfig, {"loss": losses_lib.describe(), "dataset": datasets.describe(),
+                                       "schedule": " | ".join(SCHEDULES), "strategy": " | ".join(STRATEGIES)})
     from hne_tf import recipes as recipes_lib  # named paper-scale settings
 
     flags.DEFINE_string("recipe", None, "A paper's setting by name: every flag it sets applies unless given "
@@ -61,10 +62,10 @@ _CONFIG_HELP = {
     "lr": "Initial learning rate (SGD).",
     "momentum": "SGD momentum.",
     "nesterov": "Nesterov momentum (ONE used it).",
-    "schedule": "cosine | step | imagenet_halving | constant",
+    "schedule": "Learning-rate schedule: ",  # + the schedules' names
     "weight_decay": "L2 coefficient (PyTorch-style, added to the gradient).",
     "rampup_epochs": "Sigmoid ramp-up of the distillation weight over N epochs (ONE: 80).",
-    "strategy": "default | mirrored | multi_worker | tpu",
+    "strategy": "tf.distribute strategy: ",  # + the strategies' names
     "tpu": "TPU address for --strategy=tpu.",
     "mixed_precision": "off | float16 (mixed_float16, with loss scaling) | bfloat16 (mixed_bfloat16); variables, "
                        "batch-norm statistics, logits and the loss stay float32.",
