@@ -3,8 +3,6 @@ package org.hnetf.anytime;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.awt.image.BufferedImage;
-import java.awt.image.Raster;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -13,7 +11,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import javax.imageio.ImageIO;
 import org.json.JSONArray;
 import org.json.JSONObject;
 import org.junit.jupiter.api.Test;
@@ -25,23 +22,6 @@ import org.junit.jupiter.api.Test;
  * replaced by the decision fixture's recorded logits and step times ({@code -Dhnetf.fixture}).
  */
 class AssetsSessionTest {
-  /** ARGB of a PNG as BitmapFactory gives it (gray PNGs as R = G = B). */
-  static Pixels png(Path file) throws Exception {
-    BufferedImage png = ImageIO.read(file.toFile());
-    Raster raster = png.getRaster();
-    int[] argb = new int[png.getWidth() * png.getHeight()];
-    for (int y = 0; y < png.getHeight(); y++) {
-      for (int x = 0; x < png.getWidth(); x++) {
-        int[] px = raster.getPixel(x, y, (int[]) null);
-        int r = px[0];
-        int g = px.length >= 3 ? px[1] : r;
-        int b = px.length >= 3 ? px[2] : r;
-        argb[y * png.getWidth() + x] = 0xff000000 | (r << 16) | (g << 8) | b;
-      }
-    }
-    return new Pixels(argb, png.getWidth(), png.getHeight());
-  }
-
   @Test
   void fillAssetsOutputLoadsChecksCalibratesAndSwitchesPrecision() throws Exception {
     Path assets = FixtureReplayTest.path("hnetf.assets");
@@ -88,7 +68,7 @@ class AssetsSessionTest {
       JSONArray list = meta.getJSONArray("samples");
       List<float[]> images = new ArrayList<>();
       for (int i = 0; i < list.length(); i++) {
-        Pixels p = png(assets.resolve("samples").resolve(list.getJSONObject(i).getString("file")));
+        Pixels p = Fakes.png(assets.resolve("samples").resolve(list.getJSONObject(i).getString("file")));
         images.add(ImagePrep.prepare(p, Orientation.UPRIGHT, m.input).input);
       }
       return images;

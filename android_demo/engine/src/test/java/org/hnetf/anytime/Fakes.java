@@ -1,11 +1,17 @@
 package org.hnetf.anytime;
 
+import java.awt.image.BufferedImage;
+import java.awt.image.Raster;
 import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import javax.imageio.ImageIO;
 import org.json.JSONArray;
 import org.json.JSONException;
 import org.json.JSONObject;
@@ -197,5 +203,41 @@ final class Fakes {
       outputs.get("logits").asFloatBuffer().put(logits);
       now += ms;
     }
+  }
+
+  /** ARGB of a PNG as Android's BitmapFactory gives it: a gray PNG as R = G = B (the raster is read,
+   * not getRGB, which would apply Java's gray colour-space conversion). */
+  static Pixels png(Path file) throws Exception {
+    BufferedImage png = ImageIO.read(file.toFile());
+    Raster raster = png.getRaster();
+    int[] argb = new int[png.getWidth() * png.getHeight()];
+    for (int y = 0; y < png.getHeight(); y++) {
+      for (int x = 0; x < png.getWidth(); x++) {
+        int[] px = raster.getPixel(x, y, (int[]) null);
+        int r = px[0];
+        int g = px.length >= 3 ? px[1] : r;
+        int b = px.length >= 3 ? px[2] : r;
+        argb[y * png.getWidth() + x] = 0xff000000 | (r << 16) | (g << 8) | b;
+      }
+    }
+    return new Pixels(argb, png.getWidth(), png.getHeight());
+  }
+
+  /** A file of the repository's {@code tests/data/} shared with the Python and JS tests: the path in
+   * environment variable {@code env}, else the first {@code tests/data/<name>} above the working directory. */
+  static Path sharedTestData(String name, String env) {
+    String given = System.getenv(env);
+    if (given != null && !given.isEmpty()) {
+      return Paths.get(given);
+    }
+    for (Path dir = Paths.get(System.getProperty("user.dir")).toAbsolutePath(); dir != null;
+        dir = dir.getParent()) {
+      Path candidate = dir.resolve("tests").resolve("data").resolve(name);
+      if (Files.isRegularFile(candidate)) {
+        return candidate;
+      }
+    }
+    throw new AssertionError("tests/data/" + name + " not found above " + System.getProperty("user.dir")
+        + "; set " + env);
   }
 }

@@ -4,13 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.awt.image.BufferedImage;
-import java.awt.image.Raster;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import javax.imageio.ImageIO;
 import org.json.JSONArray;
 import org.json.JSONObject;
 import org.junit.jupiter.api.Assumptions;
@@ -120,22 +117,9 @@ class FixtureReplayTest {
     assertTrue(list.length() > 0);
     for (int i = 0; i < list.length(); i++) {
       String file = list.getJSONObject(i).getString("file");
-      BufferedImage png = ImageIO.read(samples.resolve(file).toFile());
-      // Android's BitmapFactory gives ARGB with R = G = B for a gray PNG; read the raster, not
-      // getRGB, which would apply Java's gray colour-space conversion.
-      Raster raster = png.getRaster();
-      int[] argb = new int[png.getWidth() * png.getHeight()];
-      for (int y = 0; y < png.getHeight(); y++) {
-        for (int x = 0; x < png.getWidth(); x++) {
-          int[] px = raster.getPixel(x, y, (int[]) null);
-          int r = px[0];
-          int g = px.length >= 3 ? px[1] : r;
-          int b = px.length >= 3 ? px[2] : r;
-          argb[y * png.getWidth() + x] = 0xff000000 | (r << 16) | (g << 8) | b;
-        }
-      }
+      Pixels pixels = Fakes.png(samples.resolve(file));
       // What the app does with a bundled sample (upright, crop and resize are identities here).
-      float[] got = ImagePrep.prepare(new Pixels(argb, png.getWidth(), png.getHeight()), Orientation.UPRIGHT,
+      float[] got = ImagePrep.prepare(pixels, Orientation.UPRIGHT,
           m.input).input;
       JSONArray want = expected.getJSONArray(file);
       assertEquals(want.length(), got.length, file);

@@ -23,19 +23,7 @@ import org.junit.jupiter.api.Test;
  */
 class ManifestVectorsTest {
   private static Path vectorsPath() {
-    String given = System.getenv("HNETF_MANIFEST_VECTORS");
-    if (given != null && !given.isEmpty()) {
-      return Paths.get(given);
-    }
-    for (Path dir = Paths.get(System.getProperty("user.dir")).toAbsolutePath(); dir != null;
-        dir = dir.getParent()) {
-      Path candidate = dir.resolve("tests").resolve("data").resolve("manifest_vectors.json");
-      if (Files.isRegularFile(candidate)) {
-        return candidate;
-      }
-    }
-    throw new AssertionError("tests/data/manifest_vectors.json not found above "
-        + System.getProperty("user.dir") + "; set HNETF_MANIFEST_VECTORS");
+    return Fakes.sharedTestData("manifest_vectors.json", "HNETF_MANIFEST_VECTORS");
   }
 
   private static TreeSet<String> paths(List<Schema.Problem> problems) {

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import org.json.JSONArray;
 import org.json.JSONObject;
 import org.junit.jupiter.api.Test;
@@ -18,19 +17,7 @@ import org.junit.jupiter.api.Test;
  */
 class PreprocessVectorsTest {
   private static Path vectorsPath() {
-    String given = System.getenv("HNETF_PREPROCESS_VECTORS");
-    if (given != null && !given.isEmpty()) {
-      return Paths.get(given);
-    }
-    for (Path dir = Paths.get(System.getProperty("user.dir")).toAbsolutePath(); dir != null;
-        dir = dir.getParent()) {
-      Path candidate = dir.resolve("tests").resolve("data").resolve("preprocess_vectors.json");
-      if (Files.isRegularFile(candidate)) {
-        return candidate;
-      }
-    }
-    throw new AssertionError("tests/data/preprocess_vectors.json not found above "
-        + System.getProperty("user.dir") + "; set HNETF_PREPROCESS_VECTORS");
+    return Fakes.sharedTestData("preprocess_vectors.json", "HNETF_PREPROCESS_VECTORS");
   }
 
   private static double[] doubles(JSONArray a) throws Exception {
