@@ -14,8 +14,12 @@ import sys
 from collections.abc import Callable
 
 
-def run_app(main: Callable[[list[str]], None], define_flags: Callable[[], None], usage: str | None) -> None:
+def run_app(main: Callable[[list[str]], None], define_flags: Callable[[], None], usage: str | None,
+            prog: str) -> None:
     """Defines the program's flags, then runs ``absl.app.run(main)`` (which exits the process).
+
+    Words left over after the flags (``prog --epochs 3``: absl leaves ``3``) stop the program with one
+    line, ``<prog>: error: unexpected arguments [...]``, before ``main`` runs.
 
     absl's ``--help`` prints ``__main__``'s docstring and the flags of the main program (the module
     absl names ``sys.argv[0]``), and ``--helpfull`` lists those first. Here the flags are defined by a
@@ -36,8 +40,13 @@ def run_app(main: Callable[[list[str]], None], define_flags: Callable[[], None],
     main_module = sys.modules["__main__"]
     saved = main_module.__doc__
     main_module.__doc__ = usage
+    def checked_main(argv: list[str]) -> None:
+        if len(argv) > 1:
+            sys.exit(f"{prog}: error: unexpected arguments {argv[1:]}; flags look like --name=value")
+        main(argv)
+
     try:
-        app.run(main)
+        app.run(checked_main)
     finally:
         main_module.__doc__ = saved
 

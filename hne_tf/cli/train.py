@@ -131,8 +131,6 @@ def _define_loss_flags(losses_lib) -> None:
 
 
 def main(argv) -> None:
-    if len(argv) > 1:
-        sys.exit(f"train.py: error: unexpected arguments {argv[1:]}; flags look like --name=value")
     from hne_tf import recipes as recipes_lib
 
     if FLAGS.recipe == "list":
@@ -194,7 +192,7 @@ def cli() -> None:
     # filter stderr before that.
     noise_filter = StderrFilter().start()
     try:
-        run_app(main, _define_flags, __doc__)
+        run_app(main, _define_flags, __doc__, "train.py")
     finally:
         noise_filter.stop()
 

@@ -74,8 +74,6 @@ def _define_flags() -> None:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        sys.exit(f"export: error: unexpected arguments {argv[1:]}; flags look like --name=value")
     out_dir = FLAGS.out_dir or FLAGS.model_dir.rstrip("/") + "_tflite"
     prefixes = _int_list("prefixes", FLAGS.prefixes, {"default": None, "all": "all"})
     members = _int_list("members", FLAGS.members, {"default": None, "none": []})
@@ -118,7 +116,7 @@ def main(argv: list[str]) -> None:
 
 def cli() -> None:
     """The ``hne-export`` command (also ``python -m hne_tf.export``; ``python3 -m export`` in a checkout)."""
-    run_app(main, _define_flags, __doc__)
+    run_app(main, _define_flags, __doc__, "export")
 
 
 if __name__ == "__main__":

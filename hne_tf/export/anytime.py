@@ -41,7 +41,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from hne_tf import osutil
+from hne_tf import checks, osutil
 from hne_tf.cli import run_app
 from hne_tf.ensemble import RunningMean, prefix_ensembles, softmax
 from hne_tf.export import litert_adapter as litert
@@ -106,7 +106,7 @@ class AnytimeEngine:
 
     def __init__(self, manifest_path: str, precision: str = "float32", threads: int = 2,
                  per_step_threads: bool = False) -> None:
-        rt.positive("threads", threads)
+        checks.count("threads", threads)
         if os.path.isdir(manifest_path):
             manifest_path = os.path.join(manifest_path, "manifest.json")
         self.manifest = mf.load(manifest_path)
@@ -147,7 +147,7 @@ class AnytimeEngine:
         passes after one warm-up pass) and keeps each step's ``percentile``:
         the deadline rule's predictions. A high percentile rather than the
         median keeps most images within their deadline."""
-        rt.positive("repeats", repeats)
+        checks.count("repeats", repeats)
         if not 0 <= percentile <= 100:
             raise ValueError(f"percentile must be in [0, 100], got {percentile}")
         images = images[None] if images.ndim == 3 else images
@@ -319,8 +319,8 @@ def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | Non
     ``num_images``: the first N test images (None: all of them; 0 is an error).
     """
     if num_images is not None:
-        rt.positive("--num_images", num_images)
-    rt.positive("--threads", threads)
+        checks.count("--num_images", num_images)
+    checks.count("--threads", threads)
     if output:
         check_output(output)
     engine = AnytimeEngine(manifest_path, precision, threads, per_step_threads)
@@ -384,8 +384,6 @@ def main(argv) -> None:
     from absl import flags
 
     FLAGS = flags.FLAGS
-    if len(argv) > 1:
-        sys.exit(f"export.anytime: error: unexpected arguments {argv[1:]}")
     rule = None
     if FLAGS.rule != "sweep":
         value = {"deadline": FLAGS.deadline_ms, "confidence": FLAGS.confidence, "leaves": FLAGS.leaves}.get(FLAGS.rule)
@@ -442,7 +440,7 @@ def _define_flags() -> None:
 
 def cli() -> None:
     """The ``hne-anytime`` command."""
-    run_app(main, _define_flags, __doc__)
+    run_app(main, _define_flags, __doc__, "export.anytime")
 
 
 if __name__ == "__main__":

@@ -255,8 +255,6 @@ def main(argv) -> None:
     from absl import flags
 
     FLAGS = flags.FLAGS
-    if len(argv) > 1:
-        sys.exit(f"export.benchmark: error: unexpected arguments {argv[1:]}")
     try:
         threads = [int(t) for t in FLAGS.threads.split(",")]
     except ValueError:
@@ -299,7 +297,7 @@ def _define_flags() -> None:
 
 def cli() -> None:
     """The ``hne-bench`` command."""
-    run_app(main, _define_flags, __doc__)
+    run_app(main, _define_flags, __doc__, "export.benchmark")
 
 
 if __name__ == "__main__":

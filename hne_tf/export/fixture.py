@@ -123,8 +123,6 @@ def main(argv) -> None:
     from hne_tf.export.litert_adapter import UnsupportedLiteRT
 
     FLAGS = flags.FLAGS
-    if len(argv) > 1:
-        sys.exit(f"export.fixture: error: unexpected arguments {argv[1:]}")
     if FLAGS.num_images < 1:
         sys.exit(f"export.fixture: error: --num_images must be at least 1, got {FLAGS.num_images}")
     out = FLAGS.out or os.path.join(os.path.dirname(os.path.abspath(FLAGS.manifest)), FIXTURE_FILE)
@@ -150,7 +148,7 @@ def _define_flags() -> None:
 
 def cli() -> None:
     """The ``python3 -m hne_tf.export.fixture`` command."""
-    run_app(main, _define_flags, __doc__)
+    run_app(main, _define_flags, __doc__, "export.fixture")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def load_interpreter(path_or_bytes, num_threads: int = 2) -> Interpreter:
     XNNPACK fails, the model is loaded with LiteRT's built-in kernels alone.
     The choice is in ``interpreter.delegate_used`` ("xnnpack" or "builtin").
     """
-    positive("num_threads", num_threads)
+    checks.count("num_threads", num_threads)
     kwargs = {"model_content": bytes(path_or_bytes)} if isinstance(path_or_bytes, (bytes, bytearray)) else {
         "model_path": str(path_or_bytes)}
     try:
@@ -139,7 +139,7 @@ def static_batch(shape_signatures) -> int | None:
 
 def run_batched(runner: Runner, images: np.ndarray, batch_size: int = 256, output: str = "logits") -> np.ndarray:
     """``runner`` over ``images`` in batches; the concatenated ``output``."""
-    positive("batch_size", batch_size)
+    checks.count("batch_size", batch_size)
     outs = [runner(input=images[i:i + batch_size])[output] for i in range(0, len(images), batch_size)]
     return np.concatenate(outs, axis=0)
 
@@ -288,7 +288,7 @@ def compiled_model(path: str, num_threads: int = 1) -> CompiledModel | None:
         from ai_edge_litert.options import Options
     except ImportError:  # pragma: no cover - older LiteRT
         return None
-    positive("num_threads", num_threads)
+    checks.count("num_threads", num_threads)
     global _ENVIRONMENT
     with quiet_native_stderr(NOISE + _COMPILED_NOISE):
         if _ENVIRONMENT is None:
@@ -445,14 +445,6 @@ def _partitions_of(interpreter: Interpreter) -> dict:
             "fallback": sorted(d["op_name"] for d in ops if d["index"] in outside)}
 
 
-def positive(name: str, value, minimum: int = 1) -> None:
-    """Raises ValueError naming ``name`` unless ``value`` is an integer >= ``minimum`` (:func:`hne_tf.checks.count`).
-
-    A count of 0 never means "all" here: callers pass None for that.
-    """
-    checks.count(name, value, minimum)
-
-
 def interleaved_ms(callables: dict[str, Callable[[], object]], runs: int, warmup: int = 3,
                    clock: Callable[[], float] = time.perf_counter, prime: bool = False) -> dict[str, np.ndarray]:
     """Wall time in ms of every callable, ``[runs]`` each, timed round-robin.
@@ -468,8 +460,8 @@ def interleaved_ms(callables: dict[str, Callable[[], object]], runs: int, warmup
     before it in the round, which favours the callables that follow one on
     the same file.
     """
-    positive("runs", runs)
-    positive("warmup", warmup, 0)
+    checks.count("runs", runs)
+    checks.count("warmup", warmup, 0)
     names = list(callables)
     for _ in range(warmup):
         for name in names:
@@ -498,4 +490,4 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
 
 __all__ = ["DELEGATE", "CompiledSteps", "Runner", "Steps", "accuracy", "compiled_model", "planned_steps",
            "thread_plan", "interleaved_ms", "load_interpreter", "median_iqr", "partitions",
-           "positive", "run_batched", "run_steps", "signature_models", "static_batch"]
+           "run_batched", "run_steps", "signature_models", "static_batch"]

@@ -108,8 +108,6 @@ def main(argv) -> None:
     from hne_tf.export import manifest as mf
 
     FLAGS = flags.FLAGS
-    if len(argv) > 1:
-        sys.exit(f"export.samples: error: unexpected arguments {argv[1:]}")
     try:
         manifest = mf.load(FLAGS.manifest, check_files=False)
         samples = write_samples(manifest, FLAGS.out, FLAGS.num, FLAGS.data_dir)
@@ -130,7 +128,7 @@ def _define_flags() -> None:
 
 def cli() -> None:
     """The ``python3 -m hne_tf.export.samples`` command."""
-    run_app(main, _define_flags, __doc__)
+    run_app(main, _define_flags, __doc__, "export.samples")
 
 
 if __name__ == "__main__":
