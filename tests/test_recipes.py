@@ -17,9 +17,13 @@ from hne_tf import recipes, training
 
 SHORT = dict(epochs=1, steps_per_epoch=2, batch_size=2, eval_examples=4, eval_batch_size=4)
 # Over ~10 s each on 2 shared cores (224x224 ImageNet, or 110-layer nets): slow. So are three of the four
-# HNE CIFAR recipes (15-27 s each): hne_small_cifar10 starts the same trainer on the same kind of data.
+# HNE CIFAR recipes (15-27 s each), hne_small_cifar10 included: fashion_mnist_60min starts the same trainer, and
+# test_dataset_tfds and test_data run other TFDS sets on mock data. ONE's
+# and EnsembleNet's CIFAR-100 recipes (15-18 s each) too: their losses train in test_training_lib, and
+# test_train_py_recipe_flag applies ONE's recipe through train.py.
 SLOW = {"hne_mobilenetv2_imagenet", "hne_mobilenetv2_preprint_imagenet", "one_resnet110_cifar100",
-        "oemc_resnet110_cifar100", "hne_cifar10", "hne_cifar100", "hne_small_cifar100"}
+        "oemc_resnet110_cifar100", "hne_cifar10", "hne_cifar100", "hne_small_cifar100",
+        "one_resnet32_cifar100", "ensemblenet_mu3_cifar100", "hne_small_cifar10"}
 
 
 def test_every_recipe_names_its_paper_and_valid_settings():

@@ -19,6 +19,16 @@ PAIRS = [(m, name) for m in TINY_PRESETS for name in losses_lib.LOSSES
          if name not in ("one", "oemc") or m.startswith(name)]
 
 
+def _default_run(model: str, loss: str) -> bool:
+    """The default run covers every loss (on the tiny HNE) and every tiny preset (with the default loss, and
+    ONE and OEMC with their own); the rest of the matrix, about 70 s on 2 cores, is ``-m slow``."""
+    return model == "hne_resnet_tiny" or loss == "hierarchical_distillation" or model.startswith(loss)
+
+
+PAIR_PARAMS = [(m, name) if _default_run(m, name) else pytest.param(m, name, marks=pytest.mark.slow)
+               for m, name in PAIRS]
+
+
 def _extras(model):
     """Training-only parts and the one loss that uses each: ONE's gate, OEMC's feature adapters."""
     parts = {}
@@ -30,7 +40,7 @@ def _extras(model):
 
 
 @pytest.mark.filterwarnings("ignore:Gradients do not exist")  # unused extras, on purpose
-@pytest.mark.parametrize("model_name,loss", PAIRS)
+@pytest.mark.parametrize("model_name,loss", PAIR_PARAMS)
 def test_every_model_loss_pair_trains(model_name, loss):
     # Seeded, so the model does not depend on how much of the global RNG earlier tests used.
     keras.utils.set_random_seed(0)
