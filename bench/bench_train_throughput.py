@@ -29,8 +29,9 @@ images/s is the median over repeats.
 Reported per model: images/s, forward MACs per image (``hne_tf.cost_table``,
 convolutions and dense layers only), the forward-MAC rate (GMAC/s), the
 share of the fp32 peak (forward MACs/image x 3 (forward + two backward
-products) x images/s / peak MAC/s; peak derived from /proc/cpuinfo and
-printed, see ``bench/peak.py``), and for a tree the ratio of its MAC rate to
+products) x images/s / peak MAC/s; the peak is measured, a float32 matrix
+product on the same thread count, and printed beside the one derived from
+/proc/cpuinfo, see ``bench/peak.py``), and for a tree the ratio of its MAC rate to
 each dense reference's, and bfloat16 / float32 images/s.
 
 Examples:
@@ -107,9 +108,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--precisions", default="float32,bfloat16",
                    help=f"precision modes to time the tree models in ({', '.join(precision.MODES)}; "
                         "float32 = off)")
-    p.add_argument("--clock_ghz", type=float, default=None, help="override the clock of the peak")
-    p.add_argument("--fma_units", type=int, default=None, help="override FMA units per core of the peak")
-    p.add_argument("--lanes", type=int, default=None, help="override fp32 lanes per FMA unit of the peak")
+    derived = " (any of these three: the derived peak is used, not the measured one)"
+    p.add_argument("--clock_ghz", type=float, default=None, help="override the clock of the peak" + derived)
+    p.add_argument("--fma_units", type=int, default=None, help="override FMA units per core of the peak" + derived)
+    p.add_argument("--lanes", type=int, default=None, help="override fp32 lanes per FMA unit of the peak" + derived)
     p.add_argument("--dense_width", type=float, default=None,
                    help="use this width for the dense reference instead of bisecting")
     p.add_argument("--mac_tol", type=float, default=0.02,

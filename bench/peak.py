@@ -1,4 +1,12 @@
-"""The fp32 peak of the CPU cores a benchmark ran on, derived from /proc/cpuinfo, with its derivation.
+"""The fp32 peak of the CPU cores a benchmark ran on: measured (default), or derived from /proc/cpuinfo.
+
+Measured (:func:`measured_peak`): the best rate of a large float32 matrix product (numpy's BLAS, in a
+subprocess pinned to the benchmark's thread count), an attainable peak that needs no knowledge of the
+microarchitecture and sees the real clock. A VM's /proc/cpuinfo may name a CPU that is not the one
+underneath, or none ("AMD EPYC"), and hides the boost clock, so the derived figure below can be off
+by 2x either way; it is printed beside the measured one, never used when a measurement succeeds.
+
+Derived:
 
 peak FLOP/s = cores x clock x FMA units x SIMD fp32 lanes x 2 (an FMA is two FLOPs); a MAC is one FMA,
 so the MAC peak is half of it. The FMA units per core and their width are not in /proc/cpuinfo: they
@@ -18,6 +26,8 @@ The clock is /proc/cpuinfo's "cpu MHz" (a VM reports its nominal clock; boost is
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 
 def _cpuinfo() -> dict[str, str]:
@@ -33,9 +43,43 @@ def _cpuinfo() -> dict[str, str]:
     return info
 
 
+_SGEMM = """
+import sys, time
+import numpy as np
+n, repeats = int(sys.argv[1]), int(sys.argv[2])
+a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
+a @ b  # warm-up: threads started, pages touched
+best = float("inf")
+for _ in range(repeats):
+    start = time.perf_counter()
+    a @ b
+    best = min(best, time.perf_counter() - start)
+print(2 * n ** 3 / best)
+"""
+
+
+def measured_peak(threads: int, n: int = 1536, repeats: int = 7, timeout_s: float = 120) -> float | None:
+    """Best float32 FLOP/s of an ``n`` x ``n`` matrix product on ``threads`` BLAS threads, or None when the
+    measurement fails (no numpy BLAS, a timeout). Runs in a subprocess: BLAS libraries read their thread
+    count from the environment when they load."""
+    env = {**os.environ, **{v: str(threads) for v in
+                            ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")}}
+    try:
+        r = subprocess.run([sys.executable, "-c", _SGEMM, str(n), str(repeats)], env=env, capture_output=True,
+                           text=True, timeout=timeout_s, check=True)
+        return float(r.stdout.split()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
 def cpu_peak(cores: int | None = None, clock_ghz: float | None = None, fma_units: int | None = None,
-             lanes: int | None = None) -> tuple[float, str]:
-    """``(peak fp32 FLOP/s, derivation text)`` for ``cores`` cores (default: those this process may use)."""
+             lanes: int | None = None, measure: bool = True) -> tuple[float, str]:
+    """``(peak fp32 FLOP/s, derivation text)`` for ``cores`` cores (default: those this process may use).
+
+    With ``measure`` (and no override of the derivation), the peak is :func:`measured_peak`; the derived
+    figure is in the text. Otherwise, or when the measurement fails, it is the derived one."""
+    clock_ghz_given, fma_units_given, lanes_given = clock_ghz, fma_units, lanes
     info = _cpuinfo()
     flags = set(info.get("flags", "").split())
     vendor, family = info.get("vendor_id", "?"), int(info.get("cpu family", "0") or 0)
@@ -48,8 +92,11 @@ def cpu_peak(cores: int | None = None, clock_ghz: float | None = None, fma_units
         guess, why = (2, 8), "AMD family 25 with AVX-512 = Zen 4: two 256-bit FMA pipes (512-bit ops double-pumped)"
     elif vendor == "AuthenticAMD" and family >= 26 and avx512:
         guess, why = (2, 16), "AMD family 26 = Zen 5: two 512-bit FMA pipes"
+    elif vendor == "AuthenticAMD" and family == 25:
+        guess, why = (2, 8), "AMD family 25 without AVX-512 = Zen 3: two 256-bit FMA pipes"
     elif avx512:
-        guess, why = (2, 16), "AVX-512: assumed two 512-bit FMA units (Xeon Gold/Platinum)"
+        amx = " (AMX present: its bfloat16/int8 tiles are not counted)" if "amx_tile" in flags else ""
+        guess, why = (2, 16), "AVX-512: assumed two 512-bit FMA units (Xeon Gold/Platinum)" + amx
     elif "fma" in flags and "avx2" in flags:
         guess, why = (2, 8), "AVX2+FMA: two 256-bit FMA units"
     else:
@@ -57,9 +104,15 @@ def cpu_peak(cores: int | None = None, clock_ghz: float | None = None, fma_units
     fma_units = fma_units or guess[0]
     lanes = lanes or guess[1]
     peak = cores * clock_ghz * 1e9 * fma_units * lanes * 2
-    text = (f"fp32 peak = {cores} cores x {clock_ghz:.3f} GHz x {fma_units} FMA units x {lanes} lanes x 2 FLOP "
-            f"= {peak / 1e9:.1f} GFLOP/s ({peak / 2e9:.1f} GMAC/s); {info.get('model name', '?')}, {vendor} "
-            f"family {family} model {info.get('model', '?')}, AVX-512 {'yes' if avx512 else 'no'}, "
-            f"avx512_bf16 {'yes' if 'avx512_bf16' in flags else 'no'}; units: {why}; clock: /proc/cpuinfo "
-            f"'cpu MHz' (nominal; boost not visible)")
-    return peak, text
+    derived = (f"derived fp32 peak = {cores} cores x {clock_ghz:.3f} GHz x {fma_units} FMA units x {lanes} lanes "
+               f"x 2 FLOP = {peak / 1e9:.1f} GFLOP/s ({peak / 2e9:.1f} GMAC/s); {info.get('model name', '?')}, "
+               f"{vendor} family {family} model {info.get('model', '?')}, AVX-512 {'yes' if avx512 else 'no'}, "
+               f"avx512_bf16 {'yes' if 'avx512_bf16' in flags else 'no'}; units: {why}; clock: /proc/cpuinfo "
+               f"'cpu MHz' (nominal; boost not visible)")
+    overridden = any(v is not None for v in (clock_ghz_given, fma_units_given, lanes_given))
+    measured = measured_peak(cores) if measure and not overridden else None
+    if measured is None:
+        why_not = "overridden" if overridden else ("not asked" if not measure else "measurement failed")
+        return peak, f"fp32 peak: the derived one ({why_not}); {derived}"
+    return measured, (f"fp32 peak = {measured / 1e9:.1f} GFLOP/s ({measured / 2e9:.1f} GMAC/s), measured: the best "
+                      f"float32 1536x1536 matrix product on {cores} BLAS thread(s) (bench/peak.py); {derived}")
