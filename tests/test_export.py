@@ -271,9 +271,15 @@ def test_export_times_all_files_in_one_interleaved_run(hne_run, hne_export, tmp_
                                        eval_examples=32, parity_examples=16, latency_runs=7, latency_warmup=2),
                           log=lambda *_: None)
     names = sorted(f["file"] for f in manifest["files"])
-    assert len(names) == 4 and seen == [(names, 7, 2)]
+    # One interleaved run: every file at 1 thread and at --latency_threads (2) in the same rounds.
+    assert len(names) == 4 and seen == [([(name, t) for name in names for t in (1, 2)], 7, 2)]
     latency = manifest["latency"]
     assert latency["runs"] == 7 and latency["warmup"] == 2 and latency["threads"] == 2
+    assert latency["threads_compared"] == [1, 2]
+    for f in manifest["files"]:
+        by = f["latency_ms_by_threads"]
+        assert set(by) == {"1", "2"} and by["2"] == f["latency_ms"]  # latency_ms stays the 2-thread median
+        assert by[str(f["threads"])] == min(by.values())  # the faster count is the one chosen
     # The session export (anytime file included) went through the same code.
     _, manifest = hne_export
     latency = manifest["latency"]
@@ -283,6 +289,9 @@ def test_export_times_all_files_in_one_interleaved_run(hne_run, hne_export, tmp_
         if f["kind"] == "anytime":
             assert len(f["step_latency_ms"]) == len(f["step_latency_iqr_ms"]) == 16
             assert min(f["step_latency_iqr_ms"]) >= 0 and f["all_steps_latency_ms"] > max(f["step_latency_ms"])
+            by = f["step_latency_ms_by_threads"]
+            assert by["2"] == f["step_latency_ms"] and len(by["1"]) == 16
+            assert all(by[str(t)][i] == min(by["1"][i], by["2"][i]) for i, t in enumerate(f["step_threads"]))
         else:
             assert f["latency_ms"] > 0 and f["latency_iqr_ms"] >= 0
 
@@ -366,6 +375,33 @@ def test_rule_arguments_are_checked():
     for kind, value in [("deadline", 0), ("confidence", 1.5), ("leaves", 2.5), ("bedtime", 1)]:
         with pytest.raises(ValueError):
             StoppingRule(kind, value)
+
+
+def test_runner_follows_the_exports_thread_plan(hne_export, hne_model, tmp_path):
+    """The runner runs each step on the thread count the export measured faster for it (the anytime file's
+    step_threads), measures its own plan only where the export compared other counts, and any plan gives
+    the Keras logits."""
+    from hne_tf.export.anytime import AnytimeEngine
+
+    out, manifest = hne_export
+    entry = mf.anytime_file(manifest, "float32")
+    engine = AnytimeEngine(str(out / "manifest.json"))
+    assert engine.thread_plan == entry["step_threads"] and engine.thread_plan_source == "manifest"
+    # A copy whose manifest asks for a mixed plan: that plan is followed, and the leaves are Keras'.
+    copy_dir = tmp_path / "export"
+    shutil.copytree(out, copy_dir)
+    edited = copy.deepcopy(manifest)
+    mixed = [1 + i % 2 for i in range(16)]
+    mf.anytime_file(edited, "float32")["step_threads"] = mixed
+    (copy_dir / "manifest.json").write_text(json.dumps(edited))
+    engine = AnytimeEngine(str(copy_dir / "manifest.json"))
+    assert engine.thread_plan == mixed and engine.threads_text() == "1 thread for 8 steps, 2 threads for 8 steps"
+    x, _ = _images(3)
+    np.testing.assert_allclose(engine.trace(x)["logits"], hne_model(x)["logits"].numpy(), atol=1e-4)
+    # Threads the export did not compare (3): measured here. Off: every step on --threads.
+    assert AnytimeEngine(str(copy_dir / "manifest.json"), threads=3).thread_plan_source == "measured"
+    off = AnytimeEngine(str(copy_dir / "manifest.json"), per_step_threads=False)
+    assert off.thread_plan == [2] * 16 and off.thread_plan_source == "--threads" and off.threads_text() == "2 threads"
 
 
 def test_live_engine_on_the_exported_file(hne_export, hne_model):

@@ -219,7 +219,10 @@ function showFacts(fileState) {
       `on ${lat.cpu_count ?? '?'} CPUs`],
   ].flatMap(([k, v]) => fact(k, v)));
   const acc = entry.accuracy_by_leaves;
-  const hostMs = entry.step_latency_ms;
+  // The page runs one thread: beside it, the export host's 1-thread medians where the export timed them.
+  const hostOne = entry.step_latency_ms_by_threads?.['1'];
+  const hostMs = hostOne ?? entry.step_latency_ms;
+  const hostThreads = hostOne ? 1 : lat.threads;
   const pageMs = state.costs ? state.costs.typical() : null;
   let cum = 0;
   const rows = state.plan.steps.map((s, i) => {
@@ -232,7 +235,7 @@ function showFacts(fileState) {
   fillTable($('facts-table'),
     ['k', 'MMACs step k', 'MMACs 1..k',
       `accuracy % (first k leaves; ${ev.split ?? 'test'}, ${(ev.num_examples ?? '?').toLocaleString('en')})`,
-      `export host ms step k (${lat.threads ?? '?'} threads)`, `this page ms step k (${variantText()}, median)`],
+      `export host ms step k (${threadsText(hostThreads)})`, `this page ms step k (${variantText()}, median)`],
     rows);
 }
 
@@ -256,6 +259,10 @@ function fillTable(table, header, rows) {
     tbody.append(row);
   });
   table.replaceChildren(thead, tbody);
+}
+
+function threadsText(n) {
+  return n === undefined || n === null ? '? threads' : `${n} thread${n === 1 ? '' : 's'}`;
 }
 
 function variantText(v = state.variant) {
@@ -981,7 +988,9 @@ async function benchmark({passes = 10, maxImages = Infinity, budgets = 8, budget
         }) / images.length);
       }
     }
-    const prefixes = entries.map((e, i) => ({k: e.k, macs: e.macs, ms: stat(times[i]), hostMs: e.latency_ms ?? null}));
+    const prefixes = entries.map((e, i) => ({k: e.k, macs: e.macs, ms: stat(times[i]),
+      hostMs: e.latency_ms_by_threads?.['1'] ?? e.latency_ms ?? null,
+      hostThreads: e.latency_ms_by_threads?.['1'] !== undefined ? 1 : state.manifest.latency?.threads}));
 
     status('cost of yielding…');
     // A run as Run makes it, under each paint policy in turn; the cost of yielding is the time the loop spent
@@ -1084,7 +1093,8 @@ function showBenchmark(b) {
   const m1 = b.prefixes[0]?.macs;
   const t1 = b.prefixes[0]?.ms.median;
   add('Prefix files: latency(k) / latency(1) against MACs(k) / MACs(1)',
-    ['k', 'this page ms', 'export host ms', 'latency ratio', 'MACs ratio'],
+    ['k', 'this page ms', `export host ms (${threadsText(b.prefixes[0]?.hostThreads)})`, 'latency ratio',
+      'MACs ratio'],
     b.prefixes.map((p) => [p.k, ms(p.ms), fmt(p.hostMs), fmt(p.ms.median / t1, 2), fmt(p.macs / m1, 2)]));
   add('Steps: LiteRT.js time and cost in the page\'s loop (ms)', ['step', 'leaf ms', 'cost ms'],
     b.steps.map((s, i) => [i + 1, ms(s.leaf), ms(s.cost)]));

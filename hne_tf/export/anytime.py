@@ -105,7 +105,7 @@ class AnytimeEngine:
     """Runs a manifest's anytime file step by step (batch 1)."""
 
     def __init__(self, manifest_path: str, precision: str = "float32", threads: int = 2,
-                 per_step_threads: bool = False) -> None:
+                 per_step_threads: bool = True) -> None:
         checks.count("threads", threads)
         if os.path.isdir(manifest_path):
             manifest_path = os.path.join(manifest_path, "manifest.json")
@@ -122,16 +122,36 @@ class AnytimeEngine:
         self.threads = threads
         self._sequence = rt.Steps(self.interpreter, self.steps)
         #: Threads per step: ``threads`` for all, or with ``per_step_threads``
-        #: the faster of 1 and ``threads`` for each step, measured here
-        #: (``runtime.thread_plan``; small steps gain nothing from waking a pool).
+        #: the faster of 1 and ``threads`` for each step (small steps gain
+        #: nothing from waking a pool): the export's measurement, the file's
+        #: ``step_threads``, where it compared these counts; else measured here
+        #: (``runtime.thread_plan``). ``thread_plan_source`` says which.
         self.thread_plan = [threads] * self.num_steps
+        self.thread_plan_source = "--threads"
         if per_step_threads and threads > 1:
-            image = np.zeros([1, *self.manifest["input"]["shape"][1:]], np.float32)
-            self.thread_plan = rt.thread_plan(self.path, self.steps, threads, image)
-            self._sequence = rt.planned_steps(self.path, self.steps, self.thread_plan)
+            stored = entry.get("step_threads")
+            compared = self.manifest.get("latency", {}).get("threads_compared")
+            if stored and len(stored) == self.num_steps and compared == [1, threads]:
+                self.thread_plan = list(stored)
+                self.thread_plan_source = "manifest"
+            else:
+                image = np.zeros([1, *self.manifest["input"]["shape"][1:]], np.float32)
+                self.thread_plan = rt.thread_plan(self.path, self.steps, threads, image)
+                self.thread_plan_source = "measured"
+            if set(self.thread_plan) != {threads}:
+                self._sequence = rt.planned_steps(self.path, self.steps, self.thread_plan)
         #: How the leaves combine: the manifest's ``ensemble.combine`` (:data:`hne_tf.ensemble.RULES`).
         self.rule = self.manifest["ensemble"]["combine"]
         self.predicted_ms = [0.0] * self.num_steps
+
+    def threads_text(self) -> str:
+        """``"2 threads"``, or with a mixed per-step plan ``"1 thread for 12 steps, 2 for 4"``."""
+        counts = {t: self.thread_plan.count(t) for t in sorted(set(self.thread_plan))}
+        if len(counts) == 1:
+            (t,) = counts
+            return f"{t} thread{'s' if t > 1 else ''}"
+        return ", ".join(f"{t} thread{'s' if t > 1 else ''} for {c} step{'s' if c > 1 else ''}"
+                         for t, c in counts.items())
 
     def check_rule(self, rule: StoppingRule) -> None:
         """Raises ValueError if ``rule`` asks for more leaves than this file has steps."""
@@ -313,7 +333,7 @@ def _shorten(items: list[str], most: int = 12) -> str:
 
 def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | None = None,  # noqa: PLR0913 -- the CLI flags, as keywords
         num_images: int | None = None, threads: int = 2, output: str | None = None,
-        data_dir: str | None = None, log=print, per_step_threads: bool = False) -> dict:
+        data_dir: str | None = None, log=print, per_step_threads: bool = True) -> dict:
     """The runner's job; returns what it writes to ``<output>.json``.
 
     ``num_images``: the first N test images (None: all of them; 0 is an error).
@@ -324,8 +344,9 @@ def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | Non
     if output:
         check_output(output)
     engine = AnytimeEngine(manifest_path, precision, threads, per_step_threads)
-    if per_step_threads:
-        log(f"threads per step (faster of 1 and {threads}, measured): {engine.thread_plan}")
+    if engine.thread_plan_source != "--threads":
+        where = "the export's measurement" if engine.thread_plan_source == "manifest" else "measured now"
+        log(f"threads per step (faster of 1 and {threads}, {where}): {engine.thread_plan}")
     if rule is not None:
         engine.check_rule(rule)
     from hne_tf.quiet import quiet_native_stderr
@@ -346,7 +367,7 @@ def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | Non
     log(f"{len(names)} classes (the manifest's labels): {_shorten(names)}")
     predicted = engine.calibrate(images[:32])
     log(f"{os.path.basename(engine.path)}: {engine.num_steps} steps, predicted step latency (ms, 90th percentile "
-        f"on {min(32, len(images))} images, {threads} threads, {engine.interpreter.delegate_used}): "
+        f"on {min(32, len(images))} images, {engine.threads_text()}, {engine.interpreter.delegate_used}): "
         + ", ".join(f"{v:.3f}" for v in predicted))
     if rule is not None:
         log(f"running {len(images)} test images live under '{rule.describe()}'")
@@ -369,11 +390,13 @@ def run(manifest_path: str, precision: str = "float32", rule: StoppingRule | Non
     log(table)
     result = {"manifest": os.path.abspath(manifest_path), "file": os.path.basename(engine.path),
               "precision": precision, "ensemble_rule": engine.rule, "threads": threads,
+              "thread_plan": engine.thread_plan, "thread_plan_source": engine.thread_plan_source,
               "delegate": engine.interpreter.delegate_used,
               "num_images": int(len(images)), "labels": names, "mode": mode, "predicted_step_ms": predicted,
               "points": rows}
     if output:
-        title = f"{engine.manifest['model']['preset']} anytime, {precision}, {threads} threads, {len(images)} images"
+        title = (f"{engine.manifest['model']['preset']} anytime, {precision}, {engine.threads_text()}, "
+                 f"{len(images)} images")
         osutil.write_json(output + ".json", result)
         osutil.replace_atomically(output + ".png", lambda path: plot(rows, path, title))
         log(f"wrote {output}.json and {output}.png")
@@ -431,8 +454,10 @@ def _define_flags() -> None:
     flags.DEFINE_integer("leaves", None, "Number of leaves for --rule=leaves.")
     flags.DEFINE_integer("num_images", None, "First N test images (default: the whole test split).")
     flags.DEFINE_integer("threads", 2, "Interpreter threads.")
-    flags.DEFINE_bool("per_step_threads", False, "Run each step on 1 thread or --threads, whichever measured "
-                      "faster for it at start-up (small steps gain nothing from waking a thread pool).")
+    flags.DEFINE_bool("per_step_threads", True, "Run each step on 1 thread or --threads, whichever was faster "
+                      "for it: the export's measurement (the manifest's step_threads) where it compared 1 and "
+                      "--threads, else measured at start-up. Small steps gain nothing from waking a thread pool. "
+                      "--noper_step_threads runs every step on --threads.")
     flags.DEFINE_string("output", None, "Output path without extension (default: <manifest dir>/anytime_eval_"
                         "<precision>); writes .json and .png.")
     flags.DEFINE_string("data_dir", None, "Data location (default: the data set's default).")

@@ -308,7 +308,7 @@ def _export(config: ExportConfig, stage: publish.Stage, started: float, log: Cal
                                                 reference["anytime"][:, s.step - 1], config.parity_tolerance))
             log(f"  {name:<32} {len(buf) / 1024:9.1f} KiB  acc@N {entry['accuracy_by_leaves'][-1] * 100:6.2f}%  "
                 f"({time.time() - t:.1f} s)")
-    latency = _time_files(entries, loaded, x_test[:1], config, log)
+    latency = _time_files(entries, loaded, x_test[:1], config, stage.path, step_dicts, log)
     loaded.clear()  # every interpreter closes before the publish
     checks = {"parity": {"tolerance": config.parity_tolerance,
                          "tolerance_kind": "relative: max |TFLite - Keras| <= tolerance x max(1, max |Keras|)",
@@ -420,47 +420,72 @@ def _xnnpack(buf, interpreter) -> dict:
             "fallback_ops": sorted({op for p in per.values() for op in p["fallback"]})}
 
 
-def _time_files(entries, loaded: dict[str, _Loaded], image, config, log) -> dict:
-    """Latency of every file, timed interleaved: each round runs every file once (batch 1), on the
-    interpreter that measured it.
+def _time_files(entries, loaded: dict[str, _Loaded], image, config, stage_path: str, step_dicts: list[dict],
+                log) -> dict:
+    """Latency of every file at 1 thread and at ``--latency_threads``, timed interleaved: each round runs every
+    file once at each thread count (batch 1).
 
-    Fills ``latency_ms`` and ``latency_iqr_ms`` of single models, and
-    ``step_latency_ms`` / ``all_steps_latency_ms`` (with their IQRs) of anytime
-    files; returns the conditions for the manifest's ``latency`` section.
+    Fills, at ``--latency_threads``, ``latency_ms`` and ``latency_iqr_ms`` of single models and
+    ``step_latency_ms`` / ``all_steps_latency_ms`` (with their IQRs) of anytime files, as before; and for
+    the thread choice (issue 24 §2) ``latency_ms_by_threads`` / ``step_latency_ms_by_threads`` and
+    ``all_steps_latency_ms_by_threads``, keyed by the thread count, with ``threads``, the count whose median
+    was lower (the fewer on a tie), and for anytime files ``step_threads``, that choice per step: the plan
+    the host runner follows. Returns the conditions for the manifest's ``latency`` section.
     """
+    counts = sorted({1, config.latency_threads})
+    handles: dict[tuple[str, int], _Loaded] = {}
+    for e in entries:
+        for t in counts:
+            if t == config.latency_threads:
+                handles[e["file"], t] = loaded[e["file"]]
+                continue
+            interpreter = rt.load_interpreter(os.path.join(stage_path, e["file"]), num_threads=t)
+            handles[e["file"], t] = (_Loaded(interpreter, steps=rt.Steps(interpreter, step_dicts))
+                                     if e["kind"] == "anytime" else
+                                     _Loaded(interpreter, runner=rt.Runner(interpreter, conv.DEFAULT_SIGNATURE)))
     load_before = _loadavg()
     callables = {}
-    step_rows: dict[str, list] = {}
-    for e in entries:
-        handle = loaded[e["file"]]
-        if e["kind"] == "anytime":
-            rows = step_rows.setdefault(e["file"], [])
+    step_rows: dict[tuple[str, int], list] = {}
+    for key, handle in handles.items():
+        if handle.steps is not None:
+            rows = step_rows.setdefault(key, [])
 
             def run_all(sequence=handle.steps, rows=rows) -> None:
                 row = np.zeros(len(sequence))
                 sequence.run(image, row)
                 rows.append(row)
-            callables[e["file"]] = run_all
+            callables[key] = run_all
         else:
-            callables[e["file"]] = lambda runner=handle.runner: runner.one(image)
-    t = time.time()
+            callables[key] = lambda runner=handle.runner: runner.one(image)
+    t0 = time.time()
     # prime: each timed call follows an untimed call of the same file, so
     # every file is timed with its own weights in the caches.
     times = rt.interleaved_ms(callables, config.latency_runs, config.latency_warmup, prime=True)
+    main = config.latency_threads
     for e in entries:
-        median, iqr = rt.median_iqr(times[e["file"]])
+        whole = {t: rt.median_iqr(times[e["file"], t]) for t in counts}
+        e["threads"] = min(counts, key=lambda t: whole[t][0])
         if e["kind"] == "anytime":
-            # Rows: the warm-up calls, then per round the priming call and the timed one.
-            rows = np.asarray(step_rows[e["file"]][config.latency_warmup + 1::2])
-            stats = [rt.median_iqr(rows[:, i]) for i in range(rows.shape[1])]
-            e["step_latency_ms"] = [round(m, 4) for m, _ in stats]
-            e["step_latency_iqr_ms"] = [round(q, 4) for _, q in stats]
-            e["all_steps_latency_ms"], e["all_steps_latency_iqr_ms"] = round(median, 4), round(iqr, 4)
+            stats = {}
+            for t in counts:
+                # Rows: the warm-up calls, then per round the priming call and the timed one.
+                rows = np.asarray(step_rows[e["file"], t][config.latency_warmup + 1::2])
+                stats[t] = [rt.median_iqr(rows[:, i]) for i in range(rows.shape[1])]
+            e["step_latency_ms"] = [round(m, 4) for m, _ in stats[main]]
+            e["step_latency_iqr_ms"] = [round(q, 4) for _, q in stats[main]]
+            e["all_steps_latency_ms"], e["all_steps_latency_iqr_ms"] = (round(v, 4) for v in whole[main])
+            e["step_latency_ms_by_threads"] = {str(t): [round(m, 4) for m, _ in stats[t]] for t in counts}
+            e["all_steps_latency_ms_by_threads"] = {str(t): round(whole[t][0], 4) for t in counts}
+            e["step_threads"] = [min(counts, key=lambda t, i=i: stats[t][i][0]) for i in range(len(step_dicts))]
         else:
-            e["latency_ms"], e["latency_iqr_ms"] = round(median, 4), round(iqr, 4)
-    log(f"timed {len(callables)} files interleaved: {config.latency_runs} rounds after {config.latency_warmup} "
-        f"warm-up, {config.latency_threads} threads ({time.time() - t:.1f} s)")
-    return {"load_average": {"before": load_before, "after": _loadavg()}}
+            e["latency_ms"], e["latency_iqr_ms"] = (round(v, 4) for v in whole[main])
+            e["latency_ms_by_threads"] = {str(t): round(whole[t][0], 4) for t in counts}
+    for key, handle in handles.items():
+        if key[1] != main:
+            handle.interpreter = handle.runner = handle.steps = None  # closes the extra interpreters
+    log(f"timed {len(entries)} files interleaved at {' and '.join(map(str, counts))} thread(s): "
+        f"{config.latency_runs} rounds after {config.latency_warmup} warm-up ({time.time() - t0:.1f} s)")
+    return {"load_average": {"before": load_before, "after": _loadavg()}, "threads_compared": counts}
 
 
 def _loadavg() -> list[float] | None:
@@ -596,6 +621,11 @@ def _manifest(run: TrainedRun, info, config: ExportConfig, measured: _Measured) 
                              "file, so that a burst of load lands on all files alike",
                     "cache": "warm: each timed call right after an untimed call of the same file",
                     "spread": "*_iqr_ms: interquartile range (75th - 25th percentile) of the timed rounds",
+                    "by_threads": "files[].latency_ms, step_latency_ms and all_steps_latency_ms are at 'threads'; "
+                                  "*_by_threads hold the medians at every count in 'threads_compared', timed in "
+                                  "the same rounds; files[].threads is the faster count for the whole file and "
+                                  "files[].step_threads the faster count per anytime step (fewer on a tie): the "
+                                  "host runner's per-step plan",
                     "cpu_count": os.cpu_count(), **measured.latency},
         "precisions": {p: precision_registry.get(p).help for p in config.precisions},
         "outputs": "signature outputs are keyed by name; files[].tensor_order gives each signature's inputs "
