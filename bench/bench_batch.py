@@ -41,37 +41,16 @@ from hne_tf.export import runtime as rt
 from hne_tf.quiet import quiet_native_stderr
 
 
-def _model_spec(text: str) -> tuple[str, tuple[int, int, int]]:
-    name, _, shape = text.partition(":")
-    try:
-        dims = tuple(int(v) for v in shape.split(","))
-    except ValueError:
-        dims = ()
-    if name not in hne_tf.list_models() or len(dims) != 3 or min(dims) < 1:
-        raise argparse.ArgumentTypeError(f"expected PRESET:H,W,C with a preset of {', '.join(hne_tf.list_models())}"
-                                         f", got {text!r}")
-    return name, dims
-
-
-def _ints(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
-    return values
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--models", nargs="+", type=_model_spec,
+    p.add_argument("--models", nargs="+", type=common.model_spec,
                    default=[("hne_resnet_mini", (28, 28, 1)), ("hne_resnet_small", (32, 32, 3))],
                    help="PRESET:H,W,C entries")
     p.add_argument("--num_classes", type=int, default=10)
-    p.add_argument("--batches", type=_ints, default=[1, 4, 16, 64], help="static batch sizes (1 is always added)")
-    p.add_argument("--threads", type=_ints, default=[1, 2], help="LiteRT thread counts")
+    p.add_argument("--batches", type=common.int_list, default=[1, 4, 16, 64],
+                   help="static batch sizes (1 is always added)")
+    p.add_argument("--threads", type=common.int_list, default=[1, 2], help="LiteRT thread counts")
     p.add_argument("--runs", type=int, default=9, help="timed rounds (median reported)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--tolerance", type=float, default=1e-4, help="largest |TFLite - Keras| / max(1, max |logit|)")

@@ -126,3 +126,29 @@ def start_run(args: argparse.Namespace, description: str) -> None:
     set_threads(args.intra_op_threads, args.inter_op_threads)
     print(env_summary())
     print(description)
+
+
+def model_spec(text: str) -> tuple[str, tuple[int, int, int]]:
+    """``PRESET:H,W,C`` -> ``(preset, (H, W, C))`` (argparse type)."""
+    import hne_tf
+
+    name, _, shape = text.partition(":")
+    try:
+        dims = tuple(int(v) for v in shape.split(","))
+    except ValueError:
+        dims = ()
+    if name not in hne_tf.list_models() or len(dims) != 3 or min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"expected PRESET:H,W,C with a preset of {', '.join(hne_tf.list_models())}"
+                                         f", got {text!r}")
+    return name, dims
+
+
+def int_list(text: str) -> list[int]:
+    """``1,2,4`` -> ``[1, 2, 4]``, every value positive (argparse type)."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
+    return values

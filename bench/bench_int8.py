@@ -1,0 +1,126 @@
+"""Is the full-int8 file faster than float32? The N-leaf prefix file of each preset, batch 1.
+
+For each preset and input shape (untrained weights: latency does not depend on the
+values) the script converts the N-leaf prefix graph to float32 and to each of
+``--precisions`` (the export's registry: ``int8`` is calibrated on ``--calibration`` random images),
+checks the float32 file against Keras (``--tolerance``, relative to the largest logit) and reports
+how far each other file's logits are from float32's (for information: random weights are not what
+quantization is tuned for). Then it times all files round-robin (``runtime.interleaved_ms``) at each
+thread count in ``--threads`` and prints the median ms and each precision's time over float32's,
+beside the XNNPACK partitions of each file and the ops left outside.
+
+The tree's layers are G groups of narrow convolutions (``hne_resnet_mini``: 4 channels per group);
+XNNPACK's int8 kernels lose to float32 on narrow layers and win on wide ones, so the presets differ.
+
+Examples:
+  python bench/bench_int8.py                                    # two presets, about 3 minutes
+  python bench/bench_int8.py --models hne_mobilenetv2:224,224,3 --calibration 2 --runs 5 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import common  # bench/common.py
+import numpy as np
+
+import hne_tf
+from hne_tf.export import convert as conv
+from hne_tf.export import precisions as precision_registry
+from hne_tf.export import runtime as rt
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--models", nargs="+", type=common.model_spec,
+                   default=[("hne_resnet_mini", (28, 28, 1)), ("hne_resnet_small", (32, 32, 3))],
+                   help="PRESET:H,W,C entries")
+    p.add_argument("--num_classes", type=int, default=10)
+    p.add_argument("--precisions", default="int8", help="comma list of precisions to compare with float32")
+    p.add_argument("--threads", type=common.int_list, default=[1, 2], help="LiteRT thread counts")
+    p.add_argument("--runs", type=int, default=20, help="timed rounds (median reported)")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--calibration", type=int, default=16, help="random calibration images for int8")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="float32 file: largest |TFLite - Keras| / "
+                                                                  "max(1, max |logit|)")
+    p.add_argument("--csv", default=None, help="write one row per model, thread count and precision")
+    args = p.parse_args(argv)
+    try:
+        args.precisions = [p_ for p_ in precision_registry.check_names(args.precisions.split(",")) if p_ != "float32"]
+    except ValueError as e:
+        p.error(str(e))
+    if args.runs < 1 or args.calibration < 1:
+        p.error("--runs and --calibration must be at least 1")
+    args.intra_op_threads = args.inter_op_threads = 0
+    return args
+
+
+def bench_model(name: str, shape: tuple[int, int, int], args) -> list[dict]:
+    model = hne_tf.build_model(name, shape, args.num_classes)
+    n = model.num_leaves
+    key = conv.prefix_key(n)
+    graphs = conv.trace_graphs(model, [n], [], anytime=False, log=lambda _: None)
+    rng = np.random.default_rng(0)
+    calibration = rng.standard_normal((args.calibration,) + shape).astype(np.float32)
+    image = rng.standard_normal((1,) + shape).astype(np.float32)
+    want = model.prefix(n)(image, training=False).numpy()
+    converter = conv.Converter(graphs)
+    files = {"float32": converter.convert([key], "float32")}
+    for p in args.precisions:
+        rep = (conv.representative_batches(graphs, [key], model.anytime_steps(), calibration)
+               if precision_registry.get(p).calibrated else None)
+        files[p] = converter.convert([key], p, rep)
+    print(f"\n## {name} at {'x'.join(map(str, shape))}: prefix k={n}, batch 1")
+    for label, buf in files.items():
+        (info,) = rt.partitions(buf).values()
+        outside = sorted(set(info["fallback"]))
+        print(f"{label}: {len(buf):,} bytes, {info['partitions']} XNNPACK partition(s), "
+              f"ops outside: {', '.join(outside) if outside else 'none'}")
+    rows, table = [], []
+    for threads in args.threads:
+        runners = {label: rt.Runner(rt.load_interpreter(buf, num_threads=threads), conv.DEFAULT_SIGNATURE)
+                   for label, buf in files.items()}
+        outputs = {label: r.one(image) for label, r in runners.items()}
+        scale = max(1.0, float(np.abs(want).max()))
+        err = float(np.abs(outputs["float32"] - want).max()) / scale
+        if err > args.tolerance:
+            raise SystemExit(f"error: {name} float32 file differs from Keras by {err:.2e} (--tolerance "
+                             f"{args.tolerance:g})")
+        times = rt.interleaved_ms({label: (lambda r=r: r.one(image)) for label, r in runners.items()},
+                                  args.runs, args.warmup, prime=True)
+        base = float(np.median(times["float32"]))
+        cells = [f"{base:.3f}"]
+        for label in files:
+            med = float(np.median(times[label]))
+            dev = float(np.abs(outputs[label] - outputs["float32"]).max()) / scale
+            rows.append({"model": name, "shape": "x".join(map(str, shape)), "threads": threads, "precision": label,
+                         "ms": med, "ratio_to_float32": med / base, "max_dev_from_float32": dev})
+            if label != "float32":
+                cells.append(f"{med:.3f} ({med / base:.2f}; dev {dev:.2f})")
+        table.append([str(threads)] + cells)
+        print(common.markdown_row(table[-1]), flush=True)
+    common.print_markdown_table(["threads", "float32 ms"] + [f"{p} ms (/ float32; max dev)" for p in args.precisions],
+                                table)
+    return rows
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    common.start_run(args, f"N-leaf prefix files, batch 1, float32 against {', '.join(args.precisions)}; median of "
+                           f"{args.runs} interleaved rounds, each timed call after an untimed one of the same file")
+    rows = []
+    for name, shape in args.models:
+        rows += bench_model(name, shape, args)
+    if args.csv:
+        common.write_csv(args.csv, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
