@@ -42,25 +42,12 @@ from hne_tf.quiet import quiet_native_stderr
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--models", nargs="+", type=common.model_spec,
-                   default=[("hne_resnet_mini", (28, 28, 1)), ("hne_resnet_small", (32, 32, 3))],
-                   help="PRESET:H,W,C entries")
-    p.add_argument("--num_classes", type=int, default=10)
+    p = common.prefix_file_parser(__doc__, runs=9, warmup=2, csv_rows="model, thread count and file")
     p.add_argument("--batches", type=common.int_list, default=[1, 4, 16, 64],
                    help="static batch sizes (1 is always added)")
-    p.add_argument("--threads", type=common.int_list, default=[1, 2], help="LiteRT thread counts")
-    p.add_argument("--runs", type=int, default=9, help="timed rounds (median reported)")
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--tolerance", type=float, default=1e-4, help="largest |TFLite - Keras| / max(1, max |logit|)")
     p.add_argument("--no_dynamic", action="store_true", help="leave out the dynamic-batch file")
-    p.add_argument("--csv", default=None, help="write one row per model, thread count and file")
-    args = p.parse_args(argv)
+    args = common.check_runs(p, p.parse_args(argv))
     args.batches = sorted(set(args.batches) | {1})
-    if args.runs < 1:
-        p.error(f"--runs must be at least 1, got {args.runs}")
-    args.intra_op_threads = args.inter_op_threads = 0
     return args
 
 
@@ -102,11 +89,7 @@ def bench_model(name: str, shape: tuple[int, int, int], args) -> list[dict]:
     if not args.no_dynamic:
         files["dyn"] = (convert_batched(graph, None), max(args.batches))
     print(f"\n## {name} at {'x'.join(map(str, shape))}: prefix k={n}, {len(images)} images per round")
-    for label, (buf, _) in files.items():
-        (info,) = rt.partitions(buf).values()
-        outside = sorted(set(info["fallback"]))
-        print(f"{label}: {len(buf):,} bytes, {info['partitions']} XNNPACK partition(s), "
-              f"ops outside: {', '.join(outside) if outside else 'none'}")
+    common.print_partitions({label: buf for label, (buf, _) in files.items()})
     rows, table = [], []
     for threads in args.threads:
         runs = {}
@@ -133,15 +116,10 @@ def bench_model(name: str, shape: tuple[int, int, int], args) -> list[dict]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    common.start_run(args, f"float32 prefix files at static batches {args.batches}"
-                           f"{'' if args.no_dynamic else ' and a dynamic batch'}; ms per image, median of "
-                           f"{args.runs} interleaved rounds (ratio to B1 in brackets)")
-    rows = []
-    for name, shape in args.models:
-        rows += bench_model(name, shape, args)
-    if args.csv:
-        common.write_csv(args.csv, rows)
-    return 0
+    description = (f"float32 prefix files at static batches {args.batches}"
+                   f"{'' if args.no_dynamic else ' and a dynamic batch'}; ms per image, median of "
+                   f"{args.runs} interleaved rounds (ratio to B1 in brackets)")
+    return common.run_models(args, description, bench_model)
 
 
 if __name__ == "__main__":

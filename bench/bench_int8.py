@@ -36,28 +36,16 @@ from hne_tf.export import runtime as rt
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--models", nargs="+", type=common.model_spec,
-                   default=[("hne_resnet_mini", (28, 28, 1)), ("hne_resnet_small", (32, 32, 3))],
-                   help="PRESET:H,W,C entries")
-    p.add_argument("--num_classes", type=int, default=10)
+    p = common.prefix_file_parser(__doc__, runs=20, warmup=3, csv_rows="model, thread count and precision")
     p.add_argument("--precisions", default="int8", help="comma list of precisions to compare with float32")
-    p.add_argument("--threads", type=common.int_list, default=[1, 2], help="LiteRT thread counts")
-    p.add_argument("--runs", type=int, default=20, help="timed rounds (median reported)")
-    p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--calibration", type=int, default=16, help="random calibration images for int8")
-    p.add_argument("--tolerance", type=float, default=1e-4, help="float32 file: largest |TFLite - Keras| / "
-                                                                  "max(1, max |logit|)")
-    p.add_argument("--csv", default=None, help="write one row per model, thread count and precision")
-    args = p.parse_args(argv)
+    args = common.check_runs(p, p.parse_args(argv))
     try:
-        args.precisions = [p_ for p_ in precision_registry.check_names(args.precisions.split(",")) if p_ != "float32"]
+        args.precisions = [n for n in precision_registry.check_names(args.precisions.split(",")) if n != "float32"]
     except ValueError as e:
         p.error(str(e))
-    if args.runs < 1 or args.calibration < 1:
-        p.error("--runs and --calibration must be at least 1")
-    args.intra_op_threads = args.inter_op_threads = 0
+    if args.calibration < 1:
+        p.error(f"--calibration must be at least 1, got {args.calibration}")
     return args
 
 
@@ -77,11 +65,7 @@ def bench_model(name: str, shape: tuple[int, int, int], args) -> list[dict]:
                if precision_registry.get(p).calibrated else None)
         files[p] = converter.convert([key], p, rep)
     print(f"\n## {name} at {'x'.join(map(str, shape))}: prefix k={n}, batch 1")
-    for label, buf in files.items():
-        (info,) = rt.partitions(buf).values()
-        outside = sorted(set(info["fallback"]))
-        print(f"{label}: {len(buf):,} bytes, {info['partitions']} XNNPACK partition(s), "
-              f"ops outside: {', '.join(outside) if outside else 'none'}")
+    common.print_partitions(files)
     rows, table = [], []
     for threads in args.threads:
         runners = {label: rt.Runner(rt.load_interpreter(buf, num_threads=threads), conv.DEFAULT_SIGNATURE)
@@ -112,14 +96,9 @@ def bench_model(name: str, shape: tuple[int, int, int], args) -> list[dict]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    common.start_run(args, f"N-leaf prefix files, batch 1, float32 against {', '.join(args.precisions)}; median of "
-                           f"{args.runs} interleaved rounds, each timed call after an untimed one of the same file")
-    rows = []
-    for name, shape in args.models:
-        rows += bench_model(name, shape, args)
-    if args.csv:
-        common.write_csv(args.csv, rows)
-    return 0
+    description = (f"N-leaf prefix files, batch 1, float32 against {', '.join(args.precisions)}; "
+                   f"median of {args.runs} interleaved rounds, each timed call after an untimed one of the same file")
+    return common.run_models(args, description, bench_model)
 
 
 if __name__ == "__main__":

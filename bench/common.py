@@ -152,3 +152,52 @@ def int_list(text: str) -> list[int]:
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
     return values
+
+
+def prefix_file_parser(doc: str, runs: int, warmup: int, csv_rows: str) -> argparse.ArgumentParser:
+    """The flags the deploy benchmarks of one prefix file per preset share (bench_batch.py, bench_int8.py):
+    --models, --num_classes, --threads, --runs, --warmup, --tolerance and --csv."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
+    p.add_argument("--models", nargs="+", type=model_spec,
+                   default=[("hne_resnet_mini", (28, 28, 1)), ("hne_resnet_small", (32, 32, 3))],
+                   help="PRESET:H,W,C entries")
+    p.add_argument("--num_classes", type=int, default=10)
+    p.add_argument("--threads", type=int_list, default=[1, 2], help="LiteRT thread counts")
+    p.add_argument("--runs", type=int, default=runs, help="timed rounds (median reported)")
+    p.add_argument("--warmup", type=int, default=warmup)
+    p.add_argument("--tolerance", type=float, default=1e-4,
+                   help="float32 files: largest |TFLite - Keras| / max(1, max |logit|)")
+    p.add_argument("--csv", default=None, help=f"write one row per {csv_rows}")
+    return p
+
+
+def check_runs(p: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """Refuses --runs below 1; the TF thread flags of :func:`start_run` at TensorFlow's defaults."""
+    if args.runs < 1:
+        p.error(f"--runs must be at least 1, got {args.runs}")
+    args.intra_op_threads = args.inter_op_threads = 0
+    return args
+
+
+def run_models(args: argparse.Namespace, description: str, bench_model: Callable) -> int:
+    """The environment header and ``description``, then ``bench_model(name, shape, args)`` (its CSV rows) for
+    every --models entry, then the CSV; exit status 0."""
+    start_run(args, description)
+    rows = []
+    for name, shape in args.models:
+        rows += bench_model(name, shape, args)
+    if args.csv:
+        write_csv(args.csv, rows)
+    return 0
+
+
+def print_partitions(files: dict[str, bytes]) -> None:
+    """One line per one-signature file: its size, XNNPACK partitions and the ops left outside."""
+    from hne_tf.export import runtime as rt
+
+    for label, buf in files.items():
+        (info,) = rt.partitions(buf).values()
+        outside = sorted(set(info["fallback"]))
+        print(f"{label}: {len(buf):,} bytes, {info['partitions']} XNNPACK partition(s), "
+              f"ops outside: {', '.join(outside) if outside else 'none'}")
