@@ -455,9 +455,9 @@ def _define_flags() -> None:
     flags.DEFINE_integer("num_images", None, "First N test images (default: the whole test split).")
     flags.DEFINE_integer("threads", 2, "Interpreter threads.")
     flags.DEFINE_bool("per_step_threads", True, "Run each step on 1 thread or --threads, whichever was faster "
-                      "for it: the export's measurement (the manifest's step_threads) where it compared 1 and "
-                      "--threads, else measured at start-up. Small steps gain nothing from waking a thread pool. "
-                      "--noper_step_threads runs every step on --threads.")
+                      "for it (--threads only when over 5% faster): the export's measurement (the manifest's "
+                      "step_threads) where it compared 1 and --threads, else measured at start-up. Small steps "
+                      "gain nothing from waking a thread pool. --noper_step_threads runs every step on --threads.")
     flags.DEFINE_string("output", None, "Output path without extension (default: <manifest dir>/anytime_eval_"
                         "<precision>); writes .json and .png.")
     flags.DEFINE_string("data_dir", None, "Data location (default: the data set's default).")

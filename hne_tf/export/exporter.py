@@ -428,10 +428,9 @@ def _time_files(entries, loaded: dict[str, _Loaded], image, config, stage_path: 
     Fills, at ``--latency_threads``, ``latency_ms`` and ``latency_iqr_ms`` of single models and
     ``step_latency_ms`` / ``all_steps_latency_ms`` (with their IQRs) of anytime files, as before; and for
     the thread choice (issue 24 §2) ``latency_ms_by_threads`` / ``step_latency_ms_by_threads`` and
-    ``all_steps_latency_ms_by_threads``, keyed by the thread count, with ``threads``, the count whose median
-    was lower by more than :data:`THREAD_MARGIN` (else the fewer), and for anytime files ``step_threads``,
-    that choice per step: the plan the host runner follows. Returns the conditions for the manifest's
-    ``latency`` section.
+    ``all_steps_latency_ms_by_threads``, keyed by the thread count, with ``threads``, the count
+    :func:`runtime.faster_count` picks, and for anytime files ``step_threads``, that choice per step: the
+    plan the host runner follows. Returns the conditions for the manifest's ``latency`` section.
     """
     counts = sorted({1, config.latency_threads})
     handles: dict[tuple[str, int], _Loaded] = {}
@@ -465,7 +464,7 @@ def _time_files(entries, loaded: dict[str, _Loaded], image, config, stage_path: 
     main = config.latency_threads
     for e in entries:
         whole = {t: rt.median_iqr(times[e["file"], t]) for t in counts}
-        e["threads"] = _faster(counts, [whole[t][0] for t in counts])
+        e["threads"] = rt.faster_count(counts, [whole[t][0] for t in counts])
         if e["kind"] == "anytime":
             stats = {}
             for t in counts:
@@ -477,7 +476,8 @@ def _time_files(entries, loaded: dict[str, _Loaded], image, config, stage_path: 
             e["all_steps_latency_ms"], e["all_steps_latency_iqr_ms"] = (round(v, 4) for v in whole[main])
             e["step_latency_ms_by_threads"] = {str(t): [round(m, 4) for m, _ in stats[t]] for t in counts}
             e["all_steps_latency_ms_by_threads"] = {str(t): round(whole[t][0], 4) for t in counts}
-            e["step_threads"] = [_faster(counts, [stats[t][i][0] for t in counts]) for i in range(len(step_dicts))]
+            e["step_threads"] = [rt.faster_count(counts, [stats[t][i][0] for t in counts])
+                                 for i in range(len(step_dicts))]
         else:
             e["latency_ms"], e["latency_iqr_ms"] = (round(v, 4) for v in whole[main])
             e["latency_ms_by_threads"] = {str(t): round(whole[t][0], 4) for t in counts}
@@ -487,21 +487,6 @@ def _time_files(entries, loaded: dict[str, _Loaded], image, config, stage_path: 
     log(f"timed {len(entries)} files interleaved at {' and '.join(map(str, counts))} thread(s): "
         f"{config.latency_runs} rounds after {config.latency_warmup} warm-up ({time.time() - t0:.1f} s)")
     return {"load_average": {"before": load_before, "after": _loadavg()}, "threads_compared": counts}
-
-
-#: More threads are chosen only when they are this much faster (relative): within it, the difference is the
-#: noise of a shared machine, and the fewer threads leave cores to the rest of the app.
-THREAD_MARGIN = 0.05
-
-
-def _faster(counts: list[int], medians: list[float]) -> int:
-    """Of ``counts`` (ascending) with their ``medians``, the fewest threads that no larger count beats by
-    more than :data:`THREAD_MARGIN`."""
-    best = 0
-    for i in range(1, len(counts)):
-        if medians[i] < medians[best] * (1 - THREAD_MARGIN):
-            best = i
-    return counts[best]
 
 
 def _loadavg() -> list[float] | None:
@@ -641,7 +626,7 @@ def _manifest(run: TrainedRun, info, config: ExportConfig, measured: _Measured) 
                                   "*_by_threads hold the medians at every count in 'threads_compared', timed in "
                                   "the same rounds; files[].threads is the faster count for the whole file and "
                                   "files[].step_threads the faster count per anytime step (more threads only "
-                                  f"when over {THREAD_MARGIN:.0%} faster): the host runner's per-step plan",
+                                  f"when over {rt.THREAD_MARGIN:.0%} faster): the host runner's per-step plan",
                     "cpu_count": os.cpu_count(), **measured.latency},
         "precisions": {p: precision_registry.get(p).help for p in config.precisions},
         "outputs": "signature outputs are keyed by name; files[].tensor_order gives each signature's inputs "

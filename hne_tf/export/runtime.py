@@ -345,9 +345,24 @@ class CompiledSteps:
         return np.stack(out)
 
 
+#: More threads are chosen only when they are this much faster (relative): within it, the difference is the
+#: noise of a shared machine, and the fewer threads leave cores to the rest of the app.
+THREAD_MARGIN = 0.05
+
+
+def faster_count(counts: Sequence[int], medians: Sequence[float]) -> int:
+    """Of thread ``counts`` (ascending) with their ``medians``, the fewest that no larger count beats by
+    more than :data:`THREAD_MARGIN`: the rule of the export's stored plans and of :func:`thread_plan`."""
+    best = 0
+    for i in range(1, len(counts)):
+        if medians[i] < medians[best] * (1 - THREAD_MARGIN):
+            best = i
+    return counts[best]
+
+
 def thread_plan(path: str, steps: Sequence[dict], threads: int, image: np.ndarray, runs: int = 30,
                 warmup: int = 3) -> list[int]:
-    """Per step, the thread count (1 or ``threads``) under which it ran faster.
+    """Per step, the thread count (1 or ``threads``) under which it ran faster (:func:`faster_count`).
 
     Both interpreters run the whole sequence, interleaved, ``runs`` times;
     each step's medians are compared. Small steps usually do better on one
@@ -363,7 +378,8 @@ def thread_plan(path: str, steps: Sequence[dict], threads: int, image: np.ndarra
 
     interleaved_ms({t: (lambda t=t: timed(t)) for t in seqs}, runs, warmup)
     med = {t: np.median(np.asarray(r[-runs:]), axis=0) for t, r in rows.items()}
-    return [threads if med[threads][i] < med[1][i] else 1 for i in range(len(steps))]
+    counts = sorted(seqs)
+    return [faster_count(counts, [med[t][i] for t in counts]) for i in range(len(steps))]
 
 
 def planned_steps(path: str, steps: Sequence[dict], plan: Sequence[int]) -> Steps:
@@ -488,6 +504,7 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(logits, axis=-1) == labels))
 
 
-__all__ = ["DELEGATE", "CompiledSteps", "Runner", "Steps", "accuracy", "compiled_model", "planned_steps",
+__all__ = ["DELEGATE", "THREAD_MARGIN", "CompiledSteps", "Runner", "Steps", "accuracy", "compiled_model",
+           "faster_count", "planned_steps",
            "thread_plan", "interleaved_ms", "load_interpreter", "median_iqr", "partitions",
            "run_batched", "run_steps", "signature_models", "static_batch"]
