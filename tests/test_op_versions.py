@@ -12,7 +12,7 @@ import os
 import re
 
 import pytest
-from kit import ROOT
+from kit import ROOT, run_cli
 
 from hne_tf.export import op_versions
 
@@ -79,7 +79,15 @@ def test_the_export_runs_on_the_pinned_runtimes(hne_export):
     assert {f["kind"] for f in manifest["files"]} >= {"prefix", "anytime"}
     assert {f["precision"] for f in manifest["files"]} >= {"float32", "int8"}
     assert op_versions.problems(files) == []
-    assert op_versions.main([str(out)]) == 0
+    r = run_cli("hne_tf.export.op_versions", f"--manifest={out}")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "every file runs on android_litert_1.4.1, web_litertjs_2.5.3"
+
+
+def test_cli_bad_input_is_one_line(tmp_path):
+    r = run_cli("hne_tf.export.op_versions", f"--manifest={tmp_path / 'missing'}")
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1 and lines[0].startswith("export.op_versions: error: ")
 
 
 def test_an_op_version_a_runtime_lacks_is_named(hne_export):

@@ -1,6 +1,6 @@
 """Will the pinned on-device runtimes run an export? Its builtin ops and versions against theirs.
 
-  python3 -m hne_tf.export.op_versions runs/hne_fashion_mnist_tflite
+  python3 -m hne_tf.export.op_versions --manifest=runs/hne_fashion_mnist_tflite/manifest.json
 
 A ``.tflite`` names each operator by a builtin code and a version; a runtime refuses a model whose
 (op, version) its op resolver lacks ("Didn't find op for builtin opcode ... version ..."), and the
@@ -16,6 +16,8 @@ import json
 import os
 import sys
 from collections.abc import Iterable
+
+from hne_tf.cli import run_app
 
 TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime_op_versions.json")
 
@@ -52,12 +54,15 @@ def file_ops(path_or_bytes) -> set[tuple[str, int]]:
 
 def problems(files: Iterable[str], table: dict[str, dict[str, list[int]]] | None = None) -> list[str]:
     """One line per (file, op, version, runtime) that the runtime does not register; empty when all run."""
-    table = load_table() if table is None else table
+    return _problems({path: file_ops(path) for path in files}, load_table() if table is None else table)
+
+
+def _problems(used: dict[str, set[tuple[str, int]]], table: dict[str, dict[str, list[int]]]) -> list[str]:
     out = []
-    for path in files:
-        for name, version in sorted(file_ops(path)):
-            for runtime, ops in table.items():
-                low, high = ops.get(name, (None, None))
+    for path, ops in used.items():
+        for name, version in sorted(ops):
+            for runtime, registered in table.items():
+                low, high = registered.get(name, (None, None))
                 if low is None:
                     out.append(f"{os.path.basename(path)}: {name} is not a builtin op of {runtime}")
                 elif not low <= version <= high:
@@ -66,31 +71,43 @@ def problems(files: Iterable[str], table: dict[str, dict[str, list[int]]] | None
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python3 -m hne_tf.export.op_versions EXPORT_DIR (the folder of manifest.json)", file=sys.stderr)
-        return 2
+def main(argv) -> None:
+    from absl import flags
+
     from hne_tf.export import manifest as mf
 
-    path = os.path.join(args[0], "manifest.json") if os.path.isdir(args[0]) else args[0]
+    path = flags.FLAGS.manifest
+    if os.path.isdir(path):
+        path = os.path.join(path, "manifest.json")
     try:
         manifest = mf.load(path)
     except (OSError, mf.ManifestError) as e:
-        print(f"op_versions: error: {e}", file=sys.stderr)
-        return 1
+        sys.exit(f"export.op_versions: error: {e}")
     folder = os.path.dirname(os.path.abspath(path))
-    files = [os.path.join(folder, f["file"]) for f in manifest["files"]]
+    used = {path: file_ops(path) for path in (os.path.join(folder, f["file"]) for f in manifest["files"])}
     table = load_table()
-    found = problems(files, table)
-    ops = sorted({op for path in files for op in file_ops(path)})
-    print(f"{len(files)} files use {len(ops)} (op, version) pairs: "
-          + ", ".join(f"{name} v{version}" for name, version in ops))
+    found = _problems(used, table)
+    pairs = sorted(set().union(*used.values()))
+    print(f"{len(used)} files use {len(pairs)} (op, version) pairs: "
+          + ", ".join(f"{name} v{version}" for name, version in pairs))
     for line in found:
         print(line)
-    print(f"{'every file runs' if not found else f'{len(found)} problem(s)'} on {', '.join(table)}")
-    return 1 if found else 0
+    if found:
+        sys.exit(f"export.op_versions: error: {len(found)} problem(s) on {', '.join(table)}")
+    print(f"every file runs on {', '.join(table)}")
+
+
+def _define_flags() -> None:
+    from absl import flags
+
+    flags.DEFINE_string("manifest", "runs/hne_fashion_mnist_tflite/manifest.json",
+                        "An export's manifest.json (or its folder).")
+
+
+def cli() -> None:
+    """The ``python3 -m hne_tf.export.op_versions`` command."""
+    run_app(main, _define_flags, __doc__, "export.op_versions")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()
