@@ -481,9 +481,6 @@ def _time_files(entries, loaded: dict[str, _Loaded], image, config, stage_path: 
         else:
             e["latency_ms"], e["latency_iqr_ms"] = (round(v, 4) for v in whole[main])
             e["latency_ms_by_threads"] = {str(t): round(whole[t][0], 4) for t in counts}
-    for key, handle in handles.items():
-        if key[1] != main:
-            handle.interpreter = handle.runner = handle.steps = None  # closes the extra interpreters
     log(f"timed {len(entries)} files interleaved at {' and '.join(map(str, counts))} thread(s): "
         f"{config.latency_runs} rounds after {config.latency_warmup} warm-up ({time.time() - t0:.1f} s)")
     return {"load_average": {"before": load_before, "after": _loadavg()}, "threads_compared": counts}
