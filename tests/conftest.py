@@ -34,6 +34,42 @@ def _built_once(tmp_path_factory, name, build):
         return json.loads(result.read_text())
 
 
+# The session fixtures that one worker builds and the others wait for (``_built_once``).
+SHARED = ("hne_run", "hne_export", "demo_assets", "one_run", "one_export")
+# The group that builds the tiny HNE and its export (about 75 s on 2 cores) goes first.
+FIRST_BUILDER = "test_export_faults"
+
+
+def _unit(item) -> str:
+    """The pytest-xdist work unit of ``item`` under --dist loadgroup: its xdist_group, or itself."""
+    mark = item.get_closest_marker("xdist_group")
+    return mark.args[0] if mark else item.nodeid
+
+
+def pytest_collection_modifyitems(config, items):
+    """Orders the work units so that no worker idles waiting for a session fixture.
+
+    The first unit builds ``hne_run`` and ``hne_export``; meanwhile the other worker takes units that need
+    no shared fixture (the groups among them first). The units that read the shared fixtures come after
+    half of those, when the fixtures are built; the rest of the independent units fill the end, where
+    small units even out the two workers' finishing times. Every worker collects the same order (it is
+    deterministic), which pytest-xdist requires; pytest.ini turns off its own reordering by unit size."""
+    units: dict[str, list] = {}
+    for item in items:
+        units.setdefault(_unit(item), []).append(item)
+
+    def shared(unit):
+        return any(name in SHARED for item in units[unit] for name in item.fixturenames)
+
+    first = [u for u in units if u == FIRST_BUILDER]
+    independent = [u for u in units if u not in first and not shared(u)]
+    independent.sort(key=lambda u: len(units[u]) == 1)  # groups, then single tests; stable otherwise
+    dependent = [u for u in units if u not in first and shared(u)]
+    half = len(independent) // 2
+    order = first + independent[:half] + dependent + independent[half:]
+    items[:] = [item for unit in order for item in units[unit]]
+
+
 @pytest.fixture(scope="session")
 def hne_run(tmp_path_factory):
     """A tiny HNE trained 60 steps on the synthetic data (the model directory)."""

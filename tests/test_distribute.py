@@ -16,13 +16,17 @@ def _last_json(stdout):
     return json.loads([line for line in stdout.splitlines() if line.startswith("{")][-1])
 
 
-@pytest.mark.parametrize("model,loss", [("hne_resnet_tiny", "hierarchical_distillation"),
-                                        pytest.param("one_resnet_tiny", "one", marks=pytest.mark.slow)])
-def test_two_replicas_match_one(model, loss):
+# The default run steps a 4-leaf tree of 8-channel nodes (12 s); the 16-leaf ResNet tree (36 s) and ONE are
+# -m slow. The replicas' step is the same code whatever the tree's size.
+@pytest.mark.parametrize("model,loss,options", [
+    ("uniform_tree", "hierarchical_distillation", {"branching": [1, 2, 2], "channels": 8}),
+    pytest.param("hne_resnet_tiny", "hierarchical_distillation", {"width": 0.5}, marks=pytest.mark.slow),
+    pytest.param("one_resnet_tiny", "one", {"width": 1.0}, marks=pytest.mark.slow)])
+def test_two_replicas_match_one(model, loss, options):
     # 8-channel groups: with 1-channel groups, BN's backward cancels so much
     # that float32 summation order alone moves updates by ~1e-3.
     script = os.path.join(ROOT, "tests", "scripts", "mirrored_step.py")
-    r = subprocess.run([sys.executable, script, model, loss, json.dumps({"width": 0.5 if "hne" in model else 1.0})],
+    r = subprocess.run([sys.executable, script, model, loss, json.dumps(options)],
                        capture_output=True, text=True, timeout=300, env=ENV)
     assert r.returncode == 0, r.stderr[-3000:]
     out = _last_json(r.stdout)
