@@ -190,6 +190,31 @@ def test_static_batch_runner_takes_any_number_of_images(hne_export, hne_model):
     np.testing.assert_allclose(one, got[:1], atol=0, rtol=0)
 
 
+def test_split_run_shares_a_pass_between_interpreters_in_image_order(hne_export, hne_model):
+    # The export's accuracy pass: one 1-thread interpreter per CPU, each on its own chunk, in threads.
+    out, manifest = hne_export
+    steps = manifest["anytime"]["steps"]
+    path = str(out / "anytime_float32.tflite")
+    x = _images(7)
+    want = hne_model(x)["logits"].numpy()
+    seen = []
+
+    def run(sequence, chunk):
+        seen.append(len(chunk))
+        return sequence.run(chunk)
+    handles = [rt.Steps(rt.load_interpreter(path, num_threads=1), steps) for _ in range(3)]
+    got = rt.split_run(handles, run, x)
+    assert sorted(seen) == [2, 2, 3]  # contiguous chunks of 7 images over 3 interpreters
+    np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+    # The same numbers as one interpreter over every image; more handles than images leave some idle.
+    np.testing.assert_array_equal(got, handles[0].run(x))
+    np.testing.assert_array_equal(rt.split_run(handles, rt.Steps.run, x[:2]), got[:2])
+    (f,) = [f for f in mf.files_of(manifest, "prefix", "float32") if f["k"] == 2]
+    runners = [rt.Runner(rt.load_interpreter(str(out / f["file"]), num_threads=1), conv.DEFAULT_SIGNATURE)
+               for _ in range(2)]
+    np.testing.assert_array_equal(rt.split_run(runners, rt.run_batched, x), rt.run_batched(runners[0], x))
+
+
 def test_thread_plan_picks_one_count_per_step(hne_export):
     out, manifest = hne_export
     steps = manifest["anytime"]["steps"]

@@ -354,7 +354,8 @@ def _write(stage: str, name: str, buf: bytes) -> str:
 
 @dataclasses.dataclass
 class _Measure:
-    """Loads each file into LiteRT once and measures it on the test split.
+    """Loads each file into LiteRT and measures it on the test split: one interpreter at ``threads``
+    (kept for the timing), and ``workers`` 1-thread ones that share the pass over the test split.
 
     The parity images are the first ``num_parity`` test images, so their
     TFLite logits are the first rows of the test-split logits. A prefix
@@ -371,13 +372,16 @@ class _Measure:
     teacher: dict | None
     rule: str
     threads: int
+    #: 1-thread interpreters that share the test split's pass (rt.split_run); the timing uses ``threads``.
+    workers: int = dataclasses.field(default_factory=rt.host_cpus)
 
     def single(self, buf: bytes, source, kind: str, index, precision: str,
                name: str) -> tuple[dict, np.ndarray, _Loaded]:
         """``source``: the staged file's path, or ``buf`` for a file that is not published."""
         interpreter = rt.load_interpreter(source, num_threads=self.threads)
         runner = rt.Runner(interpreter, conv.DEFAULT_SIGNATURE)
-        test_logits = rt.run_batched(runner, self.x_test)
+        test_logits = rt.split_run([rt.Runner(rt.load_interpreter(source, num_threads=1), conv.DEFAULT_SIGNATURE)
+                                    for _ in range(self.workers)], rt.run_batched, self.x_test)
         if kind == "prefix":
             ensemble = ensemble_logits(test_logits, index, self.rule)  # [n, k, C] -> [n, C]
             cost, extra = self.costs["prefixes"][index - 1], {"k": index}
@@ -399,7 +403,8 @@ class _Measure:
                                                                                                   _Loaded]:
         interpreter = rt.load_interpreter(path, num_threads=self.threads)
         sequence = rt.Steps(interpreter, step_dicts)
-        test_logits = sequence.run(self.x_test)
+        test_logits = rt.split_run([rt.Steps(rt.load_interpreter(path, num_threads=1), step_dicts)
+                                    for _ in range(self.workers)], rt.Steps.run, self.x_test)
         running = prefix_ensembles(test_logits, self.rule)
         acc = [rt.accuracy(running[:, k], self.y_test) for k in range(len(step_dicts))]
         entry = {"file": os.path.basename(path), "kind": "anytime", "precision": precision, "bytes": len(buf),
