@@ -44,7 +44,7 @@ def base() -> dict:
         "num_leaves": 2,
         "ensemble": {"combine": "mean_logits", "prediction": "softmax of the mean of the first k leaves' logits"},
         "evaluation": {"dataset": "folder:shapes", "split": "test", "num_examples": 9},
-        "latency": {"unit": "ms", "statistic": "median", "batch": 1, "threads": 1, "runs": 20},
+        "latency": {"unit": "ms", "statistic": "median", "batch": 1, "threads": 1, "runs": 20, "thread_margin": 0.05},
         "precisions": {"float32": "float32 weights and activations", "int8": "full integer quantization"},
         "files": [
             {"file": "prefix_k01_float32.tflite", "kind": "prefix", "precision": "float32", "k": 1, "bytes": 100,
@@ -130,6 +130,7 @@ def _cases():
         ("negative bytes", lambda m: m["files"][0].update(bytes=-1), ["files[0].bytes"]),
         ("negative latency", lambda m: m["files"][1].update(latency_ms=-0.5), ["files[1].latency_ms"]),
         ("a thread count of 0", lambda m: m["files"][1].update(threads=0), ["files[1].threads"]),
+        ("a thread margin above 1", lambda m: m["latency"].update(thread_margin=1.5), ["latency.thread_margin"]),
         ("a latency per thread count that is not a number",
          lambda m: m["files"][1].update(latency_ms_by_threads={"1": 0.1, "2": "fast"}),
          ["files[1].latency_ms_by_threads.2"]),

@@ -628,8 +628,9 @@ def _manifest(run: TrainedRun, info, config: ExportConfig, measured: _Measured) 
                                   "*_by_threads hold the medians at every count in 'threads_compared', timed in "
                                   "the same rounds; files[].threads is the faster count for the whole file and "
                                   "files[].step_threads the faster count per anytime step (more threads only "
-                                  f"when over {rt.THREAD_MARGIN:.0%} faster): the host runner's per-step plan",
-                    "cpu_count": os.cpu_count(), **measured.latency},
+                                  "when over 'thread_margin' faster): the host runner's per-step plan, and "
+                                  "the margin by which an engine that measures on its device prefers more threads",
+                    "thread_margin": rt.THREAD_MARGIN, "cpu_count": os.cpu_count(), **measured.latency},
         "precisions": {p: precision_registry.get(p).help for p in config.precisions},
         "outputs": "signature outputs are keyed by name; files[].tensor_order gives each signature's inputs "
                    "and outputs in the order of its subgraph's tensors, for index-based APIs",
