@@ -200,9 +200,13 @@ private fun Controls(state: UiState, viewModel: MainViewModel) {
         Chips("delegate:", Delegate.values().map { it.name }, options.delegate.name, enabled) {
             viewModel.setOptions(options.withDelegate(Delegate.valueOf(it)))
         }
-        Chips("threads:", state.threadChoices.map { "$it" }, "${options.threads}", enabled) {
-            viewModel.setOptions(options.withThreads(it.toInt()))
+        Chips(
+            "threads:", listOf("auto") + state.threadChoices.map { "$it" },
+            if (options.autoThreads) "auto" else "${options.threads}", enabled,
+        ) {
+            viewModel.setOptions(if (it == "auto") options.withAutoThreads(state.autoThreads) else options.withThreads(it.toInt()))
         }
+        Text(state.threadChoice, style = MaterialTheme.typography.bodySmall)
         Row(verticalAlignment = Alignment.CenterVertically) {
             Text("anytime file")
             Switch(

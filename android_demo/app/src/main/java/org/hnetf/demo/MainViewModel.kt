@@ -49,8 +49,12 @@ data class UiState(
     val prefixSizes: List<Int> = emptyList(),
     val precisions: List<String> = emptyList(),
     val threadChoices: List<Int> = listOf(1, 2, 4),
+    /** The largest count the "auto" chip compares with 1 thread ([AnytimeOptions.defaultThreads]). */
+    val autoThreads: Int = 2,
     /** What runs the anytime file, with any fallback and why. */
     val runtime: String = "",
+    /** The thread count in use and, for "auto", what the session measured. */
+    val threadChoice: String = "",
     val predictedMs: List<Double> = emptyList(),
     val benchmark: String? = null,
     val live: Boolean = false,
@@ -72,7 +76,9 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
     /** The live camera mode's latest-frame backpressure (the engine's policy). */
     val gate = FrameGate(Clock.SYSTEM, 0.0)
     private val cores = Runtime.getRuntime().availableProcessors()
-    private val _state = MutableStateFlow(UiState(threadChoices = AnytimeOptions.threadChoices(cores)))
+    private val _state = MutableStateFlow(
+        UiState(threadChoices = AnytimeOptions.threadChoices(cores), autoThreads = AnytimeOptions.defaultThreads(cores)),
+    )
     val state: StateFlow<UiState> = _state
 
     init {
@@ -81,7 +87,7 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
 
     /** Loads the model (again, after a failure). */
     fun load() = work("loading the model…") {
-        val st = helper.init(AnytimeOptions().withThreads(AnytimeOptions.defaultThreads(cores)))
+        val st = helper.init(AnytimeOptions().withAutoThreads(AnytimeOptions.defaultThreads(cores)))
         apply(st)
         _state.update { it.copy(samples = helper.samples) }
         if (st.phase == ClassifierSession.Phase.FAILED) throw IllegalStateException("the model did not load: ${st.error}")
@@ -90,7 +96,8 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
     private fun apply(st: ClassifierSession.Status) = _state.update {
         it.copy(
             phase = st.phase, options = st.options, numSteps = st.numSteps, prefixSizes = st.prefixSizes,
-            precisions = st.precisions, runtime = st.runtime, predictedMs = st.predictedMs.toList(),
+            precisions = st.precisions, runtime = st.runtime, threadChoice = st.threadChoice,
+            predictedMs = st.predictedMs.toList(),
         )
     }
 
@@ -209,7 +216,8 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
             try {
                 apply(session.setOptions(options))
             } finally {
-                _state.update { it.copy(options = session.options(), runtime = session.status().runtime) }
+                val st = session.status()
+                _state.update { it.copy(options = session.options(), runtime = st.runtime, threadChoice = st.threadChoice) }
             }
         }
     }

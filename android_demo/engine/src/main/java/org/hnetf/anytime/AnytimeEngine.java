@@ -15,6 +15,9 @@ import java.util.Map;
  * <p>Not thread-safe: one engine per thread (the interpreter behind it is not either).
  */
 public final class AnytimeEngine {
+  /** {@link #calibrate(List)}'s timed passes over the images, after one warm-up pass. */
+  public static final int CALIBRATION_REPEATS = 3;
+
   private final Manifest manifest;
   private final StepRunner runner;
   private final Clock clock;
@@ -112,7 +115,7 @@ public final class AnytimeEngine {
   }
 
   public double[] calibrate(List<float[]> images) {
-    return calibrate(images, 3, Calibration.DEFAULT_PERCENTILE);
+    return calibrate(images, CALIBRATION_REPEATS, Calibration.DEFAULT_PERCENTILE);
   }
 
   /**

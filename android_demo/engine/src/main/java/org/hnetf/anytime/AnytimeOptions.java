@@ -17,7 +17,17 @@ public final class AnytimeOptions {
 
   public static final int MAX_THREADS = 8;
 
+  /**
+   * The interpreters' thread count; with {@link #autoThreads}, the largest count the session
+   * compares with 1 thread.
+   */
   public final int threads;
+  /**
+   * Whether the session measures the thread count on the device: it times the anytime file at 1
+   * and at {@link #threads} threads on the calibration images and keeps the fewer unless the larger
+   * is faster by more than the manifest's {@code latency.thread_margin} ({@link ThreadChoice}).
+   */
+  public final boolean autoThreads;
   public final Delegate delegate;
   /** The model files' precision (float32, float16, dynamic, int8, ...); null: the config's default. */
   public final String precision;
@@ -31,13 +41,21 @@ public final class AnytimeOptions {
   /** The prefix size k of the fixed file in {@link Mode#FIXED}; 0: the smallest there is. */
   public final int fixedK;
 
+  /** 2 fixed threads (the app asks for {@link #withAutoThreads}), XNNPACK, every leaf runs. */
   public AnytimeOptions() {
     this(2, Delegate.XNNPACK, null, null, 1.0, null, Mode.ANYTIME, 0);
   }
 
+  /** A fixed thread count. */
   public AnytimeOptions(int threads, Delegate delegate, String precision, Double timeBudgetMs,
       double confidence, Integer maxLeaves, Mode mode, int fixedK) {
+    this(threads, false, delegate, precision, timeBudgetMs, confidence, maxLeaves, mode, fixedK);
+  }
+
+  public AnytimeOptions(int threads, boolean autoThreads, Delegate delegate, String precision,
+      Double timeBudgetMs, double confidence, Integer maxLeaves, Mode mode, int fixedK) {
     this.threads = threads;
+    this.autoThreads = autoThreads;
     this.delegate = Objects.requireNonNull(delegate, "delegate");
     this.precision = precision;
     this.timeBudgetMs = timeBudgetMs;
@@ -47,41 +65,60 @@ public final class AnytimeOptions {
     this.fixedK = fixedK;
   }
 
+  /** A fixed count of {@code v} threads (automatic threads off). */
   public AnytimeOptions withThreads(int v) {
-    return new AnytimeOptions(v, delegate, precision, timeBudgetMs, confidence, maxLeaves, mode, fixedK);
-  }
-
-  public AnytimeOptions withDelegate(Delegate v) {
-    return new AnytimeOptions(threads, v, precision, timeBudgetMs, confidence, maxLeaves, mode, fixedK);
-  }
-
-  public AnytimeOptions withPrecision(String v) {
-    return new AnytimeOptions(threads, delegate, v, timeBudgetMs, confidence, maxLeaves, mode, fixedK);
-  }
-
-  public AnytimeOptions withTimeBudgetMs(Double v) {
-    return new AnytimeOptions(threads, delegate, precision, v, confidence, maxLeaves, mode, fixedK);
-  }
-
-  public AnytimeOptions withConfidence(double v) {
-    return new AnytimeOptions(threads, delegate, precision, timeBudgetMs, v, maxLeaves, mode, fixedK);
-  }
-
-  public AnytimeOptions withMaxLeaves(Integer v) {
-    return new AnytimeOptions(threads, delegate, precision, timeBudgetMs, confidence, v, mode, fixedK);
-  }
-
-  public AnytimeOptions withMode(Mode v) {
-    return new AnytimeOptions(threads, delegate, precision, timeBudgetMs, confidence, maxLeaves, v, fixedK);
-  }
-
-  public AnytimeOptions withFixedK(int v) {
-    return new AnytimeOptions(threads, delegate, precision, timeBudgetMs, confidence, maxLeaves, mode, v);
+    return new AnytimeOptions(v, false, delegate, precision,
+        timeBudgetMs, confidence, maxLeaves, mode, fixedK);
   }
 
   /**
-   * The default thread count on a phone with {@code cores} CPUs: half of them (phones pair big and
-   * little cores, and the interpreter's threads should land on the big ones), 1 to 4.
+   * Automatic threads: the session compares 1 thread with {@code upTo} threads on the device (the
+   * app passes {@link #defaultThreads}; {@code upTo} 1 leaves nothing to compare).
+   */
+  public AnytimeOptions withAutoThreads(int upTo) {
+    return new AnytimeOptions(upTo, true, delegate, precision,
+        timeBudgetMs, confidence, maxLeaves, mode, fixedK);
+  }
+
+  public AnytimeOptions withDelegate(Delegate v) {
+    return new AnytimeOptions(threads, autoThreads, v, precision,
+        timeBudgetMs, confidence, maxLeaves, mode, fixedK);
+  }
+
+  public AnytimeOptions withPrecision(String v) {
+    return new AnytimeOptions(threads, autoThreads, delegate, v,
+        timeBudgetMs, confidence, maxLeaves, mode, fixedK);
+  }
+
+  public AnytimeOptions withTimeBudgetMs(Double v) {
+    return new AnytimeOptions(threads, autoThreads, delegate, precision,
+        v, confidence, maxLeaves, mode, fixedK);
+  }
+
+  public AnytimeOptions withConfidence(double v) {
+    return new AnytimeOptions(threads, autoThreads, delegate, precision,
+        timeBudgetMs, v, maxLeaves, mode, fixedK);
+  }
+
+  public AnytimeOptions withMaxLeaves(Integer v) {
+    return new AnytimeOptions(threads, autoThreads, delegate, precision,
+        timeBudgetMs, confidence, v, mode, fixedK);
+  }
+
+  public AnytimeOptions withMode(Mode v) {
+    return new AnytimeOptions(threads, autoThreads, delegate, precision,
+        timeBudgetMs, confidence, maxLeaves, v, fixedK);
+  }
+
+  public AnytimeOptions withFixedK(int v) {
+    return new AnytimeOptions(threads, autoThreads, delegate, precision,
+        timeBudgetMs, confidence, maxLeaves, mode, v);
+  }
+
+  /**
+   * The largest thread count worth trying on a phone with {@code cores} CPUs: half of them (phones
+   * pair big and little cores, and the interpreter's threads should land on the big ones), 1 to 4.
+   * The app's default is {@link #withAutoThreads} of it: 1 thread against this many, measured.
    */
   public static int defaultThreads(int cores) {
     return Math.max(1, Math.min(4, cores / 2));
@@ -121,7 +158,8 @@ public final class AnytimeOptions {
   public List<String> problems(int numSteps, Collection<String> precisions, Collection<Integer> prefixSizes) {
     List<String> out = new ArrayList<>();
     if (threads < 1 || threads > MAX_THREADS) {
-      out.add("threads must be 1.." + MAX_THREADS + ", got " + threads);
+      out.add((autoThreads ? "automatic threads compare 1 with 1.." : "threads must be 1..") + MAX_THREADS
+          + ", got " + threads);
     }
     if (precision != null && !precisions.contains(precision)) {
       out.add("no " + precision + " model files in the app; it has " + String.join(", ", precisions));
@@ -140,16 +178,24 @@ public final class AnytimeOptions {
     return out;
   }
 
-  /** Whether switching to {@code other} needs new interpreters (and a new calibration). */
+  /**
+   * Whether switching to {@code other} needs new interpreters (and a new calibration; in automatic
+   * threads, a new comparison).
+   */
   public boolean needsNewInterpreters(AnytimeOptions other) {
-    return threads != other.threads || delegate != other.delegate
+    return threads != other.threads || autoThreads != other.autoThreads || delegate != other.delegate
         || !Objects.equals(precision, other.precision);
   }
 
   /** Threads, delegate and precision: what the interpreters were built for. */
   public String describeRuntime() {
-    return (precision == null ? "default precision" : precision) + ", " + delegate + ", " + threads
-        + (threads == 1 ? " thread" : " threads");
+    return (precision == null ? "default precision" : precision) + ", " + delegate + ", " + describeThreads();
+  }
+
+  /** "2 threads", or "automatic threads (1 or 4)". */
+  public String describeThreads() {
+    return autoThreads ? "automatic threads (1" + (threads > 1 ? " or " + threads : "") + ")"
+        : ThreadChoice.count(threads);
   }
 
   @Override
@@ -158,14 +204,14 @@ public final class AnytimeOptions {
       return false;
     }
     AnytimeOptions x = (AnytimeOptions) o;
-    return threads == x.threads && delegate == x.delegate && Objects.equals(precision, x.precision)
+    return threads == x.threads && autoThreads == x.autoThreads && delegate == x.delegate && Objects.equals(precision, x.precision)
         && Objects.equals(timeBudgetMs, x.timeBudgetMs) && confidence == x.confidence
         && Objects.equals(maxLeaves, x.maxLeaves) && mode == x.mode && fixedK == x.fixedK;
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(threads, delegate, precision, timeBudgetMs, confidence, maxLeaves, mode, fixedK);
+    return Objects.hash(threads, autoThreads, delegate, precision, timeBudgetMs, confidence, maxLeaves, mode, fixedK);
   }
 
   @Override

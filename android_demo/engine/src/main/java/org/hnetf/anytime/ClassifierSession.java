@@ -26,6 +26,10 @@ import java.util.Set;
  *       the old interpreters and options stay, and the exception says what was kept.
  *   <li>A fallback to another delegate while classifying (the GPU failing at run time) makes the
  *       latency predictions stale: the session recalibrates after that image.
+ *   <li>Automatic threads ({@link AnytimeOptions#withAutoThreads}): building the interpreters opens
+ *       the anytime file at 1 and N threads, times both on the calibration images and keeps one by
+ *       {@link ThreadChoice}'s rule, closing the other; {@link Status#threadChoice} says what was
+ *       measured. {@link #recalibrate} keeps the choice. Prefix files open at the chosen count.
  * </ul>
  *
  * <p>Not thread-safe in the interpreters' sense: call it from one worker thread (its methods are
@@ -52,18 +56,28 @@ public final class ClassifierSession implements AutoCloseable {
     public final AnytimeOptions options;
     /** What runs the anytime file now, with any fallback and why ({@link FallbackRunner#describe}). */
     public final String runtime;
+    /** The thread count the anytime file runs with (0 when not loaded). */
+    public final int threads;
+    /**
+     * That count and, for automatic threads, how it was chosen ({@link ThreadChoice#description}):
+     * "2 threads (auto, all steps: 1 thread 0.810 ms, 2 threads 0.620 ms; ...)"; empty when not loaded.
+     */
+    public final String threadChoice;
     public final List<String> precisions;
     public final List<Integer> prefixSizes;
     public final int numSteps;
     public final List<String> labels;
     public final double[] predictedMs;
 
-    Status(Phase phase, String error, AnytimeOptions options, String runtime, List<String> precisions,
-        List<Integer> prefixSizes, int numSteps, List<String> labels, double[] predictedMs) {
+    Status(Phase phase, String error, AnytimeOptions options, String runtime, ThreadChoice threadChoice,
+        List<String> precisions, List<Integer> prefixSizes, int numSteps, List<String> labels,
+        double[] predictedMs) {
       this.phase = phase;
       this.error = error;
       this.options = options;
       this.runtime = runtime;
+      this.threads = threadChoice == null ? 0 : threadChoice.threads;
+      this.threadChoice = threadChoice == null ? "" : threadChoice.description;
       this.precisions = precisions;
       this.prefixSizes = prefixSizes;
       this.numSteps = numSteps;
@@ -93,10 +107,33 @@ public final class ClassifierSession implements AutoCloseable {
     this.log = log;
   }
 
+  /** The anytime file opened at one thread count, and its engine. */
+  private final class Candidate {
+    final int threads;
+    final FallbackRunner runner;
+    final AnytimeEngine engine;
+    /** Calibration step times {@code [runs][steps]} of an automatic-threads comparison. */
+    double[][] times;
+    /** Why this count runs the file (set once it is the one kept). */
+    ThreadChoice choice;
+
+    Candidate(String file, Delegate delegate, int threads) {
+      this.threads = threads;
+      runner = openFile(file, delegate, threads);
+      try {
+        engine = new AnytimeEngine(manifest, runner, clock);  // checks signatures and slot shapes
+      } catch (RuntimeException e) {
+        runner.close();
+        throw e;
+      }
+    }
+  }
+
   /** The interpreters built for one runtime choice (precision, delegate, threads). */
   private final class Loaded implements AutoCloseable {
     final DemoConfig.Files files;
     final int threads;
+    final ThreadChoice threadChoice;
     final Delegate delegate;
     final FallbackRunner runner;
     final AnytimeEngine engine;
@@ -106,28 +143,41 @@ public final class ClassifierSession implements AutoCloseable {
 
     Loaded(AnytimeOptions o) {
       files = config.files(o.precision);
-      threads = o.threads;
       delegate = o.delegate;
-      runner = open(files.anytime, o);
-      try {
-        engine = new AnytimeEngine(manifest, runner, clock);  // checks signatures and slot shapes
-        if (!calibrationImages.isEmpty()) {
-          engine.calibrate(calibrationImages);
-        }
-        calibratedAt = runner.fallbacks();
-      } catch (RuntimeException e) {
-        close();
-        throw e;
+      Candidate chosen;
+      if (!o.autoThreads) {
+        chosen = calibrated(new Candidate(files.anytime, delegate, o.threads), ThreadChoice.fixed(o.threads));
+      } else if (o.threads == 1) {
+        chosen = calibrated(new Candidate(files.anytime, delegate, 1),
+            ThreadChoice.unmeasured(1, "no larger count to compare"));
+      } else if (calibrationImages.isEmpty()) {
+        chosen = calibrated(new Candidate(files.anytime, delegate, 1),
+            ThreadChoice.unmeasured(1, "no calibration images to compare on"));
+      } else {
+        chosen = compareThreads(files.anytime, delegate, new int[] {1, o.threads});
       }
+      threadChoice = chosen.choice;
+      if (o.autoThreads) {
+        log.info(files.anytime + ": " + threadChoice.description);
+      }
+      threads = chosen.threads;
+      runner = chosen.runner;
+      engine = chosen.engine;
+      calibratedAt = runner.fallbacks();
     }
 
-    FallbackRunner open(String file, AnytimeOptions o) {
-      checkFile(file);
-      Manifest.FileEntry entry = entry(file);
-      String fileDelegate = entry.json.optString("delegate", null);
-      List<DelegatePlan.Attempt> plan = DelegatePlan.attempts(o.delegate, fileDelegate,
-          factory.gpuAvailable(), gpuRefusals.get(file));
-      return new FallbackRunner(file, plan, o.threads, factory, log, gpuRefusals::put);
+    /** {@code c} calibrated on the calibration images (if any); closed if that fails. */
+    private Candidate calibrated(Candidate c, ThreadChoice choice) {
+      try {
+        if (!calibrationImages.isEmpty()) {
+          c.engine.calibrate(calibrationImages);
+        }
+        c.choice = choice;
+        return c;
+      } catch (RuntimeException e) {
+        c.runner.close();
+        throw e;
+      }
     }
 
     PrefixClassifier prefix(int k) {
@@ -140,7 +190,7 @@ public final class ClassifierSession implements AutoCloseable {
         throw new IllegalArgumentException("no fixed prefix file of k=" + k + "; there are k = "
             + files.prefixSizes());
       }
-      FallbackRunner r = open(file, options.withThreads(threads).withDelegate(delegate));
+      FallbackRunner r = openFile(file, delegate, threads);
       try {
         p = new PrefixClassifier(manifest, entry(file), r, clock);
       } catch (RuntimeException e) {
@@ -163,6 +213,87 @@ public final class ClassifierSession implements AutoCloseable {
       prefixRunners.clear();
       prefixes.clear();
     }
+  }
+
+  /** {@code file} on the first delegate of its plan that opens (checked against the manifest first). */
+  private FallbackRunner openFile(String file, Delegate delegate, int threads) {
+    checkFile(file);
+    Manifest.FileEntry entry = entry(file);
+    String fileDelegate = entry.json.optString("delegate", null);
+    List<DelegatePlan.Attempt> plan = DelegatePlan.attempts(delegate, fileDelegate,
+        factory.gpuAvailable(), gpuRefusals.get(file));
+    return new FallbackRunner(file, plan, threads, factory, log, gpuRefusals::put);
+  }
+
+  /**
+   * Automatic threads: opens {@code file} at each of {@code counts} (ascending), times them on the
+   * calibration images in interleaved passes (one warm-up pass, then {@link
+   * AnytimeEngine#CALIBRATION_REPEATS}; each image runs at every count in turn, so that a change of
+   * the phone's clock speed or load hits every count alike), keeps the count {@link
+   * ThreadChoice#measured} picks with its calibrated predictions, and closes the others. A count
+   * that cannot be opened or fails while timed is dropped, saying why; the session fails only when
+   * every count does (with the first failure).
+   */
+  private Candidate compareThreads(String file, Delegate delegate, int[] counts) {
+    List<Candidate> alive = new ArrayList<>();
+    List<String> dropped = new ArrayList<>();
+    RuntimeException first = null;
+    for (int t : counts) {
+      try {
+        alive.add(new Candidate(file, delegate, t));
+      } catch (RuntimeException e) {
+        first = first == null ? e : first;
+        dropped.add(ThreadChoice.count(t) + " could not be used: " + FallbackRunner.message(e));
+        log.warn(file + ": automatic threads: " + ThreadChoice.count(t) + " could not be opened", e);
+      }
+    }
+    int n = calibrationImages.size();
+    for (Candidate c : alive) {
+      c.times = new double[AnytimeEngine.CALIBRATION_REPEATS * n][];
+    }
+    for (int pass = -1; pass < AnytimeEngine.CALIBRATION_REPEATS; pass++) {  // -1: the warm-up
+      for (int i = 0; i < n; i++) {
+        for (java.util.Iterator<Candidate> it = alive.iterator(); it.hasNext(); ) {
+          Candidate c = it.next();
+          double[] row = pass < 0 ? null : new double[manifest.steps.size()];
+          try {
+            c.engine.trace(calibrationImages.get(i), row);
+          } catch (RuntimeException e) {
+            first = first == null ? e : first;
+            dropped.add(ThreadChoice.count(c.threads) + " failed while timed: " + FallbackRunner.message(e));
+            log.warn(file + ": automatic threads: " + ThreadChoice.count(c.threads) + " failed while timed", e);
+            c.runner.close();
+            it.remove();
+            continue;
+          }
+          if (row != null) {
+            c.times[pass * n + i] = row;
+          }
+        }
+      }
+    }
+    if (alive.isEmpty()) {
+      throw first;
+    }
+    int[] measured = new int[alive.size()];
+    double[] ms = new double[alive.size()];
+    for (int i = 0; i < alive.size(); i++) {
+      measured[i] = alive.get(i).threads;
+      ms[i] = ThreadChoice.totalOfMedians(alive.get(i).times);
+    }
+    ThreadChoice choice = alive.size() > 1 ? ThreadChoice.measured(measured, ms, manifest.threadMargin)
+        : ThreadChoice.unmeasured(measured[0], String.join("; ", dropped));
+    Candidate chosen = null;
+    for (Candidate c : alive) {
+      if (c.threads == choice.threads) {
+        chosen = c;
+      } else {
+        c.runner.close();
+      }
+    }
+    chosen.engine.setPredictedMs(Calibration.predict(chosen.times, Calibration.DEFAULT_PERCENTILE));
+    chosen.choice = choice;
+    return chosen;
   }
 
   private Manifest.FileEntry entry(String file) {
@@ -212,7 +343,7 @@ public final class ClassifierSession implements AutoCloseable {
       options = o;
       phase = Phase.READY;
       error = null;
-      log.info("loaded " + manifest.numLeaves + " leaves, " + o.describeRuntime() + " on " + loaded.runner.describe());
+      log.info("loaded " + manifest.numLeaves + " leaves, " + describe(o, loaded));
     } catch (Exception e) {
       closeLoaded();
       phase = Phase.FAILED;
@@ -267,11 +398,11 @@ public final class ClassifierSession implements AutoCloseable {
 
   public synchronized Status status() {
     if (phase != Phase.READY) {
-      return new Status(phase, error, options, phase == Phase.FAILED ? "not loaded" : "loading",
+      return new Status(phase, error, options, phase == Phase.FAILED ? "not loaded" : "loading", null,
           Collections.<String>emptyList(), Collections.<Integer>emptyList(), 0,
           Collections.<String>emptyList(), new double[0]);
     }
-    return new Status(phase, null, options, loaded.runner.describe(), config.precisionNames(),
+    return new Status(phase, null, options, loaded.runner.describe(), loaded.threadChoice, config.precisionNames(),
         loaded.files.prefixSizes(), manifest.steps.size(), manifest.labels, loaded.engine.predictedMs());
   }
 
@@ -308,7 +439,7 @@ public final class ClassifierSession implements AutoCloseable {
       if (fresh != null) {
         fresh.close();
       }
-      String kept = options.describeRuntime() + " on " + loaded.runner.describe();
+      String kept = describe(options, loaded);
       log.warn("could not switch to " + o.describeRuntime() + "; kept " + kept, e);
       throw new AnytimeException("kept " + kept + ": could not switch to " + o.describeRuntime() + ": "
           + FallbackRunner.message(e), e);
@@ -317,11 +448,22 @@ public final class ClassifierSession implements AutoCloseable {
     loaded = fresh;
     options = o;
     old.close();
-    log.info("switched to " + o.describeRuntime() + " on " + loaded.runner.describe());
+    log.info("switched to " + describe(o, loaded));
     return status();
   }
 
-  /** Times every step again on the calibration images (the deadline rule's predictions). */
+  /** Runtime options and what runs them: "float32, XNNPACK, 2 threads on XNNPACK". */
+  private static String describe(AnytimeOptions o, Loaded l) {
+    return o.describeRuntime() + (o.autoThreads ? ": " + ThreadChoice.count(l.threads) : "") + " on "
+        + l.runner.describe();
+  }
+
+  /**
+   * Times every step again on the calibration images (the deadline rule's predictions), on the
+   * interpreter in use. Automatic threads keep their choice: comparing again would build another
+   * interpreter per count (the session also recalibrates by itself after a delegate fallback).
+   * New options that need new interpreters (precision, delegate, threads) compare again.
+   */
   public synchronized double[] recalibrate() {
     requireReady();
     return guarded(() -> {

@@ -108,9 +108,16 @@ public final class Manifest {
   /** Slot name -> shape ({@code -1} batch), including {@code "input"}. */
   public final Map<String, int[]> slots;
   public final List<FileEntry> files;
+  /**
+   * {@code latency.thread_margin}: more threads are chosen only when over this fraction faster
+   * ({@link ThreadChoice}); 0 for exports before it.
+   */
+  public final double threadMargin;
 
   private Manifest(JSONObject m) throws JSONException {
     json = m;
+    JSONObject latency = m.optJSONObject("latency");
+    threadMargin = latency == null ? 0 : latency.optDouble("thread_margin", 0);
     numLeaves = m.getInt("num_leaves");
     JSONObject model = m.getJSONObject("model");
     numClasses = model.getInt("num_classes");

@@ -92,6 +92,15 @@ class AssetsSessionTest {
       assertEquals(other, session.status().options.precision);
       assertTrue(read.contains(config.files(other).anytime), read.toString());
     }
+    // Automatic threads on the exported manifest: both counts replay the same recorded times, so
+    // 2 threads are not faster and 1 thread is kept; the margin is the export's (runtime.THREAD_MARGIN).
+    int before = opened.size();
+    ClassifierSession.Status auto = session.setOptions(session.options().withAutoThreads(2));
+    assertEquals(0.05, manifest.threadMargin, 0);
+    assertEquals(1, auto.threads);
+    assertTrue(auto.threadChoice.startsWith("1 thread (auto, all steps: 1 thread "), auto.threadChoice);
+    assertTrue(auto.threadChoice.endsWith("; more threads only when over 5% faster)"), auto.threadChoice);
+    assertEquals(2, opened.size() - before);
     session.close();
   }
 }

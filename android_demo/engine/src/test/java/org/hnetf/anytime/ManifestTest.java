@@ -100,6 +100,22 @@ class ManifestTest {
   }
 
   @Test
+  void threadMarginIsReadAndChecked() throws JSONException {
+    assertEquals(0.0, Fakes.manifest().threadMargin, 0);  // an export from before the field
+    JSONObject m = Fakes.manifestJson();
+    m.put("latency", new JSONObject().put("unit", "ms").put("runs", 20));
+    assertEquals(0.0, Manifest.parse(m.toString()).threadMargin, 0);
+    m.getJSONObject("latency").put("thread_margin", 0.05);
+    assertEquals(0.05, Manifest.parse(m.toString()).threadMargin, 0);
+    m.getJSONObject("latency").put("thread_margin", 1.5);
+    assertLists(problems(m), "latency.thread_margin: ");
+    m.getJSONObject("latency").put("thread_margin", -0.1);
+    assertLists(problems(m), "latency.thread_margin: ");
+    m.getJSONObject("latency").put("thread_margin", "5%");
+    assertLists(problems(m), "latency.thread_margin: expected number, got string");
+  }
+
+  @Test
   void filesAreChecked() throws JSONException {
     JSONObject m = Fakes.manifestJson();
     JSONArray files = m.getJSONArray("files");

@@ -210,6 +210,8 @@ class SessionTest {
     assertEquals(Arrays.asList("cat", "dog"), st.labels);
     assertArrayEquals(STEP_MS[0], st.predictedMs, 1e-12);
     assertEquals("XNNPACK", st.runtime);
+    assertEquals(2, st.threads);                      // a fixed count: no comparison
+    assertEquals("2 threads", st.threadChoice);
     assertEquals(Collections.singletonList("anytime_float32.tflite@XNNPACKx2"), factory.opened);
     assertEquals(3, s.classify(IMAGE, null).steps);
     s.close();
