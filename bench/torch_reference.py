@@ -18,7 +18,8 @@ What it does, in one run:
    groups, branching): grouped 1x1 and 3x3 as ``nn.Conv2d(groups=G)``,
    depthwise as ``groups=channels``, batch norm as ``nn.BatchNorm2d``, the
    per-leaf classifiers as one grouped 1x1 convolution; TF's "SAME" padding
-   of a stride-2 3x3 (0 before, 1 after) as an explicit ``F.pad``.
+   of a stride-2 3x3 (0 before, 1 after) as an explicit ``F.pad``
+   (``build_torch_net``, which ``bench/peers.py`` shares).
 3. Checks: trainable parameter counts equal; with our weights copied in,
    inference-mode logits agree with ours to ``--rtol`` relative to the
    logits' largest magnitude (float32 sums of up to ~600 terms in a different
@@ -45,6 +46,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -53,87 +58,144 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 # ----------------------------------------------------------------- worker (PyTorch only, no TensorFlow)
 
-def _torch_worker(spec_path: str, threads: int) -> None:  # noqa: C901 -- the PyTorch side of the comparison, in its own process: build, check, time
-    """Reads commands as JSON lines on stdin, answers JSON lines on stdout."""
+def build_torch_net(spec: dict, weights: dict, k: int | None = None) -> nn.Module:  # noqa: C901 -- the rebuild: one small module class per kind of tree layer
+    """The tree of ``spec`` (:func:`tree_spec`) in PyTorch with the weights of ``weights`` (numpy arrays by
+    Keras variable path), computing the first ``k`` leaves (all by default), as ``model.prefix(k)`` does.
+
+    Grouped 1x1 and 3x3 convolutions are ``nn.Conv2d(groups=G)``, depthwise ones ``groups=channels``, batch
+    norm ``nn.BatchNorm2d``, the per-leaf dense layers of the head grouped 1x1 convolutions; TF's "SAME"
+    padding of a strided 3x3 where it is not symmetric (0 before, 1 after on an even size) an explicit
+    ``F.pad``. A layer with G groups in an N-leaf tree keeps its first ``ceil(k * G / N)`` groups (the nodes
+    the first ``k`` leaves need). Input ``[batch, C, H, W]``, output the logits ``[batch, k, classes]``.
+    Used by this script's workers and by ``bench/peers.py``; imports PyTorch only when called."""
     import numpy as np
     import torch
     import torch.nn.functional as F  # noqa: N812
     from torch import nn
 
-    torch.set_num_threads(threads)
-    spec = json.load(open(spec_path))
-    weights = dict(np.load(spec["weights"]))
+    leaves = spec["leaves"]
+    k = leaves if k is None else int(k)
+    if not 1 <= k <= leaves:
+        raise ValueError(f"k must be in [1, {leaves}], got {k}")
 
-    def param(path) -> nn.Parameter:
-        return nn.Parameter(torch.from_numpy(np.ascontiguousarray(weights[path])))
+    def live(groups: int) -> int:
+        return -(-k * groups // leaves)
+
+    def tensor(array) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array))
+
+    def param(path, n: int) -> nn.Parameter:
+        return nn.Parameter(tensor(weights[path][:n]))
+
+    def replicate(x, branch: int, groups: int) -> torch.Tensor:
+        """[b, P*c] -> [b, G*c]: child j of the live groups is a copy of parent j // branch (BranchReplicate)."""
+        n = live(groups)
+        parents = live(groups // branch)
+        if branch == 1 or n == parents:
+            return x
+        b, c, h, w = x.shape
+        x = x.reshape(b, parents, 1, c // parents, h, w).expand(
+            b, parents, branch, c // parents, h, w).reshape(b, c * branch, h, w)
+        return x if n == parents * branch else x[:, :n * (c // parents)]
 
     class ConvBN(nn.Module):
         def __init__(self, s) -> None:
             super().__init__()
-            if s["branch"] != 1:  # our presets branch in bottlenecks only (Bottleneck replicates)
-                raise SystemExit(f"error: {s['path']}: a branching TreeConvBN is not rebuilt here")
-            self.act = s["activation"]
+            self.act, self.branch, self.groups = s["activation"], s["branch"], s["groups"]
             kernel = weights[s["path"] + "/conv/" + ("depthwise_kernel" if s["depthwise"] else "kernel")]
-            kh, kw, cin_g, cout = kernel.shape
+            n = live(self.groups)
             if s["depthwise"]:  # [kh, kw, channels, 1]: one filter per channel
-                cout = groups = cin = cin_g
-            else:
-                groups = s["groups"]
-                cin = cin_g * groups
-            self.pad = s["strides"] > 1 and kh > 1  # TF SAME, stride 2, even size: pad 0 before, 1 after
-            self.conv = nn.Conv2d(cin, cout, (kh, kw), s["strides"], 0 if self.pad else kh // 2,
+                kernel = kernel[:, :, :kernel.shape[2] // self.groups * n]
+                cout = groups = cin = kernel.shape[2]
+                k_torch = kernel.transpose(2, 3, 0, 1)
+            else:  # [kh, kw, cin per group, G * cout per group]
+                kernel = kernel[..., :kernel.shape[3] // self.groups * n]
+                groups, cin, cout = n, kernel.shape[2] * n, kernel.shape[3]
+                k_torch = kernel.transpose(3, 2, 0, 1)
+            kh, kw = kernel.shape[:2]
+            stride = s["strides"]
+            pads = []
+            for size, kk in zip(s["in_hw"], (kh, kw), strict=True):  # TF SAME: the odd pixel goes after
+                total = max((-(-size // stride) - 1) * stride + kk - size, 0)
+                pads.append((total // 2, total - total // 2))
+            self.pad = None if all(a == b for a, b in pads) else (pads[1][0], pads[1][1], pads[0][0], pads[0][1])
+            self.conv = nn.Conv2d(cin, cout, (kh, kw), stride, 0 if self.pad else (pads[0][0], pads[1][0]),
                                   groups=groups, bias=False)
-            k = kernel.transpose(2, 3, 0, 1) if s["depthwise"] else kernel.transpose(3, 2, 0, 1)
-            self.conv.weight = nn.Parameter(torch.from_numpy(np.ascontiguousarray(k)))
-            self.bn = nn.BatchNorm2d(cout, eps=1e-5, momentum=0.1)
+            self.conv.weight = nn.Parameter(tensor(k_torch))
+            self.bn = nn.BatchNorm2d(cout, eps=s["epsilon"], momentum=0.1)
             for name, key in (("weight", "gamma"), ("bias", "beta")):
-                setattr(self.bn, name, param(f"{s['path']}/bn/{key}"))
-            self.bn.running_mean.copy_(torch.from_numpy(weights[s["path"] + "/bn/moving_mean"]))
-            self.bn.running_var.copy_(torch.from_numpy(weights[s["path"] + "/bn/moving_variance"]))
+                setattr(self.bn, name, param(f"{s['path']}/bn/{key}", cout))
+            self.bn.running_mean.copy_(tensor(weights[s["path"] + "/bn/moving_mean"][:cout]))
+            self.bn.running_var.copy_(tensor(weights[s["path"] + "/bn/moving_variance"][:cout]))
 
         def forward(self, x) -> torch.Tensor:
+            x = replicate(x, self.branch, self.groups)
             if self.pad:
-                x = F.pad(x, (0, 1, 0, 1))
+                x = F.pad(x, self.pad)
             x = self.bn(self.conv(x))
             return {"relu": F.relu, "relu6": F.relu6}.get(self.act, lambda t: t)(x)
 
-    class Bottleneck(nn.Module):
+    class Residual(nn.Module):
+        """TreeBottleneck (sum, then ReLU) and TreeInvertedResidual (sum where it has one, no activation)."""
+
         def __init__(self, s) -> None:
             super().__init__()
-            self.branch, self.parents = s["branch"], s["parents"]
+            self.branch, self.groups, self.residual, self.final = s["branch"], s["groups"], s["residual"], s["final"]
             self.body = nn.ModuleList([ConvBN(c) for c in s["body"]])
             self.shortcut = ConvBN(s["shortcut"]) if s["shortcut"] else None
 
         def forward(self, x) -> torch.Tensor:
-            if self.branch > 1:  # [b, P*c] -> [b, P*branch*c]: each parent's channels branch times in a row
-                b, c, h, w = x.shape
-                x = x.reshape(b, self.parents, 1, c // self.parents, h, w).expand(
-                    b, self.parents, self.branch, c // self.parents, h, w).reshape(b, c * self.branch, h, w)
+            x = replicate(x, self.branch, self.groups)
             y = x
             for layer in self.body:
                 y = layer(y)
-            return F.relu(y + (self.shortcut(x) if self.shortcut is not None else x))
+            if self.shortcut is not None:
+                y = y + self.shortcut(x)
+            elif self.residual:
+                y = y + x
+            return F.relu(y) if self.final == "relu" else y
 
     class Net(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             layers = []
             for s in spec["layers"]:
-                layers.append(ConvBN(s) if s["kind"] == "convbn" else Bottleneck(s))
+                layers.append(ConvBN(s) if s["kind"] == "convbn" else Residual(s))
             self.layers = nn.Sequential(*layers)
             head = spec["head"]
-            kernel = weights[head + "/classifier/kernel"]
-            self.leaves, self.classes = spec["leaves"], spec["num_classes"]
-            cin = kernel.shape[0]
-            self.classifier = nn.Conv2d(cin * self.leaves, self.leaves * self.classes, 1, groups=self.leaves)
-            self.classifier.weight = nn.Parameter(torch.from_numpy(np.ascontiguousarray(kernel.T[:, :, None, None])))
-            self.classifier.bias = param(head + "/classifier/bias")
+            self.leaves, self.classes = k, spec["num_classes"]
+            dense = ([(head + "/hidden", spec.get("hidden_activation"))] if head + "/hidden/kernel" in weights
+                     else []) + [(head + "/classifier", None)]
+            self.dense, self.acts = nn.ModuleList(), []
+            for path, act in dense:  # TreeDense: kernel [in, groups * units]
+                kernel = weights[path + "/kernel"]
+                units = kernel.shape[1] // leaves
+                conv = nn.Conv2d(kernel.shape[0] * k, units * k, 1, groups=k)
+                conv.weight = nn.Parameter(tensor(kernel.T[:units * k, :, None, None]))
+                conv.bias = param(path + "/bias", units * k)
+                self.dense.append(conv)
+                self.acts.append(act)
 
         def forward(self, x) -> torch.Tensor:
             h = self.layers(x).mean(dim=(2, 3), keepdim=True)
-            return self.classifier(h).reshape(-1, self.leaves, self.classes)
+            for conv, act in zip(self.dense, self.acts, strict=True):
+                h = conv(h)
+                h = {"relu": F.relu, "relu6": F.relu6}.get(act, lambda t: t)(h)
+            return h.reshape(-1, self.leaves, self.classes)
 
-    net = Net()
+    return Net()
+
+
+def _torch_worker(spec_path: str, threads: int) -> None:
+    """Reads commands as JSON lines on stdin, answers JSON lines on stdout."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    torch.set_num_threads(threads)
+    spec = json.load(open(spec_path))
+    weights = dict(np.load(spec["weights"]))
+    net = build_torch_net(spec, weights)
     out = sys.stdout
     opt = torch.optim.SGD(net.parameters(), lr=spec["learning_rate"], momentum=0.9)
     data = np.load(spec["batch"])
@@ -175,17 +237,50 @@ def _torch_worker(spec_path: str, threads: int) -> None:  # noqa: C901 -- the Py
 
 # ----------------------------------------------------------------- main process (TensorFlow)
 
-def _layer_spec(layer, path) -> dict:
+def _layer_spec(layer, path, hw) -> tuple[dict, tuple[int, int]]:
+    """``layer``'s settings for :func:`build_torch_net` and its output resolution (its input: ``hw``)."""
     from hne_tf import layers as L
 
     if isinstance(layer, L.TreeConvBN):
-        return {"kind": "convbn", "path": path, "branch": layer.branch, "groups": layer.groups,
-                "strides": layer.strides[0], "depthwise": layer.depthwise, "activation": layer.activation}
-    if isinstance(layer, L.TreeBottleneck):
-        return {"kind": "bottleneck", "branch": layer.branch, "parents": layer.groups // layer.branch,
-                "body": [_layer_spec(c, f"{path}/{c.name}") for c in layer._body()],  # noqa: SLF001 -- the block's own layer list, read to rebuild it
-                "shortcut": _layer_spec(layer.shortcut, f"{path}/shortcut") if layer.shortcut is not None else None}
-    raise SystemExit(f"error: the PyTorch rebuild knows TreeConvBN and TreeBottleneck, not {type(layer).__name__}")
+        return ({"kind": "convbn", "path": path, "branch": layer.branch, "groups": layer.groups,
+                 "strides": layer.strides[0], "depthwise": layer.depthwise, "activation": layer.activation,
+                 "epsilon": layer.bn.epsilon, "in_hw": list(hw)}, layer.group_cost(hw)[2])
+    if isinstance(layer, (L.TreeBottleneck, L.TreeInvertedResidual)):
+        body, out = [], hw
+        for c in layer._body():  # noqa: SLF001 -- the block's own layer list, read to rebuild it
+            s, out = _layer_spec(c, f"{path}/{c.name}", out)
+            body.append(s)
+        shortcut = _layer_spec(layer.shortcut, f"{path}/shortcut", hw)[0] if layer.shortcut is not None else None
+        return ({"kind": "residual", "branch": layer.branch, "groups": layer.groups, "residual": layer.residual,
+                 "final": "relu" if isinstance(layer, L.TreeBottleneck) else None, "body": body,
+                 "shortcut": shortcut}, out)
+    raise SystemExit(f"error: the PyTorch rebuild knows TreeConvBN, TreeBottleneck and TreeInvertedResidual, "
+                     f"not {type(layer).__name__}")
+
+
+def tree_spec(model) -> dict:
+    """What :func:`build_torch_net` needs besides the weights: every tree layer's settings in order (a
+    ``GroupedBlock`` model: the hne_resnet and hne_mobilenetv2 families), the head, leaves and classes."""
+    from hne_tf import layers as L
+
+    root, hw, layers = model.name, tuple(model.image_shape[:2]), []
+    for block in model.tree_blocks:
+        if not isinstance(block, L.GroupedBlock):
+            raise SystemExit(f"error: the PyTorch rebuild knows GroupedBlock trees, not {type(block).__name__}")
+        for layer in block.tree_layers:
+            s, hw = _layer_spec(layer, f"{root}/{block.name}/{layer.name}", hw)
+            layers.append(s)
+    return {"layers": layers, "head": f"{root}/{model.head.name}", "hidden_activation": model.head.hidden_activation,
+            "leaves": model.num_leaves, "num_classes": model.num_classes}
+
+
+def randomize_bn_statistics(model, rng) -> None:
+    """Random batch-norm moving statistics (a new model has zeros and ones): a logits check then covers them."""
+    for v in model.variables:
+        if v.path.endswith("/moving_mean"):
+            v.assign(rng.normal(0, 0.1, v.shape).astype("float32"))
+        elif v.path.endswith("/moving_variance"):
+            v.assign(rng.uniform(0.5, 1.5, v.shape).astype("float32"))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -246,24 +341,14 @@ def compare(args: argparse.Namespace) -> dict[str, float]:  # noqa: C901 -- one 
     tf.random.set_seed(0)
     model = hne_tf.build_model(args.model, shape, args.num_classes)
     rng = np.random.default_rng(0)
-    for v in model.variables:  # randomized BN statistics: the logits check then covers them
-        if v.path.endswith("/moving_mean"):
-            v.assign(rng.normal(0, 0.1, v.shape).astype("float32"))
-        elif v.path.endswith("/moving_variance"):
-            v.assign(rng.uniform(0.5, 1.5, v.shape).astype("float32"))
-    root = model.name
-    layers = []
-    for block in model.tree_blocks:
-        for layer in block.tree_layers:
-            layers.append(_layer_spec(layer, f"{root}/{block.name}/{layer.name}"))
+    randomize_bn_statistics(model, rng)
     tmp = tempfile.mkdtemp(prefix="torch_ref_")
     np.savez(os.path.join(tmp, "weights.npz"), **{v.path: v.numpy() for v in model.variables})
     x = rng.normal(size=(args.batch_size,) + shape).astype("float32")
     y = rng.integers(0, args.num_classes, args.batch_size).astype("int32")
     np.savez(os.path.join(tmp, "batch.npz"), x=x, y=y)
-    spec = {"weights": os.path.join(tmp, "weights.npz"), "batch": os.path.join(tmp, "batch.npz"), "layers": layers,
-            "head": f"{root}/{model.head.name}", "leaves": model.num_leaves, "num_classes": args.num_classes,
-            "learning_rate": args.learning_rate}
+    spec = {"weights": os.path.join(tmp, "weights.npz"), "batch": os.path.join(tmp, "batch.npz"),
+            "learning_rate": args.learning_rate, **tree_spec(model)}
     with open(os.path.join(tmp, "spec.json"), "w") as f:
         json.dump(spec, f)
 
