@@ -260,3 +260,31 @@ def test_an_untested_litert_version_is_one_clear_line(hne_export, monkeypatch):
     monkeypatch.undo()
     assert litert.installed_version() in litert.TESTED_VERSIONS  # requirements.txt's pin is a tested one
     litert.check_version()
+
+
+def test_a_prefix_file_stores_only_its_slice_of_a_large_kernel():
+    # TFLite's converter leaves a slice of a large constant unfolded: a 168 MB head kernel (16 groups of
+    # 2560 x 1024, hne_mobilenetv2's size) stayed whole in a one-group file, with its FULLY_CONNECTED
+    # outside XNNPACK. Traced under constant_weight_slices, the files hold just their groups' columns.
+    from hne_tf.layers import TreeDense
+
+    layer = TreeDense(1024, groups=16)
+    layer.build((None, 16, 2560))
+    kernel, bias = layer.kernel.numpy(), layer.bias.numpy()
+    rng = np.random.default_rng(0)
+    cases = {  # key: (the graph's body, its input shape, its groups)
+        "prefix_k01": (lambda v: {"logits": layer.single(v, 3)}, (2560,), [3]),
+        "prefix_k02": (lambda v: {"logits": layer(v, group_range=(0, 2))}, (2, 2560), [0, 1]),
+    }
+    for key, (body, shape, groups) in cases.items():
+        cols = slice(groups[0] * 1024, (groups[-1] + 1) * 1024)
+        graph = conv._freeze(body, {"input": shape}, key)
+        buf = conv.Converter({key: graph}).convert([key], "float32")
+        assert len(buf) < 1.01 * kernel[:, cols].nbytes, (key, len(buf))
+        assert rt.partitions(buf)[conv.DEFAULT_SIGNATURE]["fallback"] == [], key
+        feed = rng.normal(size=(1, *shape)).astype(np.float32)
+        got = rt.Runner(rt.load_interpreter(buf, num_threads=1), conv.DEFAULT_SIGNATURE)(input=feed)["logits"]
+        rows = feed.reshape(len(groups), 2560)  # group by group: its input row times its own columns
+        want = np.stack([rows[i] @ kernel[:, g * 1024:(g + 1) * 1024] + bias[g * 1024:(g + 1) * 1024]
+                         for i, g in enumerate(groups)]).reshape(got.shape)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4 * np.abs(want).max())

@@ -45,6 +45,7 @@ from tensorflow.lite.tools import flatbuffer_utils
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from hne_tf.export import precisions
+from hne_tf.layers.common import constant_weight_slices
 from hne_tf.quiet import quiet_native_stderr
 from hne_tf.tree import AnytimeStep, run_anytime_steps
 
@@ -97,7 +98,8 @@ def _freeze(body, inputs: dict[str, tuple], key: str) -> Graph:
     # autograph=False: the model's Python control flow runs on Python values (leaves, nodes, blocks),
     # so AutoGraph has nothing to convert, yet rewriting every Keras call it meets costs about a quarter
     # of the tracing CPU time (same graph: the .tflite files are byte-identical either way).
-    concrete = tf.function(body, input_signature=specs(None), autograph=False).get_concrete_function()
+    with constant_weight_slices():  # a prefix or member graph stores only its slices of the weights
+        concrete = tf.function(body, input_signature=specs(None), autograph=False).get_concrete_function()
     frozen = convert_variables_to_constants_v2(concrete)
     structure = concrete.structured_outputs
 

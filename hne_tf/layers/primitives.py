@@ -12,7 +12,18 @@ import keras
 import tensorflow as tf
 
 import hne_tf.layers as package  # FOLD_ODD_CHANNELS is read from the package, where users set it
-from hne_tf.layers.common import _EMPTY, GroupCost, _activation, _count, _cpu_only, _full, _out_hw, _pair, register
+from hne_tf.layers.common import (
+    _EMPTY,
+    GroupCost,
+    _activation,
+    _count,
+    _cpu_only,
+    _full,
+    _out_hw,
+    _pair,
+    register,
+    weight_slice,
+)
 from hne_tf.layers.kernels import (
     _depthwise_float32_input_grad,
     _fold_factor,
@@ -81,7 +92,7 @@ class GroupedConv2D(keras.layers.Layer):
         kernel = self.kernel
         c = self.out_per_group
         if (start, stop) != (0, self.groups):
-            kernel = kernel[..., start * c: stop * c]
+            kernel = weight_slice(kernel, (..., slice(start * c, stop * c)))
         dtype = x.dtype
         grouped_on_cpu = stop - start > 1 and _cpu_only()
         if grouped_on_cpu and dtype != tf.float32 and not native_grouped_gradient(dtype):
@@ -348,10 +359,15 @@ class TreeDense(keras.layers.Layer):
         start, stop = _full(group_range, self.groups)
         if stop - start == 1:  # a reshape, not x[:, 0]: XNNPACK rejects a shrinking STRIDED_SLICE
             return self.single(tf.reshape(x, (-1, self.in_features)), start)[:, None]
-        kernel = tf.reshape(tf.convert_to_tensor(self.kernel), (self.in_features, self.groups, self.units))
-        bias = tf.reshape(tf.convert_to_tensor(self.bias), (self.groups, self.units))
         if (start, stop) != (0, self.groups):
-            kernel, bias = kernel[:, start:stop], bias[start:stop]
+            # The groups' columns of the [in, groups * units] kernel are contiguous: slice, then reshape.
+            cols = slice(start * self.units, stop * self.units)
+            kernel = tf.reshape(weight_slice(self.kernel, (slice(None), cols)),
+                                (self.in_features, stop - start, self.units))
+            bias = tf.reshape(weight_slice(self.bias, cols), (stop - start, self.units))
+        else:
+            kernel = tf.reshape(tf.convert_to_tensor(self.kernel), (self.in_features, self.groups, self.units))
+            bias = tf.reshape(tf.convert_to_tensor(self.bias), (self.groups, self.units))
         y = tf.einsum("bgi,igo->bgo", x, tf.cast(kernel, x.dtype)) + tf.cast(bias, x.dtype)
         return self._act(y)
 
@@ -362,8 +378,9 @@ class TreeDense(keras.layers.Layer):
         the reshapes, transposes and BATCH_MATMUL of the grouped einsum.
         """
         _full((group, group + 1), self.groups)
-        kernel = tf.convert_to_tensor(self.kernel)[:, group * self.units:(group + 1) * self.units]
-        bias = tf.convert_to_tensor(self.bias)[group * self.units:(group + 1) * self.units]
+        cols = slice(group * self.units, (group + 1) * self.units)
+        kernel = weight_slice(self.kernel, (slice(None), cols))
+        bias = weight_slice(self.bias, cols)
         return self._act(tf.matmul(x, tf.cast(kernel, x.dtype)) + tf.cast(bias, x.dtype))
 
     def group_cost(self, input_hw=None) -> GroupCost:
