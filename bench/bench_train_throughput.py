@@ -62,7 +62,7 @@ from common import env_summary, print_load_average_at_end, set_threads, write_cs
 from peak import cpu_peak  # bench/peak.py
 
 import hne_tf
-from hne_tf import precision
+from hne_tf import osutil, precision
 
 DENSE_PRESET = "hne_resnet"
 DENSE_BRANCHING = (1, 1, 1, 1, 1)
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> list[dict]:  # noqa: C901 -- a benchm
     args = parse_args(argv)
     set_threads(args.intra_op_threads, args.inter_op_threads)
     print(env_summary())
-    threads = args.intra_op_threads or len(os.sched_getaffinity(0))
+    threads = args.intra_op_threads or osutil.host_cpus()
     peak, derivation = cpu_peak(threads, args.clock_ghz, args.fma_units, args.lanes)
     print(derivation)
     print(f"input {args.input_shape}, {args.num_classes} classes, batch {args.batch_size}, "

@@ -1,5 +1,6 @@
 """Operating-system helpers shared by training, export and experiments: atomic file writes, a
-readable OS error, bounded reads of untrusted JSON, and whether a process is alive.
+readable OS error, bounded reads of untrusted JSON, whether a process is alive, and the CPUs this
+process may use.
 
 Plain Python: importing this module does not import TensorFlow (``export``'s publish code and
 ``experiments`` use it without a model).
@@ -12,6 +13,14 @@ import json
 import os
 import re
 from collections.abc import Callable
+
+
+def host_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask; the machine's count where there is none)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def os_reason(error: Exception) -> str:

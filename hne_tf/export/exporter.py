@@ -373,7 +373,7 @@ class _Measure:
     rule: str
     threads: int
     #: 1-thread interpreters that share the test split's pass (rt.split_run); the timing uses ``threads``.
-    workers: int = dataclasses.field(default_factory=rt.host_cpus)
+    workers: int = dataclasses.field(default_factory=osutil.host_cpus)
 
     def single(self, buf: bytes, source, kind: str, index, precision: str,
                name: str) -> tuple[dict, np.ndarray, _Loaded]:

@@ -264,14 +264,6 @@ class Steps:
             invoke(sub)
 
 
-def host_cpus() -> int:
-    """The CPUs this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def split_run(handles: Sequence, run: Callable[[object, np.ndarray], np.ndarray], images: np.ndarray) -> np.ndarray:
     """``run(handle, chunk)`` for each of ``handles`` on its own contiguous chunk of ``images``, all at
     once in threads; the outputs concatenated in image order.
@@ -537,4 +529,4 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
 __all__ = ["DELEGATE", "THREAD_MARGIN", "CompiledSteps", "Runner", "Steps", "accuracy", "compiled_model",
            "faster_count", "planned_steps",
            "thread_plan", "interleaved_ms", "load_interpreter", "median_iqr", "partitions",
-           "run_batched", "run_steps", "host_cpus", "split_run", "signature_models", "static_batch"]
+           "run_batched", "run_steps", "split_run", "signature_models", "static_batch"]
