@@ -8,7 +8,8 @@ import {readFileSync} from 'node:fs';
 import {test} from 'node:test';
 
 import {
-  FRAME_MS, FramePacer, InputError, PREDICT_PERCENTILE, RunningMean, STEP_ONE_PERCENTILE, SlotCache, StepCosts,
+  COST_WINDOW, FRAME_MS, FramePacer, InputError, PREDICT_PERCENTILE, RunningMean, STEP_ONE_PERCENTILE, STEP_ONE_WINDOW,
+  SlotCache, StepCosts,
   StoppingRule, adaptPixels,
   argmax, borderMean, budgetCompliance, budgetGrid, checkImageFile, resizePlan, roundHalfEven, deadlineReplay, defaultBudget, findFile,
   percentile, preprocess, replay, runAnytime, softmax, stepPlan, topK,
@@ -203,7 +204,7 @@ test('runAnytime: costs from the click, yields between steps, one elapsed time',
 });
 
 test('StepCosts: a rolling window per step, percentile predictions, step 1\'s floor', () => {
-  const costs = new StepCosts(2, 4);
+  const costs = new StepCosts(2, 4, 4);
   for (const c of [[1, 10], [2, 20], [3, 30], [4, 40], [5, 50]]) costs.add(c);
   assert.deepEqual(costs.samples, [[2, 3, 4, 5], [20, 30, 40, 50]]); // the oldest run dropped
   close(costs.predicted(50)[0], 3.5);
@@ -215,6 +216,21 @@ test('StepCosts: a rolling window per step, percentile predictions, step 1\'s fl
   const copy = costs.clone();
   copy.add([7, 70]);
   assert.deepEqual(costs.samples[0], [3, 4, 5, 6]);
+  const longer = new StepCosts(2, 2, 3); // step 1 keeps its own, longer window
+  for (const c of [[1, 10], [2, 20], [3, 30], [4, 40]]) longer.add(c);
+  assert.deepEqual(longer.samples, [[2, 3, 4], [30, 40]]);
+  assert.deepEqual(longer.clone().samples, longer.samples);
+});
+
+test('step 1\'s floor: one slow run does not lift it over the long window, but would over 64 costs', () => {
+  const fill = (costs) => {
+    for (let i = 0; i < 300; i++) costs.add([1 + (i % 10) / 100]); // 1.00 .. 1.09 ms
+    costs.add([40]); // one run the machine paused
+    return costs.stepOneMs();
+  };
+  assert.ok(STEP_ONE_WINDOW >= 200 && STEP_ONE_PERCENTILE >= 99);
+  close(fill(new StepCosts(1)), 1.09); // 3 of 256 above the 99th percentile's rank: the floor stays
+  assert.ok(fill(new StepCosts(1, COST_WINDOW, COST_WINDOW)) > 10); // of 64: lifted for the next 64 runs
 });
 
 test('deadlineReplay is the replay of the deadline rule', () => {
