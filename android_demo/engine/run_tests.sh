@@ -57,12 +57,13 @@ echo "JDK: $("$javac_bin" -version 2>&1), runtime $("$java_bin" -version 2>&1 | 
   $(find "$here/src/main/java" -name '*.java' | sort)
 # The manifest contract's schema, a class-path resource (Gradle: the engine's resources).
 cp "$here/../../hne_tf/export/manifest.schema.json" "$build/main/manifest.schema.json"
-"$javac_bin" -encoding UTF-8 -d "$build/test" -cp "$build/main:$json:$junit" \
+# --release 17 for the tests: a newer javac's class files then still load on a Java 17 runtime (JAVA=...).
+"$javac_bin" --release 17 -encoding UTF-8 -d "$build/test" -cp "$build/main:$json:$junit" \
   $(find "$here/src/test/java" -name '*.java' | sort)
 
 set +e
 "$java_bin" "${props[@]}" -Djava.awt.headless=true -jar "$junit" \
-  --class-path "$build/main:$build/test:$json" --scan-class-path \
+  --class-path "$build/main:$build/test:$json" --scan-class-path --fail-if-no-tests \
   --disable-banner --disable-ansi-colors --details=tree --reports-dir "$build/reports" 2>&1 | tee "$build/launcher.log"
 status=${PIPESTATUS[0]}
 set -e
