@@ -191,6 +191,31 @@ def test_parity_tolerance_is_relative_to_the_logits(hne_run):
     assert not result["passed"], result
 
 
+def test_precision_tradeoffs_compare_each_file_with_its_float32_twin():
+    """Sizes and times by hand: each file at its faster thread count, anytime files by all their steps."""
+    from hne_tf.export.exporter import precision_tradeoffs
+
+    def prefix(precision, size, ms_1, ms_2):
+        return {"kind": "prefix", "k": 1, "precision": precision, "bytes": size, "latency_ms": ms_1,
+                "latency_ms_by_threads": {"1": ms_1, "2": ms_2}}
+
+    def anytime(precision, size, ms):
+        return {"kind": "anytime", "precision": precision, "bytes": size, "all_steps_latency_ms": ms}
+
+    files = [prefix("float32", 1000, 1.0, 0.8), anytime("float32", 1200, 2.0),
+             prefix("int8", 250, 1.2, 1.0), anytime("int8", 400, 2.6),       # 1.0 / 0.8 = 1.25, 2.6 / 2.0 = 1.3
+             prefix("float16", 500, 0.9, 0.84), anytime("float16", 600, 1.9),  # 0.84 / 0.8 = 1.05, 0.95
+             prefix("dynamic", 500, 0.5, 0.6), anytime("dynamic", 600, 1.2)]  # 0.5 / 0.8 = 0.625, 0.6
+    lines = precision_tradeoffs(files)
+    assert lines[0] == ("int8 against float32 (2 files): 3.00-4.00x smaller, 1.25-1.30x the time (median 1.27; each "
+                        "file at its faster thread count): slower here: choose it for size or for an accelerator "
+                        "that needs it, not for speed on this CPU")
+    assert lines[1].startswith("float16 against float32 (2 files): 2.00-2.00x smaller, 0.95-1.05x the time "
+                               "(median 1.00;") and lines[1].endswith(": about as fast here")
+    assert "0.60-0.62x the time" in lines[2] and lines[2].endswith(": faster here")
+    assert precision_tradeoffs(files[:2]) == []  # float32 alone: nothing to compare
+
+
 @pytest.fixture(scope="module")
 def prefix2_graphs(hne_model):
     """Prefix k=2 of the tiny HNE, traced once for every precision case (tracing costs seconds;

@@ -672,6 +672,8 @@ def _report(manifest, log) -> None:
         log(f"{row['precision']} {row['kind']}{what}: {reference} {row[reference + '_accuracy'] * 100:.2f}% -> "
             f"{row['accuracy'] * 100:.2f}% (drop {row['drop_points']:.2f} points, "
             f"top-1 agreement {row['top1_agreement'] * 100:.1f}%)")
+    for line in precision_tradeoffs(manifest["files"]):
+        log(line)
     parity = manifest["checks"]["parity"]
     worst = max(parity["results"], key=lambda p: p["max_abs_diff"] / p["bound"], default=None)
     if worst is not None:
@@ -684,4 +686,40 @@ def _report(manifest, log) -> None:
             f"(bound {size['bound']}); weights {size['weight_ratio']:.3f} x: {'ok' if size['passed'] else 'FAILED'}")
 
 
-__all__ = ["ExportConfig", "ExportError", "run_export"]
+#: A precision's median time ratio within this of 1 counts as "about as fast": one export's timing
+#: (50 rounds on a shared machine) moves a file's ratio by about this much.
+SPEED_TOLERANCE = 0.10
+
+
+def precision_tradeoffs(files: Sequence[dict]) -> list[str]:
+    """One line per non-reference precision: its files' size and host latency against the same
+    files in the reference precision (the best thread count of each), as ranges over the files,
+    with what to use it for where it is slower here."""
+    reference = precision_registry.REFERENCE
+
+    def key(e) -> tuple:
+        return e["kind"], e.get("k", e.get("leaf"))
+
+    def best_ms(e) -> float:  # an anytime file: all its steps in sequence
+        field = "all_steps_latency_ms" if e["kind"] == "anytime" else "latency_ms"
+        return min(e.get(field + "_by_threads", {}).values(), default=e[field])
+
+    ref = {key(e): e for e in files if e["precision"] == reference}
+    lines = []
+    for precision in dict.fromkeys(e["precision"] for e in files if e["precision"] != reference):
+        pairs = [(e, ref[key(e)]) for e in files if e["precision"] == precision and key(e) in ref]
+        if not pairs:
+            continue
+        size = [r["bytes"] / e["bytes"] for e, r in pairs]
+        time_ratio = [best_ms(e) / best_ms(r) for e, r in pairs]
+        typical = float(np.median(time_ratio))
+        verdict = ("slower here: choose it for size or for an accelerator that needs it, not for speed on this "
+                   "CPU" if typical > 1 + SPEED_TOLERANCE else "faster here" if typical < 1 - SPEED_TOLERANCE
+                   else "about as fast here")
+        lines.append(f"{precision} against {reference} ({len(pairs)} files): {min(size):.2f}-{max(size):.2f}x "
+                     f"smaller, {min(time_ratio):.2f}-{max(time_ratio):.2f}x the time (median {typical:.2f}; "
+                     f"each file at its faster thread count): {verdict}")
+    return lines
+
+
+__all__ = ["ExportConfig", "ExportError", "precision_tradeoffs", "run_export"]
