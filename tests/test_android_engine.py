@@ -61,7 +61,9 @@ def test_java_engine_replays_the_python_decisions(demo_assets, tmp_path):
                                "HNETF_PREPROCESS_VECTORS": os.path.join(ROOT, "tests", "data",
                                                                         "preprocess_vectors.json"),
                                "HNETF_MANIFEST_VECTORS": os.path.join(ROOT, "tests", "data",
-                                                                      "manifest_vectors.json")})
+                                                                      "manifest_vectors.json"),
+                               "HNETF_THREAD_CHOICE_VECTORS": os.path.join(ROOT, "tests", "data",
+                                                                           "thread_choice_vectors.json")})
     out = proc.stdout + proc.stderr
     summary = re.findall(r"^(\d+) passed, (\d+) failed$", out, re.M)
     assert proc.returncode == 0, out[-6000:]
@@ -73,7 +75,8 @@ def test_java_engine_replays_the_python_decisions(demo_assets, tmp_path):
     for name in ("liveEngineTakesThePythonDecisions", "replayTakesThePythonDecisions",
                  "runningMeanMatchesWithin1e5", "samplePngsPreprocessLikePython",
                  "fillAssetsOutputLoadsChecksCalibratesAndSwitchesPrecision", "preprocessVectorsMatchPython",
-                 "manifestVectorsGiveTheirVerdicts", "exportedManifestMeetsTheContract"):
+                 "manifestVectorsGiveTheirVerdicts", "exportedManifestMeetsTheContract",
+                 "threadChoiceVectorsGiveTheirVerdicts"):
         assert re.search(rf"{name}\(\) ✔", out), f"{name} did not pass:\n{out[-3000:]}"
     # ... on a fixture with every rule kind, exported from the tiny model by the test kit.
     assert {c["rule"] for c in demo_assets["fixture"]["cases"]} == {"leaves", "confidence", "deadline"}

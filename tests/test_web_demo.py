@@ -532,6 +532,19 @@ def test_page_inputs_as_a_user_gives_them(page, demo_assets):
     assert backend["crossOriginIsolated"] and backend["threaded"]
     assert not backend["available"] and backend["webgpuDisabled"] and "not available" in backend["title"]
     assert backend["variant"]["accelerator"] == "wasm"
+    # No ?threads= in the URL: the page timed 1 thread against every core at start and kept the count the
+    # shared rule picks from those times (tests/data/thread_choice_vectors.json), with the manifest's margin.
+    most = max(backend["threadOptions"])
+    choice = backend["threadChoice"]
+    if most > 1:
+        from hne_tf.export import runtime as rt
+
+        margin = demo_assets["manifest"]["latency"]["thread_margin"]
+        assert choice["counts"] == [1, most] and choice["margin"] == margin and min(choice["ms"]) > 0, choice
+        assert choice["chosen"] == rt.faster_count([1, most], choice["ms"], margin) == backend["variant"]["threads"]
+        assert f"threads timed at start: {choice['ms'][0]:.2f} ms a run on 1" in backend["runtime"], backend["runtime"]
+    else:
+        assert choice is None and backend["variant"]["threads"] == 1
     # Camera (Chromium's fake device): a photo is taken, resized and run.
     cam = out["camera"]
     assert cam["open"] and cam["error"] is None, cam

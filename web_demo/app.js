@@ -2,13 +2,15 @@
 //
 // Query parameters: export=<relative folder> (default "export/"), accelerator=wasm|webgpu (default wasm),
 // precision=<name> (default float32), threads=<n> (0: the non-threaded WASM build; default: the threaded
-// build with every core, where the page is cross-origin isolated).
+// build where the page is cross-origin isolated, on 1 thread or every core (at most 8), whichever the
+// start-up calibration measures faster).
 // window.hneDemo holds the state of the last run and a few actions, for drive.mjs (tests and benchmark).
 
 import {Tensor, isWebGPUSupported, loadAndCompile, loadLiteRt, supportsFeature} from '@litertjs/core';
 
 import {
   DARK_BACKGROUND, FramePacer, InputError, PREDICT_PERCENTILE, STEP_ONE_PERCENTILE, SlotCache, StepCosts,
+  fewestNotBeaten,
   StoppingRule, adaptPixels, argmax, budgetGrid, checkImageFile, defaultBudget, findFile, median,
   inputSpecOf, percentile, pixelsToRgba, preprocess, resizePlan, runAnytime, specPixels, stepPlan, toHex, topK,
   validateManifest,
@@ -26,7 +28,8 @@ const sum = (v) => v.reduce((a, b) => a + b, 0);
 const state = {
   manifest: null, plan: null, entry: null, model: null, variant: null, costs: null, predictedMs: null,
   samples: [], image: null, lastRun: null, runs: 0, busy: null, prefixModels: new Map(), fileBytes: new Map(),
-  threaded: false, webgpu: {available: false, why: 'not checked yet'}, plot: null, errors: [], imageErrors: [],
+  threaded: false, threadChoice: null, webgpu: {available: false, why: 'not checked yet'}, plot: null, errors: [],
+  imageErrors: [],
 };
 const demo = {state, ready: null, error: null};
 window.hneDemo = demo;
@@ -799,8 +802,35 @@ async function loadVariant(v) {
   state.prefixModels.clear();
   showNote(note);
   syncVariantControls();
-  setText('runtime', `LiteRT.js on ${variantText()} · ${entry.file} · ${state.plan.numSteps} leaves`);
+  setText('runtime', runtimeText());
   showFacts('size and sha256 checked');
+}
+
+/**
+ * The page's thread count when the URL sets none: the start-up calibration's median run (the sum of each
+ * step's median cost) on 1 thread, then on `n`; `n` is kept only when over the manifest's
+ * latency.thread_margin faster (fewestNotBeaten: the rule of the export's plans and of the Android
+ * engine). On a 2-core machine the 16 small steps ran faster on 1 thread (web_demo/README.md).
+ */
+async function chooseThreads(n) {
+  const runMs = () => sum(state.costs.typical());
+  const ms = [runMs()];
+  await loadVariant({...state.variant, threads: n});
+  ms.push(runMs());
+  const margin = state.manifest.latency?.thread_margin ?? 0;
+  const chosen = fewestNotBeaten([1, n], ms, margin);
+  state.threadChoice = {counts: [1, n], ms, margin, chosen};
+  if (chosen !== n) await loadVariant({...state.variant, threads: chosen});
+  setText('runtime', runtimeText());
+}
+
+/** The runtime line: backend, file, leaves, and how the thread count was chosen while it is the one in use. */
+function runtimeText() {
+  const c = state.threadChoice;
+  const timed = c && state.variant.accelerator === 'wasm' && state.variant.threads === c.chosen ?
+    ` · threads timed at start: ${c.ms[0].toFixed(2)} ms a run on 1, ${c.ms[1].toFixed(2)} ms on ${c.counts[1]}; ` +
+    `${c.chosen} kept` + (c.margin ? ` (more only when over ${Math.round(c.margin * 100)}% faster)` : '') : '';
+  return `LiteRT.js on ${variantText()} · ${state.entry.file} · ${state.plan.numSteps} leaves${timed}`;
 }
 
 function showNote(text) {
@@ -1044,9 +1074,9 @@ async function benchmark({passes = 10, maxImages = Infinity, budgets = 8, budget
     const budget = tally.map((b) => ({budgetMs: b.budgetMs, runs: b.runs, within: b.within, rate: b.within / b.runs,
       meanSteps: b.steps / b.runs, raised: b.raised, overMs: b.over}));
 
-    const result = {variant: {...state.variant}, threaded: state.threaded, crossOriginIsolated,
-      hardwareConcurrency: navigator.hardwareConcurrency, images: images.length, passes, steps, progressive,
-      prefixes, yieldCost, budget, minBudgetRate: Math.min(...budget.map((b) => b.rate)), records,
+    const result = {variant: {...state.variant}, threaded: state.threaded, threadChoice: state.threadChoice,
+      crossOriginIsolated, hardwareConcurrency: navigator.hardwareConcurrency, images: images.length, passes, steps,
+      progressive, prefixes, yieldCost, budget, minBudgetRate: Math.min(...budget.map((b) => b.rate)), records,
       stepOneMs: stepOne, predictPercentile: PREDICT_PERCENTILE};
     showBenchmark(result);
     drawPlot();
@@ -1235,6 +1265,8 @@ async function start() {
   await loadSamples();
   const cores = navigator.hardwareConcurrency || 1;
   const threads = Math.max(1, Math.min(Number(params.get('threads')) || cores, cores, 8));
+  // Without ?threads=, the page times 1 thread against `threads` and keeps the faster (chooseThreads).
+  const timeThreads = params.get('threads') === null && state.threaded && threads > 1;
   let accelerator = params.get('accelerator') === 'webgpu' ? 'webgpu' : 'wasm';
   let gpuNote = null;
   if (accelerator === 'webgpu' && !webgpu.available) {
@@ -1242,7 +1274,8 @@ async function start() {
     accelerator = 'wasm';
   }
   try {
-    await loadVariant({precision, accelerator, threads});
+    await loadVariant({precision, accelerator, threads: timeThreads && accelerator === 'wasm' ? 1 : threads});
+    if (timeThreads && state.variant.accelerator === 'wasm') await chooseThreads(threads);
   } catch (e) {
     showFacts(e instanceof InputError && /sha256|bytes/.test(e.message) ? 'FAILED its check (see above)' :
       'not loaded (see above)');

@@ -145,10 +145,16 @@ def main(argv=None) -> int:
 
     n = len(b["steps"])
     v = b["variant"]
-    threads = f"{v['threads']} threads" if b["threaded"] and v["accelerator"] == "wasm" else "non-threaded"
+    wasm_threads = b["threaded"] and v["accelerator"] == "wasm"
+    threads = f"{v['threads']} thread{'s' if v['threads'] != 1 else ''}" if wasm_threads else "non-threaded"
     print(f"{manifest['model']['preset']}: {b['images']} images x {b['passes']} passes; page: {v['accelerator']} "
           f"({threads}), {v['precision']}; host: ai_edge_litert, 1 thread; {os.cpu_count()} CPUs, load "
           f"{os.getloadavg()[0]:.1f}")
+    choice = b.get("threadChoice")
+    if choice:
+        print(f"threads chosen by the page at start: a run took {choice['ms'][0]:.2f} ms on 1 thread and "
+              f"{choice['ms'][1]:.2f} ms on {choice['counts'][1]}; it kept {choice['chosen']} (more only when over "
+              f"{choice['margin'] * 100:.0f}% faster)")
     print(f"{'step':>4} {'leaf ms':>16} {'cost ms':>16}")
     for i, s in enumerate(b["steps"]):
         print(f"{i + 1:>4} {s['leaf']['median']:>9.3f} ±{s['leaf']['iqr'] / 2:<6.3f} "

@@ -395,7 +395,9 @@ async function inputsMode(browser, cmd, log) {
     const gpu = document.querySelector('input[name=backend][value=webgpu]');
     return {webgpuDisabled: gpu.disabled, title: document.getElementById('webgpu-label').title,
       available: window.hneDemo.state.webgpu.available, threaded: window.hneDemo.state.threaded,
-      variant: window.hneDemo.state.variant, crossOriginIsolated};
+      variant: window.hneDemo.state.variant, crossOriginIsolated, threadChoice: window.hneDemo.state.threadChoice,
+      runtime: document.getElementById('runtime').textContent,
+      threadOptions: [...document.getElementById('threads').options].map((o) => Number(o.value))};
   });
   if (out.backend.available) {
     await page.click('input[name=backend][value=webgpu]');

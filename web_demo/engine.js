@@ -637,6 +637,26 @@ export function deadlineReplay(costMs, budgetMs, predictedMs) {
   return {steps: done, elapsedMs: elapsed};
 }
 
+/**
+ * Of thread `counts` (ascending) with their times `ms`, the fewest that no larger count beats by more than
+ * `margin` (the manifest's latency.thread_margin): a larger count replaces the best so far only when its
+ * time is below the best's times (1 - margin). The rule of hne_tf.export.runtime.faster_count and of the
+ * Android engine's ThreadChoice.fewestNotBeaten (tests/data/thread_choice_vectors.json holds the cases
+ * all three check).
+ */
+export function fewestNotBeaten(counts, ms, margin) {
+  if (!(margin >= 0 && margin <= 1)) throw new RangeError(`a thread margin must be in [0, 1], got ${margin}`);
+  if (!counts.length || counts.length !== ms.length) {
+    throw new RangeError(`need one time per thread count, got ${counts.length} counts and ${ms.length} times`);
+  }
+  let best = 0;
+  for (let i = 1; i < counts.length; i++) {
+    if (counts[i] <= counts[i - 1]) throw new RangeError(`thread counts must ascend, got ${counts.join(', ')}`);
+    if (ms[i] < ms[best] * (1 - margin)) best = i;
+  }
+  return counts[best];
+}
+
 /** `count` budgets spaced evenly on a log scale from `lowMs` to `highMs`. */
 export function budgetGrid(lowMs, highMs, count) {
   if (count === 1 || highMs <= lowMs) return [lowMs];

@@ -372,12 +372,19 @@ class CompiledSteps:
 THREAD_MARGIN = 0.05
 
 
-def faster_count(counts: Sequence[int], medians: Sequence[float]) -> int:
+def faster_count(counts: Sequence[int], medians: Sequence[float], margin: float = THREAD_MARGIN) -> int:
     """Of thread ``counts`` (ascending) with their ``medians``, the fewest that no larger count beats by
-    more than :data:`THREAD_MARGIN`: the rule of the export's stored plans and of :func:`thread_plan`."""
+    more than ``margin``: the rule of the export's stored plans and of :func:`thread_plan`, and of the
+    page's and the Android engine's own choice (``tests/data/thread_choice_vectors.json``)."""
+    if not 0 <= margin <= 1:
+        raise ValueError(f"a thread margin must be in [0, 1], got {margin}")
+    if not counts or len(counts) != len(medians):
+        raise ValueError(f"need one time per thread count, got {len(counts)} counts and {len(medians)} times")
     best = 0
     for i in range(1, len(counts)):
-        if medians[i] < medians[best] * (1 - THREAD_MARGIN):
+        if counts[i] <= counts[i - 1]:
+            raise ValueError(f"thread counts must ascend, got {list(counts)}")
+        if medians[i] < medians[best] * (1 - margin):
             best = i
     return counts[best]
 

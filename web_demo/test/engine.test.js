@@ -11,7 +11,7 @@ import {
   COST_WINDOW, FRAME_MS, FramePacer, InputError, PREDICT_PERCENTILE, RunningMean, STEP_ONE_PERCENTILE, STEP_ONE_WINDOW,
   SlotCache, StepCosts,
   StoppingRule, adaptPixels,
-  argmax, borderMean, budgetCompliance, budgetGrid, checkImageFile, resizePlan, roundHalfEven, deadlineReplay, defaultBudget, findFile,
+  argmax, borderMean, budgetCompliance, budgetGrid, checkImageFile, fewestNotBeaten, resizePlan, roundHalfEven, deadlineReplay, defaultBudget, findFile,
   percentile, preprocess, replay, runAnytime, softmax, stepPlan, topK,
 } from '../engine.js';
 import * as engine from '../engine.js';
@@ -461,3 +461,13 @@ test('replays the Python engine\'s decision fixture', {skip: fixturePath ? false
     console.log(`fixture: ${fx.num_images} images x ${fx.num_steps} steps, ${fx.cases.length} rules, ` +
       `identical decisions, running mean max diff ${maxDiff.toExponential(2)}`);
   });
+
+const threadChoice = JSON.parse(readFileSync(new URL('../../tests/data/thread_choice_vectors.json', import.meta.url)));
+
+test('thread choice: every case of tests/data/thread_choice_vectors.json, as Python and Java decide it', () => {
+  assert.equal(threadChoice.format, 'hne-tf-thread-choice-vectors');
+  for (const c of threadChoice.cases) {
+    if (c.error) assert.throws(() => fewestNotBeaten(c.counts, c.ms, c.margin), RangeError, c.name);
+    else assert.equal(fewestNotBeaten(c.counts, c.ms, c.margin), c.chosen, c.name);
+  }
+});
