@@ -542,7 +542,8 @@ def test_page_inputs_as_a_user_gives_them(page, demo_assets):
         margin = demo_assets["manifest"]["latency"]["thread_margin"]
         assert choice["counts"] == [1, most] and choice["margin"] == margin and min(choice["ms"]) > 0, choice
         assert choice["chosen"] == rt.faster_count([1, most], choice["ms"], margin) == backend["variant"]["threads"]
-        assert f"threads timed at start: {choice['ms'][0]:.2f} ms a run on 1" in backend["runtime"], backend["runtime"]
+        assert f"timed at start: {choice['ms'][0]:.2f} ms a run on 1 thread, {choice['ms'][1]:.2f} on {most}" in \
+            backend["runtime"], backend["runtime"]
     else:
         assert choice is None and backend["variant"]["threads"] == 1
     # Camera (Chromium's fake device): a photo is taken, resized and run.
