@@ -20,14 +20,6 @@ class PreprocessVectorsTest {
     return Fakes.sharedTestData("preprocess_vectors.json", "HNETF_PREPROCESS_VECTORS");
   }
 
-  private static double[] doubles(JSONArray a) throws Exception {
-    double[] out = new double[a.length()];
-    for (int i = 0; i < out.length; i++) {
-      out[i] = a.getDouble(i);
-    }
-    return out;
-  }
-
   @Test
   void preprocessVectorsMatchPython() throws Exception {
     JSONObject vectors = new JSONObject(new String(Files.readAllBytes(vectorsPath()), "UTF-8"));
@@ -44,10 +36,10 @@ class PreprocessVectorsTest {
       int w = shape.getInt(2);
       int ch = shape.getInt(3);
       JSONObject norm = input.getJSONObject("normalization");
-      InputSpec spec = new InputSpec("input", h, w, ch, doubles(norm.getJSONArray("mean")),
-          doubles(norm.getJSONArray("std")));
+      InputSpec spec = new InputSpec("input", h, w, ch, Fakes.doubles(norm.getJSONArray("mean")),
+          Fakes.doubles(norm.getJSONArray("std")));
       JSONArray pixels = c.getJSONArray("pixels");
-      double[] want = doubles(c.getJSONArray("expected"));
+      double[] want = Fakes.doubles(c.getJSONArray("expected"));
       float[] raw = new float[pixels.length()];
       for (int i = 0; i < raw.length; i++) {
         raw[i] = pixels.getInt(i);
@@ -84,7 +76,7 @@ class PreprocessVectorsTest {
       JSONObject norm = specJson.getJSONObject("normalization");
       JSONObject resize = specJson.getJSONObject("resize");
       InputSpec spec = new InputSpec("input", size.getInt(0), size.getInt(1), specJson.getInt("channels"),
-          doubles(norm.getJSONArray("mean")), doubles(norm.getJSONArray("std")), resize.getString("rule"),
+          Fakes.doubles(norm.getJSONArray("mean")), Fakes.doubles(norm.getJSONArray("std")), resize.getString("rule"),
           resize.getDouble("crop_fraction"));
       int w = c.getInt("width");
       int h = c.getInt("height");

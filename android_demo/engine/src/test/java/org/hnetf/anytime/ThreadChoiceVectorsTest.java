@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import org.json.JSONArray;
-import org.json.JSONException;
 import org.json.JSONObject;
 import org.junit.jupiter.api.Test;
 
@@ -16,22 +15,6 @@ import org.junit.jupiter.api.Test;
  * {@code HNETF_THREAD_CHOICE_VECTORS}, else in the repository above the working directory.
  */
 class ThreadChoiceVectorsTest {
-  private static int[] ints(JSONArray a) throws JSONException {
-    int[] out = new int[a.length()];
-    for (int i = 0; i < out.length; i++) {
-      out[i] = a.getInt(i);
-    }
-    return out;
-  }
-
-  private static double[] doubles(JSONArray a) throws JSONException {
-    double[] out = new double[a.length()];
-    for (int i = 0; i < out.length; i++) {
-      out[i] = a.getDouble(i);
-    }
-    return out;
-  }
-
   @Test
   void threadChoiceVectorsGiveTheirVerdicts() throws Exception {
     JSONObject vectors = new JSONObject(new String(Files.readAllBytes(
@@ -41,8 +24,8 @@ class ThreadChoiceVectorsTest {
     assertTrue(cases.length() >= 10);
     for (int i = 0; i < cases.length(); i++) {
       JSONObject c = cases.getJSONObject(i);
-      int[] counts = ints(c.getJSONArray("counts"));
-      double[] ms = doubles(c.getJSONArray("ms"));
+      int[] counts = Fakes.ints(c.getJSONArray("counts"));
+      double[] ms = Fakes.doubles(c.getJSONArray("ms"));
       double margin = c.getDouble("margin");
       if (c.optBoolean("error", false)) {
         assertThrows(IllegalArgumentException.class, () -> ThreadChoice.fewestNotBeaten(counts, ms, margin),
