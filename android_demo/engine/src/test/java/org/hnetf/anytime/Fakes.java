@@ -225,23 +225,6 @@ final class Fakes {
 
   /** A file of the repository's {@code tests/data/} shared with the Python and JS tests: the path in
    * environment variable {@code env}, else the first {@code tests/data/<name>} above the working directory. */
-  /** The numbers of a JSON array (the shared test vectors). */
-  static double[] doubles(JSONArray a) throws JSONException {
-    double[] out = new double[a.length()];
-    for (int i = 0; i < out.length; i++) {
-      out[i] = a.getDouble(i);
-    }
-    return out;
-  }
-
-  static int[] ints(JSONArray a) throws JSONException {
-    int[] out = new int[a.length()];
-    for (int i = 0; i < out.length; i++) {
-      out[i] = a.getInt(i);
-    }
-    return out;
-  }
-
   static Path sharedTestData(String name, String env) {
     String given = System.getenv(env);
     if (given != null && !given.isEmpty()) {

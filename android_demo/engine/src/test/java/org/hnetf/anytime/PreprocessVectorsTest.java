@@ -36,10 +36,10 @@ class PreprocessVectorsTest {
       int w = shape.getInt(2);
       int ch = shape.getInt(3);
       JSONObject norm = input.getJSONObject("normalization");
-      InputSpec spec = new InputSpec("input", h, w, ch, Fakes.doubles(norm.getJSONArray("mean")),
-          Fakes.doubles(norm.getJSONArray("std")));
+      InputSpec spec = new InputSpec("input", h, w, ch, Manifest.doubles(norm.getJSONArray("mean")),
+          Manifest.doubles(norm.getJSONArray("std")));
       JSONArray pixels = c.getJSONArray("pixels");
-      double[] want = Fakes.doubles(c.getJSONArray("expected"));
+      double[] want = Manifest.doubles(c.getJSONArray("expected"));
       float[] raw = new float[pixels.length()];
       for (int i = 0; i < raw.length; i++) {
         raw[i] = pixels.getInt(i);
@@ -76,7 +76,7 @@ class PreprocessVectorsTest {
       JSONObject norm = specJson.getJSONObject("normalization");
       JSONObject resize = specJson.getJSONObject("resize");
       InputSpec spec = new InputSpec("input", size.getInt(0), size.getInt(1), specJson.getInt("channels"),
-          Fakes.doubles(norm.getJSONArray("mean")), Fakes.doubles(norm.getJSONArray("std")), resize.getString("rule"),
+          Manifest.doubles(norm.getJSONArray("mean")), Manifest.doubles(norm.getJSONArray("std")), resize.getString("rule"),
           resize.getDouble("crop_fraction"));
       int w = c.getInt("width");
       int h = c.getInt("height");

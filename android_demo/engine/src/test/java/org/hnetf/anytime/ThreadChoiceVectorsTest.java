@@ -24,8 +24,8 @@ class ThreadChoiceVectorsTest {
     assertTrue(cases.length() >= 10);
     for (int i = 0; i < cases.length(); i++) {
       JSONObject c = cases.getJSONObject(i);
-      int[] counts = Fakes.ints(c.getJSONArray("counts"));
-      double[] ms = Fakes.doubles(c.getJSONArray("ms"));
+      int[] counts = Manifest.ints(c.getJSONArray("counts"));
+      double[] ms = Manifest.doubles(c.getJSONArray("ms"));
       double margin = c.getDouble("margin");
       if (c.optBoolean("error", false)) {
         assertThrows(IllegalArgumentException.class, () -> ThreadChoice.fewestNotBeaten(counts, ms, margin),
