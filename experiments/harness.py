@@ -323,12 +323,17 @@ def sweep(studies: Sequence[Study], seeds: Sequence[int], runs_dir: str, log: Ca
 
 
 def _minutes(study: Study, arm: Arm, seeds: Sequence[int], runs_dir: str) -> float:
-    """Expected minutes of one run of ``arm``: the mean of its finished seeds' wall time, else the study's guess."""
-    times = []
-    for seed in seeds:
-        record = read_json(os.path.join(run_dir(runs_dir, arm, seed), "run.json"), "run.json") or {}
-        if record.get("exit_code") == 0 and isinstance(record.get("seconds"), (int, float)):
-            times.append(record["seconds"] / 60)
+    """Expected minutes of one run of ``arm``: the mean wall time of its finished seeds, else of the study's
+    other finished runs (same network and schedule, measured on this machine), else the study's guess."""
+    def finished(a: Arm) -> list[float]:
+        times = []
+        for seed in seeds:
+            record = read_json(os.path.join(run_dir(runs_dir, a, seed), "run.json"), "run.json") or {}
+            if record.get("exit_code") == 0 and isinstance(record.get("seconds"), (int, float)):
+                times.append(record["seconds"] / 60)
+        return times
+
+    times = finished(arm) or [t for other in study.arms for t in finished(other)]
     return sum(times) / len(times) if times else study.minutes_per_run
 
 

@@ -183,6 +183,20 @@ def test_max_runs_stops_early(repo, tmp_path):
     assert harness.collect(study, [0, 1, 2], str(tmp_path / "runs")).finished == 1
 
 
+def test_status_estimates_an_arm_from_its_runs_then_its_studys_then_the_guess(tmp_path):
+    study = Study("s", "", "", [Arm("a", "", {}), Arm("b", "", {}), Arm("c", "", {})], {}, 30, prefix_table)
+    runs = tmp_path / "runs"
+    for name, seconds, code in [("a_s0", 3600, 0), ("a_s1", 5400, 0), ("b_s0", 600, 1)]:
+        (runs / name).mkdir(parents=True)
+        (runs / name / "run.json").write_text(json.dumps({"exit_code": code, "seconds": seconds}))
+    arms = {a.name: a for a in study.arms}
+    assert harness._minutes(study, arms["a"], [0, 1, 2], str(runs)) == 75  # (60 + 90) / 2
+    assert harness._minutes(study, arms["b"], [0, 1, 2], str(runs)) == 75  # its one run failed: the study's
+    assert harness._minutes(study, arms["c"], [0, 1, 2], str(runs)) == 75
+    empty = tmp_path / "none"
+    assert harness._minutes(study, arms["c"], [0], str(empty)) == 30  # nothing finished: the guess
+
+
 def test_sweep_order_is_phase_then_seed_and_shared_runs_appear_once():
     one = Study("s1", "", "", [Arm("a", "", {}), Arm("b", "", {})], {}, 1, prefix_table, phase=1)
     two = Study("s2", "", "", [Arm("b", "", {}), Arm("c", "", {})], {}, 1, prefix_table, phase=2)
