@@ -323,8 +323,9 @@ def sweep(studies: Sequence[Study], seeds: Sequence[int], runs_dir: str, log: Ca
 
 
 def _minutes(study: Study, arm: Arm, seeds: Sequence[int], runs_dir: str) -> float:
-    """Expected minutes of one run of ``arm``: the mean wall time of its finished seeds, else of the study's
-    other finished runs (same network and schedule, measured on this machine), else the study's guess."""
+    """Expected minutes of one run of ``arm``: the mean wall time of its finished seeds, else of the finished
+    runs of the study's arms that train the same network (``model`` and ``model_options``; the objectives
+    differ little in cost), else the study's guess."""
     def finished(a: Arm) -> list[float]:
         times = []
         for seed in seeds:
@@ -333,7 +334,11 @@ def _minutes(study: Study, arm: Arm, seeds: Sequence[int], runs_dir: str) -> flo
                 times.append(record["seconds"] / 60)
         return times
 
-    times = finished(arm) or [t for other in study.arms for t in finished(other)]
+    def network(a: Arm) -> str:
+        flags = {**study.common, **a.flags}
+        return json.dumps([flags.get("model"), flags.get("model_options")], sort_keys=True)
+
+    times = finished(arm) or [t for other in study.arms if network(other) == network(arm) for t in finished(other)]
     return sum(times) / len(times) if times else study.minutes_per_run
 
 

@@ -184,7 +184,8 @@ def test_max_runs_stops_early(repo, tmp_path):
 
 
 def test_status_estimates_an_arm_from_its_runs_then_its_studys_then_the_guess(tmp_path):
-    study = Study("s", "", "", [Arm("a", "", {}), Arm("b", "", {}), Arm("c", "", {})], {}, 30, prefix_table)
+    single = Arm("d", "", {"model_options": {"branching": [1, 1]}})  # another network: not estimated from a, b, c
+    study = Study("s", "", "", [Arm("a", "", {}), Arm("b", "", {}), Arm("c", "", {}), single], {}, 30, prefix_table)
     runs = tmp_path / "runs"
     for name, seconds, code in [("a_s0", 3600, 0), ("a_s1", 5400, 0), ("b_s0", 600, 1)]:
         (runs / name).mkdir(parents=True)
@@ -193,6 +194,7 @@ def test_status_estimates_an_arm_from_its_runs_then_its_studys_then_the_guess(tm
     assert harness._minutes(study, arms["a"], [0, 1, 2], str(runs)) == 75  # (60 + 90) / 2
     assert harness._minutes(study, arms["b"], [0, 1, 2], str(runs)) == 75  # its one run failed: the study's
     assert harness._minutes(study, arms["c"], [0, 1, 2], str(runs)) == 75
+    assert harness._minutes(study, single, [0, 1, 2], str(runs)) == 30
     empty = tmp_path / "none"
     assert harness._minutes(study, arms["c"], [0], str(empty)) == 30  # nothing finished: the guess
 
