@@ -579,7 +579,8 @@ export class StepCosts {
       const sorted = this.sorted[s];
       w.push(c);
       sorted.splice(lowerBound(sorted, c), 0, c);
-      if (w.length > (s === 0 ? this.stepOneWindow : this.windowSize)) sorted.splice(lowerBound(sorted, w.shift()), 1);
+      const limit = s === 0 ? this.stepOneWindow : this.windowSize;
+      if (w.length > limit) sorted.splice(lowerBound(sorted, w.shift()), 1);
     });
     return this;
   }

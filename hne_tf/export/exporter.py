@@ -528,6 +528,11 @@ def parity_result(name: str, signature: str, got: np.ndarray, want: np.ndarray, 
             "bound": bound, "passed": bool(diff <= bound)}
 
 
+def _graph_key(e: dict) -> tuple:
+    """Which graph a file holds, whatever its precision: kind and k (prefix) or leaf (member)."""
+    return e["kind"], e.get("k", e.get("leaf", -1))
+
+
 def _accuracy_drops(entries) -> dict:
     """Each non-reference file's accuracy against the same graph in the reference precision.
 
@@ -536,7 +541,7 @@ def _accuracy_drops(entries) -> dict:
     (the int8 rows without that field).
     """
     reference = precision_registry.REFERENCE
-    by = {(e["kind"], e.get("k", e.get("leaf", -1)), e["precision"]): e for e in entries if e["kind"] != "anytime"}
+    by = {(*_graph_key(e), e["precision"]): e for e in entries if e["kind"] != "anytime"}
     rows = []
     order = list(precision_registry.REGISTRY)
     for (kind, index, precision), e in sorted(by.items(), key=lambda kv: (order.index(kv[0][2]), kv[0][0],
@@ -697,17 +702,14 @@ def precision_tradeoffs(files: Sequence[dict]) -> list[str]:
     with what to use it for where it is slower here."""
     reference = precision_registry.REFERENCE
 
-    def key(e) -> tuple:
-        return e["kind"], e.get("k", e.get("leaf"))
-
     def best_ms(e) -> float:  # an anytime file: all its steps in sequence
         field = "all_steps_latency_ms" if e["kind"] == "anytime" else "latency_ms"
         return min(e.get(field + "_by_threads", {}).values(), default=e[field])
 
-    ref = {key(e): e for e in files if e["precision"] == reference}
+    ref = {_graph_key(e): e for e in files if e["precision"] == reference}
     lines = []
     for precision in dict.fromkeys(e["precision"] for e in files if e["precision"] != reference):
-        pairs = [(e, ref[key(e)]) for e in files if e["precision"] == precision and key(e) in ref]
+        pairs = [(e, ref[_graph_key(e)]) for e in files if e["precision"] == precision and _graph_key(e) in ref]
         if not pairs:
             continue
         size = [r["bytes"] / e["bytes"] for e, r in pairs]
