@@ -535,12 +535,68 @@ def test_cli_bad_input_exits_nonzero(hne_run, tmp_path):
     out = tmp_path / "out"
     # One process per case costs seconds; the other cases are checked in-process above.
     for flag, message in [("--prefixes=one", "comma list of integers"),
-                          ("--precisions=float32,int4", "unknown precision")]:
+                          ("--precisions=float32,int4", "unknown precision"),
+                          ("--batch_sizes=1,64", "--batch_sizes must be at least 2")]:
         r = subprocess.run([sys.executable, "-m", "hne_tf.export", f"--model_dir={hne_run}", f"--out_dir={out}", flag],
                            cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert r.returncode != 0 and message in r.stderr, (flag, r.stderr[-1500:])
         assert "cuInit" not in r.stderr and "InitializeLog" not in r.stderr, r.stderr[-1500:]
         assert not out.exists()
+
+
+def test_batched_files_match_the_batch_1_file_and_are_timed_per_image(hne_run, hne_model, tmp_path):
+    """--batch_sizes: the full ensemble at a static batch, in every precision, beside the batch-1 files."""
+    n = hne_model.num_leaves
+    lines = []
+    manifest = _export(hne_run, tmp_path / "out", log=lines.append, prefixes=[n], precisions=("float32", "int8"),
+                       anytime=False, batch_sizes=[4], eval_examples=30, latency_runs=3)
+    batched = {f["precision"]: f for f in manifest["files"] if f["kind"] == "batched"}
+    assert sorted(batched) == ["float32", "int8"]
+    x, y = _images(30)  # 30 = 7 batches of 4 and a short one, padded by the Runner
+    for precision, entry in batched.items():
+        assert entry["file"] == f"batched_k{n:02d}_b4_{precision}.tflite" and entry["batch"] == 4 and entry["k"] == n
+        single = next(f for f in manifest["files"] if f["kind"] == "prefix" and f["precision"] == precision)
+        assert entry["macs"] == single["macs"]
+        path = str(tmp_path / "out" / entry["file"])
+        interpreter = rt.load_interpreter(path, num_threads=1)
+        (detail,) = interpreter.get_signature_runner(conv.DEFAULT_SIGNATURE).get_input_details().values()
+        assert list(detail["shape"]) == [4, *hne_model.image_shape]
+        got = rt.Runner(interpreter, conv.DEFAULT_SIGNATURE)(input=x)["logits"]
+        want = rt.Runner(rt.load_interpreter(str(tmp_path / "out" / single["file"]), num_threads=1),
+                         conv.DEFAULT_SIGNATURE)(input=x)["logits"]
+        assert got.shape == want.shape == (30, n, hne_model.num_classes)
+        scale = max(1.0, float(np.abs(want).max()))
+        # float32: the same graph, batched; int8: the same quantized graph (calibrated on the same images).
+        assert np.abs(got - want).max() <= (1e-5 if precision == "float32" else 0.05) * scale, precision
+        assert entry["accuracy"] == pytest.approx(single["accuracy"], abs=1 / 30 + 1e-9)
+        best = min(entry["latency_ms_by_threads"].values())
+        assert entry["latency_ms_per_image"] == pytest.approx(best / 4, abs=1e-4)
+    keras = hne_model.prefix(n)(x, training=False).numpy()
+    runner = rt.Runner(rt.load_interpreter(str(tmp_path / "out" / batched["float32"]["file"])), conv.DEFAULT_SIGNATURE)
+    assert np.abs(runner(input=x)["logits"] - keras).max() <= 1e-5 * max(1, np.abs(keras).max())
+    parity = {p["file"]: p for p in manifest["checks"]["parity"]["results"]}
+    assert parity[batched["float32"]["file"]]["passed"]
+    assert not any(r["kind"] == "batched" for r in manifest["checks"]["accuracy_drops"])
+    per_image = [line for line in lines if line.startswith("batched_k")]
+    assert len(per_image) == 2 and "ms per image at batch 4 against" in per_image[0], lines
+
+
+def test_batch_tradeoffs_by_hand():
+    from hne_tf.export.exporter import batch_tradeoffs
+
+    files = [{"kind": "prefix", "k": 4, "precision": "float32", "file": "p.tflite", "latency_ms": 1.0,
+              "latency_ms_by_threads": {"1": 1.0, "2": 0.8}},
+             {"kind": "batched", "k": 4, "batch": 8, "precision": "float32", "file": "b8.tflite", "latency_ms": 4.0,
+              "latency_ms_by_threads": {"1": 4.8, "2": 4.0}},   # 4.0 / 8 = 0.5 ms, 0.5 / 0.8 = 0.625
+             {"kind": "batched", "k": 4, "batch": 16, "precision": "float32", "file": "b16.tflite",
+              "latency_ms": 16.0, "latency_ms_by_threads": {"1": 16.0, "2": 17.0}},  # 1.0 / 0.8 = 1.25
+             {"kind": "batched", "k": 4, "batch": 2, "precision": "int8", "file": "i.tflite", "latency_ms": 1.0}]
+    lines = batch_tradeoffs(files)
+    assert lines == [
+        "b8.tflite: 0.500 ms per image at batch 8 against 0.800 ms for p.tflite at batch 1 (0.62x, each at its faster "
+        "thread count): cheaper per image here",
+        "b16.tflite: 1.000 ms per image at batch 16 against 0.800 ms for p.tflite at batch 1 (1.25x, each at its "
+        "faster thread count): dearer per image here: score images one at a time (a process per core) on this host"]
 
 
 def test_failed_check_publishes_nothing(one_run, tmp_path):

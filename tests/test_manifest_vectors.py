@@ -87,6 +87,13 @@ def _file(kind, precision="float32"):
     return lambda m: next(f for f in m["files"] if f["kind"] == kind and f["precision"] == precision)
 
 
+def _batched() -> dict:
+    """A batched file entry (kind 'batched': the full ensemble at a static batch, for hosts)."""
+    return {"file": "batched_k02_b8_float32.tflite", "kind": "batched", "precision": "float32", "k": 2, "batch": 8,
+            "bytes": 210, "sha256": _sha(7), "macs": 16, "accuracy": 0.6, "latency_ms": 1.2,
+            "latency_ms_per_image": 0.15}
+
+
 def _cases():
     """(name, edit of the base, the paths an invalid verdict names; [] for valid)."""
     anytime = _file("anytime")
@@ -107,6 +114,7 @@ def _cases():
          lambda m: (m.pop("anytime"), [m["files"].remove(f) for f in list(m["files"]) if f["kind"] == "anytime"]),
          []),
         ("a dynamic batch", lambda m: m["input"].update(shape=[-1, 8, 6, 3]), []),
+        ("a batched file (export --batch_sizes)", lambda m: m["files"].append(_batched()), []),
         # ---- one defect each
         ("not an object", None, ["manifest"]),
         ("wrong format", lambda m: m.update(format="tflite"), ["format"]),
@@ -140,6 +148,13 @@ def _cases():
         ("a prefix file without k", lambda m: m["files"][0].pop("k"), ["files[0].k"]),
         ("k above num_leaves", lambda m: m["files"][1].update(k=3), ["files[1].k"]),
         ("k of 0", lambda m: m["files"][0].update(k=0), ["files[0].k"]),
+        ("a batched file without its batch",
+         lambda m: m["files"].append({k: v for k, v in _batched().items() if k != "batch"}), ["files[6].batch"]),
+        ("a batched file of batch 1", lambda m: m["files"].append({**_batched(), "batch": 1}), ["files[6].batch"]),
+        ("a batched file without k", lambda m: m["files"].append({k: v for k, v in _batched().items() if k != "k"}),
+         ["files[6].k"]),
+        ("a batched file whose k is above num_leaves", lambda m: m["files"].append({**_batched(), "k": 3}),
+         ["files[6].k"]),
         ("a member file without its leaf", lambda m: m["files"][2].pop("leaf"), ["files[2].leaf"]),
         ("a member leaf out of range", lambda m: m["files"][2].update(leaf=2), ["files[2].leaf"]),
         ("accuracy_by_leaves of the wrong length", lambda m: anytime(m)["accuracy_by_leaves"].append(0.7),

@@ -188,7 +188,7 @@ export function crossFieldProblems(m) {
     }
     const k = int(f.k);
     const leaf = int(f.leaf);
-    if (f.kind === 'prefix' && k !== null && n !== null && k > n) add(`${where}.k`, `${k} outside [1, ${n}]`);
+    if ((f.kind === 'prefix' || f.kind === 'batched') && k !== null && n !== null && k > n) add(`${where}.k`, `${k} outside [1, ${n}]`);
     if (f.kind === 'member') {
       if (!Object.hasOwn(f, 'leaf')) add(`${where}.leaf`, 'missing (a member file names its leaf)');
       else if (leaf !== null && n !== null && leaf >= n) add(`${where}.leaf`, `${leaf} outside [0, ${n - 1}]`);

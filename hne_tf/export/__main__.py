@@ -10,6 +10,8 @@ Writes, for every precision in --precisions:
   anytime_<precision>.tflite      one signature per leaf step (step01..stepN)
   teacher_<precision>.tflite      the family's own teacher, where the model has one (ONE's gated
                                   teacher, "ONE-E": every leaf and the gate); output "logits" [batch, classes]
+  batched_kNN_bB_<precision>.tflite  with --batch_sizes: the full ensemble (k = N) at a static batch of B,
+                                  for hosts that score many images; the apps run the batch-1 files
 and manifest.json (README, "The manifest"). Every float32 graph is checked
 against Keras; the export exits non-zero, writing nothing to --out_dir, when a
 check fails, when --out_dir changed under it in a way it may not replace, or
@@ -51,6 +53,10 @@ def _define_flags() -> None:
     flags.DEFINE_string("precisions", ",".join(precision_registry.REGISTRY), precision_registry.cli_help())
     flags.DEFINE_string("members", "default", "Leaves (0-based) to export alone, e.g. 0,3; 'default' = every OEMC "
                         "student, none for other families (prefix k=1 already is leaf 0 alone); 'none'.")
+    flags.DEFINE_string("batch_sizes", "none", "Also write the full ensemble (k = N) at these static batch sizes, "
+                        "e.g. 16,64, in every precision, as batched_kNN_bB_<precision>.tflite (kind 'batched'), for "
+                        "hosts that score many images at once; 'none' (default): only the batch-1 files, which "
+                        "are what the apps run. Each is checked against Keras and timed per image against batch 1.")
     flags.DEFINE_bool("anytime", True, "Export the anytime file (one signature per leaf step).")
     flags.DEFINE_bool("teacher", True, "Export the family's own teacher (ONE's gated teacher: every leaf and the gate) "
                       "as teacher_<precision>.tflite, for models that have one; no effect on others.")
@@ -77,6 +83,10 @@ def main(argv: list[str]) -> None:
     out_dir = FLAGS.out_dir or FLAGS.model_dir.rstrip("/") + "_tflite"
     prefixes = _int_list("prefixes", FLAGS.prefixes, {"default": None, "all": "all"})
     members = _int_list("members", FLAGS.members, {"default": None, "none": []})
+    batch_sizes = _int_list("batch_sizes", FLAGS.batch_sizes, {"none": []})
+    if any(b < 2 for b in batch_sizes):
+        sys.exit("export: error: --batch_sizes must be at least 2 (batch 1 is always written), "
+                 f"got {FLAGS.batch_sizes}")
     precisions = [p.strip() for p in FLAGS.precisions.split(",") if p.strip()]
 
     from hne_tf.export import publish
@@ -100,7 +110,7 @@ def main(argv: list[str]) -> None:
     logging.set_verbosity(logging.WARNING)
     config = ExportConfig(
         model_dir=FLAGS.model_dir, out_dir=out_dir, prefixes=prefixes, precisions=precisions, members=members,
-        anytime=FLAGS.anytime, teacher=FLAGS.teacher, eval_examples=FLAGS.eval_examples,
+        batch_sizes=batch_sizes, anytime=FLAGS.anytime, teacher=FLAGS.teacher, eval_examples=FLAGS.eval_examples,
         calibration_images=FLAGS.calibration_images,
         parity_examples=FLAGS.parity_examples, parity_tolerance=FLAGS.parity_tolerance,
         max_anytime_size_ratio=FLAGS.max_anytime_size_ratio, latency_threads=FLAGS.latency_threads,

@@ -44,6 +44,7 @@ import tensorflow as tf
 from tensorflow.lite.tools import flatbuffer_utils
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+from hne_tf import checks
 from hne_tf.export import precisions
 from hne_tf.layers.common import constant_weight_slices
 from hne_tf.quiet import quiet_native_stderr
@@ -89,6 +90,21 @@ class Graph:
     outputs: dict[str, tuple]
     fn: Callable
     dynamic_fn: Callable | None = None
+    #: Static-batch functions other than :data:`BATCH`, by batch (:meth:`at_batch`).
+    batched_fns: dict[int, Callable] = dataclasses.field(default_factory=dict)
+
+    def at_batch(self, batch: int) -> Callable:
+        """The graph as a ``tf.function`` with a static input batch of ``batch`` (a batched file's)."""
+        if batch == BATCH:
+            return self.fn
+        if batch not in self.batched_fns:
+            if self.dynamic_fn is None:
+                raise ValueError(f"graph {self.key} has no dynamic-batch function to fix at batch {batch}")
+            call = self.dynamic_fn.python_function
+            spec = [tf.TensorSpec((batch,) + tuple(shape), tf.float32, name=name)
+                    for name, shape in self.inputs.items()]
+            self.batched_fns[batch] = tf.function(call, input_signature=spec, autograph=False)
+        return self.batched_fns[batch]
 
 
 def _freeze(body, inputs: dict[str, tuple], key: str) -> Graph:
@@ -159,17 +175,20 @@ class Converter:
         self.graphs = graphs
 
     def convert(self, keys: Sequence[str], precision: str,
-                representative: Callable[[], Iterable] | None = None) -> bytes:
+                representative: Callable[[], Iterable] | None = None, batch: int = BATCH) -> bytes:
         """TFLite flatbuffer holding the signatures ``keys``.
 
         ``precision``: a name in :data:`hne_tf.export.precisions.REGISTRY`.
         ``representative`` (calibrated precisions) yields ``(key, {input_name: batch})``.
-        A single-signature file gets the key ``serving_default``.
+        A single-signature file gets the key ``serving_default``. ``batch``: the
+        inputs' static batch (:data:`BATCH` for every on-device file; larger for
+        the export's batched files, ``--batch_sizes``).
         """
         entry = precisions.get(precision)
         if entry.calibrated and representative is None:
             raise ValueError(f"{precision} needs a representative dataset (calibration images)")
-        functions = [self.graphs[k].fn.get_concrete_function() for k in keys]
+        checks.count("batch", batch)
+        functions = [self.graphs[k].at_batch(batch).get_concrete_function() for k in keys]
         # The graphs hold no variables; the empty module only selects the
         # converter's multi-signature path.
         converter = tf.lite.TFLiteConverter.from_concrete_functions(functions, tf.Module())
@@ -266,10 +285,15 @@ def weight_bytes(buf: bytes) -> int:
 
 
 def representative_batches(graphs: dict[str, Graph], keys: Sequence[str], steps, images: np.ndarray,
-                           batch_size: int = 16) -> Callable[[], Iterable]:
+                           batch_size: int = 16, batch: int = BATCH) -> Callable[[], Iterable]:
     """Calibration data for ``keys``: the images for prefix, member and teacher graphs,
     and for anytime steps the cache slots that the frozen float steps compute
-    from those images."""
+    from those images. ``batch``: the converted graph's static batch; each
+    yielded input holds that many images (fewer calibration images than
+    ``batch`` are repeated to fill one)."""
+    checks.count("batch", batch)
+    if batch > BATCH and len(images) < batch:
+        images = np.resize(images, (batch,) + images.shape[1:])  # repeats the images in order
     step_inputs: dict[str, list[np.ndarray]] = {}
 
     def frozen_step(s: AnytimeStep, x: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
@@ -280,20 +304,21 @@ def representative_batches(graphs: dict[str, Graph], keys: Sequence[str], steps,
 
     if any(k.startswith("step") for k in keys):
         for start in range(0, len(images), batch_size):
-            batch = tf.constant(images[start:start + batch_size])
-            for run in run_anytime_steps(steps, frozen_step, batch):
+            chunk_images = tf.constant(images[start:start + batch_size])
+            for run in run_anytime_steps(steps, frozen_step, chunk_images):
                 step_inputs.setdefault(step_key(run.step.step), []).append(run.inputs.numpy())
 
     def gen() -> Iterator[tuple[str, dict[str, np.ndarray]]]:
         for key in keys:
             graph = graphs[key]
             (name,) = graph.inputs
-            # The graphs take BATCH images at a time.
+            # The graphs take `batch` images at a time (a remainder short of it is left out).
+            chunk = max(batch_size, batch) // batch * batch
             batches = step_inputs[key] if key in step_inputs else [
-                images[start:start + batch_size] for start in range(0, len(images), batch_size)]
-            for batch in batches:
-                for i in range(0, len(batch), BATCH):
-                    yield key, {name: batch[i:i + BATCH]}
+                images[start:start + chunk] for start in range(0, len(images), chunk)]
+            for part in batches:
+                for i in range(0, len(part) - batch + 1, batch):
+                    yield key, {name: part[i:i + batch]}
 
     return gen
 

@@ -58,6 +58,7 @@ class ExportConfig:
     prefixes: Sequence[int] | None = None      # default 1, 2, 4, ..., N; "all": 1..N
     precisions: Sequence[str] = tuple(precision_registry.REGISTRY)
     members: Sequence[int] | None = None       # default: every OEMC student, none otherwise
+    batch_sizes: Sequence[int] = ()            # static batches (> 1) of the extra batched k = N files
     anytime: bool = True
     teacher: bool = True                       # the family's own teacher file, where the model has one
     eval_examples: int | None = None           # default: the whole test split
@@ -89,6 +90,11 @@ def _check_config(config: ExportConfig) -> None:
         value = getattr(config, name)
         if value is not None and value != "all" and not isinstance(value, (list, tuple)):
             raise ExportError(f"--{name} must be a list of integers, got {value!r}")
+    if not isinstance(config.batch_sizes, (list, tuple)) or any(
+            not isinstance(b, int) or isinstance(b, bool) or b < 2 for b in config.batch_sizes):
+        raise ExportError(f"--batch_sizes must be integers of at least 2 (batch 1 is always written), "
+                          f"got {config.batch_sizes!r}")
+    config.batch_sizes = sorted(set(config.batch_sizes))
     if config.prefixes is not None and len(config.prefixes) == 0:
         # An empty list is no ensemble size at all, not "the default ones".
         raise ExportError("--prefixes is empty; give ensemble sizes such as 1,2,4 or 'default' or 'all'")
@@ -245,7 +251,7 @@ def _export(config: ExportConfig, stage: publish.Stage, started: float, log: Cal
     # The size bound compares the anytime file with the reference (float32)
     # k = N model, so that one is always built (and published only if asked for).
     reference_precision = precision_registry.REFERENCE
-    traced_prefixes = sorted(set(prefixes) | ({n} if config.anytime else set()))
+    traced_prefixes = sorted(set(prefixes) | ({n} if config.anytime or config.batch_sizes else set()))
     log(f"tracing and freezing {len(traced_prefixes) + len(members) + (n if config.anytime else 0) + bool(teacher)}"
         " graphs")
     graphs = conv.trace_graphs(model, traced_prefixes, members, anytime=config.anytime, log=log,
@@ -292,6 +298,20 @@ def _export(config: ExportConfig, stage: publish.Stage, started: float, log: Cal
                 loaded[name] = handle
                 log(f"  {name:<32} {len(buf) / 1024:9.1f} KiB  acc {entry['accuracy'] * 100:6.2f}%  "
                     f"({time.time() - t:.1f} s)")
+        for b in config.batch_sizes:  # the full ensemble at a larger static batch, for hosts
+            t = time.time()
+            key = conv.prefix_key(n)
+            rep = conv.representative_batches(graphs, [key], steps, calibration, batch=b) if calibrated else None
+            buf = converter.convert([key], precision, rep, batch=b)
+            name = f"batched_k{n:02d}_b{b}_{precision}.tflite"
+            sha = _write(stage.path, name, buf)
+            entry, logits, loaded[name] = measure.single(buf, os.path.join(stage.path, name), "batched", n,
+                                                         precision, name)
+            entries.append({**entry, "batch": b, "sha256": sha})
+            if precision == reference_precision:
+                parity.append(parity_result(name, "serving_default", logits, reference[key], config.parity_tolerance))
+            log(f"  {name:<32} {len(buf) / 1024:9.1f} KiB  acc {entry['accuracy'] * 100:6.2f}%  "
+                f"({time.time() - t:.1f} s)")
         if config.anytime:
             t = time.time()
             keys = [conv.step_key(s.step) for s in steps]
@@ -308,7 +328,7 @@ def _export(config: ExportConfig, stage: publish.Stage, started: float, log: Cal
                                                 reference["anytime"][:, s.step - 1], config.parity_tolerance))
             log(f"  {name:<32} {len(buf) / 1024:9.1f} KiB  acc@N {entry['accuracy_by_leaves'][-1] * 100:6.2f}%  "
                 f"({time.time() - t:.1f} s)")
-    latency = _time_files(entries, loaded, x_test[:1], config, stage.path, step_dicts, log)
+    latency = _time_files(entries, loaded, x_test, config, stage.path, step_dicts, log)
     loaded.clear()  # every interpreter closes before the publish
     checks = {"parity": {"tolerance": config.parity_tolerance,
                          "tolerance_kind": "relative: max |TFLite - Keras| <= tolerance x max(1, max |Keras|)",
@@ -382,7 +402,7 @@ class _Measure:
         runner = rt.Runner(interpreter, conv.DEFAULT_SIGNATURE)
         test_logits = rt.split_run([rt.Runner(rt.load_interpreter(source, num_threads=1), conv.DEFAULT_SIGNATURE)
                                     for _ in range(self.workers)], rt.run_batched, self.x_test)
-        if kind == "prefix":
+        if kind in ("prefix", "batched"):
             ensemble = ensemble_logits(test_logits, index, self.rule)  # [n, k, C] -> [n, C]
             cost, extra = self.costs["prefixes"][index - 1], {"k": index}
         elif kind == "teacher":
@@ -425,10 +445,11 @@ def _xnnpack(buf, interpreter) -> dict:
             "fallback_ops": sorted({op for p in per.values() for op in p["fallback"]})}
 
 
-def _time_files(entries, loaded: dict[str, _Loaded], image, config, stage_path: str, step_dicts: list[dict],
+def _time_files(entries, loaded: dict[str, _Loaded], images, config, stage_path: str, step_dicts: list[dict],
                 log) -> dict:
     """Latency of every file at 1 thread and at ``--latency_threads``, timed interleaved: each round runs every
-    file once at each thread count (batch 1).
+    file once at each thread count (batch 1: ``images[0]``; a batched file: one invoke on its first ``batch``
+    ``images``, which also gives ``latency_ms_per_image``).
 
     Fills, at ``--latency_threads``, ``latency_ms`` and ``latency_iqr_ms`` of single models and
     ``step_latency_ms`` / ``all_steps_latency_ms`` (with their IQRs) of anytime files, as before; and for
@@ -448,6 +469,7 @@ def _time_files(entries, loaded: dict[str, _Loaded], image, config, stage_path: 
             handles[e["file"], t] = (_Loaded(interpreter, steps=rt.Steps(interpreter, step_dicts))
                                      if e["kind"] == "anytime" else
                                      _Loaded(interpreter, runner=rt.Runner(interpreter, conv.DEFAULT_SIGNATURE)))
+    image = images[:1]
     load_before = _loadavg()
     callables = {}
     step_rows: dict[tuple[str, int], list] = {}
@@ -460,6 +482,9 @@ def _time_files(entries, loaded: dict[str, _Loaded], image, config, stage_path: 
                 sequence.run(image, row)
                 rows.append(row)
             callables[key] = run_all
+        elif handle.runner.batch not in (None, conv.BATCH):  # a batched file: its images bound once
+            handle.runner(input=images[np.arange(handle.runner.batch) % len(images)])
+            callables[key] = handle.runner.invoke
         else:
             callables[key] = lambda runner=handle.runner: runner.one(image)
     t0 = time.time()
@@ -486,6 +511,8 @@ def _time_files(entries, loaded: dict[str, _Loaded], image, config, stage_path: 
         else:
             e["latency_ms"], e["latency_iqr_ms"] = (round(v, 4) for v in whole[main])
             e["latency_ms_by_threads"] = {str(t): round(whole[t][0], 4) for t in counts}
+            if e["kind"] == "batched":
+                e["latency_ms_per_image"] = round(min(whole[t][0] for t in counts) / e["batch"], 4)
     log(f"timed {len(entries)} files interleaved at {' and '.join(map(str, counts))} thread(s): "
         f"{config.latency_runs} rounds after {config.latency_warmup} warm-up ({time.time() - t0:.1f} s)")
     return {"load_average": {"before": load_before, "after": _loadavg()}, "threads_compared": counts}
@@ -529,8 +556,8 @@ def parity_result(name: str, signature: str, got: np.ndarray, want: np.ndarray, 
 
 
 def _graph_key(e: dict) -> tuple:
-    """Which graph a file holds, whatever its precision: kind and k (prefix) or leaf (member)."""
-    return e["kind"], e.get("k", e.get("leaf", -1))
+    """Which graph a file holds, whatever its precision: kind, k (prefix) or leaf (member), and batch."""
+    return e["kind"], e.get("k", e.get("leaf", -1)), e.get("batch", conv.BATCH)
 
 
 def _accuracy_drops(entries) -> dict:
@@ -541,7 +568,8 @@ def _accuracy_drops(entries) -> dict:
     (the int8 rows without that field).
     """
     reference = precision_registry.REFERENCE
-    by = {(*_graph_key(e), e["precision"]): e for e in entries if e["kind"] != "anytime"}
+    # A batched file is its batch-1 prefix file's graph: its drop is that file's.
+    by = {(*_graph_key(e)[:2], e["precision"]): e for e in entries if e["kind"] not in ("anytime", "batched")}
     rows = []
     order = list(precision_registry.REGISTRY)
     for (kind, index, precision), e in sorted(by.items(), key=lambda kv: (order.index(kv[0][2]), kv[0][0],
@@ -669,8 +697,11 @@ def _report(manifest, log) -> None:
     for e in manifest["files"]:
         if e["kind"] == "anytime":
             continue
-        rows.append(f"{e['file']:<32} {e['macs'] / 1e6:7.2f} {e['accuracy'] * 100:7.2f} {e['latency_ms']:8.3f}")
+        rows.append(f"{e['file']:<32} {e['macs'] / 1e6:7.2f} {e['accuracy'] * 100:7.2f} {e['latency_ms']:8.3f}"
+                    + (f"  ({e['batch']} images per call)" if e["kind"] == "batched" else ""))
     log("\n".join(rows))
+    for line in batch_tradeoffs(manifest["files"]):
+        log(line)
     reference = precision_registry.REFERENCE
     for row in manifest["checks"]["accuracy_drops"]:
         what = f" k={row['k']}" if "k" in row else f" leaf {row['leaf']}" if "leaf" in row else ""
@@ -689,6 +720,28 @@ def _report(manifest, log) -> None:
     if size:
         log(f"anytime file {size['anytime_bytes']:,} bytes = {size['ratio']:.3f} x the full float32 model "
             f"(bound {size['bound']}); weights {size['weight_ratio']:.3f} x: {'ok' if size['passed'] else 'FAILED'}")
+
+
+def batch_tradeoffs(files: Sequence[dict]) -> list[str]:
+    """One line per batched file: its time per image against its batch-1 twin's (the same graph and
+    precision), each at its faster thread count, and whether the batch pays on this host."""
+    def best_ms(e) -> float:
+        return min(e.get("latency_ms_by_threads", {}).values(), default=e["latency_ms"])
+
+    single = {(e["k"], e["precision"]): e for e in files if e["kind"] == "prefix"}
+    lines = []
+    for e in files:
+        twin = single.get((e.get("k"), e["precision"])) if e["kind"] == "batched" else None
+        if twin is None:
+            continue
+        per_image = best_ms(e) / e["batch"]
+        ratio = per_image / best_ms(twin)
+        verdict = ("cheaper per image here" if ratio < 1 - SPEED_TOLERANCE else "dearer per image here: score "
+                   "images one at a time (a process per core) on this host" if ratio > 1 + SPEED_TOLERANCE
+                   else "about the same per image here")
+        lines.append(f"{e['file']}: {per_image:.3f} ms per image at batch {e['batch']} against {best_ms(twin):.3f} "
+                     f"ms for {twin['file']} at batch 1 ({ratio:.2f}x, each at its faster thread count): {verdict}")
+    return lines
 
 
 #: A precision's median time ratio within this of 1 counts as "about as fast": one export's timing
@@ -724,4 +777,4 @@ def precision_tradeoffs(files: Sequence[dict]) -> list[str]:
     return lines
 
 
-__all__ = ["ExportConfig", "ExportError", "precision_tradeoffs", "run_export"]
+__all__ = ["ExportConfig", "ExportError", "batch_tradeoffs", "precision_tradeoffs", "run_export"]

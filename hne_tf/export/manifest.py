@@ -49,7 +49,6 @@ from hne_tf.osutil import read_json
 
 FORMAT = "hne-tf-manifest"
 VERSION = 1
-FILE_KINDS = ("prefix", "member", "anytime", "teacher")
 #: The ``teacher`` section's cost fields (non-negative integers).
 TEACHER_COSTS = ("macs", "params", "leaves_macs", "leaves_params", "gate_macs", "gate_params")
 SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "manifest.schema.json")
@@ -58,6 +57,8 @@ with open(SCHEMA_PATH, encoding="utf-8") as _f:
     SCHEMA = json.load(_f)
 #: What a precision's name may be: readers accept any such name (a new registry entry needs no reader change).
 PRECISION_PATTERN = SCHEMA["$defs"]["precision"]["pattern"]
+#: The kinds of file (the schema's list): prefix, member, anytime, teacher and batched (host-only, --batch_sizes).
+FILE_KINDS = tuple(SCHEMA["$defs"]["file"]["properties"]["kind"]["enum"])
 
 
 class ManifestError(ValueError):
@@ -171,7 +172,7 @@ def _file_problems(where: str, f: dict, n: int | None, names: set[str], anytime,
             p.append((f"{where}.file", f"{name} listed twice"))
         names.add(name)
     k, leaf = _int(f.get("k")), _int(f.get("leaf"))
-    if kind == "prefix" and k is not None and n is not None and k > n:
+    if kind in ("prefix", "batched") and k is not None and n is not None and k > n:
         p.append((f"{where}.k", f"{k} outside [1, {n}]"))
     if kind == "member":
         if "leaf" not in f:

@@ -68,8 +68,10 @@ class Runner:
     """Calls one signature of an interpreter with numpy inputs of any batch size.
 
     A file with a static batch (every on-device file since issue 10: batch
-    1) is run one such batch at a time and the outputs are concatenated, so
-    host code can pass any number of images. A dynamic-batch file is
+    1; the export's batched files: ``--batch_sizes``) is run one such batch at
+    a time and the outputs are concatenated, so host code can pass any
+    number of images (a last batch short of the static one is padded, and
+    the padding's outputs dropped). A dynamic-batch file is
     resized and re-allocated only when an input shape changes. Each call
     copies the inputs in and the outputs out (``SetTensor`` / ``GetTensor``);
     :class:`Steps` is the zero-copy path for the anytime file.
@@ -93,10 +95,16 @@ class Runner:
             raise ValueError(f"signature {self.key} takes inputs {sorted(self._inputs)}, got {sorted(feed)}")
         n = len(next(iter(feed.values())))
         if self.batch is not None and n != self.batch:
-            if n % self.batch:
-                raise ValueError(f"signature {self.key} has a static batch of {self.batch}; got {n} images")
-            parts = [self._call({k: v[i:i + self.batch] for k, v in feed.items()}) for i in range(0, n, self.batch)]
-            return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]} if parts else {}
+            if n == 0:
+                raise ValueError(f"signature {self.key}: no images")
+            # A remainder short of the static batch is padded with its last image, and the padding's
+            # outputs dropped: each image of a batch is computed independently (inference).
+            short = -n % self.batch
+            if short:
+                feed = {k: np.concatenate([v, np.repeat(v[-1:], short, axis=0)]) for k, v in feed.items()}
+            parts = [self._call({k: v[i:i + self.batch] for k, v in feed.items()})
+                     for i in range(0, n + short, self.batch)]
+            return {name: np.concatenate([p[name] for p in parts])[:n] for name in parts[0]}
         return self._call(feed)
 
     def _call(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

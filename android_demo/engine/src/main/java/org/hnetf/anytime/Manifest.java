@@ -32,8 +32,6 @@ import org.json.JSONObject;
 public final class Manifest {
   public static final String FORMAT = "hne-tf-manifest";
   public static final int VERSION = 1;
-  public static final List<String> FILE_KINDS =
-      Collections.unmodifiableList(Arrays.asList("prefix", "member", "anytime", "teacher"));
   /** The {@code teacher} section's cost fields (non-negative integers). */
   public static final List<String> TEACHER_COSTS = Collections.unmodifiableList(Arrays.asList(
       "macs", "params", "leaves_macs", "leaves_params", "gate_macs", "gate_params"));
@@ -340,7 +338,7 @@ public final class Manifest {
       }
       Integer k = intOf(f.opt("k"));
       Integer leaf = intOf(f.opt("leaf"));
-      if ("prefix".equals(kind) && k != null && n != null && k > n) {
+      if (("prefix".equals(kind) || "batched".equals(kind)) && k != null && n != null && k > n) {
         p.add(new Schema.Problem(where + ".k", k + " outside [1, " + n + "]"));
       }
       if ("member".equals(kind)) {
