@@ -65,6 +65,7 @@ def test_run_writes_everything(finished_run):
     assert json.loads((d / "config.json").read_text())["loss"] == "hierarchical_distillation"
 
 
+@pytest.mark.slow  # 25-30 s; test_resume_after_kill checks the curve and provenance across a kill by default
 def test_validation_curve_and_provenance_survive_a_resume(tmp_path):
     """--validation_examples: one history entry per saved epoch, kept across a resume; provenance.json
     gets a session per invocation with this checkout's revision; a resume may not change the hold-out."""
@@ -136,8 +137,10 @@ def _latest_epoch(d):
 
 
 def test_resume_after_kill(tmp_path):
+    """SIGKILL mid-run, then the same command: it resumes from the last checkpoint, and the validation
+    curve and provenance.json carry every epoch and this checkout's revision."""
     d = tmp_path / "run"
-    args = QUICK + ["--epochs=8", "--steps_per_epoch=2"]
+    args = QUICK + ["--epochs=8", "--steps_per_epoch=2", "--validation_examples=64"]
     cmd = [sys.executable, os.path.join(ROOT, "train.py")] + args + [f"--model_dir={d}"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
@@ -153,6 +156,11 @@ def test_resume_after_kill(tmp_path):
     assert "resumed from" in r.stdout and f"(epoch {killed_at} done)" in r.stdout
     result = json.loads((d / "eval.json").read_text())
     assert result["epochs_trained"] == 8
+    assert [e["epoch"] for e in result["validation_curve"]] == list(range(1, 9))
+    head = subprocess.check_output(["git", "-C", ROOT, "rev-parse", "HEAD"], text=True).strip()
+    sessions = result["provenance"]["sessions"]
+    assert sessions[-1]["epochs"] == [killed_at, 8] and sessions[-1]["revision"] == head
+    assert json.loads((d / "provenance.json").read_text()) == result["provenance"]
     # Rerunning a finished run trains nothing and evaluates again.
     again = train(args, d)
     assert again.returncode == 0 and "already done" in again.stdout

@@ -100,17 +100,20 @@ class _ValidationCurve(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None) -> None:
         if int(self.epoch_var.numpy()) != epoch + 1:
             return
+        self.add(epoch + 1, (logs or {}).get("loss"))
+
+    def add(self, epoch: int, loss: float | None, note: str = "") -> None:
+        """Evaluates the model as it is now as epoch ``epoch``'s entry and rewrites ``history.json``."""
         started = time.time()
         result = evaluate(self.ensemble, self.dataset, num_batches=self.num_batches, verbose=0)
-        loss = (logs or {}).get("loss")
         self.history.append({
-            "epoch": epoch + 1, "train_loss": None if loss is None else float(loss),
+            "epoch": epoch, "train_loss": None if loss is None else float(loss),
             "accuracy": [p["accuracy"] for p in result["prefixes"]], "nll": [p["nll"] for p in result["prefixes"]],
             "leaf_accuracy": result["leaf_accuracy"], "seconds": round(time.time() - started, 2)})
         write_json(os.path.join(self.model_dir, HISTORY), {"epochs": self.history})
         acc = self.history[-1]["accuracy"]
-        self.log(f"epoch {epoch + 1}: validation accuracy {100 * acc[0]:.2f}% (k=1), "
-                 f"{100 * acc[-1]:.2f}% (k={len(acc)})")
+        self.log(f"epoch {epoch}: validation accuracy {100 * acc[0]:.2f}% (k=1), "
+                 f"{100 * acc[-1]:.2f}% (k={len(acc)}){note}")
 
 
 def _interactive() -> bool:
@@ -199,6 +202,13 @@ def _train_and_evaluate(state: _Run, interrupt: SigintGuard, extra_callbacks: li
     if folder.changed:  # config.json now holds the new values; provenance.json keeps each session's settings
         log(f"resuming with changed settings (each session's are in provenance.json): {', '.join(folder.changed)}")
     history = _read_history(config.model_dir, start_epoch) if state.inputs["validation"] is not None else []
+    if (state.inputs["validation"] is not None and state.chief and start_epoch > 0
+            and not any(e["epoch"] == start_epoch for e in history)):
+        # The last session stopped after saving epoch start_epoch but before writing its validation entry
+        # (a kill while it was being computed): the restored weights are that epoch's, so compute it now.
+        _validation_curve(state, history).add(
+            start_epoch, None, " (computed on resume: the last session stopped before writing it; its training "
+            "loss was not saved)")
     if not config.eval_only and start_epoch < config.epochs:
         _fit(state, folder, interrupt, extra_callbacks, history, start_epoch)
     elif not config.eval_only:
@@ -263,6 +273,13 @@ def _prepare_run_dir(state: _Run) -> _RunDir:
     return _RunDir(resumed, changed, write_dir, manager)
 
 
+def _validation_curve(state: _Run, history: list) -> _ValidationCurve:
+    config = state.config
+    num_val = math.ceil(config.validation_examples / config.eval_batch_size)
+    return _ValidationCurve(state.ensemble, state.inputs["validation"], num_val, config.model_dir, history,
+                            state.epoch_var, state.log)
+
+
 def _fit(state: _Run, folder: _RunDir, interrupt: SigintGuard, extra_callbacks: list, history: list,
          start_epoch: int) -> None:
     """Trains epochs ``start_epoch + 1 .. --epochs``, saving after each; Interrupted or TrainingError (one line,
@@ -273,8 +290,7 @@ def _fit(state: _Run, folder: _RunDir, interrupt: SigintGuard, extra_callbacks: 
     callbacks = [nan, Checkpointer(folder.manager, epoch_var, interrupt, nan),
                  keras.callbacks.TensorBoard(os.path.join(folder.write_dir, "tensorboard"), write_graph=False)]
     if val_ds is not None and state.chief:
-        num_val = math.ceil(config.validation_examples / config.eval_batch_size)
-        callbacks.append(_ValidationCurve(state.ensemble, val_ds, num_val, config.model_dir, history, epoch_var, log))
+        callbacks.append(_validation_curve(state, history))
     interactive = _interactive()
     if not interactive:
         callbacks.append(_PeriodicProgress(config.epochs, state.steps_per_epoch, log))
