@@ -107,6 +107,7 @@ def _default_jdk_home():
     return os.path.dirname(os.path.dirname(os.path.realpath(javac))) if javac else None
 
 
+@pytest.mark.slow  # about 11 s a JDK; the default JDK builds and tests the engine in the default run
 def test_engine_builds_and_passes_on_every_jdk_from_21(tmp_path):
     """JDK 21+ calls ``--release 8`` obsolete; under -Werror that warning once failed the build. The default
     JDK is left out: test_java_engine_replays_the_python_decisions builds and tests the engine on it."""

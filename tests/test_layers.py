@@ -314,6 +314,7 @@ print("ok", float(tf.reduce_sum(tf.abs(dk))) > 0)
 """
 
 
+@pytest.mark.slow  # a TensorFlow process of its own, about 10 s
 def test_grouped_convolutions_train_in_a_process_without_onednn():
     import os
     import subprocess
