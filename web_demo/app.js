@@ -772,8 +772,12 @@ function moveBudgetLine() {
 
 // ---------------------------------------------------------------- variants: precision, backend, threads
 
-/** Loads, checks, compiles and calibrates the anytime file of `v` = {precision, accelerator, threads}. */
-async function loadVariant(v) {
+/**
+ * Loads, checks, compiles and calibrates the anytime file of `v` = {precision, accelerator, threads}.
+ * With `compareThreads` = n (start-up, WASM on 1 thread, no ?threads=), the calibration is
+ * chooseThreads(n): it times 1 thread against n and keeps the faster, so the page calibrates once.
+ */
+async function loadVariant(v, {compareThreads = null} = {}) {
   const entry = findFile(state.manifest, 'anytime', v.precision);
   if (!entry) {
     const have = state.manifest.files.filter((f) => f.kind === 'anytime').map((f) => f.precision);
@@ -803,7 +807,10 @@ async function loadVariant(v) {
   const previous = {model: state.model, entry: state.entry, variant: state.variant, costs: state.costs};
   Object.assign(state, {model, entry, variant});
   try {
-    await calibrate(await calibrationInputs());
+    const timing = Boolean(compareThreads) && variant.accelerator === 'wasm';
+    const failed = timing ? await chooseThreads(compareThreads, bytes) : null;
+    if (!timing || failed) await calibrate(await calibrationInputs());
+    if (failed) note = [note, failed].filter(Boolean).join(' ');
   } catch (e) {
     Object.assign(state, previous);
     model.delete();
@@ -822,22 +829,24 @@ async function loadVariant(v) {
 
 /**
  * The page's thread count when the URL sets none: the median run (the sum of each step's median cost)
- * on 1 thread and on `n`, measured by calibrate()'s passes for both models in turn; `n` is kept only
- * when over the manifest's latency.thread_margin faster (fewestNotBeaten: the rule of the export's
- * plans and of the Android engine). A start-up measurement that ran one model after the other favoured
- * the second: the first paid the page's warm-up.
+ * on 1 thread (state.model) and on `n` (compiled here from `bytes`), measured by calibrate()'s passes
+ * for both models in turn; `n` is kept only when over the manifest's latency.thread_margin faster
+ * (fewestNotBeaten: the rule of the export's plans and of the Android engine). The kept model's
+ * costs become the page's calibration. A start-up measurement that ran one model after the other
+ * favoured the second: the first paid the page's warm-up. Returns null when timed, else why n threads
+ * could not be (the caller then calibrates 1 thread alone and shows it).
  */
-async function chooseThreads(n) {
+async function chooseThreads(n, bytes) {
   const variants = [state.variant, {...state.variant, threads: n}];
-  const models = [state.model, await compile(await loadFile(state.entry), variants[1])];
   let costs;
+  const models = [state.model, null];
   try {
+    models[1] = await compile(bytes, variants[1]);
     checkModel(models[1], state.manifest, state.plan);
     costs = await measureCosts(await calibrationInputs(), models);
   } catch (e) {
-    models[1].delete();
-    showNote(`Timing ${n} threads failed (${e.message}); running on 1.`);
-    return;
+    models[1]?.delete();
+    return `Timing ${n} threads failed (${e.message}); running on 1.`;
   }
   const ms = costs.map((c) => sum(c.typical()));
   const margin = state.manifest.latency?.thread_margin ?? 0;
@@ -847,8 +856,7 @@ async function chooseThreads(n) {
   Object.assign(state, {model: models[keep], variant: variants[keep], costs: costs[keep],
     threadChoice: {counts: [1, n], ms, margin, chosen}});
   refreshPredictions(true);
-  syncVariantControls();
-  setText('runtime', runtimeText());
+  return null;
 }
 
 /** The runtime line: backend, file, leaves, and how the thread count was chosen while it is the one in use. */
@@ -1302,10 +1310,9 @@ async function start() {
     accelerator = 'wasm';
   }
   try {
-    await loadVariant({precision, accelerator, threads: timeThreads && accelerator === 'wasm' ? 1 : threads});
-    // (a WebGPU request that fell back to WASM already runs on `threads`: nothing to compare it with)
-    const onOne = state.variant.accelerator === 'wasm' && state.variant.threads === 1;
-    if (timeThreads && onOne) await chooseThreads(threads);
+    // (a WebGPU request that falls back to WASM runs on `threads`: nothing to compare it with)
+    const compare = timeThreads && accelerator === 'wasm';
+    await loadVariant({precision, accelerator, threads: compare ? 1 : threads}, {compareThreads: compare ? threads : null});
   } catch (e) {
     showFacts(e instanceof InputError && /sha256|bytes/.test(e.message) ? 'FAILED its check (see above)' :
       'not loaded (see above)');
