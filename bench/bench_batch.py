@@ -33,12 +33,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import common  # bench/common.py
 import numpy as np
-import tensorflow as tf
 
 import hne_tf
 from hne_tf.export import convert as conv
 from hne_tf.export import runtime as rt
-from hne_tf.quiet import quiet_native_stderr
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -52,12 +50,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def convert_batched(graph: conv.Graph, batch: int | None) -> bytes:
-    """The frozen prefix graph with a static input batch ``batch`` (None: dynamic), float32."""
-    spec = [tf.TensorSpec((batch,) + tuple(shape), tf.float32, name=name) for name, shape in graph.inputs.items()]
-    fn = tf.function(lambda x: graph.dynamic_fn(x), input_signature=spec, autograph=False)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], tf.Module())
-    with quiet_native_stderr():
-        return conv.finalize(converter.convert(), rename_single=conv.DEFAULT_SIGNATURE)
+    """The frozen prefix graph with a static input batch ``batch`` (None: dynamic), float32: the
+    export's converter (``--batch_sizes`` writes the static ones)."""
+    return conv.Converter({graph.key: graph}).convert([graph.key], "float32", batch=batch)
 
 
 def _invoker(buf: bytes, batch: int, threads: int, images: np.ndarray):

@@ -93,10 +93,13 @@ class Graph:
     #: Static-batch functions other than :data:`BATCH`, by batch (:meth:`at_batch`).
     batched_fns: dict[int, Callable] = dataclasses.field(default_factory=dict)
 
-    def at_batch(self, batch: int) -> Callable:
-        """The graph as a ``tf.function`` with a static input batch of ``batch`` (a batched file's)."""
+    def at_batch(self, batch: int | None) -> Callable:
+        """The graph as a ``tf.function`` with a static input batch of ``batch`` (a batched file's), or
+        with a dynamic one for None (``bench/bench_batch.py`` compares it)."""
         if batch == BATCH:
             return self.fn
+        if batch is None:
+            return self.dynamic_fn
         if batch not in self.batched_fns:
             if self.dynamic_fn is None:
                 raise ValueError(f"graph {self.key} has no dynamic-batch function to fix at batch {batch}")
@@ -175,19 +178,20 @@ class Converter:
         self.graphs = graphs
 
     def convert(self, keys: Sequence[str], precision: str,
-                representative: Callable[[], Iterable] | None = None, batch: int = BATCH) -> bytes:
+                representative: Callable[[], Iterable] | None = None, batch: int | None = BATCH) -> bytes:
         """TFLite flatbuffer holding the signatures ``keys``.
 
         ``precision``: a name in :data:`hne_tf.export.precisions.REGISTRY`.
         ``representative`` (calibrated precisions) yields ``(key, {input_name: batch})``.
         A single-signature file gets the key ``serving_default``. ``batch``: the
         inputs' static batch (:data:`BATCH` for every on-device file; larger for
-        the export's batched files, ``--batch_sizes``).
+        the export's batched files, ``--batch_sizes``; None: dynamic).
         """
         entry = precisions.get(precision)
         if entry.calibrated and representative is None:
             raise ValueError(f"{precision} needs a representative dataset (calibration images)")
-        checks.count("batch", batch)
+        if batch is not None:
+            checks.count("batch", batch)
         functions = [self.graphs[k].at_batch(batch).get_concrete_function() for k in keys]
         # The graphs hold no variables; the empty module only selects the
         # converter's multi-signature path.
