@@ -45,6 +45,7 @@ from collections.abc import Callable
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import hne_tf  # noqa: F401, I001 -- first, before TensorFlow loads: it turns on oneDNN (hne_tf/__init__.py)
 import keras
 import numpy as np
 import tensorflow as tf

@@ -56,12 +56,12 @@ from collections.abc import Callable
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import hne_tf  # noqa: I001 -- first, before TensorFlow loads: it turns on oneDNN (hne_tf/__init__.py)
 import keras
 import tensorflow as tf
 from common import env_summary, print_load_average_at_end, set_threads, write_csv  # bench/common.py
 from peak import cpu_peak  # bench/peak.py
 
-import hne_tf
 from hne_tf import osutil, precision
 
 DENSE_PRESET = "hne_resnet"

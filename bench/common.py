@@ -1,6 +1,6 @@
 """Shared by the benchmark scripts: thread settings, the environment header and the CSV output."""
 
-import argparse
+import argparse  # noqa: I001 -- hne_tf is imported before keras and tensorflow below, on purpose
 import csv
 import os
 import platform
@@ -8,6 +8,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+import hne_tf  # before TensorFlow loads: it turns on oneDNN (hne_tf/__init__.py)
 import keras
 import tensorflow as tf
 
@@ -27,8 +28,12 @@ def env_summary() -> str:
     lines = [f"TensorFlow {tf.__version__}, Keras {keras.__version__}, Python {platform.python_version()}, "
              f"{platform.machine()}, {os.cpu_count()} CPUs visible",
              "devices: " + ", ".join(d.name for d in tf.config.list_logical_devices())]
+    from hne_tf.layers.kernels import onednn_enabled  # noqa: PLC0415 (TensorFlow is loaded by now)
+
     onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
-    lines.append(f"TF_ENABLE_ONEDNN_OPTS={onednn if onednn is not None else '(unset)'}, threads intra="
+    # The variable counts only if it was set before TensorFlow loaded: report what TensorFlow runs.
+    lines.append(f"oneDNN {'on' if onednn_enabled() else 'OFF (grouped-conv gradients per group: slower)'} "
+                 f"(TF_ENABLE_ONEDNN_OPTS={onednn if onednn is not None else '(unset)'}), threads intra="
                  f"{tf.config.threading.get_intra_op_parallelism_threads()} inter="
                  f"{tf.config.threading.get_inter_op_parallelism_threads()} (0 = default)")
     if hasattr(os, "getloadavg"):
@@ -130,8 +135,6 @@ def start_run(args: argparse.Namespace, description: str) -> None:
 
 def model_spec(text: str) -> tuple[str, tuple[int, int, int]]:
     """``PRESET:H,W,C`` -> ``(preset, (H, W, C))`` (argparse type)."""
-    import hne_tf
-
     name, _, shape = text.partition(":")
     try:
         dims = tuple(int(v) for v in shape.split(","))

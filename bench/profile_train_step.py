@@ -43,13 +43,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import hne_tf  # noqa: I001 -- first, before TensorFlow loads: it turns on oneDNN (hne_tf/__init__.py)
 import keras
 import tensorflow as tf
 from bench_train_throughput import make_train_step, parse_model_spec, run_steps
 from common import env_summary, print_load_average_at_end, set_threads
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-import hne_tf
 from hne_tf import precision
 
 # hne_tf.layers.subsample: a reshape and a slice in the conv layer, and a gradient under the name

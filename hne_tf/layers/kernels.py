@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import warnings
 
 import tensorflow as tf
 
@@ -200,13 +202,28 @@ def native_grouped_gradient(dtype: tf.DType) -> bool:
     return True
 
 
+#: The per-group gradient's warning (:func:`_warn_without_onednn`); one line, as a user sees it.
+WITHOUT_ONEDNN = ("hne_tf: this TensorFlow process runs without oneDNN (TensorFlow was imported before hne_tf, "
+                  "or TF_ENABLE_ONEDNN_OPTS=0), so grouped convolutions train with a slower per-group gradient; "
+                  "import hne_tf before tensorflow and keras, or set TF_ENABLE_ONEDNN_OPTS=1")
+
+
+@functools.cache
+def _warn_without_onednn() -> None:
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0":  # asked for on purpose: no news to the user
+        warnings.warn(WITHOUT_ONEDNN, RuntimeWarning, stacklevel=3)
+
+
 def grouped_conv2d_per_group_grad(x: tf.Tensor, kernel: tf.Tensor, strides, padding: str = "SAME") -> tf.Tensor:
     """``tf.nn.conv2d`` of a grouped kernel (``x`` has ``groups * kernel.shape[2]`` channels), whose gradient
     is computed group by group with the dense backprop kernels, which every CPU build has.
 
     For a process without oneDNN (TensorFlow's grouped gradient exists only there); slower than the
-    native gradient, the same values to float rounding.
+    native gradient, the same values to float rounding. The first use warns (once per process), since
+    the usual cause is an import order: TensorFlow imported before hne_tf on a CPU where TensorFlow
+    leaves oneDNN off by default.
     """
+    _warn_without_onednn()
     strides = (1,) + tuple(_pair(strides)) + (1,)
     groups = int(x.shape[-1]) // int(kernel.shape[2])
 
