@@ -202,15 +202,18 @@ def native_grouped_gradient(dtype: tf.DType) -> bool:
     return True
 
 
-#: The per-group gradient's warning (:func:`_warn_without_onednn`); one line, as a user sees it.
+#: The per-group gradient's warning (:func:`warn_without_onednn`); one line, as a user sees it.
 WITHOUT_ONEDNN = ("hne_tf: this TensorFlow process runs without oneDNN (TensorFlow was imported before hne_tf, "
                   "or TF_ENABLE_ONEDNN_OPTS=0), so grouped convolutions train with a slower per-group gradient; "
                   "import hne_tf before tensorflow and keras, or set TF_ENABLE_ONEDNN_OPTS=1")
 
 
 @functools.cache
-def _warn_without_onednn() -> None:
-    if os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0":  # asked for on purpose: no news to the user
+def warn_without_onednn() -> None:
+    """Warns once per process that grouped convolutions train with the per-group gradient. The usual
+    cause is an import order: TensorFlow imported before hne_tf on a CPU where TensorFlow leaves oneDNN
+    off by default. Silent where the user turned oneDNN off on purpose (``TF_ENABLE_ONEDNN_OPTS=0``)."""
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0":
         warnings.warn(WITHOUT_ONEDNN, RuntimeWarning, stacklevel=3)
 
 
@@ -219,11 +222,9 @@ def grouped_conv2d_per_group_grad(x: tf.Tensor, kernel: tf.Tensor, strides, padd
     is computed group by group with the dense backprop kernels, which every CPU build has.
 
     For a process without oneDNN (TensorFlow's grouped gradient exists only there); slower than the
-    native gradient, the same values to float rounding. The first use warns (once per process), since
-    the usual cause is an import order: TensorFlow imported before hne_tf on a CPU where TensorFlow
-    leaves oneDNN off by default.
+    native gradient, the same values to float rounding. The layers that fall back to it call
+    :func:`warn_without_onednn` first.
     """
-    _warn_without_onednn()
     strides = (1,) + tuple(_pair(strides)) + (1,)
     groups = int(x.shape[-1]) // int(kernel.shape[2])
 

@@ -31,6 +31,7 @@ from hne_tf.layers.kernels import (
     grouped_conv2d_per_group_grad,
     native_grouped_gradient,
     subsample,
+    warn_without_onednn,
 )
 
 # PyTorch's default for conv and linear layers scales by fan_in; Keras'
@@ -114,6 +115,7 @@ class GroupedConv2D(keras.layers.Layer):
         if grouped_on_cpu and training is not False and not native_grouped_gradient(tf.float32):
             # No oneDNN in this process (TensorFlow loaded before hne_tf could ask for it, or
             # TF_ENABLE_ONEDNN_OPTS=0): the gradient is computed group by group.
+            warn_without_onednn()
             y = grouped_conv2d_per_group_grad(x, tf.cast(kernel, x.dtype), strides)
         else:
             y = tf.nn.conv2d(x, tf.cast(kernel, x.dtype), strides=(1,) + strides + (1,), padding="SAME")
