@@ -103,22 +103,22 @@ class Graph:
         if batch not in self.batched_fns:
             if self.dynamic_fn is None:
                 raise ValueError(f"graph {self.key} has no dynamic-batch function to fix at batch {batch}")
-            call = self.dynamic_fn.python_function
-            spec = [tf.TensorSpec((batch,) + tuple(shape), tf.float32, name=name)
-                    for name, shape in self.inputs.items()]
-            self.batched_fns[batch] = tf.function(call, input_signature=spec, autograph=False)
+            self.batched_fns[batch] = tf.function(self.dynamic_fn.python_function,
+                                                  input_signature=_specs(self.inputs, batch), autograph=False)
         return self.batched_fns[batch]
 
 
-def _freeze(body, inputs: dict[str, tuple], key: str) -> Graph:
-    def specs(batch: int | None) -> list[tf.TensorSpec]:
-        return [tf.TensorSpec((batch,) + tuple(shape), tf.float32, name=name) for name, shape in inputs.items()]
+def _specs(inputs: dict[str, tuple], batch: int | None) -> list[tf.TensorSpec]:
+    """The float32 input signature of ``inputs`` (name -> shape without batch) at ``batch`` (None: dynamic)."""
+    return [tf.TensorSpec((batch,) + tuple(shape), tf.float32, name=name) for name, shape in inputs.items()]
 
+
+def _freeze(body, inputs: dict[str, tuple], key: str) -> Graph:
     # autograph=False: the model's Python control flow runs on Python values (leaves, nodes, blocks),
     # so AutoGraph has nothing to convert, yet rewriting every Keras call it meets costs about a quarter
     # of the tracing CPU time (same graph: the .tflite files are byte-identical either way).
     with constant_weight_slices():  # a prefix or member graph stores only its slices of the weights
-        concrete = tf.function(body, input_signature=specs(None), autograph=False).get_concrete_function()
+        concrete = tf.function(body, input_signature=_specs(inputs, None), autograph=False).get_concrete_function()
     frozen = convert_variables_to_constants_v2(concrete)
     structure = concrete.structured_outputs
 
@@ -126,8 +126,8 @@ def _freeze(body, inputs: dict[str, tuple], key: str) -> Graph:
         return tf.nest.pack_sequence_as(structure, frozen(*args))
 
     call.__name__ = key  # the converter names signatures after their functions
-    fn = tf.function(call, input_signature=specs(BATCH), autograph=False)
-    dynamic_fn = tf.function(call, input_signature=specs(None), autograph=False)
+    fn = tf.function(call, input_signature=_specs(inputs, BATCH), autograph=False)
+    dynamic_fn = tf.function(call, input_signature=_specs(inputs, None), autograph=False)
     outputs = {name: tuple(t.shape[1:]) for name, t in structure.items()}
     return Graph(key, dict(inputs), outputs, fn, dynamic_fn)
 

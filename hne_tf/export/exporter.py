@@ -637,8 +637,10 @@ def _manifest(run: TrainedRun, info, config: ExportConfig, measured: _Measured) 
         "input": {"name": "input", "shape": [conv.BATCH, *model.image_shape], "dtype": "float32", "layout": "NHWC",
                   "batch": {"size": conv.BATCH, "static": True,
                             "note": "every file takes one image per call (static batch, so that no op depends on "
-                                    "a run-time batch size and XNNPACK takes the graph whole); host evaluation "
-                                    "runs the test images one at a time through the same files"},
+                                    "a run-time batch size and XNNPACK takes the graph whole), except the "
+                                    "host-only files of kind 'batched' (--batch_sizes), which give their own "
+                                    "batch; host evaluation runs the test images one at a time through the "
+                                    "same files"},
                   "normalization": {"formula": "(pixel / 255 - mean) / std, per channel",
                                     "mean": list(info.mean), "std": list(info.std)}},
         # How a raw image of any size becomes that input (resize rule, colour, normalization): the readers
@@ -722,24 +724,27 @@ def _report(manifest, log) -> None:
             f"(bound {size['bound']}); weights {size['weight_ratio']:.3f} x: {'ok' if size['passed'] else 'FAILED'}")
 
 
+def _best_ms(e: dict) -> float:
+    """A file's median latency at its faster thread count (an anytime file: all its steps in sequence)."""
+    field = "all_steps_latency_ms" if e["kind"] == "anytime" else "latency_ms"
+    return min(e.get(field + "_by_threads", {}).values(), default=e[field])
+
+
 def batch_tradeoffs(files: Sequence[dict]) -> list[str]:
     """One line per batched file: its time per image against its batch-1 twin's (the same graph and
     precision), each at its faster thread count, and whether the batch pays on this host."""
-    def best_ms(e) -> float:
-        return min(e.get("latency_ms_by_threads", {}).values(), default=e["latency_ms"])
-
     single = {(e["k"], e["precision"]): e for e in files if e["kind"] == "prefix"}
     lines = []
     for e in files:
         twin = single.get((e.get("k"), e["precision"])) if e["kind"] == "batched" else None
         if twin is None:
             continue
-        per_image = best_ms(e) / e["batch"]
-        ratio = per_image / best_ms(twin)
+        per_image = _best_ms(e) / e["batch"]
+        ratio = per_image / _best_ms(twin)
         verdict = ("cheaper per image here" if ratio < 1 - SPEED_TOLERANCE else "dearer per image here: score "
                    "images one at a time (a process per core) on this host" if ratio > 1 + SPEED_TOLERANCE
                    else "about the same per image here")
-        lines.append(f"{e['file']}: {per_image:.3f} ms per image at batch {e['batch']} against {best_ms(twin):.3f} "
+        lines.append(f"{e['file']}: {per_image:.3f} ms per image at batch {e['batch']} against {_best_ms(twin):.3f} "
                      f"ms for {twin['file']} at batch 1 ({ratio:.2f}x, each at its faster thread count): {verdict}")
     return lines
 
@@ -754,11 +759,6 @@ def precision_tradeoffs(files: Sequence[dict]) -> list[str]:
     files in the reference precision (the best thread count of each), as ranges over the files,
     with what to use it for where it is slower here."""
     reference = precision_registry.REFERENCE
-
-    def best_ms(e) -> float:  # an anytime file: all its steps in sequence
-        field = "all_steps_latency_ms" if e["kind"] == "anytime" else "latency_ms"
-        return min(e.get(field + "_by_threads", {}).values(), default=e[field])
-
     ref = {_graph_key(e): e for e in files if e["precision"] == reference}
     lines = []
     for precision in dict.fromkeys(e["precision"] for e in files if e["precision"] != reference):
@@ -766,7 +766,7 @@ def precision_tradeoffs(files: Sequence[dict]) -> list[str]:
         if not pairs:
             continue
         size = [r["bytes"] / e["bytes"] for e, r in pairs]
-        time_ratio = [best_ms(e) / best_ms(r) for e, r in pairs]
+        time_ratio = [_best_ms(e) / _best_ms(r) for e, r in pairs]
         typical = float(np.median(time_ratio))
         verdict = ("slower here: choose it for size or for an accelerator that needs it, not for speed on this "
                    "CPU" if typical > 1 + SPEED_TOLERANCE else "faster here" if typical < 1 - SPEED_TOLERANCE
