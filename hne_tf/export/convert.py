@@ -283,9 +283,11 @@ class _SharingBuilder(flatbuffers.Builder):
 
 def weight_bytes(buf: bytes) -> int:
     """Bytes of constant data (weights, biases, folded batch norm) in a flatbuffer."""
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(buf))
-    meta = {m.buffer for m in (model.metadata or [])}
-    return sum(len(b.data) for i, b in enumerate(model.buffers) if b.data is not None and i not in meta)
+    from ai_edge_litert import schema_py_generated as schema  # the reader: no unpacking of every buffer
+
+    model = schema.Model.GetRootAs(buf, 0)
+    meta = {model.Metadata(i).Buffer() for i in range(model.MetadataLength())}
+    return sum(model.Buffers(i).DataLength() for i in range(model.BuffersLength()) if i not in meta)
 
 
 def representative_batches(graphs: dict[str, Graph], keys: Sequence[str], steps, images: np.ndarray,

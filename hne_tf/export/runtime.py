@@ -432,17 +432,14 @@ def signature_models(buf: bytes) -> dict[str, bytes]:
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromPackedBuf(bytearray(buf), 0)
-    out = {}
-    for sig in model.signatureDefs or []:
+    model = schema.ModelT.InitFromPackedBuf(bytearray(buf), 0)  # unpacked once: the slow part
+    subgraphs, out = model.subgraphs, {}
+    for sig in list(model.signatureDefs or []):  # each packed alone from the same (local) object
         key = sig.signatureKey.decode() if isinstance(sig.signatureKey, bytes) else sig.signatureKey
-        one = schema.ModelT.InitFromPackedBuf(bytearray(buf), 0)
-        one.subgraphs = [one.subgraphs[sig.subgraphIndex]]
-        (one_sig,) = [d for d in one.signatureDefs if d.subgraphIndex == sig.subgraphIndex]
-        one_sig.subgraphIndex = 0
-        one.signatureDefs = [one_sig]
+        model.subgraphs, model.signatureDefs = [subgraphs[sig.subgraphIndex]], [sig]
+        sig.subgraphIndex = 0
         builder = flatbuffers.Builder(len(buf) + 1024)
-        builder.Finish(one.Pack(builder), file_identifier=b"TFL3")
+        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
         out[key] = bytes(builder.Output())
     return out
 
