@@ -311,7 +311,23 @@ def test_shared_arms_have_identical_flags_and_every_study_is_pinned():
     """Studies share a run by its name; the same name must mean the same flags everywhere."""
     seen = {}
     for study in STUDIES.values():
-        assert study.revision and len(study.arms) >= 2
+        assert study.revision and study.arms  # one arm: the recipe study checks a goal, it compares nothing
         for arm in study.arms:
             flags = json.dumps({**study.common, **arm.flags}, sort_keys=True)
             assert seen.setdefault(arm.name, flags) == flags, arm.name
+
+
+def test_recipe_report_gives_the_mean_and_its_interval_by_hand():
+    """The 60-minute recipe's goal: mean over 3 seeds at k = 16 >= 93.5%, with a 95% t interval."""
+    study = STUDIES["recipe"]
+
+    def runs(values):
+        return {"recipe60": [{"seed": s, "prefixes": [{"accuracy": 0.9}, {"accuracy": v}]}
+                             for s, v in enumerate(values)]}
+
+    # 93.1, 93.6, 94.1: mean 93.6, std 0.5, half-width 4.303 * 0.5 / sqrt(3) = 1.242
+    text = study.report(study, runs([0.931, 0.936, 0.941]))
+    assert "93.60% (n=3, 95% t interval [92.36, 94.84]): **met**" in text
+    assert "**not met**" in study.report(study, runs([0.930, 0.934, 0.935]))  # mean 93.30
+    assert "**pending: 2 of 3 seeds**" in study.report(study, runs([0.95, 0.96]))
+    assert "No seed has finished." in study.report(study, {})
