@@ -458,3 +458,16 @@ def test_variable_layout_is_pinned(tiny_models, name):
     count, digest = PINNED_LAYOUTS[name]
     assert len(lines) == count
     assert hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16] == digest, "\n".join(lines)
+
+
+def test_oemc_student_alone_costs_what_its_member_costs():
+    """``student=s``: OEMC's Table 1 baseline, student s with its own stem and base block, one leaf, no
+    adapters. Its MACs and parameters are those the cost table gives member s of the whole network."""
+    members = hne_tf.cost_table(hne_tf.build_model("oemc_resnet_tiny", (16, 16, 3), 5))["members"]
+    for s, member in enumerate(members):
+        alone = hne_tf.build_model("oemc_resnet_tiny", (16, 16, 3), 5, student=s)
+        assert alone.num_leaves == 1 and alone.count_params() == member["params"]
+        assert hne_tf.cost_table(alone)["prefixes"] == [{"k": 1, "macs": member["macs"], "params": member["params"]}]
+        assert alone(_images((16, 16, 3), batch=2))["logits"].shape == (2, 1, 5)
+    with pytest.raises(ValueError, match="option 'student' must be an integer in 0..2"):
+        hne_tf.build_model("oemc_resnet_tiny", (16, 16, 3), 5, student=3)

@@ -17,7 +17,7 @@ import tensorflow as tf
 from hne_tf import layers as L
 from hne_tf import presets
 from hne_tf.families._common import CIFAR_DEPTH, basic_blocks, ch, cifar_plan, cifar_stem
-from hne_tf.presets import FEATURE_ADAPTER, Architecture, Extra, integer, positive
+from hne_tf.presets import FEATURE_ADAPTER, Architecture, Extra, OptionError, integer, or_none, positive
 
 OEMC = presets.register_family("oemc", "Online Ensemble Model Compression (Walawalkar et al., ECCV 2020): "
                                "students of decreasing width")
@@ -51,7 +51,7 @@ class FeatureAdapters(Extra):
         return features
 
 
-def oemc_resnet(input_shape, num_classes, depth, num_students, width) -> Architecture:
+def oemc_resnet(input_shape, num_classes, depth, num_students, width, student=None) -> Architecture:
     """OEMC (Walawalkar et al. 2020): base block + students of decreasing width.
 
     The CIFAR ResNet's basic blocks are split into four blocks of about the
@@ -62,12 +62,27 @@ def oemc_resnet(input_shape, num_classes, depth, num_students, width) -> Archite
     adaptation convolutions that map students to the pseudo teacher's width
     are the model's :class:`FeatureAdapters` extra. Every student can be
     deployed alone (``deployable_members``).
+
+    ``student=s`` builds student ``s`` trained truly alone, the baseline of OEMC's Table 1: a network
+    of one leaf with its own stem and base block (the shared one's widths), then student ``s``'s
+    blocks 1-3 at ``(S - s) / S`` of the channels and its head; no adaptation convolutions.
     """
     s_count = num_students
+    if student is not None and not 0 <= student < s_count:
+        raise OptionError("student", f"an integer in 0..{s_count - 1} (num_students={s_count}) or None", student)
     plan = cifar_plan(depth, input_shape, width)
     chunks = [list(c) for c in np.array_split(np.arange(len(plan)), 4)]
     base, cin = basic_blocks([plan[i] for i in chunks[0]], ch(16 * width), 1, 1, "base")
     blocks = [L.GroupedBlock([cifar_stem(input_shape, width=width)] + base, name="block0")]
+    if student is not None:
+        scale = (s_count - student) / s_count
+        for b in range(1, 4):
+            layers, cin = basic_blocks([(ch(f * scale), st) for f, st in (plan[i] for i in chunks[b])], cin, 1, 1,
+                                       f"student{student}_")
+            if layers:  # a shallow plan (ResNet-8) leaves a block empty
+                blocks.append(L.GroupedBlock(layers, name=f"block{b}"))
+        return Architecture(OEMC, (1,) * len(blocks), blocks, L.TreeHead(num_classes, 1, name="head"),
+                            deployable_members=(0,))
     widths_in = [cin]
     feature_channels = []
     for b in range(1, 4):
@@ -91,14 +106,15 @@ def oemc_resnet(input_shape, num_classes, depth, num_students, width) -> Archite
 
 
 # The students need their pseudo teacher, a second member: at least 2.
-OPTIONS = {"depth": CIFAR_DEPTH, "num_students": integer(2), "width": positive()}
+OPTIONS = {"depth": CIFAR_DEPTH, "num_students": integer(2), "width": positive(),
+           "student": or_none(integer(0), "the whole OEMC network")}
 
 PRESETS = {
     "oemc_resnet": {
         "description": "OEMC: ResNet-32 base block + 5 students of width 5/5..1/5.",
-        "defaults": dict(depth=32, num_students=5, width=1.0)},
+        "defaults": dict(depth=32, num_students=5, width=1.0, student=None)},
     "oemc_resnet_tiny": {
         "description": "OEMC at test size: ResNet-8 at half width, 3 students.",
-        "defaults": dict(depth=8, num_students=3, width=0.5)},
+        "defaults": dict(depth=8, num_students=3, width=0.5, student=None)},
 }
 presets.register_presets(PRESETS, oemc_resnet, OPTIONS)
