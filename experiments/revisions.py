@@ -14,3 +14,7 @@ STUDY_REVISION = "098a58107c398998b9ae9e009be60b907b4a1f36"
 TRAINING_EQUIVALENT: dict[str, str] = {
     STUDY_REVISION: "the converged study's revision",
 }
+
+# The OEMC study's code: STUDY_REVISION plus oemc_resnet's option student=s (a student trained truly alone),
+# which the study's baselines need and STUDY_REVISION lacks. Only this study trains at it.
+OEMC_REVISION = "9d358d82a21d1314eca393c21866448000f33786"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from experiments.harness import Arm, Study
-from experiments.revisions import STUDY_REVISION, TRAINING_EQUIVALENT
+from experiments.revisions import OEMC_REVISION, STUDY_REVISION, TRAINING_EQUIVALENT
 from experiments.stats import mean_std, paired_difference
 
 VALIDATION = 5000
@@ -380,6 +380,38 @@ ENSEMBLENET_STUDY = Study(
     minutes_per_run=60, report=_ensemblenet_report, plot=plot_study, phase=4, **PINNED)
 
 
+OEMC_STUDENTS = 3
+
+
+def _oemc_report(study: Study, found: dict[str, list[dict]]) -> str:
+    lines = ["| student (width) | in OEMC, test % | alone, test % | OEMC − alone, points: mean [95% CI] | verdict |",
+             "|---|---|---|---|---|"]
+    oemc = found.get("oemc_m3", [])
+    for s in range(OEMC_STUDENTS):
+        a = {e["seed"]: e["leaf_accuracy"][s] for e in oemc}
+        b = by_seed(found.get(f"oemc_alone{s}", []), 1)
+        diff = paired_difference(a, b)
+        lines.append(f"| {s} ({OEMC_STUDENTS - s}/{OEMC_STUDENTS}) | {mean_std(list(a.values()))} | "
+                     f"{mean_std(list(b.values()))} | {diff.text()} | **{verdict(diff, '>')}** |")
+    return ("Each student deployed alone (its leaf of the OEMC network) against the same student trained truly "
+            "alone: its own stem and base block, no distillation, cross-entropy weight 1.0 (OEMC weighs its "
+            "cross-entropy 0.7, eq. 7).\n\n" + "\n".join(lines)
+            + "\n\nTest accuracy (%) of OEMC's ensembles of the first k students, and of each student alone:\n\n"
+            + prefix_table(study, found, ks=(1, 2, 3)))
+
+
+OEMC_BASE = {"model": "oemc_resnet", "model_options": {**RESNET14, "num_students": OEMC_STUDENTS}}
+OEMC_STUDY = Study(
+    name="oemc",
+    title="OEMC (Walawalkar et al. 2020, Table 1 style)",
+    claim="Claim: each OEMC student, deployed alone, beats the same student trained alone.",
+    arms=[Arm("oemc_m3", f"OEMC ({OEMC_STUDENTS} students)", {**OEMC_BASE, "loss": "oemc"})]
+    + [Arm(f"oemc_alone{s}", f"student {s} alone",
+           {**OEMC_BASE, "loss": "independent", "model_options": {**OEMC_BASE["model_options"], "student": s}})
+       for s in range(OEMC_STUDENTS)],
+    common=CIFAR_COMMON, minutes_per_run=60, report=_oemc_report, plot=plot_study, phase=4,
+    revision=OEMC_REVISION, accepted={OEMC_REVISION: "the OEMC study's revision"})
+
 # The goal for the 60-minute recipe: the mean over 3 seeds of the test accuracy at k = 16.
 RECIPE_GOAL = 0.935
 
@@ -410,4 +442,5 @@ RECIPE_STUDY = Study(
     common={"recipe": "fashion_mnist_60min"}, minutes_per_run=110, report=_recipe_report, plot=plot_study, phase=5,
     **PINNED)
 
-STUDIES = {s.name: s for s in (OBJECTIVES, BUDGET, LENGTH, SHARING, ONE_STUDY, ENSEMBLENET_STUDY, RECIPE_STUDY)}
+STUDIES = {s.name: s for s in (OBJECTIVES, BUDGET, LENGTH, SHARING, ONE_STUDY, ENSEMBLENET_STUDY, OEMC_STUDY,
+                               RECIPE_STUDY)}

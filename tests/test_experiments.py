@@ -331,3 +331,15 @@ def test_recipe_report_gives_the_mean_and_its_interval_by_hand():
     assert "**not met**" in study.report(study, runs([0.930, 0.934, 0.935]))  # mean 93.30
     assert "**pending: 2 of 3 seeds**" in study.report(study, runs([0.95, 0.96]))
     assert "No seed has finished." in study.report(study, {})
+
+
+def test_oemc_report_pairs_each_student_with_its_alone_run_by_hand():
+    """Student s of the OEMC run (its leaf accuracy) against the run of student s alone, paired by seed."""
+    study = STUDIES["oemc"]
+    found = {"oemc_m3": [{"seed": s, "leaf_accuracy": [0.90 + d, 0.88, 0.85], "prefixes": [{"accuracy": 0.9}] * 3}
+                         for s, d in enumerate((0.010, 0.020, 0.030))],
+             "oemc_alone0": [{"seed": s, "prefixes": [{"accuracy": 0.90}]} for s in range(3)]}
+    text = study.report(study, found)
+    # differences 1, 2, 3 points: mean 2, std 1, half-width 4.303 / sqrt(3) = 2.484
+    assert "| 0 (3/3) | 92.00 ± 1.00 | 90.00 ± 0.00 | +2.00 [-0.48, +4.48] (n=3) | **inconclusive** |" in text
+    assert "| 1 (2/3) | 88.00 ± 0.00 | - | - | **pending** |" in text  # no alone run yet
