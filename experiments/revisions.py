@@ -1,8 +1,9 @@
 """The code the studies train with.
 
-Every run of a study trains at :data:`STUDY_REVISION` (the harness makes a git
-worktree of it under ``.study/``), so that later changes to the library cannot
-mix into a study half-way. A run trained at any other revision is refused,
+Every run of a study trains at its pinned revision, :data:`STUDY_REVISION` (the
+``oemc`` study: :data:`OEMC_REVISION`); the harness makes a git worktree of it
+under ``.study/``, so that later changes to the library cannot mix into a study
+half-way. A run trained at any other revision is refused,
 unless :data:`TRAINING_EQUIVALENT` lists that revision with the reason it trains
 exactly like the study's (for example: a commit that only touched the export).
 """

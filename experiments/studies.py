@@ -10,7 +10,8 @@ Protocol (``results/README.md`` has the long form):
   a converged run; the ``length`` study trains two arms for 16 to check it;
 * seeds 0, 1, 2 are paired across arms; each claim is judged on the per-seed
   differences with a 95% t interval (:mod:`experiments.stats`);
-* every run trains at :data:`experiments.revisions.STUDY_REVISION`.
+* every run trains at :data:`experiments.revisions.STUDY_REVISION` (the ``oemc`` study at
+  :data:`~experiments.revisions.OEMC_REVISION`, which adds the option its baselines need).
 """
 
 from __future__ import annotations
