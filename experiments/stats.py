@@ -40,7 +40,8 @@ def mean_std(values: Sequence[float], scale: float = 100.0, digits: int = 2) -> 
 
 @dataclasses.dataclass(frozen=True)
 class PairedDifference:
-    """``a - b`` over the seeds both arms finished: mean, sample std, 95% interval, and the seeds used."""
+    """A mean over seeds (of ``a - b`` over the seeds both arms finished, for a paired difference): mean,
+    sample std, 95% interval, and the seeds used."""
 
     mean: float
     std: float
@@ -74,8 +75,14 @@ class PairedDifference:
 
 def paired_difference(a: dict[int, float], b: dict[int, float]) -> PairedDifference:
     """The paired difference of two arms' values, each ``{seed: value}``, over their common seeds."""
-    seeds = tuple(sorted(set(a) & set(b)))
-    d = np.array([a[s] - b[s] for s in seeds], np.float64)
+    return mean_interval({s: a[s] - b[s] for s in sorted(set(a) & set(b))})
+
+
+def mean_interval(values: dict[int, float]) -> PairedDifference:
+    """The mean of ``{seed: value}`` with its sample std and 95% t interval (:func:`paired_difference`
+    is this of the per-seed differences; a goal on one arm's mean uses it directly)."""
+    seeds = tuple(sorted(values))
+    d = np.array([values[s] for s in seeds], np.float64)
     if len(d) == 0:
         return PairedDifference(math.nan, math.nan, math.nan, math.nan, seeds)
     if len(d) == 1:

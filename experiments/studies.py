@@ -20,7 +20,7 @@ import numpy as np
 
 from experiments.harness import Arm, Study
 from experiments.revisions import OEMC_REVISION, STUDY_REVISION, TRAINING_EQUIVALENT
-from experiments.stats import mean_std, paired_difference
+from experiments.stats import mean_interval, mean_std, paired_difference
 
 VALIDATION = 5000
 RECIPE = {"dataset": "fashion_mnist", "batch_size": 128, "lr": 0.2, "schedule": "cosine", "weight_decay": 5e-4,
@@ -55,6 +55,11 @@ def by_seed(evals: list[dict], k: int = -1, key: str = "accuracy", split: str = 
             if k == -1 or k <= len(rows):
                 out[e["seed"]] = rows[k - 1 if k > 0 else -1][key]
     return out
+
+
+def leaf_by_seed(evals: list[dict], leaf: int) -> dict[int, float]:
+    """``{seed: test accuracy}`` of leaf ``leaf`` (0-based) deployed alone (eval.json's ``leaf_accuracy``)."""
+    return {e["seed"]: e["leaf_accuracy"][leaf] for e in evals}
 
 
 def verdict(diff, expected: str) -> str:
@@ -330,7 +335,7 @@ SHARING = Study(
 
 def _one_report(study: Study, found: dict[str, list[dict]]) -> str:
     single, one = found.get("one_single", []), found.get("one_m3", [])
-    branch = {e["seed"]: e["leaf_accuracy"][0] for e in one}
+    branch = leaf_by_seed(one, 0)
     teacher = {e["seed"]: e["teacher"]["accuracy"] for e in one if "teacher" in e}
     alone = by_seed(single, 1)
     lines = ["| comparison | a − b, points: mean [95% CI] | verdict |", "|---|---|---|"]
@@ -389,7 +394,7 @@ def _oemc_report(study: Study, found: dict[str, list[dict]]) -> str:
              "|---|---|---|---|---|"]
     oemc = found.get("oemc_m3", [])
     for s in range(OEMC_STUDENTS):
-        a = {e["seed"]: e["leaf_accuracy"][s] for e in oemc}
+        a = leaf_by_seed(oemc, s)
         b = by_seed(found.get(f"oemc_alone{s}", []), 1)
         diff = paired_difference(a, b)
         lines.append(f"| {s} ({OEMC_STUDENTS - s}/{OEMC_STUDENTS}) | {mean_std(list(a.values()))} | "
@@ -419,7 +424,7 @@ RECIPE_GOAL = 0.935
 
 def _recipe_report(study: Study, found: dict[str, list[dict]]) -> str:
     at_n = by_seed(found.get("recipe60", []), -1)
-    mean = paired_difference(at_n, dict.fromkeys(at_n, 0.0))  # against zero: the mean and its t interval
+    mean = mean_interval(at_n)
     if mean.n == 0:
         summary = "No seed has finished."
     else:
