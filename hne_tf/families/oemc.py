@@ -74,11 +74,12 @@ def oemc_resnet(input_shape, num_classes, depth, num_students, width, student=No
     chunks = [list(c) for c in np.array_split(np.arange(len(plan)), 4)]
     base, cin = basic_blocks([plan[i] for i in chunks[0]], ch(16 * width), 1, 1, "base")
     blocks = [L.GroupedBlock([cifar_stem(input_shape, width=width)] + base, name="block0")]
+    def student_plan(b: int, s: int) -> list[tuple[int, int]]:  # block b of student s: (S - s) / S of the channels
+        return [(ch(f * (s_count - s) / s_count), st) for f, st in (plan[i] for i in chunks[b])]
+
     if student is not None:
-        scale = (s_count - student) / s_count
         for b in range(1, 4):
-            layers, cin = basic_blocks([(ch(f * scale), st) for f, st in (plan[i] for i in chunks[b])], cin, 1, 1,
-                                       f"student{student}_")
+            layers, cin = basic_blocks(student_plan(b, student), cin, 1, 1, f"student{student}_")
             if layers:  # a shallow plan (ResNet-8) leaves a block empty
                 blocks.append(L.GroupedBlock(layers, name=f"block{b}"))
         return Architecture(OEMC, (1,) * len(blocks), blocks, L.TreeHead(num_classes, 1, name="head"),
@@ -88,10 +89,8 @@ def oemc_resnet(input_shape, num_classes, depth, num_students, width, student=No
     for b in range(1, 4):
         nodes, widths_out = [], []
         for s in range(s_count):
-            scale = (s_count - s) / s_count
-            sub_plan = [(ch(f * scale), st) for f, st in (plan[i] for i in chunks[b])]
             node_cin = widths_in[0] if b == 1 else widths_in[s]
-            layers, cout = basic_blocks(sub_plan, node_cin, 1, 1, f"student{s}_")
+            layers, cout = basic_blocks(student_plan(b, s), node_cin, 1, 1, f"student{s}_")
             nodes.append(layers)
             widths_out.append(cout)
         blocks.append(L.PerNodeBlock(nodes, branch=s_count if b == 1 else 1, input_widths=widths_in,
