@@ -34,7 +34,11 @@ def _load() -> str:
 
 
 def child(root: str, model_name: str, shape: tuple[int, ...], batch: int, steps: int, repeats: int) -> list[float]:
-    """Images/s of each timed repeat, with ``root``'s hne_tf (this process imports nothing else of it)."""
+    """Images/s of each timed repeat, with ``root``'s hne_tf (this process imports nothing else of it).
+
+    The step is written here, not taken from ``bench_train_throughput.make_train_step``: that module
+    imports parts of today's hne_tf (``osutil``, ``precision``) that an older revision may lack.
+    """
     import time
 
     sys.path.insert(0, root)
