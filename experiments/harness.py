@@ -23,6 +23,7 @@ seeds. Each (arm, seed) is one ``train.py`` run in its own ``--model_dir``,
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import math
@@ -288,8 +289,26 @@ def collect(study: Study, seeds: Sequence[int], runs_dir: str) -> Found:
                 refused.append((directory, why))
                 continue
             record = read_json(os.path.join(directory, "run.json"), "run.json") or {}
-            evals[arm.name].append(dict(result, seed=seed, wall_seconds=record.get("seconds")))
+            evals[arm.name].append(dict(result, seed=seed, wall_seconds=record.get("seconds"),
+                                        cpus=run_cpus(directory)))
     return Found(evals, refused)
+
+
+def run_cpus(directory: str) -> str:
+    """The CPU model(s) a run trained on, from its provenance.json sessions, in order of first use and
+    joined by " + " when a resume moved it to another machine; "unknown CPU" when none is recorded."""
+    data = read_json(os.path.join(directory, "provenance.json"), "provenance.json") or {}
+    sessions = data.get("sessions") if isinstance(data.get("sessions"), list) else []
+    names = [str(s["cpu"]) for s in sessions if isinstance(s, dict) and s.get("cpu")]
+    return " + ".join(dict.fromkeys(names)) or "unknown CPU"
+
+
+def cpu_summary(evals: dict[str, list[dict]]) -> str:
+    """``"AMD EPYC (9 runs), Intel Xeon (2 runs)"``: the finished runs counted by the CPU(s) they trained on,
+    most runs first. Wall times and the last digits of accuracies differ between CPUs (oneDNN's kernels do)."""
+    counts = collections.Counter(e.get("cpus", "unknown CPU") for runs in evals.values() for e in runs)
+    ranked = counts.most_common()
+    return ", ".join(f"{cpu} ({n} run{'s' if n != 1 else ''})" for cpu, n in ranked)
 
 
 def plan(studies: Sequence[Study], seeds: Sequence[int]) -> list[tuple[Study, Arm, int]]:
@@ -378,6 +397,8 @@ def write_report(study: Study, out_dir: str, seeds: Sequence[int], runs_dir: str
     header = (f"# {study.title}\n\n{study.claim}\n\n"
               f"Runs finished: {found.finished} of {total} (seeds {', '.join(map(str, seeds))}), trained at "
               f"{revision}. Common flags: `{' '.join(flag_args(study.common))}`.\n\n")
+    if found.finished:
+        header += f"CPUs the runs trained on: {cpu_summary(found.evals)}.\n\n"
     if found.refused:
         header += "Refused runs (not in the tables): " + "; ".join(
             f"`{os.path.basename(d)}` ({why})" for d, why in found.refused) + ".\n\n"

@@ -137,6 +137,22 @@ def test_runs_then_skips_finished_runs(repo, tmp_path):
     assert not (root / ".study").exists()  # the repository is the study's revision: no worktree needed
 
 
+def test_report_counts_the_runs_by_the_cpu_they_trained_on(repo, tmp_path):
+    root, rev = repo
+    study = _study(rev, Arm("a", "arm A", {"loss": "x"}))
+    _sweep(study, tmp_path / "runs", root, seeds=(0, 1, 2, 3))
+    for seed, cpus in ((0, ["AMD EPYC"]), (1, ["AMD EPYC"]), (2, ["AMD EPYC", "Intel Xeon", "AMD EPYC"]), (3, [])):
+        path = tmp_path / "runs" / f"a_s{seed}" / "provenance.json"
+        session = json.loads(path.read_text())["sessions"][0]
+        path.write_text(json.dumps({"sessions": [dict(session, cpu=c) for c in cpus] or [session]}))
+    harness.write_report(study, str(tmp_path / "out"), [0, 1, 2, 3], str(tmp_path / "runs"))
+    readme = (tmp_path / "out" / "README.md").read_text()
+    # A run resumed on another machine counts under both CPUs, in the order it used them; no CPU recorded
+    # (provenance from before the field existed) is said so.
+    assert ("CPUs the runs trained on: AMD EPYC (2 runs), AMD EPYC + Intel Xeon (1 run), unknown CPU (1 run)."
+            in readme), readme
+
+
 def test_runs_train_at_the_pinned_revision_from_a_worktree(repo, tmp_path):
     root, first = repo
     _commit(root, 2)  # the checkout moved on; the study stays on its revision
