@@ -7,7 +7,11 @@
   python3 -m experiments run STUDY [STUDY ...]     those studies' pending runs, then their reports
   python3 -m experiments report all|STUDY ...      rewrite results/STUDY/README.md and its plot only
 
-Flags: --runs_dir=results/runs (shared by the studies), --seeds=0,1,2, --max_runs=N, --nice=N, --results=results.
+run and report also rewrite the verdicts block of --readme (the README's "Does it pay off?"): the runs
+finished, and every study's claims with their paired 95% intervals and verdicts, linking each report and plot.
+
+Flags: --runs_dir=results/runs (shared by the studies), --seeds=0,1,2, --max_runs=N, --nice=N, --results=results,
+--readme=README.md (the repository's; empty: leave it alone).
 Runs train at experiments/revisions.py's STUDY_REVISION (a git worktree under .study/); a sweep stopped by
 Ctrl-C, SIGTERM or a kill resumes where it stopped when the same command is run again.
 """
@@ -28,6 +32,9 @@ flags.DEFINE_string("runs_dir", "results/runs", "Where the train.py runs live (s
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds, comma-separated, paired across arms (at least 2 for a CI).")
 flags.DEFINE_integer("max_runs", None, "Run at most N pending runs, then write the reports (resume later).")
 flags.DEFINE_integer("nice", 0, "Run train.py under `nice -n N` (leave the CPU to other work).")
+flags.DEFINE_string("readme", os.path.join(harness.ROOT, "README.md"),
+                    "Page whose verdicts block run and report rewrite (every study's claims and verdicts); "
+                    "empty: leave it alone.")
 
 COMMANDS = ("list", "status", "run", "report")
 
@@ -63,6 +70,12 @@ def _reports(studies, seeds, runs_dir, line: str) -> None:
         out = os.path.join(FLAGS.results, study.name)
         harness.write_report(study, out, seeds, runs_dir, footer=f"\n{line}\n")
         print(f"wrote {os.path.join(out, 'README.md')}")
+    if FLAGS.readme:  # every study's verdicts, whichever were named: the block is the whole picture
+        readme = os.path.abspath(FLAGS.readme)
+        link = os.path.relpath(os.path.abspath(FLAGS.results), os.path.dirname(readme)).replace(os.sep, "/")
+        text = harness.summary(list(STUDIES.values()), seeds, runs_dir, link)
+        if harness.write_summary(readme, text):
+            print(f"wrote the verdicts into {readme}")
 
 
 def main(argv: list[str]) -> None:

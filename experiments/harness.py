@@ -64,6 +64,23 @@ class Arm:
 
 
 @dataclasses.dataclass(frozen=True)
+class Verdict:
+    """One claim's outcome, as its study's report and the README's summary show it.
+
+    ``difference`` is the text of the paired difference a − b in points with its 95% t interval
+    (``PairedDifference.text``); ``verdict`` is held / did not hold / inconclusive / pending (a goal: met /
+    not met / pending).
+    """
+
+    claim: str
+    a: str
+    b: str
+    k: str
+    difference: str
+    verdict: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Study:
     """A named sweep: arms x seeds, the common flags, the code it trains with, and how to report it.
 
@@ -86,6 +103,8 @@ class Study:
     accepted: Mapping[str, str] | None = None
     phase: int = 1
     max_seeds: int | None = None
+    #: The study's claims judged on the finished runs (None: it states no claim, e.g. a length check).
+    verdicts: Callable[[Study, dict[str, list[dict]]], list[Verdict]] | None = None
 
     def budget_minutes(self, seeds: int) -> float:
         return self.minutes_per_run * len(self.arms) * seeds
@@ -406,3 +425,55 @@ def write_report(study: Study, out_dir: str, seeds: Sequence[int], runs_dir: str
     if study.plot is not None and found.finished:
         study.plot(study, found.evals, os.path.join(out_dir, f"{study.name}.png"))
     return text
+
+
+# ----------------------------------------------------------------- the README's summary
+
+SUMMARY_START = ("<!-- verdicts: written by `python3 -m experiments report all` from the finished runs; "
+                 "change experiments/studies.py, not this table -->")
+SUMMARY_END = "<!-- /verdicts -->"
+
+
+def summary(studies: Sequence[Study], seeds: Sequence[int], runs_dir: str, results_link: str) -> str:
+    """The sweep's progress, then every claim of ``studies`` with its verdict, a row each. A study's first row
+    links its report and plot under ``results_link`` (the reports' folder as the page that holds the table
+    sees it). A run shared by two studies counts once."""
+    lines = ["| study | claim | a | b | k | a − b, points: mean [95% CI] | verdict |",
+             "|---|---|---|---|---|---|---|"]
+    finished: set[tuple[str, int]] = set()
+    for study in studies:
+        found = collect(study, seeds, runs_dir)
+        finished |= {(arm, e["seed"]) for arm, evals in found.evals.items() for e in evals}
+        if study.verdicts is None:
+            continue
+        link = f"[{study.name}]({results_link}/{study.name}/README.md)"
+        if study.plot is not None and found.finished:
+            link += f", [plot]({results_link}/{study.name}/{study.name}.png)"
+        for i, v in enumerate(study.verdicts(study, found.evals)):  # the study named on its first row only
+            lines.append(f"| {link if i == 0 else ''} | {v.claim} | {v.a} | {v.b} | {v.k} | {v.difference} | "
+                         f"**{v.verdict}** |")
+    runs = plan(studies, seeds)
+    pending = [(study, arm, seed) for study, arm, seed in runs if (arm.name, seed) not in finished]
+    hours = sum(_minutes(study, arm, seeds, runs_dir) for study, arm, seed in pending) / 60
+    progress = (f"Runs finished: {len(runs) - len(pending)} of {len(runs)}"
+                + (f"; the {len(pending)} pending need about {hours:.0f} hours of 2 CPU cores, estimated from "
+                   "the finished runs' wall times." if pending else "; the study is complete."))
+    return progress + "\n\n" + "\n".join(lines)
+
+
+def write_summary(path: str, text: str) -> bool:
+    """Puts ``text`` between :data:`SUMMARY_START` and :data:`SUMMARY_END` in ``path`` (whatever was there
+    goes); returns whether the file changed. ExperimentError (one line) when the markers are missing."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            page = f.read()
+    except OSError as e:
+        raise ExperimentError(f"cannot read {path}: {osutil.os_reason(e)}") from None
+    start, end = page.find(SUMMARY_START), page.find(SUMMARY_END)
+    if start < 0 or end < start:
+        raise ExperimentError(f"{path} has no {SUMMARY_START!r} ... {SUMMARY_END!r} block to write the verdicts "
+                              "into; add the two lines where the table belongs")
+    new = page[:start + len(SUMMARY_START)] + "\n\n" + text + "\n\n" + page[end:]
+    if new != page:
+        osutil.write_text(path, new)
+    return new != page

@@ -19,7 +19,7 @@ import pytest
 from experiments import harness
 from experiments.harness import Arm, ExperimentError, Study
 from experiments.stats import mean_std, paired_difference, t975
-from experiments.studies import STUDIES, prefix_table, verdict
+from experiments.studies import STUDIES, prefix_table, verdict, verdicts_of
 
 FAKE_TRAIN = textwrap.dedent("""
     import json, os, signal, subprocess, sys, time
@@ -347,6 +347,9 @@ def test_recipe_report_gives_the_mean_and_its_interval_by_hand():
     assert "**not met**" in study.report(study, runs([0.930, 0.934, 0.935]))  # mean 93.30
     assert "**pending: 2 of 3 seeds**" in study.report(study, runs([0.95, 0.96]))
     assert "No seed has finished." in study.report(study, {})
+    # The README's summary states the goal as a claim: the mean minus 93.5, in points, with the same interval.
+    (goal,) = study.verdicts(study, runs([0.931, 0.936, 0.941]))
+    assert (goal.difference, goal.verdict) == ("+0.10 [-1.14, +1.34] (n=3)", "met")
 
 
 def test_oemc_report_pairs_each_student_with_its_alone_run_by_hand():
@@ -359,3 +362,58 @@ def test_oemc_report_pairs_each_student_with_its_alone_run_by_hand():
     # differences 1, 2, 3 points: mean 2, std 1, half-width 4.303 / sqrt(3) = 2.484
     assert "| 0 (3/3) | 92.00 ± 1.00 | 90.00 ± 0.00 | +2.00 [-0.48, +4.48] (n=3) | **inconclusive** |" in text
     assert "| 1 (2/3) | 88.00 ± 0.00 | - | - | **pending** |" in text  # no alone run yet
+
+
+# ----------------------------------------------------------------- the README's summary
+
+
+def _set_accuracy(runs, name, seed, k1):
+    path = runs / f"{name}_s{seed}" / "eval.json"
+    data = json.loads(path.read_text())
+    data["prefixes"][0]["accuracy"] = k1
+    path.write_text(json.dumps(data))
+
+
+def test_summary_gives_each_claim_a_row_and_counts_a_shared_run_once(repo, tmp_path):
+    root, rev = repo
+    a, b, c = Arm("a", "A", {"loss": "x"}), Arm("b", "B", {"loss": "y"}), Arm("c", "C", {"loss": "z"})
+    claims = Study(name="claims", title="T", claim="C.", arms=[a, b], common={"epochs": 1}, minutes_per_run=1,
+                   report=prefix_table, revision=rev, plot=lambda *_: None,
+                   verdicts=verdicts_of([("a beats b", "a", "b", 1, ">"), ("a matches b", "a", "b", 1, "=")]))
+    quiet = Study(name="quiet", title="T", claim="C.", arms=[a, c], common={"epochs": 1}, minutes_per_run=1,
+                  report=prefix_table, revision=rev)  # no claims: no rows, but its runs count
+    runs = tmp_path / "runs"
+    harness.sweep([claims, quiet], [0, 1, 2], str(runs), log=lambda *_: None, root=str(root))
+    os.remove(runs / "c_s2" / "eval.json")  # one run still to do
+    for seed, (x, y) in enumerate(((0.90, 0.89), (0.91, 0.89), (0.92, 0.89))):
+        _set_accuracy(runs, "a", seed, x)
+        _set_accuracy(runs, "b", seed, y)
+    text = harness.summary([claims, quiet], [0, 1, 2], str(runs), "res")
+    # 3 arms x 3 seeds (a is shared), one pending
+    assert text.startswith("Runs finished: 8 of 9; the 1 pending need about 0 hours of 2 CPU cores"), text
+    rows = [line for line in text.splitlines() if line.startswith("| ")][1:]
+    # a - b per seed: 1, 2, 3 points -> mean 2, half-width 4.303 / sqrt(3) = 2.484
+    assert rows == ["| [claims](res/claims/README.md), [plot](res/claims/claims.png) | a beats b | A | B | 1 | "
+                    "+2.00 [-0.48, +4.48] (n=3) | **inconclusive** |",
+                    "|  | a matches b | A | B | 1 | +2.00 [-0.48, +4.48] (n=3) | **inconclusive** |"]
+
+
+def test_write_summary_replaces_only_its_block_and_needs_the_markers(tmp_path):
+    page = tmp_path / "README.md"
+    page.write_text(f"intro\n{harness.SUMMARY_START}\nold table\n{harness.SUMMARY_END}\nrest\n")
+    assert harness.write_summary(str(page), "new table") is True
+    assert page.read_text() == f"intro\n{harness.SUMMARY_START}\n\nnew table\n\n{harness.SUMMARY_END}\nrest\n"
+    assert harness.write_summary(str(page), "new table") is False  # unchanged: not rewritten
+    bare = tmp_path / "bare.md"
+    bare.write_text("no block here\n")
+    with pytest.raises(ExperimentError, match="has no .* block to write the verdicts into"):
+        harness.write_summary(str(bare), "table")
+    assert bare.read_text() == "no block here\n"
+
+
+def test_readme_verdicts_are_those_of_the_committed_runs():
+    """The README's block is what `python3 -m experiments report all` writes from results/runs: rerun it
+    after committing runs."""
+    readme = open(os.path.join(harness.ROOT, "README.md"), encoding="utf-8").read()
+    want = harness.summary(list(STUDIES.values()), [0, 1, 2], os.path.join(harness.ROOT, "results", "runs"), "results")
+    assert f"{harness.SUMMARY_START}\n\n{want}\n\n{harness.SUMMARY_END}" in readme
