@@ -7,11 +7,13 @@
   python3 -m experiments run STUDY [STUDY ...]     those studies' pending runs, then their reports
   python3 -m experiments report all|STUDY ...      rewrite results/STUDY/README.md and its plot only
 
-run and report also rewrite the verdicts block of --readme (the README's "Does it pay off?"): the runs
-finished, and every study's claims with their paired 95% intervals and verdicts, linking each report and plot.
+run all and report all also rewrite the verdicts block of the repository's README.md ("Does it pay off?"):
+the runs finished and the hours left, then every study's claims with their paired 95% intervals and verdicts,
+linking each report and plot. They do so only with the default --runs_dir, --results and --seeds, unless
+--readme names the page to write; --readme= (empty) leaves every page alone.
 
 Flags: --runs_dir=results/runs (shared by the studies), --seeds=0,1,2, --max_runs=N, --nice=N, --results=results,
---readme=README.md (the repository's; empty: leave it alone).
+--readme=PAGE. Relative folders are taken from the current folder.
 Runs train at experiments/revisions.py's STUDY_REVISION (a git worktree under .study/); a sweep stopped by
 Ctrl-C, SIGTERM or a kill resumes where it stopped when the same command is run again.
 """
@@ -33,8 +35,9 @@ flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds, comma-separated, paired acro
 flags.DEFINE_integer("max_runs", None, "Run at most N pending runs, then write the reports (resume later).")
 flags.DEFINE_integer("nice", 0, "Run train.py under `nice -n N` (leave the CPU to other work).")
 flags.DEFINE_string("readme", os.path.join(harness.ROOT, "README.md"),
-                    "Page whose verdicts block run and report rewrite (every study's claims and verdicts); "
-                    "empty: leave it alone.")
+                    "Page whose verdicts block `run all` and `report all` rewrite (every study's claims and "
+                    "verdicts). By default the repository's README.md, and only with the default --runs_dir, "
+                    "--results and --seeds; empty: leave it alone.")
 
 COMMANDS = ("list", "status", "run", "report")
 
@@ -65,13 +68,28 @@ def _list() -> None:
             print(f"    {arm.name:<24} {arm.label}")
 
 
+def _readme_page(studies, seeds, runs_dir) -> str | None:
+    """The page whose verdicts block to rewrite now, or None: the block covers every study, so only after all
+    of them were reported, and the repository's README only from the committed runs with the default seeds."""
+    if not FLAGS.readme or len(studies) != len(STUDIES):
+        return None
+    if FLAGS["readme"].present:
+        return os.path.abspath(FLAGS.readme)
+    defaults = (os.path.join(harness.ROOT, "results", "runs"), os.path.join(harness.ROOT, "results"), [0, 1, 2])
+    if (runs_dir, os.path.abspath(FLAGS.results), list(seeds)) != defaults:
+        print("left README.md's verdicts alone: --runs_dir, --results or --seeds differ from the defaults "
+              "(name a page with --readme to write one)")
+        return None
+    return os.path.abspath(FLAGS.readme)
+
+
 def _reports(studies, seeds, runs_dir, line: str) -> None:
     for study in studies:
         out = os.path.join(FLAGS.results, study.name)
         harness.write_report(study, out, seeds, runs_dir, footer=f"\n{line}\n")
         print(f"wrote {os.path.join(out, 'README.md')}")
-    if FLAGS.readme:  # every study's verdicts, whichever were named: the block is the whole picture
-        readme = os.path.abspath(FLAGS.readme)
+    readme = _readme_page(studies, seeds, runs_dir)
+    if readme:
         link = os.path.relpath(os.path.abspath(FLAGS.results), os.path.dirname(readme)).replace(os.sep, "/")
         text = harness.summary(list(STUDIES.values()), seeds, runs_dir, link)
         if harness.write_summary(readme, text):

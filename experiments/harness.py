@@ -314,11 +314,9 @@ def collect(study: Study, seeds: Sequence[int], runs_dir: str) -> Found:
 
 
 def run_cpus(directory: str) -> str:
-    """The CPU model(s) a run trained on, from its provenance.json sessions, in order of first use and
-    joined by " + " when a resume moved it to another machine; "unknown CPU" when none is recorded."""
-    data = read_json(os.path.join(directory, "provenance.json"), "provenance.json") or {}
-    sessions = data.get("sessions") if isinstance(data.get("sessions"), list) else []
-    names = [str(s["cpu"]) for s in sessions if isinstance(s, dict) and s.get("cpu")]
+    """The CPU model(s) a run trained on: those of its provenance.json sessions that trained an epoch, in order
+    of first use, joined by " + " when a resume moved it to another machine; "unknown CPU" when none says."""
+    names = [str(s["cpu"]) for s in provenance.training_sessions(provenance.read(directory)) if s.get("cpu")]
     return " + ".join(dict.fromkeys(names)) or "unknown CPU"
 
 
@@ -457,7 +455,7 @@ def summary(studies: Sequence[Study], seeds: Sequence[int], runs_dir: str, resul
     hours = sum(_minutes(study, arm, seeds, runs_dir) for study, arm, seed in pending) / 60
     progress = (f"Runs finished: {len(runs) - len(pending)} of {len(runs)}"
                 + (f"; the {len(pending)} pending need about {hours:.0f} hours of 2 CPU cores, estimated from "
-                   "the finished runs' wall times." if pending else "; the study is complete."))
+                   "the finished runs' wall times." if pending else "; every study is complete."))
     return progress + "\n\n" + "\n".join(lines)
 
 
@@ -469,10 +467,12 @@ def write_summary(path: str, text: str) -> bool:
             page = f.read()
     except OSError as e:
         raise ExperimentError(f"cannot read {path}: {osutil.os_reason(e)}") from None
-    start, end = page.find(SUMMARY_START), page.find(SUMMARY_END)
-    if start < 0 or end < start:
-        raise ExperimentError(f"{path} has no {SUMMARY_START!r} ... {SUMMARY_END!r} block to write the verdicts "
-                              "into; add the two lines where the table belongs")
+    start = page.find(SUMMARY_START)
+    end = page.find(SUMMARY_END, start + len(SUMMARY_START)) if start >= 0 else -1
+    if start < 0 or end < 0:
+        where = "no" if start < 0 else f"no {SUMMARY_END!r} after its"
+        raise ExperimentError(f"{path} has {where} {SUMMARY_START!r} line: add the two lines of the verdicts block "
+                              f"({SUMMARY_START!r}, then {SUMMARY_END!r}) where the table belongs")
     new = page[:start + len(SUMMARY_START)] + "\n\n" + text + "\n\n" + page[end:]
     if new != page:
         osutil.write_text(path, new)

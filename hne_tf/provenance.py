@@ -97,8 +97,8 @@ def finish(model_dir: str, seconds: float, epochs: tuple[int, int]) -> dict[str,
     return data
 
 
-def revisions(data: dict[str, object]) -> list[tuple[str | None, bool | None]]:
-    """``(revision, dirty)`` of every session that trained at least one epoch."""
+def training_sessions(data: dict[str, object]) -> list[dict]:
+    """The sessions of ``data`` (a provenance.json) that trained at least one epoch, oldest first."""
     out = []
     for s in data.get("sessions", []):
         if not isinstance(s, dict):
@@ -106,5 +106,10 @@ def revisions(data: dict[str, object]) -> list[tuple[str | None, bool | None]]:
         epochs = s.get("epochs")
         if isinstance(epochs, list) and len(epochs) == 2 and epochs[0] == epochs[1]:
             continue  # evaluated only
-        out.append((s.get("revision"), s.get("dirty")))
+        out.append(s)
     return out
+
+
+def revisions(data: dict[str, object]) -> list[tuple[str | None, bool | None]]:
+    """``(revision, dirty)`` of every session that trained at least one epoch."""
+    return [(s.get("revision"), s.get("dirty")) for s in training_sessions(data)]

@@ -384,18 +384,24 @@ def test_summary_gives_each_claim_a_row_and_counts_a_shared_run_once(repo, tmp_p
                   report=prefix_table, revision=rev)  # no claims: no rows, but its runs count
     runs = tmp_path / "runs"
     harness.sweep([claims, quiet], [0, 1, 2], str(runs), log=lambda *_: None, root=str(root))
-    os.remove(runs / "c_s2" / "eval.json")  # one run still to do
     for seed, (x, y) in enumerate(((0.90, 0.89), (0.91, 0.89), (0.92, 0.89))):
         _set_accuracy(runs, "a", seed, x)
         _set_accuracy(runs, "b", seed, y)
+    for name, hours in (("a", 1.0), ("b", 2.0), ("c", 3.0)):  # each arm's runs took this long
+        for seed in (0, 1, 2):
+            record = json.loads((runs / f"{name}_s{seed}" / "run.json").read_text())
+            (runs / f"{name}_s{seed}" / "run.json").write_text(json.dumps(dict(record, seconds=hours * 3600)))
+    for pending in ("a_s2", "c_s2"):
+        os.remove(runs / pending / "eval.json")
     text = harness.summary([claims, quiet], [0, 1, 2], str(runs), "res")
-    # 3 arms x 3 seeds (a is shared), one pending
-    assert text.startswith("Runs finished: 8 of 9; the 1 pending need about 0 hours of 2 CPU cores"), text
+    # 3 arms x 3 seeds, a shared by both studies; a_s2 and c_s2 pending: 1 + 3 hours by their arms' own runs
+    assert text.startswith("Runs finished: 7 of 9; the 2 pending need about 4 hours of 2 CPU cores"), text
     rows = [line for line in text.splitlines() if line.startswith("| ")][1:]
-    # a - b per seed: 1, 2, 3 points -> mean 2, half-width 4.303 / sqrt(3) = 2.484
+    # a - b on seeds 0 and 1 (a_s2 is pending): 1 and 2 points -> mean 1.5, std 0.707, half-width
+    # 12.706 x 0.707 / sqrt(2) = 6.353
     assert rows == ["| [claims](res/claims/README.md), [plot](res/claims/claims.png) | a beats b | A | B | 1 | "
-                    "+2.00 [-0.48, +4.48] (n=3) | **inconclusive** |",
-                    "|  | a matches b | A | B | 1 | +2.00 [-0.48, +4.48] (n=3) | **inconclusive** |"]
+                    "+1.50 [-4.85, +7.85] (n=2) | **inconclusive** |",
+                    "|  | a matches b | A | B | 1 | +1.50 [-4.85, +7.85] (n=2) | **inconclusive** |"]
 
 
 def test_write_summary_replaces_only_its_block_and_needs_the_markers(tmp_path):
@@ -404,11 +410,13 @@ def test_write_summary_replaces_only_its_block_and_needs_the_markers(tmp_path):
     assert harness.write_summary(str(page), "new table") is True
     assert page.read_text() == f"intro\n{harness.SUMMARY_START}\n\nnew table\n\n{harness.SUMMARY_END}\nrest\n"
     assert harness.write_summary(str(page), "new table") is False  # unchanged: not rewritten
-    bare = tmp_path / "bare.md"
-    bare.write_text("no block here\n")
-    with pytest.raises(ExperimentError, match="has no .* block to write the verdicts into"):
-        harness.write_summary(str(bare), "table")
-    assert bare.read_text() == "no block here\n"
+    for broken, message in (("no block here\n", "has no '<!-- verdicts"),
+                            (f"{harness.SUMMARY_END}\n{harness.SUMMARY_START}\n", "has no '<!-- /verdicts -->' after")):
+        bare = tmp_path / "bare.md"
+        bare.write_text(broken)
+        with pytest.raises(ExperimentError, match=message):
+            harness.write_summary(str(bare), "table")
+        assert bare.read_text() == broken  # untouched
 
 
 def test_readme_verdicts_are_those_of_the_committed_runs():
@@ -417,3 +425,47 @@ def test_readme_verdicts_are_those_of_the_committed_runs():
     readme = open(os.path.join(harness.ROOT, "README.md"), encoding="utf-8").read()
     want = harness.summary(list(STUDIES.values()), [0, 1, 2], os.path.join(harness.ROOT, "results", "runs"), "results")
     assert f"{harness.SUMMARY_START}\n\n{want}\n\n{harness.SUMMARY_END}" in readme
+
+
+def test_budget_one_and_ensemblenet_verdicts_name_what_they_compare_by_hand():
+    """The rows the README's block shows: a, b, k and the paired difference, each by hand."""
+    def runs(*values, key="accuracy"):
+        return [{"seed": s, "prefixes": [{key: v, "accuracy": v, "macs": 1e6}] * 16, "leaf_accuracy": [v],
+                 "teacher": {"accuracy": v + 0.01}} for s, v in enumerate(values)]
+
+    budget = STUDIES["budget"]
+    rows = budget.verdicts(budget, {"obj_li": runs(0.91, 0.92), "single_k4": runs(0.90, 0.90)})
+    li_k4 = rows[3]  # k = 1, 4, 16, each against L_I, L_I + L_S, L_I + L_HD
+    # 1 and 2 points: mean 1.5, half-width 12.706 x 0.707 / sqrt(2) = 6.353
+    assert (li_k4.a, li_k4.b, li_k4.k, li_k4.difference, li_k4.verdict) == (
+        "L_I", "single net at k=4's MACs", "4", "+1.50 [-4.85, +7.85] (n=2)", "inconclusive")
+    assert [r.verdict for r in rows].count("pending") == 8
+    one = STUDIES["one"]
+    branch, teacher = one.verdicts(one, {"one_m3": runs(0.91, 0.92), "one_single": runs(0.90, 0.90)})
+    assert (branch.a, branch.b, branch.difference) == ("ONE branch 1", "single network", "+1.50 [-4.85, +7.85] (n=2)")
+    assert (teacher.a, teacher.difference) == ("ONE-E", "+2.50 [-3.85, +8.85] (n=2)")  # the teacher: +1 point
+    enet = STUDIES["ensemblenet"]
+    mu_lam, mu_single = enet.verdicts(enet, {"enet_codistill_mu3": runs(0.92, 0.93, key="accuracy_mean_probs"),
+                                             "enet_ensembling_lm0.5": runs(0.91, 0.91, key="accuracy_mean_probs"),
+                                             "enet_single": runs(0.90, 0.90)})
+    assert (mu_lam.b, mu_lam.k, mu_lam.difference) == ("ensembling λ = -0.5", "2", "+1.50 [-4.85, +7.85] (n=2)")
+    assert (mu_single.b, mu_single.k, mu_single.difference) == (
+        "single network (1 head, full width)", "2 against 1", "+2.50 [-3.85, +8.85] (n=2)")
+
+
+def test_report_of_other_runs_leaves_the_readme_alone(tmp_path, monkeypatch):
+    from kit import run_cli
+
+    readme = os.path.join(harness.ROOT, "README.md")
+    before = open(readme, encoding="utf-8").read()
+    monkeypatch.chdir(tmp_path)
+    r = run_cli("experiments", "report", "all", "--runs_dir=elsewhere", "--results=out")
+    assert r.returncode == 0, r.stderr
+    assert "left README.md's verdicts alone" in r.stdout and (tmp_path / "out" / "recipe" / "README.md").exists()
+    assert open(readme, encoding="utf-8").read() == before
+    page = tmp_path / "page.md"
+    page.write_text(f"{harness.SUMMARY_START}\n{harness.SUMMARY_END}\n")
+    r = run_cli("experiments", "report", "all", "--runs_dir=elsewhere", "--results=out", f"--readme={page}")
+    assert r.returncode == 0, r.stderr
+    written = page.read_text()
+    assert "Runs finished: 0 of 65" in written and "| [objectives](out/objectives/README.md) |" in written
