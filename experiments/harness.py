@@ -69,7 +69,7 @@ class Verdict:
 
     ``difference`` is the text of the paired difference a − b in points with its 95% t interval
     (``PairedDifference.text``); ``verdict`` is held / did not hold / inconclusive / pending (a goal: met /
-    not met / pending).
+    not met / pending); ``paper`` the papers' own a − b for the comparison, with where they print it.
     """
 
     claim: str
@@ -78,6 +78,7 @@ class Verdict:
     k: str
     difference: str
     verdict: str
+    paper: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -436,8 +437,8 @@ def summary(studies: Sequence[Study], seeds: Sequence[int], runs_dir: str, resul
     """The sweep's progress, then every claim of ``studies`` with its verdict, a row each. A study's first row
     links its report and plot under ``results_link`` (the reports' folder as the page that holds the table
     sees it). A run shared by two studies counts once."""
-    lines = ["| study | claim | a | b | k | a − b, points: mean [95% CI] | verdict |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| study | claim | a | b | k | a − b, points: mean [95% CI] | verdict | the paper's a − b, points |",
+             "|---|---|---|---|---|---|---|---|"]
     finished: set[tuple[str, int]] = set()
     for study in studies:
         found = collect(study, seeds, runs_dir)
@@ -449,7 +450,7 @@ def summary(studies: Sequence[Study], seeds: Sequence[int], runs_dir: str, resul
             link += f", [plot]({results_link}/{study.name}/{study.name}.png)"
         for i, v in enumerate(study.verdicts(study, found.evals)):  # the study named on its first row only
             lines.append(f"| {link if i == 0 else ''} | {v.claim} | {v.a} | {v.b} | {v.k} | {v.difference} | "
-                         f"**{v.verdict}** |")
+                         f"**{v.verdict}** | {v.paper or '-'} |")
     runs = plan(studies, seeds)
     pending = [(study, arm, seed) for study, arm, seed in runs if (arm.name, seed) not in finished]
     hours = sum(_minutes(study, arm, seeds, runs_dir) for study, arm, seed in pending) / 60

@@ -34,9 +34,13 @@ CIFAR_COMMON = {"epochs": 15, **RECIPE}
 SHOWN_K = (1, 2, 4, 8, 16)
 PINNED = {"revision": STUDY_REVISION, "accepted": TRAINING_EQUIVALENT}
 
-# A claim: (text, arm a, arm b, k, expected) with expected ">" (a beats b), "<" or "=" (a matches b
-# within MATCH points). k is the ensemble size compared (-1: all leaves).
+# A claim: (text, arm a, arm b, k, expected, paper) with expected ">" (a beats b), "<" or "=" (a matches b
+# within MATCH points). k is the ensemble size compared (-1: all leaves); paper is the papers' own a − b.
 MATCH = 0.005
+
+# The papers' own a − b, in points, for each comparison (their tables; CIFAR, not Fashion-MNIST). HNE AAAI
+# Table 1 gives four settings (HNEsmall and HNE, CIFAR-10 and CIFAR-100): the ranges span them.
+HNE_TABLE1 = "HNE Table 1, CIFAR-10/100"
 
 
 # ----------------------------------------------------------------- values
@@ -79,14 +83,14 @@ def verdict(diff, expected: str) -> str:
 
 
 def verdicts_of(claims) -> Callable[[Study, dict[str, list[dict]]], list[Verdict]]:
-    """The verdicts function of a study whose claims are (text, arm a, arm b, k, expected) tuples."""
+    """The verdicts function of a study whose claims are (text, arm a, arm b, k, expected, paper) tuples."""
     def verdicts(study: Study, found: dict[str, list[dict]]) -> list[Verdict]:
         labels = _labels(study)
         out = []
-        for text, a, b, k, expected in claims:
+        for text, a, b, k, expected, paper in claims:
             diff = paired_difference(by_seed(found.get(a, []), k), by_seed(found.get(b, []), k))
             out.append(Verdict(text, labels[a], labels[b], "N" if k == -1 else str(k), diff.text(),
-                               verdict(diff, expected)))
+                               verdict(diff, expected), paper))
         return out
     return verdicts
 
@@ -245,15 +249,18 @@ OBJECTIVES = Study(
           "does not.",
     arms=list(OBJ.values()), common=HNE_COMMON, minutes_per_run=24, plot=plot_study, phase=1,
     report=claims_report, verdicts=verdicts_of([
-        ("L_HD helps small ensembles", "obj_li_lhd", "obj_li", 1, ">"),
-        ("L_HD helps small ensembles", "obj_li_lhd", "obj_li", 2, ">"),
-        ("L_HD matches L_I at N", "obj_li_lhd", "obj_li", -1, "="),
-        ("L_S alone is worse than L_I", "obj_ls", "obj_li", 1, "<"),
-        ("L_S alone is worse than L_I", "obj_ls", "obj_li", -1, "<"),
-        ("L_I + L_S against L_I", "obj_li_ls", "obj_li", 1, ">"),
-        ("L_D hurts large ensembles", "obj_li_ld_a0.5", "obj_li", -1, "<"),
-        ("L_D hurts large ensembles", "obj_li_ld_a0.25", "obj_li", -1, "<"),
-        ("L_HD beats L_D at N", "obj_li_lhd", "obj_li_ld_a0.5", -1, ">"),
+        ("L_HD helps small ensembles", "obj_li_lhd", "obj_li", 1, ">", f"+1.0 to +3.4 ({HNE_TABLE1})"),
+        ("L_HD helps small ensembles", "obj_li_lhd", "obj_li", 2, ">", f"+0.7 to +1.8 ({HNE_TABLE1})"),
+        ("L_HD matches L_I at N", "obj_li_lhd", "obj_li", -1, "=", f"+0.1 to +0.5 ({HNE_TABLE1})"),
+        ("L_S alone is worse than L_I", "obj_ls", "obj_li", 1, "<", f"-0.1 to -2.8 ({HNE_TABLE1})"),
+        ("L_S alone is worse than L_I", "obj_ls", "obj_li", -1, "<", f"-0.7 to -2.9 ({HNE_TABLE1})"),
+        ("L_I + L_S against L_I", "obj_li_ls", "obj_li", 1, ">",
+         "-1.8 to +0.2 (HNE preprint Table 1, CIFAR-10/100)"),
+        ("L_D hurts large ensembles", "obj_li_ld_a0.5", "obj_li", -1, "<",
+         "negative; plots only, no number (HNE Figs. 3, 9)"),
+        ("L_D hurts large ensembles", "obj_li_ld_a0.25", "obj_li", -1, "<", "plots only, no number (HNE Figs. 3, 9)"),
+        ("L_HD beats L_D at N", "obj_li_lhd", "obj_li_ld_a0.5", -1, ">",
+         "positive; plots only, no number (HNE Figs. 3, 9)"),
     ]), **PINNED)
 
 # One network per budget, alone: the tree's first leaf (branching 1 everywhere) at the MACs of k = 1, and the
@@ -351,8 +358,10 @@ SHARING = Study(
               {"loss": "hierarchical_distillation", "alpha": 0.5, "model_options": {"branching": [1, 1, 1, 16, 1]}})],
     common=HNE_COMMON, minutes_per_run=40, plot=plot_study, phase=3,
     report=claims_report, verdicts=verdicts_of([
-        ("HNE beats multi-branch at N", "obj_li_lhd", "share_multibranch", -1, ">"),
-        ("HNE matches independent at N", "obj_li_lhd", "share_independent", -1, "=")]), **PINNED)
+        ("HNE beats multi-branch at N", "obj_li_lhd", "share_multibranch", -1, ">",
+         "zero or positive; a plot only (HNE Fig. 5, CIFAR-100)"),
+        ("HNE matches independent at N", "obj_li_lhd", "share_independent", -1, "=",
+         "positive at fewer FLOPs; a plot only (HNE Fig. 5)")]), **PINNED)
 
 
 def comparisons_table(verdicts: list[Verdict], heading: str = "comparison") -> str:
@@ -366,11 +375,13 @@ def _one_verdicts(study: Study, found: dict[str, list[dict]]) -> list[Verdict]:
     teacher = {e["seed"]: e["teacher"]["accuracy"] for e in one if "teacher" in e}
     alone = by_seed(found.get("one_single", []), 1)
     out = []
-    for text, a_label, a in (("ONE's branch 1 alone beats the network trained alone", "ONE branch 1",
-                              leaf_by_seed(one, 0)),
-                             ("ONE-E (gated teacher) beats the network trained alone", "ONE-E", teacher)):
+    for text, a_label, a, paper in (
+            ("ONE's branch 1 alone beats the network trained alone", "ONE branch 1", leaf_by_seed(one, 0),
+             "+4.57 / +3.71 (ONE Table 1, CIFAR-100, ResNet-32 / -110)"),
+            ("ONE-E (gated teacher) beats the network trained alone", "ONE-E", teacher,
+             "+6.55 / +4.30 (ONE Tables 1 and 4, CIFAR-100, ResNet-32 / -110)")):
         diff = paired_difference(a, alone)
-        out.append(Verdict(text, a_label, _labels(study)["one_single"], "1", diff.text(), verdict(diff, ">")))
+        out.append(Verdict(text, a_label, _labels(study)["one_single"], "1", diff.text(), verdict(diff, ">"), paper))
     return out
 
 
@@ -395,12 +406,16 @@ def _ensemblenet_verdicts(study: Study, found: dict[str, list[dict]]) -> list[Ve
     labels = _labels(study)
     mu3 = by_seed(found.get("enet_codistill_mu3", []), 2, "accuracy_mean_probs")
     out = []
-    for text, b, values, k in (("co-distillation μ 3 beats ensembling λ −0.5", "enet_ensembling_lm0.5",
-                                by_seed(found.get("enet_ensembling_lm0.5", []), 2, "accuracy_mean_probs"), "2"),
-                               ("co-distillation μ 3 beats a single network of matched size", "enet_single",
-                                by_seed(found.get("enet_single", []), 1), "2 against 1")):
+    for text, b, values, k, paper in (
+            ("co-distillation μ 3 beats ensembling λ −0.5", "enet_ensembling_lm0.5",
+             by_seed(found.get("enet_ensembling_lm0.5", []), 2, "accuracy_mean_probs"), "2",
+             "+0.30 / +0.39 against λ −1.5, no λ −0.5 row (EnsembleNet Table 1, ImageNet)"),
+            ("co-distillation μ 3 beats a single network of matched size", "enet_single",
+             by_seed(found.get("enet_single", []), 1), "2 against 1",
+             "+2.04 / +2.90 (EnsembleNet Table 1, ImageNet, ResNet-152 / SE-ResNet-152)")):
         diff = paired_difference(mu3, values)
-        out.append(Verdict(text, labels["enet_codistill_mu3"], labels[b], k, diff.text(), verdict(diff, ">")))
+        out.append(Verdict(text, labels["enet_codistill_mu3"], labels[b], k, diff.text(), verdict(diff, ">"),
+                           paper))
     return out
 
 
@@ -429,6 +444,13 @@ ENSEMBLENET_STUDY = Study(
 OEMC_STUDENTS = 3
 
 
+# OEMC's own gains (Tables 2 and 3: ResNet-32 with 5 students, CIFAR-10 / CIFAR-100) of the students nearest our
+# 3's widths: the first (full width), the third and the fourth of 5.
+OEMC_PAPER = ("+0.83 / +0.76 (OEMC Tables 2, 3, full-width student of 5)",
+              "+0.89 / +1.50 (OEMC Tables 2, 3, third student of 5)",
+              "+1.04 / -0.68 (OEMC Tables 2, 3, fourth student of 5)")
+
+
 def _oemc_verdicts(study: Study, found: dict[str, list[dict]]) -> list[Verdict]:
     out = []
     for s in range(OEMC_STUDENTS):
@@ -436,7 +458,7 @@ def _oemc_verdicts(study: Study, found: dict[str, list[dict]]) -> list[Verdict]:
                                  by_seed(found.get(f"oemc_alone{s}", []), 1))
         out.append(Verdict(f"OEMC's student {s} ({OEMC_STUDENTS - s}/{OEMC_STUDENTS} width) beats it trained alone",
                            f"student {s} in OEMC", _labels(study)[f"oemc_alone{s}"], "1", diff.text(),
-                           verdict(diff, ">")))
+                           verdict(diff, ">"), OEMC_PAPER[s]))
     return out
 
 

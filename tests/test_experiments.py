@@ -379,7 +379,8 @@ def test_summary_gives_each_claim_a_row_and_counts_a_shared_run_once(repo, tmp_p
     a, b, c = Arm("a", "A", {"loss": "x"}), Arm("b", "B", {"loss": "y"}), Arm("c", "C", {"loss": "z"})
     claims = Study(name="claims", title="T", claim="C.", arms=[a, b], common={"epochs": 1}, minutes_per_run=1,
                    report=prefix_table, revision=rev, plot=lambda *_: None,
-                   verdicts=verdicts_of([("a beats b", "a", "b", 1, ">"), ("a matches b", "a", "b", 1, "=")]))
+                   verdicts=verdicts_of([("a beats b", "a", "b", 1, ">", "+0.5 (Table 9)"),
+                                         ("a matches b", "a", "b", 1, "=", "")]))
     quiet = Study(name="quiet", title="T", claim="C.", arms=[a, c], common={"epochs": 1}, minutes_per_run=1,
                   report=prefix_table, revision=rev)  # no claims: no rows, but its runs count
     runs = tmp_path / "runs"
@@ -400,8 +401,8 @@ def test_summary_gives_each_claim_a_row_and_counts_a_shared_run_once(repo, tmp_p
     # a - b on seeds 0 and 1 (a_s2 is pending): 1 and 2 points -> mean 1.5, std 0.707, half-width
     # 12.706 x 0.707 / sqrt(2) = 6.353
     assert rows == ["| [claims](res/claims/README.md), [plot](res/claims/claims.png) | a beats b | A | B | 1 | "
-                    "+1.50 [-4.85, +7.85] (n=2) | **inconclusive** |",
-                    "|  | a matches b | A | B | 1 | +1.50 [-4.85, +7.85] (n=2) | **inconclusive** |"]
+                    "+1.50 [-4.85, +7.85] (n=2) | **inconclusive** | +0.5 (Table 9) |",
+                    "|  | a matches b | A | B | 1 | +1.50 [-4.85, +7.85] (n=2) | **inconclusive** | - |"]
 
 
 def test_write_summary_replaces_only_its_block_and_needs_the_markers(tmp_path):
