@@ -106,6 +106,9 @@ class Study:
     max_seeds: int | None = None
     #: The study's claims judged on the finished runs (None: it states no claim, e.g. a length check).
     verdicts: Callable[[Study, dict[str, list[dict]]], list[Verdict]] | None = None
+    #: A superseded study kept as a record: reported from its finished runs, never extended by a sweep,
+    #: left out of the README's verdicts.
+    archived: bool = False
 
     def budget_minutes(self, seeds: int) -> float:
         return self.minutes_per_run * len(self.arms) * seeds
@@ -335,7 +338,7 @@ def plan(studies: Sequence[Study], seeds: Sequence[int]) -> list[tuple[Study, Ar
     order, seen = [], set()
     for phase in sorted({s.phase for s in studies}):
         for seed in seeds:
-            for study in (s for s in studies if s.phase == phase and seed in s.seeds(seeds)):
+            for study in (s for s in studies if s.phase == phase and seed in s.seeds(seeds) and not s.archived):
                 for arm in study.arms:
                     if (arm.name, seed) not in seen:
                         seen.add((arm.name, seed))
@@ -389,8 +392,10 @@ def status(studies: Sequence[Study], seeds: Sequence[int], runs_dir: str) -> str
     minutes = {(arm.name, seed): _minutes(study, arm, seeds, runs_dir) for study, arm, seed in pending}
     for study in studies:
         own = sum(minutes.get((a.name, s), 0.0) for a in study.arms for s in study.seeds(seeds))
-        lines.append(f"{study.name:<14} {study.phase:>5} {found[study.name].finished:>5} "
-                     f"{len(study.arms) * len(study.seeds(seeds)):>4} {len(found[study.name].refused):>7} {own:>11.0f}")
+        total = found[study.name].finished if study.archived else len(study.arms) * len(study.seeds(seeds))
+        lines.append(f"{study.name:<14} {'-' if study.archived else study.phase:>5} {found[study.name].finished:>5} "
+                     f"{total:>4} {len(found[study.name].refused):>7} {own:>11.0f}"
+                     + ("  (archived: never run further)" if study.archived else ""))
     lines.append(f"pending: {len(pending)} runs, about {sum(minutes.values()) / 60:.1f} h on 2 CPU cores"
                  + (" (in sweep order):" if pending else "; every study is complete"))
     for study, arm, seed in pending:
@@ -443,7 +448,7 @@ def summary(studies: Sequence[Study], seeds: Sequence[int], runs_dir: str, resul
     for study in studies:
         found = collect(study, seeds, runs_dir)
         finished |= {(arm, e["seed"]) for arm, evals in found.evals.items() for e in evals}
-        if study.verdicts is None:
+        if study.verdicts is None or study.archived:
             continue
         link = f"[{study.name}]({results_link}/{study.name}/README.md)"
         if study.plot is not None and found.finished:

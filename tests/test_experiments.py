@@ -312,13 +312,13 @@ def test_sigterm_reaches_the_run_as_ctrl_c_and_is_recorded(repo, tmp_path):
 def test_status_command_resolves_a_relative_runs_dir_against_the_callers_folder(tmp_path, monkeypatch):
     from kit import run_cli
 
-    (tmp_path / "rel_runs" / "obj_li_s0").mkdir(parents=True)
-    (tmp_path / "rel_runs" / "obj_li_s0" / "eval.json").write_text(json.dumps({"prefixes": [{"accuracy": 0.9}]}))
+    (tmp_path / "rel_runs" / "obj16_li_s0").mkdir(parents=True)
+    (tmp_path / "rel_runs" / "obj16_li_s0" / "eval.json").write_text(json.dumps({"prefixes": [{"accuracy": 0.9}]}))
     monkeypatch.chdir(tmp_path)
     r = run_cli("experiments", "status", "--runs_dir=rel_runs", "--seeds=0")
     assert r.returncode == 0, r.stderr
-    assert "pending:" in r.stdout and "obj_ls_s0 (objectives, phase 1" in r.stdout
-    assert "obj_li_s0: no provenance.json" in r.stdout  # found there, and refused
+    assert "pending:" in r.stdout and "obj16_ls_s0 (objectives, phase 1" in r.stdout
+    assert "obj16_li_s0: no provenance.json" in r.stdout  # found there, and refused
     r = run_cli("experiments", "run", "nope")
     assert r.returncode == 1 and "unknown study 'nope'" in r.stderr
 
@@ -435,7 +435,7 @@ def test_budget_one_and_ensemblenet_verdicts_name_what_they_compare_by_hand():
                  "teacher": {"accuracy": v + 0.01}} for s, v in enumerate(values)]
 
     budget = STUDIES["budget"]
-    rows = budget.verdicts(budget, {"obj_li": runs(0.91, 0.92), "single_k4": runs(0.90, 0.90)})
+    rows = budget.verdicts(budget, {"obj16_li": runs(0.91, 0.92), "single16_k4": runs(0.90, 0.90)})
     li_k4 = rows[3]  # k = 1, 4, 16, each against L_I, L_I + L_S, L_I + L_HD
     # 1 and 2 points: mean 1.5, half-width 12.706 x 0.707 / sqrt(2) = 6.353
     assert (li_k4.a, li_k4.b, li_k4.k, li_k4.difference, li_k4.verdict) == (
@@ -470,3 +470,20 @@ def test_report_of_other_runs_leaves_the_readme_alone(tmp_path, monkeypatch):
     assert r.returncode == 0, r.stderr
     written = page.read_text()
     assert "Runs finished: 0 of 65" in written and "| [objectives](out/objectives/README.md) |" in written
+
+
+def test_an_archived_study_is_reported_but_never_run_or_summarised(repo, tmp_path):
+    root, rev = repo
+    a, b = Arm("a", "A", {"loss": "x"}), Arm("b", "B", {"loss": "y"})
+    live = Study(name="live", title="T", claim="C.", arms=[a], common={"epochs": 1}, minutes_per_run=1,
+                 report=prefix_table, revision=rev)
+    old = Study(name="old", title="Old", claim="C.", arms=[b], common={"epochs": 1}, minutes_per_run=1,
+                report=prefix_table, revision=rev, archived=True, verdicts=verdicts_of([("b", "b", "b", 1, "=", "")]))
+    assert [(s.name, arm.name, seed) for s, arm, seed in harness.plan([live, old], [0, 1])] == [
+        ("live", "a", 0), ("live", "a", 1)]
+    runs = tmp_path / "runs"
+    assert harness.sweep([live, old], [0, 1], str(runs), log=lambda *_: None, root=str(root)) == []
+    assert not (runs / "b_s0").exists()  # never started
+    assert "archived: never run further" in harness.status([live, old], [0, 1], str(runs))
+    text = harness.summary([live, old], [0, 1], str(runs), "res")
+    assert text.startswith("Runs finished: 2 of 2; every study is complete.") and "[old]" not in text
