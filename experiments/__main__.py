@@ -63,7 +63,8 @@ def _studies(names: list[str]) -> list:
 
 def _list() -> None:
     for s in STUDIES.values():
-        print(f"{s.name:<14} phase {s.phase}, {len(s.arms)} arms, about {s.minutes_per_run:.0f} min per run: {s.title}")
+        when = "archived (never run further)" if s.archived else f"phase {s.phase}"
+        print(f"{s.name:<14} {when}, {len(s.arms)} arms, about {s.minutes_per_run:.0f} min per run: {s.title}")
         for arm in s.arms:
             print(f"    {arm.name:<24} {arm.label}")
 

@@ -415,10 +415,10 @@ def write_report(study: Study, out_dir: str, seeds: Sequence[int], runs_dir: str
     found = collect(study, seeds, runs_dir)
     text = study.report(study, found.evals)
     seeds = study.seeds(seeds)
-    total = len(study.arms) * len(seeds)
+    total = "(archived: never run further)" if study.archived else f"of {len(study.arms) * len(seeds)}"
     revision = f"revision {study.revision[:12]}" if study.revision else "this checkout"
     header = (f"# {study.title}\n\n{study.claim}\n\n"
-              f"Runs finished: {found.finished} of {total} (seeds {', '.join(map(str, seeds))}), trained at "
+              f"Runs finished: {found.finished} {total} (seeds {', '.join(map(str, seeds))}), trained at "
               f"{revision}. Common flags: `{' '.join(flag_args(study.common))}`.\n\n")
     if found.finished:
         header += f"CPUs the runs trained on: {cpu_summary(found.evals)}.\n\n"

@@ -285,7 +285,8 @@ OBJECTIVES8 = Study(
     claim=OBJECTIVES_CLAIM + " Archived: the length study found 8 epochs too short to judge them (L_I + L_HD "
           "− L_I moved from -0.99 to +0.24 points at k = 1 with 16 epochs, seed 0); the `objectives` study "
           "trains 16. These runs are kept as they finished and are never extended.",
-    arms=list(OBJ8.values()), common=HNE_COMMON, minutes_per_run=24, plot=plot_study, phase=1, archived=True,
+    arms=list(OBJ8.values()), common={**HNE_COMMON, "epochs": 8}, minutes_per_run=24, plot=plot_study, phase=1,
+    archived=True,
     report=claims_report, verdicts=verdicts_of(objective_claims(OBJ8)), **PINNED)
 
 # One network per budget, alone: the tree's first leaf (branching 1 everywhere) at the MACs of k = 1, and the

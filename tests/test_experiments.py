@@ -487,3 +487,5 @@ def test_an_archived_study_is_reported_but_never_run_or_summarised(repo, tmp_pat
     assert "archived: never run further" in harness.status([live, old], [0, 1], str(runs))
     text = harness.summary([live, old], [0, 1], str(runs), "res")
     assert text.startswith("Runs finished: 2 of 2; every study is complete.") and "[old]" not in text
+    harness.write_report(old, str(tmp_path / "out"), [0, 1], str(runs))
+    assert "Runs finished: 0 (archived: never run further)" in (tmp_path / "out" / "README.md").read_text()
