@@ -327,9 +327,8 @@ def run_cpus(directory: str) -> str:
 def cpu_summary(evals: dict[str, list[dict]]) -> str:
     """``"AMD EPYC (9 runs), Intel Xeon (2 runs)"``: the finished runs counted by the CPU(s) they trained on,
     most runs first. Wall times and the last digits of accuracies differ between CPUs (oneDNN's kernels do)."""
-    counts = collections.Counter(e.get("cpus", "unknown CPU") for runs in evals.values() for e in runs)
-    ranked = counts.most_common()
-    return ", ".join(f"{cpu} ({n} run{'s' if n != 1 else ''})" for cpu, n in ranked)
+    counts = collections.Counter(e["cpus"] for runs in evals.values() for e in runs)
+    return ", ".join(f"{cpu} ({n} run{'s' if n != 1 else ''})" for cpu, n in counts.most_common())
 
 
 def plan(studies: Sequence[Study], seeds: Sequence[int]) -> list[tuple[Study, Arm, int]]:
@@ -382,14 +381,22 @@ def _minutes(study: Study, arm: Arm, seeds: Sequence[int], runs_dir: str) -> flo
     return sum(times) / len(times) if times else study.minutes_per_run
 
 
+def pending_runs(studies: Sequence[Study], seeds: Sequence[int], runs_dir: str,
+                 found: Mapping[str, Found]) -> tuple[int, list[tuple[Study, Arm, int]], dict[tuple[str, int], float]]:
+    """``(runs planned, the pending ones in sweep order, {(arm, seed): expected minutes} of those)``, from
+    ``found`` (each study's :func:`collect`): a run any study finished is done for all that share it."""
+    done = {(arm, e["seed"]) for f in found.values() for arm, evals in f.evals.items() for e in evals}
+    runs = plan(studies, seeds)
+    pending = [(study, arm, seed) for study, arm, seed in runs if (arm.name, seed) not in done]
+    return len(runs), pending, {(arm.name, seed): _minutes(study, arm, seeds, runs_dir) for study, arm, seed in pending}
+
+
 def status(studies: Sequence[Study], seeds: Sequence[int], runs_dir: str) -> str:
     """A table of every study's runs (done, refused, pending, the minutes the pending ones need), then the
     pending runs in sweep order."""
     lines = [f"{'study':<14} {'phase':>5} {'done':>5} {'of':>4} {'refused':>7} {'pending min':>11}"]
     found = {study.name: collect(study, seeds, runs_dir) for study in studies}
-    done = {(arm, e["seed"]) for f in found.values() for arm, evals in f.evals.items() for e in evals}
-    pending = [(study, arm, seed) for study, arm, seed in plan(studies, seeds) if (arm.name, seed) not in done]
-    minutes = {(arm.name, seed): _minutes(study, arm, seeds, runs_dir) for study, arm, seed in pending}
+    _, pending, minutes = pending_runs(studies, seeds, runs_dir, found)
     for study in studies:
         own = sum(minutes.get((a.name, s), 0.0) for a in study.arms for s in study.seeds(seeds))
         total = found[study.name].finished if study.archived else len(study.arms) * len(study.seeds(seeds))
@@ -444,24 +451,20 @@ def summary(studies: Sequence[Study], seeds: Sequence[int], runs_dir: str, resul
     sees it). A run shared by two studies counts once."""
     lines = ["| study | claim | a | b | k | a − b, points: mean [95% CI] | verdict | the paper's a − b, points |",
              "|---|---|---|---|---|---|---|---|"]
-    finished: set[tuple[str, int]] = set()
+    found = {study.name: collect(study, seeds, runs_dir) for study in studies}
     for study in studies:
-        found = collect(study, seeds, runs_dir)
-        finished |= {(arm, e["seed"]) for arm, evals in found.evals.items() for e in evals}
         if study.verdicts is None or study.archived:
             continue
         link = f"[{study.name}]({results_link}/{study.name}/README.md)"
-        if study.plot is not None and found.finished:
+        if study.plot is not None and found[study.name].finished:
             link += f", [plot]({results_link}/{study.name}/{study.name}.png)"
-        for i, v in enumerate(study.verdicts(study, found.evals)):  # the study named on its first row only
+        for i, v in enumerate(study.verdicts(study, found[study.name].evals)):  # the study named on its first row
             lines.append(f"| {link if i == 0 else ''} | {v.claim} | {v.a} | {v.b} | {v.k} | {v.difference} | "
                          f"**{v.verdict}** | {v.paper or '-'} |")
-    runs = plan(studies, seeds)
-    pending = [(study, arm, seed) for study, arm, seed in runs if (arm.name, seed) not in finished]
-    hours = sum(_minutes(study, arm, seeds, runs_dir) for study, arm, seed in pending) / 60
-    progress = (f"Runs finished: {len(runs) - len(pending)} of {len(runs)}"
-                + (f"; the {len(pending)} pending need about {hours:.0f} hours of 2 CPU cores, estimated from "
-                   "the finished runs' wall times." if pending else "; every study is complete."))
+    total, pending, minutes = pending_runs(studies, seeds, runs_dir, found)
+    progress = (f"Runs finished: {total - len(pending)} of {total}"
+                + (f"; the {len(pending)} pending need about {sum(minutes.values()) / 60:.0f} hours of 2 CPU "
+                   "cores, estimated from the finished runs' wall times." if pending else "; every study is complete."))
     return progress + "\n\n" + "\n".join(lines)
 
 

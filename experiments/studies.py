@@ -236,24 +236,22 @@ def claims_report(study: Study, found: dict[str, list[dict]]) -> str:
             + "\n\nEvery ensemble size (test):\n\n" + prefix_table(study, found))
 
 
-OBJECTIVE_ARMS = {  # key: (label, flags)
+OBJECTIVE_ARMS = {  # the arm's name after its prefix: (label, flags)
     "li": ("L_I", {"loss": "independent"}),
     "ls": ("L_S", {"loss": "nested"}),
     "li_ls": ("L_I + L_S", {"loss": "independent_nested"}),
     "li_lhd": ("L_I + L_HD (α 0.5)", {"loss": "hierarchical_distillation", "alpha": 0.5}),
-    "li_ld50": ("L_I + L_D (α 0.5)", {"loss": "codistillation", "alpha": 0.5}),
-    "li_ld25": ("L_I + L_D (α 0.25)", {"loss": "codistillation", "alpha": 0.25}),
+    "li_ld_a0.5": ("L_I + L_D (α 0.5)", {"loss": "codistillation", "alpha": 0.5}),
+    "li_ld_a0.25": ("L_I + L_D (α 0.25)", {"loss": "codistillation", "alpha": 0.25}),
 }
-_RUN_NAMES = {"li": "li", "ls": "ls", "li_ls": "li_ls", "li_lhd": "li_lhd", "li_ld50": "li_ld_a0.5",
-              "li_ld25": "li_ld_a0.25"}
 # The converged arms (16 epochs, HNE_COMMON) and the superseded 8-epoch ones (their runs are obj_*).
-OBJ = {key: Arm(f"obj16_{_RUN_NAMES[key]}", label, flags) for key, (label, flags) in OBJECTIVE_ARMS.items()}
-OBJ8 = {key: Arm(f"obj_{_RUN_NAMES[key]}", f"{label}, 8 epochs", {**flags, "epochs": 8})
+OBJ = {key: Arm(f"obj16_{key}", label, flags) for key, (label, flags) in OBJECTIVE_ARMS.items()}
+OBJ8 = {key: Arm(f"obj_{key}", f"{label}, 8 epochs", {**flags, "epochs": 8})
         for key, (label, flags) in OBJECTIVE_ARMS.items()}
 
 def objective_claims(a: dict[str, Arm]) -> list[tuple]:
     """AAAI Table 1's claims between the objective arms ``a`` (OBJ or OBJ8)."""
-    li, lhd, ld50 = a["li"].name, a["li_lhd"].name, a["li_ld50"].name
+    li, lhd, ld50 = a["li"].name, a["li_lhd"].name, a["li_ld_a0.5"].name
     plots = "plots only, no number (HNE Figs. 3, 9)"
     return [
         ("L_HD helps small ensembles", lhd, li, 1, ">", f"+1.0 to +3.4 ({HNE_TABLE1})"),
@@ -263,7 +261,7 @@ def objective_claims(a: dict[str, Arm]) -> list[tuple]:
         ("L_S alone is worse than L_I", a["ls"].name, li, -1, "<", f"-0.7 to -2.9 ({HNE_TABLE1})"),
         ("L_I + L_S against L_I", a["li_ls"].name, li, 1, ">", "-1.8 to +0.2 (HNE preprint Table 1, CIFAR-10/100)"),
         ("L_D hurts large ensembles", ld50, li, -1, "<", f"negative; {plots}"),
-        ("L_D hurts large ensembles", a["li_ld25"].name, li, -1, "<", plots),
+        ("L_D hurts large ensembles", a["li_ld_a0.25"].name, li, -1, "<", plots),
         ("L_HD beats L_D at N", lhd, ld50, -1, ">", f"positive; {plots}"),
     ]
 
@@ -289,26 +287,6 @@ OBJECTIVES8 = Study(
     archived=True,
     report=claims_report, verdicts=verdicts_of(objective_claims(OBJ8)), **PINNED)
 
-# One network per budget, alone: the tree's first leaf (branching 1 everywhere) at the MACs of k = 1, and the
-# same network widened to the MACs of k = 4 (3.31 MMACs; width 0.36 gives 3.34) and k = 16 (12.09; width
-# 0.685 gives 12.04).
-SINGLE = {"loss": "independent"}
-BUDGET = Study(
-    name="budget",
-    title="One tree for every budget, or one network per budget?",
-    claim="The question a user asks: does one HNE, used at every budget, match networks trained alone for each "
-          "budget (the MACs of k = 1, 4 and 16 leaves), with the same recipe?",
-    arms=[OBJ["li"], OBJ["li_ls"], OBJ["li_lhd"],
-          # single16_*: the 8-epoch single_k*_s0 runs are left in results/runs, superseded.
-          Arm("single16_k1", "single net at k=1's MACs", {**SINGLE, "model_options": {"branching": [1, 1, 1, 1, 1]}}),
-          Arm("single16_k4", "single net at k=4's MACs",
-              {**SINGLE, "model_options": {"branching": [1, 1, 1, 1, 1], "width": 0.36}}),
-          Arm("single16_k16", "single net at k=16's MACs",
-              {**SINGLE, "model_options": {"branching": [1, 1, 1, 1, 1], "width": 0.685}})],
-    common=HNE_COMMON, minutes_per_run=28, plot=plot_study, phase=1,
-    report=lambda study, found: budget_report(study, found),
-    verdicts=lambda study, found: budget_verdicts(study, found), **PINNED)
-
 # (k, the single network at k leaves' MACs, the HNE arm) of each budget comparison, in table order.
 BUDGET_PAIRS = [(k, single, OBJ[hne].name) for k, single in ((1, "single16_k1"), (4, "single16_k4"),
                                                               (16, "single16_k16"))
@@ -327,7 +305,7 @@ def budget_verdicts(study: Study, found: dict[str, list[dict]]) -> list[Verdict]
 def budget_report(study: Study, found: dict[str, list[dict]]) -> str:
     lines = ["| budget | single network, acc % | MMACs | HNE arm | HNE at k, acc % | MMACs | HNE − single, points: "
              "mean [95% CI] | verdict (HNE matches) |", "|---|---|---|---|---|---|---|---|"]
-    for (k, single, hne), v in zip(BUDGET_PAIRS, budget_verdicts(study, found), strict=True):
+    for (k, single, hne), v in zip(BUDGET_PAIRS, study.verdicts(study, found), strict=True):
         s, h = found.get(single, []), found.get(hne, [])
         s_macs = f"{s[0]['prefixes'][0]['macs'] / 1e6:.2f}" if s else "-"
         h_macs = f"{h[0]['prefixes'][k - 1]['macs'] / 1e6:.2f}" if h else "-"
@@ -338,6 +316,26 @@ def budget_report(study: Study, found: dict[str, list[dict]]) -> str:
             "'did not hold' when it lies wholly outside that band, on either side.\n\n" + "\n".join(lines)
             + "\n\nTest accuracy (%):\n\n" + prefix_table(study, found, ks=SHOWN_K)
             + "\n\nConvergence:\n\n" + convergence_table(study, found))
+
+
+# One network per budget, alone: the tree's first leaf (branching 1 everywhere) at the MACs of k = 1, and the
+# same network widened to the MACs of k = 4 (3.31 MMACs; width 0.36 gives 3.34) and k = 16 (12.09; width
+# 0.685 gives 12.04).
+SINGLE = {"loss": "independent"}
+BUDGET = Study(
+    name="budget",
+    title="One tree for every budget, or one network per budget?",
+    claim="The question a user asks: does one HNE, used at every budget, match networks trained alone for each "
+          "budget (the MACs of k = 1, 4 and 16 leaves), with the same recipe?",
+    arms=[OBJ["li"], OBJ["li_ls"], OBJ["li_lhd"],
+          # single16_*: the 8-epoch single_k*_s0 runs are left in results/runs, superseded.
+          Arm("single16_k1", "single net at k=1's MACs", {**SINGLE, "model_options": {"branching": [1, 1, 1, 1, 1]}}),
+          Arm("single16_k4", "single net at k=4's MACs",
+              {**SINGLE, "model_options": {"branching": [1, 1, 1, 1, 1], "width": 0.36}}),
+          Arm("single16_k16", "single net at k=16's MACs",
+              {**SINGLE, "model_options": {"branching": [1, 1, 1, 1, 1], "width": 0.685}})],
+    common=HNE_COMMON, minutes_per_run=28, plot=plot_study, phase=1,
+    report=budget_report, verdicts=budget_verdicts, **PINNED)
 
 
 def length_report(study: Study, found: dict[str, list[dict]]) -> str:
